@@ -1,0 +1,351 @@
+//! Scene graphs: the bundled story, the JSON shape's quirks (numeric ids, `null`s, defaults),
+//! errors that name file and field, and the scene messages, headless through the AssetServer.
+
+use bevy::asset::{AssetLoadError, AssetPlugin, LoadState};
+use bevy::prelude::*;
+use bevy_asset_provider::request::{AssetRequest, MediaKind};
+use bevy_asset_provider::scene_graph::{
+    self, EnterNode, MakeChoice, SceneGraph, SceneGraphError, SceneMedia,
+};
+
+/// Upper bound on frames for anything asynchronous; loads of tiny files take a handful.
+const MAX_UPDATES: usize = 100_000;
+
+fn fixture(path: &str) -> (Vec<u8>, String) {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    (
+        std::fs::read(&full).expect("fixture exists"),
+        path.to_owned(),
+    )
+}
+
+fn parse_fixture(path: &str) -> Result<SceneGraph, SceneGraphError> {
+    let (bytes, name) = fixture(path);
+    SceneGraph::from_json(&bytes, &name)
+}
+
+/// A headless app whose asset root is `root` (relative to the crate), with the scene graph part
+/// of the plugin.
+fn app(root: &str) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            file_path: format!("{}/{root}", env!("CARGO_MANIFEST_DIR")),
+            ..default()
+        },
+    ))
+    .add_plugins(scene_graph::plugin);
+    app
+}
+
+/// Steps `app` until `done` holds, at most [`MAX_UPDATES`] frames.
+fn update_until(app: &mut App, what: &str, mut done: impl FnMut(&mut App) -> bool) {
+    for _ in 0..MAX_UPDATES {
+        app.update();
+        if done(app) {
+            return;
+        }
+        // Lets the IO pool's threads run on a busy machine; not a sleep.
+        std::thread::yield_now();
+    }
+    panic!("{what} did not happen within {MAX_UPDATES} updates");
+}
+
+fn load_state(app: &App, handle: &Handle<SceneGraph>) -> LoadState {
+    app.world().resource::<AssetServer>().load_state(handle)
+}
+
+/// Every `(SceneMedia, AssetRequest)` spawned so far, sorted by edge, node, then image first
+/// (entity ids say nothing about spawn order).
+fn scene_media(app: &mut App) -> Vec<(SceneMedia, AssetRequest)> {
+    let mut query = app.world_mut().query::<(&SceneMedia, &AssetRequest)>();
+    let mut rows: Vec<_> = query
+        .iter(app.world())
+        .map(|(media, request)| (media.clone(), request.clone()))
+        .collect();
+    rows.sort_by_key(|(media, _)| {
+        (
+            media.edge.clone(),
+            media.node.clone(),
+            media.kind != MediaKind::Image,
+        )
+    });
+    rows
+}
+
+#[test]
+fn bundled_story_parses_and_validates() {
+    let path = format!(
+        "{}/assets/story/lighthouse.scene.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let graph = SceneGraph::from_json(&bytes, "story/lighthouse.scene.json").unwrap();
+
+    assert_eq!(graph.title, "The Lighthouse Keeper");
+    assert!((10..=12).contains(&graph.nodes.len()));
+    assert_eq!(graph.start_node().asset_id.as_deref(), Some("harbor_dawn"));
+    assert_eq!(
+        graph.node("lantern_room").unwrap().asset_id.as_deref(),
+        Some("lantern_room")
+    );
+
+    let endings: Vec<_> = graph
+        .nodes
+        .iter()
+        .filter(|node| graph.choices(&node.id).next().is_none())
+        .map(|node| node.id.as_str())
+        .collect();
+    assert_eq!(endings, ["ending_light", "ending_dark"]);
+
+    let branching = graph
+        .nodes
+        .iter()
+        .filter(|node| (2..=3).contains(&graph.choices(&node.id).count()))
+        .count();
+    assert!(branching * 2 > graph.nodes.len(), "most nodes branch");
+    for node in &graph.nodes {
+        let total: f32 = graph.choices(&node.id).map(|edge| edge.weight).sum();
+        assert!(
+            total == 0.0 || (total - 1.0).abs() < 1e-4,
+            "weights out of {} sum to {total}",
+            node.id
+        );
+        assert!(node.prompt().is_some(), "node {} has a prompt", node.id);
+        let location = node.meta_str("location").unwrap();
+        assert!(["harbor", "lighthouse", "cliffs", "village", "sea"].contains(&location));
+    }
+    // Exercises the parser's quirks: numeric ids, `isDefault: null`, a missing weight.
+    assert_eq!(graph.edge("101").unwrap().to, "boat");
+    assert_eq!(graph.edge("101").unwrap().is_default, None);
+    assert_eq!(graph.edge("hidden_stair").unwrap().weight, 1.0);
+}
+
+#[test]
+fn bundled_story_loads_through_the_asset_server() {
+    let mut app = app("assets");
+    let handle: Handle<SceneGraph> = app
+        .world()
+        .resource::<AssetServer>()
+        .load("story/lighthouse.scene.json");
+    update_until(&mut app, "the story loading", |app| {
+        !matches!(
+            load_state(app, &handle),
+            LoadState::Loading | LoadState::NotLoaded
+        )
+    });
+    let graphs = app.world().resource::<Assets<SceneGraph>>();
+    assert_eq!(graphs.get(&handle).unwrap().id, "lighthouse");
+}
+
+#[test]
+fn ids_may_be_strings_or_numbers() {
+    let graph = parse_fixture("scenes/park.scene.json").unwrap();
+    assert_eq!(graph.id, "1");
+    assert_eq!(graph.start_node_id, "10");
+    assert_eq!(
+        graph
+            .nodes
+            .iter()
+            .map(|n| n.id.as_str())
+            .collect::<Vec<_>>(),
+        ["10", "11", "12"]
+    );
+    let bench = graph.node("10").unwrap();
+    assert_eq!(bench.asset_id.as_deref(), Some("456"));
+    assert_eq!(bench.media_url.as_deref(), Some("/api/v1/assets/456/file"));
+    assert_eq!(bench.node_type, "video");
+    assert_eq!(graph.node("11").unwrap().asset_id, None, "null assetId");
+    assert!(graph.node("12").unwrap().meta.is_empty(), "null meta");
+
+    let walk = graph.edge("7").unwrap();
+    assert_eq!((walk.from.as_str(), walk.to.as_str()), ("10", "11"));
+    let gate = graph.edge("8").unwrap();
+    assert_eq!((gate.from.as_str(), gate.to.as_str()), ("10", "12"));
+    assert_eq!(
+        graph
+            .choices("10")
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["7", "8"]
+    );
+}
+
+#[test]
+fn is_default_may_be_null_and_weight_defaults_to_one() {
+    let graph = parse_fixture("scenes/park.scene.json").unwrap();
+    let walk = graph.edge("7").unwrap();
+    assert_eq!(walk.is_default, None);
+    assert_eq!(walk.weight, 1.0, "absent weight");
+    let gate = graph.edge("8").unwrap();
+    assert_eq!(gate.is_default, Some(false));
+    assert_eq!(gate.weight, 0.25);
+    assert_eq!(gate.conditions, serde_json::json!({ "flag": "evening" }));
+    let path = graph.edge("9").unwrap();
+    assert_eq!(path.is_default, Some(true));
+    assert_eq!(path.weight, 1.0, "null weight");
+}
+
+#[test]
+fn a_bad_edge_target_names_the_field() {
+    let error = parse_fixture("scenes/dangling.scene.json").unwrap_err();
+    assert!(
+        matches!(error, SceneGraphError::Invalid { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.path(), "scenes/dangling.scene.json");
+    assert_eq!(error.field(), Some("edges[1].to"));
+    assert_eq!(
+        error.to_string(),
+        r#"scene file scenes/dangling.scene.json: edges[1].to: no node "99""#
+    );
+}
+
+#[test]
+fn a_type_error_names_the_field_line_and_column() {
+    let error = parse_fixture("scenes/malformed.scene.json").unwrap_err();
+    assert!(matches!(error, SceneGraphError::Parse { .. }), "{error:?}");
+    assert_eq!(error.field(), Some("nodes[1].label"));
+    let message = error.to_string();
+    assert!(
+        message.starts_with("scene file scenes/malformed.scene.json: nodes[1].label: invalid type"),
+        "{message}"
+    );
+    assert!(message.contains("line 10 column"), "{message}");
+}
+
+#[test]
+fn a_malformed_scene_fails_its_load_and_the_app_keeps_running() {
+    let mut app = app("tests/fixtures");
+    let server = app.world().resource::<AssetServer>().clone();
+    let broken: Handle<SceneGraph> = server.load("scenes/malformed.scene.json");
+    // Sent before the load fails: it waits, then is dropped with a warning.
+    app.world_mut().write_message(EnterNode {
+        graph: broken.clone(),
+        node: "a".into(),
+    });
+    update_until(&mut app, "the malformed scene failing", |app| {
+        load_state(app, &broken).is_failed()
+    });
+
+    let LoadState::Failed(error) = load_state(&app, &broken) else {
+        unreachable!()
+    };
+    let message = error.to_string();
+    assert!(message.contains("scenes/malformed.scene.json"), "{message}");
+    assert!(message.contains("nodes[1].label"), "{message}");
+    let AssetLoadError::AssetLoaderError(loader_error) = error.as_ref() else {
+        panic!("not a loader error: {error}");
+    };
+    let scene_error = loader_error
+        .error()
+        .downcast_ref::<SceneGraphError>()
+        .expect("the loader's own error");
+    assert_eq!(scene_error.path(), "scenes/malformed.scene.json");
+    assert_eq!(scene_error.field(), Some("nodes[1].label"));
+
+    // The app keeps updating; the message for the failed graph is gone, and a good graph loaded
+    // afterwards still works.
+    app.world_mut().write_message(EnterNode {
+        graph: broken.clone(),
+        node: "a".into(),
+    });
+    let park: Handle<SceneGraph> = server.load("scenes/park.scene.json");
+    app.world_mut().write_message(EnterNode {
+        graph: park.clone(),
+        node: "10".into(),
+    });
+    update_until(&mut app, "the park's media being requested", |app| {
+        !scene_media(app).is_empty()
+    });
+    for _ in 0..10 {
+        app.update();
+    }
+    let spawned = scene_media(&mut app);
+    assert_eq!(spawned.len(), 1, "{spawned:?}");
+    assert_eq!(spawned[0].0.graph, park);
+}
+
+#[test]
+fn scene_messages_wait_for_the_graph_then_spawn_requests() {
+    let mut app = app("tests/fixtures");
+    let graph: Handle<SceneGraph> = app
+        .world()
+        .resource::<AssetServer>()
+        .load("scenes/park.scene.json");
+    // Not loaded yet: both wait, in order.
+    app.world_mut().write_message(EnterNode {
+        graph: graph.clone(),
+        node: "10".into(),
+    });
+    app.world_mut().write_message(MakeChoice {
+        graph: graph.clone(),
+        from: "10".into(),
+        edge: "7".into(),
+    });
+    update_until(&mut app, "the scene requests", |app| {
+        scene_media(app).len() >= 3
+    });
+
+    let spawned = scene_media(&mut app);
+    let summary: Vec<_> = spawned
+        .iter()
+        .map(|(media, _)| (media.node.as_str(), media.edge.as_deref(), media.kind))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("10", None, MediaKind::Image),
+            ("11", Some("7"), MediaKind::Image),
+            ("11", Some("7"), MediaKind::Audio),
+        ]
+    );
+
+    // The entered node is pre-made (assetId 456); the chosen one is keyed on the transition.
+    let bench = &spawned[0].1;
+    assert_eq!(bench.asset_id.as_deref(), Some("456"));
+    assert_eq!(bench.scene_id.as_deref(), Some("10"));
+    assert_eq!(bench.prompt.as_deref(), Some("Bench"));
+    assert!(bench.tags.contains(&"scene:1".to_owned()));
+    let fountain = &spawned[1].1;
+    assert_eq!(fountain.scene_id.as_deref(), Some("10"));
+    assert_eq!(fountain.choice_id.as_deref(), Some("7"));
+    assert_eq!(fountain.to_scene_id.as_deref(), Some("11"));
+    assert_eq!(fountain.location_id.as_deref(), Some("park"));
+    assert_eq!(fountain.prompt.as_deref(), Some("a stone fountain at dusk"));
+    let splash = &spawned[2].1;
+    assert_eq!(splash.prompt.as_deref(), Some("water splashing"));
+    assert_eq!(splash.choice_id.as_deref(), Some("7"));
+
+    // The system's requests are exactly what a predictor would build.
+    let loaded = app.world().resource::<Assets<SceneGraph>>().get(&graph);
+    let loaded = loaded.unwrap().clone();
+    let edge = loaded.edge("7").unwrap();
+    let predicted = loaded.node_media("11", Some(edge));
+    assert_eq!(predicted, [fountain.clone(), splash.clone()]);
+
+    // Unknown ids, and a choice from the wrong node, are ignored without a panic.
+    for message in [
+        MakeChoice {
+            graph: graph.clone(),
+            from: "10".into(),
+            edge: "nope".into(),
+        },
+        MakeChoice {
+            graph: graph.clone(),
+            from: "12".into(),
+            edge: "7".into(),
+        },
+    ] {
+        app.world_mut().write_message(message);
+    }
+    app.world_mut().write_message(EnterNode {
+        graph: graph.clone(),
+        node: "404".into(),
+    });
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(scene_media(&mut app).len(), 3);
+}
