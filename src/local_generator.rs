@@ -1,0 +1,250 @@
+//! The embedded default generator, used when no generation backend is configured: it paints a
+//! small landscape or plays a soft chime ([`procedural`](crate::procedural)) after a short,
+//! generator-like wait.
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+use crate::error::{AssetError, AssetErrorKind};
+use crate::procedural::{procedural_png, procedural_wav, seed_from_key};
+use crate::request::MediaKind;
+use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
+
+/// How many progress reports the simulated wait makes.
+const PROGRESS_STEPS: u32 = 10;
+
+/// Longest cue made for a request's `duration_secs`: a chime, not a soundtrack.
+const MAX_CUE_SECONDS: f32 = 30.0;
+
+/// Generates images and audio locally, deterministically: the same request always gets the same
+/// media, different requests get different media.
+///
+/// It waits a configurable latency first (reporting progress as it goes) so a game sees the same
+/// placeholder-then-media flow it will see with a real backend. The painting itself runs on a
+/// blocking thread, never on the async workers. It does not make video.
+///
+/// ```
+/// use bevy_asset_provider::local_generator::LocalGenerator;
+/// use std::time::Duration;
+///
+/// let generator = LocalGenerator::new()
+///     .latency(Duration::from_millis(300))
+///     .image_size(320, 180)
+///     .cue_seconds(0.5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct LocalGenerator {
+    latency: Duration,
+    width: u32,
+    height: u32,
+    cue_seconds: f32,
+}
+
+impl Default for LocalGenerator {
+    fn default() -> Self {
+        Self {
+            latency: Duration::from_millis(1500),
+            width: 480,
+            height: 270,
+            cue_seconds: 0.8,
+        }
+    }
+}
+
+impl LocalGenerator {
+    /// A generator with a 1.5 s latency, 480×270 images and 0.8 s cues.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long a generation takes (default 1.5 s); zero answers at once.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// The size of generated images in pixels (default 480×270; each side clamped to
+    /// `1..=`[`MAX_IMAGE_SIDE`](crate::procedural::MAX_IMAGE_SIDE)).
+    pub fn image_size(mut self, width: u32, height: u32) -> Self {
+        self.width = width;
+        self.height = height;
+        self
+    }
+
+    /// The length of generated audio cues in seconds (default 0.8), used when a request gives no
+    /// [`duration_secs`](crate::request::AssetRequest::duration_secs).
+    pub fn cue_seconds(mut self, seconds: f32) -> Self {
+        self.cue_seconds = seconds;
+        self
+    }
+
+    /// The seed for `request`: its key, mixed with its generator seed when it has one, so the
+    /// same request always looks the same.
+    fn seed_for(request: &SourceRequest) -> u64 {
+        let base = seed_from_key(&request.key);
+        match request.request.seed {
+            // The key already covers the seed; mixing it in again keeps the seed decisive even
+            // for callers that build keys some other way.
+            Some(seed) => base ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29),
+            None => base,
+        }
+    }
+}
+
+#[async_trait]
+impl AssetSource for LocalGenerator {
+    fn name(&self) -> &str {
+        "local_generator"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generated
+    }
+
+    async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        let kind = request.kind();
+        if kind == MediaKind::Video {
+            return Err(AssetError::new(
+                AssetErrorKind::Unsupported,
+                "the local generator makes images and audio, not video",
+            ));
+        }
+
+        if !self.latency.is_zero() {
+            let step = self.latency / PROGRESS_STEPS;
+            for i in 0..PROGRESS_STEPS {
+                request.progress.report(i as f32 / PROGRESS_STEPS as f32);
+                tokio::time::sleep(step).await;
+            }
+        }
+
+        let seed = Self::seed_for(request);
+        let (width, height) = (self.width, self.height);
+        let seconds = request
+            .request
+            .duration_secs
+            .map_or(self.cue_seconds, |wanted| wanted.min(MAX_CUE_SECONDS));
+        // Painting a few hundred thousand pixels is CPU work: keep it off the async workers.
+        let (bytes, mime) = tokio::task::spawn_blocking(move || match kind {
+            MediaKind::Audio => (procedural_wav(seed, seconds), "audio/wav"),
+            _ => (procedural_png(seed, width, height), "image/png"),
+        })
+        .await
+        .map_err(|err| AssetError::generation(format!("local generator task failed: {err}")))?;
+        request.progress.report(1.0);
+        Ok(Some(SourcedMedia::new(bytes, mime, "local_generator")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::AssetRequest;
+    use crate::session::PlaySession;
+    use crate::source::ProgressReporter;
+    use std::sync::{Arc, Mutex};
+
+    fn source_request(request: AssetRequest) -> SourceRequest {
+        let session = PlaySession::default();
+        SourceRequest {
+            key: request.fingerprint(&session),
+            request,
+            session,
+            progress: ProgressReporter::ignore(),
+        }
+    }
+
+    async fn generate(generator: &LocalGenerator, request: AssetRequest) -> SourcedMedia {
+        generator
+            .resolve(&source_request(request))
+            .await
+            .expect("generated")
+            .expect("some media")
+    }
+
+    fn quick() -> LocalGenerator {
+        LocalGenerator::new()
+            .latency(Duration::ZERO)
+            .image_size(64, 36)
+    }
+
+    #[tokio::test]
+    async fn image_decodes_at_the_configured_size() {
+        let media = generate(&quick(), AssetRequest::image().scene("park")).await;
+        assert_eq!(media.mime, "image/png");
+        assert_eq!(media.origin, "local_generator");
+        let decoder = png::Decoder::new(std::io::Cursor::new(&media.bytes[..]));
+        let reader = decoder.read_info().expect("png");
+        assert_eq!((reader.info().width, reader.info().height), (64, 36));
+    }
+
+    #[tokio::test]
+    async fn audio_is_a_wav_of_the_cue_length() {
+        let generator = quick().cue_seconds(0.5);
+        let media = generate(&generator, AssetRequest::audio().scene("park")).await;
+        assert_eq!(media.mime, "audio/wav");
+        assert_eq!(&media.bytes[..4], b"RIFF");
+        assert_eq!(&media.bytes[8..12], b"WAVE");
+        let samples = (0.5 * crate::procedural::WAV_SAMPLE_RATE as f32).round() as usize;
+        assert_eq!(media.bytes.len(), 44 + samples * 2);
+
+        // A request's own duration wins over the default cue length.
+        let long = generate(&generator, AssetRequest::audio().duration_secs(1.0)).await;
+        let samples = crate::procedural::WAV_SAMPLE_RATE as usize;
+        assert_eq!(long.bytes.len(), 44 + samples * 2);
+    }
+
+    #[tokio::test]
+    async fn same_request_same_bytes_different_requests_differ() {
+        let generator = quick();
+        let park = AssetRequest::image().scene("park").prompt("a quiet park");
+        let first = generate(&generator, park.clone()).await;
+        let again = generate(&generator, park.clone()).await;
+        assert_eq!(first.bytes, again.bytes);
+        let harbor = generate(&generator, AssetRequest::image().scene("harbor")).await;
+        assert_ne!(first.bytes, harbor.bytes);
+        let reseeded = generate(&generator, park.seed(99)).await;
+        assert_ne!(first.bytes, reseeded.bytes);
+    }
+
+    #[tokio::test]
+    async fn video_is_unsupported() {
+        let err = quick()
+            .resolve(&source_request(AssetRequest::video().scene("park")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), AssetErrorKind::Unsupported);
+        assert!(err.message().contains("not video"));
+    }
+
+    #[tokio::test]
+    async fn latency_reports_progress_in_steps() {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&reports);
+        let mut request = source_request(AssetRequest::image().scene("park"));
+        request.progress = ProgressReporter::new(move |f| sink.lock().unwrap().push(f));
+        let generator = quick().latency(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        generator.resolve(&request).await.unwrap().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), PROGRESS_STEPS as usize + 1);
+        assert!(
+            reports.windows(2).all(|pair| pair[0] < pair[1]),
+            "{reports:?}"
+        );
+        assert_eq!(reports.last().copied(), Some(1.0));
+    }
+
+    #[tokio::test]
+    async fn zero_latency_is_immediate_and_never_available() {
+        let generator = LocalGenerator::new().latency(Duration::ZERO);
+        let request = source_request(AssetRequest::image());
+        let started = std::time::Instant::now();
+        assert!(generator.resolve(&request).await.unwrap().is_some());
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(!generator.is_available(&request).await);
+        assert_eq!(generator.name(), "local_generator");
+        assert_eq!(generator.kind(), SourceKind::Generated);
+    }
+}

@@ -1,0 +1,651 @@
+//! The game's own pre-made media: tagged files listed in a JSON manifest under `assets/`.
+//!
+//! A manifest looks like this (paths are relative to the asset root, `id` is optional, unknown
+//! fields are ignored):
+//!
+//! ```json
+//! {"assets": [
+//!   {"id": "harbor_dawn", "path": "premade/harbor_dawn.png", "kind": "image",
+//!    "tags": ["loc:harbor", "role:bg"]}
+//! ]}
+//! ```
+//!
+//! [`PreMadeSource`] serves a request from it: by id when the request names an asset, otherwise
+//! the entry whose tags score best against the request's context
+//! ([`scoring`](crate::scoring)).
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+use crate::error::{AssetError, AssetErrorKind};
+use crate::request::{AssetRequest, MediaKind};
+use crate::scoring::{MatchCriteria, best_match};
+use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
+
+/// One pre-made asset listed in a manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PreMadeEntry {
+    /// The id a request can ask for with [`AssetRequest::asset_id`]; optional.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The file, relative to the asset root.
+    pub path: String,
+    /// The kind of media the file holds.
+    pub kind: MediaKind,
+    /// Tags the scoring matches against (`loc:harbor`, `npc:keeper`, `role:bg`, ...).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// The manifest file's shape; unknown fields are ignored (serde's default).
+#[derive(Deserialize)]
+struct ManifestFile {
+    assets: Vec<PreMadeEntry>,
+}
+
+/// A parsed and checked pre-made manifest.
+///
+/// ```
+/// use bevy_asset_provider::premade::PreMadeManifest;
+/// use bevy_asset_provider::prelude::*;
+///
+/// let json = br#"{"assets": [
+///     {"id": "harbor_dawn", "path": "premade/harbor_dawn.png", "kind": "image",
+///      "tags": ["loc:harbor", "role:bg"]}
+/// ]}"#;
+/// let manifest = PreMadeManifest::parse(json, "manifest.json").unwrap();
+/// let request = AssetRequest::image().location("harbor");
+/// assert_eq!(manifest.find(&request).unwrap().path, "premade/harbor_dawn.png");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreMadeManifest {
+    entries: Vec<PreMadeEntry>,
+}
+
+impl PreMadeManifest {
+    /// Parses and checks manifest JSON. `path_for_errors` names the file in error messages.
+    ///
+    /// A malformed manifest is an [`AssetErrorKind::InvalidData`] error whose message names the
+    /// file and the field (`assets[2].kind: unknown variant ...`, with serde's line and column).
+    /// Beyond the JSON's shape, every `path` must be non-empty and relative without `..` (it
+    /// stays under the asset root), every tag and `id` non-empty, and ids unique.
+    pub fn parse(bytes: &[u8], path_for_errors: impl AsRef<Path>) -> Result<Self, AssetError> {
+        let file = path_for_errors.as_ref();
+        let invalid = |field: &str, problem: &dyn std::fmt::Display| {
+            AssetError::invalid_data(format!(
+                "pre-made manifest {}: {field}: {problem}",
+                file.display()
+            ))
+        };
+
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let parsed: ManifestFile =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+                // The root's path prints as ".", which says nothing: name the document instead.
+                let field = err.path().to_string();
+                let field = if field == "." {
+                    "(document)".to_owned()
+                } else {
+                    field
+                };
+                invalid(&field, err.inner())
+            })?;
+        // Trailing garbage after the object means the file is not what its author thinks.
+        deserializer
+            .end()
+            .map_err(|err| invalid("(document)", &err))?;
+
+        for (i, entry) in parsed.assets.iter().enumerate() {
+            if entry.path.trim().is_empty() {
+                return Err(invalid(&format!("assets[{i}].path"), &"is empty"));
+            }
+            let relative = Path::new(&entry.path);
+            let escapes = relative.is_absolute()
+                || relative
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+            if escapes {
+                return Err(invalid(
+                    &format!("assets[{i}].path"),
+                    &format!(
+                        "{:?} must be relative to the asset root, without `..`",
+                        entry.path
+                    ),
+                ));
+            }
+            if let Some(j) = entry.tags.iter().position(|tag| tag.trim().is_empty()) {
+                return Err(invalid(
+                    &format!("assets[{i}].tags[{j}]"),
+                    &"is an empty tag",
+                ));
+            }
+            if let Some(id) = &entry.id {
+                if id.trim().is_empty() {
+                    return Err(invalid(&format!("assets[{i}].id"), &"is empty"));
+                }
+                if let Some(first) = parsed.assets[..i]
+                    .iter()
+                    .position(|other| other.id.as_ref() == Some(id))
+                {
+                    return Err(invalid(
+                        &format!("assets[{i}].id"),
+                        &format!("{id:?} is already the id of assets[{first}]"),
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            entries: parsed.assets,
+        })
+    }
+
+    /// The entries, in manifest order.
+    pub fn entries(&self) -> &[PreMadeEntry] {
+        &self.entries
+    }
+
+    /// The entry with `id` holding media of `kind`.
+    pub fn by_id(&self, id: &str, kind: MediaKind) -> Option<&PreMadeEntry> {
+        self.entries
+            .iter()
+            .find(|entry| entry.kind == kind && entry.id.as_deref() == Some(id))
+    }
+
+    /// The entry that serves `request`: the one it names by
+    /// [`asset_id`](AssetRequest::asset_id) (of the same kind), or else the entry of the same
+    /// kind whose tags score best against the request's context (earlier entries win ties).
+    /// `None` when nothing matches.
+    pub fn find(&self, request: &AssetRequest) -> Option<&PreMadeEntry> {
+        if let Some(id) = &request.asset_id {
+            return self.by_id(id, request.kind);
+        }
+        let criteria = MatchCriteria::from_request(request);
+        let candidates = self
+            .entries
+            .iter()
+            .filter(|entry| entry.kind == request.kind)
+            .map(|entry| (entry, entry.tags.as_slice()));
+        best_match(candidates, &criteria).map(|(entry, _)| entry)
+    }
+}
+
+/// The MIME type of a pre-made file, from its extension.
+fn mime_for(path: &str) -> Option<(&'static str, MediaKind)> {
+    let extension = Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => ("image/png", MediaKind::Image),
+        "jpg" | "jpeg" => ("image/jpeg", MediaKind::Image),
+        "wav" => ("audio/wav", MediaKind::Audio),
+        "ogg" => ("audio/ogg", MediaKind::Audio),
+        "mp3" => ("audio/mpeg", MediaKind::Audio),
+        "mp4" => ("video/mp4", MediaKind::Video),
+        _ => return None,
+    })
+}
+
+/// Serves requests from the game's pre-made media, listed in a manifest under the asset root.
+///
+/// The manifest is read once, on first use, on the plugin's runtime (never on the frame). When
+/// it is missing or malformed the problem is logged once and returned from every
+/// [`resolve`](AssetSource::resolve), so a request that may not generate fails with that reason.
+///
+/// ```no_run
+/// use bevy_asset_provider::premade::PreMadeSource;
+///
+/// // Reads `assets/premade/manifest.json` under the crate (or `BEVY_ASSET_ROOT`).
+/// let source = PreMadeSource::from_manifest("premade/manifest.json");
+/// // Or from another directory:
+/// let source = PreMadeSource::from_manifest("manifest.json").with_asset_root("/srv/game/media");
+/// ```
+#[derive(Debug)]
+pub struct PreMadeSource {
+    manifest: PathBuf,
+    asset_root: PathBuf,
+    loaded: OnceCell<Result<Arc<PreMadeManifest>, AssetError>>,
+}
+
+impl PreMadeSource {
+    /// A source reading the manifest at `path`, relative to the asset root: Bevy's
+    /// `assets` folder (under `BEVY_ASSET_ROOT`, `CARGO_MANIFEST_DIR` or the executable's
+    /// directory, as Bevy's file reader decides).
+    pub fn from_manifest(path: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: path.into(),
+            asset_root: default_asset_root(),
+            loaded: OnceCell::new(),
+        }
+    }
+
+    /// Reads the manifest and its files under `dir` instead of Bevy's `assets` folder.
+    pub fn with_asset_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.asset_root = dir.into();
+        self
+    }
+
+    /// The asset root the manifest's paths are relative to.
+    pub fn asset_root(&self) -> &Path {
+        &self.asset_root
+    }
+
+    /// The manifest's full path.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.asset_root.join(&self.manifest)
+    }
+
+    /// The manifest, read and checked on first call; the same result (or error) afterwards.
+    pub async fn manifest(&self) -> Result<Arc<PreMadeManifest>, AssetError> {
+        self.loaded
+            .get_or_init(|| async {
+                let loaded = self.load().await;
+                if let Err(err) = &loaded {
+                    // Logged here, inside the once-only initializer, so it is logged once.
+                    bevy::log::error!("{err}");
+                }
+                loaded
+            })
+            .await
+            .clone()
+    }
+
+    async fn load(&self) -> Result<Arc<PreMadeManifest>, AssetError> {
+        let path = self.manifest_path();
+        let bytes = tokio::fs::read(&path).await.map_err(|err| {
+            AssetError::io(format!(
+                "pre-made manifest {}: cannot read: {err}",
+                path.display()
+            ))
+        })?;
+        PreMadeManifest::parse(&bytes, &path).map(Arc::new)
+    }
+}
+
+/// Bevy's default asset folder, resolved the way its file reader does.
+#[cfg(not(target_arch = "wasm32"))]
+fn default_asset_root() -> PathBuf {
+    bevy::asset::io::file::FileAssetReader::get_base_path().join("assets")
+}
+
+/// On the web there is no file system root; a relative `assets` is the best guess.
+#[cfg(target_arch = "wasm32")]
+fn default_asset_root() -> PathBuf {
+    PathBuf::from("assets")
+}
+
+#[async_trait]
+impl AssetSource for PreMadeSource {
+    fn name(&self) -> &str {
+        "pre_made"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::PreMade
+    }
+
+    async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        let manifest = self.manifest().await?;
+        let Some(entry) = manifest.find(&request.request) else {
+            return Ok(None);
+        };
+        let full_path = self.asset_root.join(&entry.path);
+        let Some((mime, file_kind)) = mime_for(&entry.path) else {
+            return Err(AssetError::new(
+                AssetErrorKind::Unsupported,
+                format!(
+                    "pre-made asset {}: unknown file type (expected png, jpg, jpeg, wav, ogg, mp3 or mp4)",
+                    full_path.display()
+                ),
+            ));
+        };
+        if file_kind != entry.kind {
+            return Err(AssetError::invalid_data(format!(
+                "pre-made asset {}: listed as {} but the file is {mime}",
+                full_path.display(),
+                entry.kind.as_str()
+            )));
+        }
+        let bytes = tokio::fs::read(&full_path).await.map_err(|err| {
+            AssetError::io(format!(
+                "pre-made asset {}: cannot read: {err}",
+                full_path.display()
+            ))
+        })?;
+        Ok(Some(SourcedMedia::new(
+            bytes,
+            mime,
+            format!("pre_made:{}", entry.path),
+        )))
+    }
+
+    async fn is_available(&self, request: &SourceRequest) -> bool {
+        match self.manifest().await {
+            Ok(manifest) => manifest.find(&request.request).is_some(),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::RequestKey;
+    use crate::session::PlaySession;
+    use crate::source::ProgressReporter;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A fresh directory under the temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(label: &str) -> Self {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "bevy_asset_provider_premade_{label}_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).expect("create temp dir");
+            Self(dir)
+        }
+
+        fn write(&self, relative: &str, bytes: &[u8]) {
+            let path = self.0.join(relative);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("create dirs");
+            std::fs::write(path, bytes).expect("write file");
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const MANIFEST: &str = r#"{
+        "version": 3,
+        "assets": [
+            {"id": "harbor_dawn", "path": "premade/harbor_dawn.png", "kind": "image",
+             "tags": ["loc:harbor", "role:bg"], "author": "ignored"},
+            {"id": "lantern_room", "path": "premade/lantern_room.png", "kind": "image",
+             "tags": ["loc:lighthouse", "role:bg", "scene:lantern_room"]},
+            {"path": "premade/keeper.png", "kind": "image", "tags": ["npc:keeper", "role:char:npc"]},
+            {"id": "bell", "path": "premade/bell.wav", "kind": "audio", "tags": ["loc:harbor"]}
+        ]
+    }"#;
+
+    fn library() -> TempDir {
+        let dir = TempDir::new("library");
+        dir.write("premade/manifest.json", MANIFEST.as_bytes());
+        dir.write("premade/harbor_dawn.png", b"harbor");
+        dir.write("premade/lantern_room.png", b"lantern");
+        dir.write("premade/keeper.png", b"keeper");
+        dir.write("premade/bell.wav", b"bell");
+        dir
+    }
+
+    fn source_request(request: AssetRequest) -> SourceRequest {
+        SourceRequest {
+            key: RequestKey([7; 32]),
+            request,
+            session: PlaySession::default(),
+            progress: ProgressReporter::ignore(),
+        }
+    }
+
+    fn source(dir: &TempDir) -> PreMadeSource {
+        PreMadeSource::from_manifest("premade/manifest.json").with_asset_root(&dir.0)
+    }
+
+    #[tokio::test]
+    async fn scoring_picks_the_best_file() {
+        let dir = library();
+        let source = source(&dir);
+        let cases = [
+            (
+                AssetRequest::image().location("harbor").tag("role:bg"),
+                "harbor",
+            ),
+            (AssetRequest::image().scene("lantern_room"), "lantern"),
+            (AssetRequest::image().location("lighthouse"), "lantern"),
+            (AssetRequest::image().character("keeper"), "keeper"),
+            (AssetRequest::audio().location("harbor"), "bell"),
+        ];
+        for (request, expected) in cases {
+            let media = source
+                .resolve(&source_request(request.clone()))
+                .await
+                .expect("resolve")
+                .unwrap_or_else(|| panic!("no match for {request:?}"));
+            assert_eq!(&*media.bytes, expected.as_bytes(), "{request:?}");
+        }
+        let media = source
+            .resolve(&source_request(AssetRequest::image().location("harbor")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(media.mime, "image/png");
+        assert_eq!(media.origin, "pre_made:premade/harbor_dawn.png");
+        let bell = source
+            .resolve(&source_request(AssetRequest::audio().location("harbor")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bell.mime, "audio/wav");
+    }
+
+    #[tokio::test]
+    async fn no_match_is_none_and_unavailable() {
+        let dir = library();
+        let source = source(&dir);
+        let request = source_request(AssetRequest::image().location("forest"));
+        assert!(source.resolve(&request).await.unwrap().is_none());
+        assert!(!source.is_available(&request).await);
+        let harbor = source_request(AssetRequest::image().location("harbor"));
+        assert!(source.is_available(&harbor).await);
+        // Kinds never cross: there is no harbor video.
+        let video = source_request(AssetRequest::video().location("harbor"));
+        assert!(source.resolve(&video).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn asset_id_lookup() {
+        let dir = library();
+        let source = source(&dir);
+        // The id wins over context that would score another entry higher.
+        let request = AssetRequest::image()
+            .asset_id("lantern_room")
+            .location("harbor");
+        let media = source
+            .resolve(&source_request(request))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&*media.bytes, b"lantern");
+        // Same id, wrong kind; and an unknown id: nothing, no fallback to scoring.
+        let wrong_kind = AssetRequest::audio().asset_id("lantern_room");
+        assert!(
+            source
+                .resolve(&source_request(wrong_kind))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let unknown = AssetRequest::image().asset_id("nope").location("harbor");
+        assert!(
+            source
+                .resolve(&source_request(unknown))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_manifest_names_file_and_field() {
+        let dir = TempDir::new("malformed");
+        dir.write(
+            "manifest.json",
+            br#"{"assets": [
+                {"path": "a.png", "kind": "image"},
+                {"path": "b.png", "kind": "image"},
+                {"path": "c.png", "kind": "vidoe"}
+            ]}"#,
+        );
+        let source = PreMadeSource::from_manifest("manifest.json").with_asset_root(&dir.0);
+        let request = source_request(AssetRequest::image().location("x"));
+        let err = source.resolve(&request).await.unwrap_err();
+        assert_eq!(err.kind(), AssetErrorKind::InvalidData);
+        let full_path = dir.0.join("manifest.json").display().to_string();
+        let expected_start =
+            format!("pre-made manifest {full_path}: assets[2].kind: unknown variant");
+        assert!(
+            err.message().starts_with(&expected_start),
+            "{}",
+            err.message()
+        );
+        assert!(err.message().contains("line 4 column"), "{}", err.message());
+        // The same error, every time, without reading the file again.
+        std::fs::remove_file(dir.0.join("manifest.json")).unwrap();
+        assert_eq!(source.resolve(&request).await.unwrap_err(), err);
+        assert!(!source.is_available(&request).await);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases: [(&str, &str); 6] = [
+            (
+                r#"{"assets": [{"path": "", "kind": "image"}]}"#,
+                "assets[0].path: is empty",
+            ),
+            (
+                r#"{"assets": [{"path": "a.png", "kind": "image"}, {"path": "b.png", "kind": "image", "tags": ["loc:x", ""]}]}"#,
+                "assets[1].tags[1]: is an empty tag",
+            ),
+            (
+                r#"{"assets": [{"path": "../secret.png", "kind": "image"}]}"#,
+                "assets[0].path: ",
+            ),
+            (
+                r#"{"assets": [{"id": "a", "path": "a.png", "kind": "image"}, {"id": "a", "path": "b.png", "kind": "image"}]}"#,
+                "assets[1].id: \"a\" is already the id of assets[0]",
+            ),
+            (
+                r#"{"assets": [{"kind": "image"}]}"#,
+                "assets[0]: missing field `path`",
+            ),
+            (r#"{"things": []}"#, "(document): missing field `assets`"),
+        ];
+        for (json, expected) in cases {
+            let err = PreMadeManifest::parse(json.as_bytes(), "/x/manifest.json").unwrap_err();
+            assert_eq!(err.kind(), AssetErrorKind::InvalidData);
+            let message = err.message();
+            assert!(
+                message.starts_with(&format!("pre-made manifest /x/manifest.json: {expected}")),
+                "{message}"
+            );
+        }
+        let garbage = PreMadeManifest::parse(br#"{"assets": []} trailing"#, "m.json").unwrap_err();
+        assert_eq!(garbage.kind(), AssetErrorKind::InvalidData);
+    }
+
+    #[tokio::test]
+    async fn missing_manifest_is_an_io_error_naming_the_path() {
+        let dir = TempDir::new("missing");
+        let source = PreMadeSource::from_manifest("premade/none.json").with_asset_root(&dir.0);
+        let err = source
+            .resolve(&source_request(AssetRequest::image().location("harbor")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), AssetErrorKind::Io);
+        let full_path = dir.0.join("premade/none.json").display().to_string();
+        assert!(err.message().contains(&full_path), "{}", err.message());
+    }
+
+    #[tokio::test]
+    async fn missing_or_unknown_files_are_errors_naming_the_path() {
+        let dir = TempDir::new("files");
+        dir.write(
+            "manifest.json",
+            br#"{"assets": [
+                {"path": "gone.png", "kind": "image", "tags": ["loc:a"]},
+                {"path": "odd.bmp", "kind": "image", "tags": ["loc:b"]},
+                {"path": "sound.wav", "kind": "image", "tags": ["loc:c"]}
+            ]}"#,
+        );
+        dir.write("odd.bmp", b"bmp");
+        dir.write("sound.wav", b"wav");
+        let source = PreMadeSource::from_manifest("manifest.json").with_asset_root(&dir.0);
+        let resolve = |location: &'static str| {
+            let request = source_request(AssetRequest::image().location(location));
+            let source = &source;
+            async move { source.resolve(&request).await.unwrap_err() }
+        };
+        let gone = resolve("a").await;
+        assert_eq!(gone.kind(), AssetErrorKind::Io);
+        assert!(
+            gone.message()
+                .contains(&dir.0.join("gone.png").display().to_string())
+        );
+        let odd = resolve("b").await;
+        assert_eq!(odd.kind(), AssetErrorKind::Unsupported);
+        assert!(odd.message().contains("odd.bmp"));
+        let mismatch = resolve("c").await;
+        assert_eq!(mismatch.kind(), AssetErrorKind::InvalidData);
+        assert!(mismatch.message().contains("audio/wav"));
+    }
+
+    #[tokio::test]
+    async fn shipped_manifest_serves_the_example_story() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let source = PreMadeSource::from_manifest("premade/manifest.json").with_asset_root(&root);
+        let manifest = source.manifest().await.expect("shipped manifest parses");
+        assert_eq!(manifest.entries().len(), 4);
+        for entry in manifest.entries() {
+            let bytes = std::fs::read(root.join(&entry.path)).expect("listed file exists");
+            let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+            let info = decoder.read_info().expect("listed file is a PNG");
+            assert_eq!(
+                (info.info().width, info.info().height),
+                (480, 270),
+                "{}",
+                entry.path
+            );
+        }
+        let cases = [
+            (
+                AssetRequest::image().location("harbor").tag("role:bg"),
+                "harbor_dawn",
+            ),
+            (
+                AssetRequest::image().asset_id("lantern_room"),
+                "lantern_room",
+            ),
+            (AssetRequest::image().scene("lantern_room"), "lantern_room"),
+            (AssetRequest::image().location("cliffs"), "cliffs"),
+            (
+                AssetRequest::image()
+                    .character("keeper")
+                    .tag("role:char:npc"),
+                "keeper",
+            ),
+        ];
+        for (request, file) in cases {
+            let media = source
+                .resolve(&source_request(request))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(media.origin, format!("pre_made:premade/{file}.png"));
+        }
+    }
+
+    #[test]
+    fn default_root_is_bevys_assets_folder() {
+        let source = PreMadeSource::from_manifest("premade/manifest.json");
+        assert!(source.asset_root().ends_with("assets"));
+        assert_eq!(source.name(), "pre_made");
+        assert_eq!(source.kind(), SourceKind::PreMade);
+    }
+}
