@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, MediaKind};
-use crate::scoring::{MatchCriteria, best_match};
+use crate::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// One pre-made asset listed in a manifest.
@@ -168,7 +168,9 @@ impl PreMadeManifest {
             .iter()
             .filter(|entry| entry.kind == request.kind)
             .map(|entry| (entry, entry.tags.as_slice()));
-        best_match(candidates, &criteria).map(|(entry, _)| entry)
+        best_match(candidates, &criteria)
+            .filter(|(_, score)| *score >= MIN_CONTEXT_SCORE)
+            .map(|(entry, _)| entry)
     }
 }
 
@@ -601,7 +603,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
         let source = PreMadeSource::from_manifest("premade/manifest.json").with_asset_root(&root);
         let manifest = source.manifest().await.expect("shipped manifest parses");
-        assert_eq!(manifest.entries().len(), 4);
+        assert_eq!(manifest.entries().len(), 3);
         for entry in manifest.entries() {
             let bytes = std::fs::read(root.join(&entry.path)).expect("listed file exists");
             let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
@@ -615,7 +617,7 @@ mod tests {
         }
         let cases = [
             (
-                AssetRequest::image().location("harbor").tag("role:bg"),
+                AssetRequest::image().scene("harbor").tag("role:bg"),
                 "harbor_dawn",
             ),
             (
@@ -624,12 +626,6 @@ mod tests {
             ),
             (AssetRequest::image().scene("lantern_room"), "lantern_room"),
             (AssetRequest::image().location("cliffs"), "cliffs"),
-            (
-                AssetRequest::image()
-                    .character("keeper")
-                    .tag("role:char:npc"),
-                "keeper",
-            ),
         ];
         for (request, file) in cases {
             let media = source
@@ -639,6 +635,19 @@ mod tests {
                 .unwrap();
             assert_eq!(media.origin, format!("pre_made:premade/{file}.png"));
         }
+    }
+
+    #[tokio::test]
+    async fn a_wanted_role_alone_does_not_pick_a_file() {
+        let dir = TempDir::new("role_only");
+        dir.write(
+            "premade/manifest.json",
+            br#"{"assets": [{"path": "premade/bg.png", "kind": "image", "tags": ["role:bg"]}]}"#,
+        );
+        dir.write("premade/bg.png", b"bg");
+        let source = PreMadeSource::from_manifest("premade/manifest.json").with_asset_root(&dir.0);
+        let request = source_request(AssetRequest::image().scene("elsewhere").tag("role:bg"));
+        assert!(source.resolve(&request).await.unwrap().is_none());
     }
 
     #[test]

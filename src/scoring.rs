@@ -116,6 +116,11 @@ impl MatchCriteria {
     }
 }
 
+/// The lowest score that lets a pre-made file serve a request by context: a wanted role alone
+/// (10) is not enough, so a generic background never stands in for a specific scene; at least
+/// one identity (location, character) or required tag must match.
+pub const MIN_CONTEXT_SCORE: u32 = 20;
+
 /// How well an asset carrying `tags` fits `criteria`; 0 is no match.
 ///
 /// Location +100, hero +100, each enemy present +100, each other character present +50, each

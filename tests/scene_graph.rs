@@ -114,7 +114,7 @@ fn bundled_story_parses_and_validates() {
         );
         assert!(node.prompt().is_some(), "node {} has a prompt", node.id);
         let location = node.meta_str("location").unwrap();
-        assert!(["harbor", "lighthouse", "cliffs", "village", "sea"].contains(&location));
+        assert!(["harbor", "lighthouse", "cliffs", "cave", "village", "sea"].contains(&location));
     }
     // Exercises the parser's quirks: numeric ids, `isDefault: null`, a missing weight.
     assert_eq!(graph.edge("101").unwrap().to, "boat");

@@ -1,0 +1,120 @@
+//! Per-frame cost of the plugin's systems with 0, 1,000 and 10,000 requests waiting, beside a
+//! naive baseline measured in the same run: one `Task` component per entity, polled every frame
+//! (the usual Bevy async-compute pattern).
+//!
+//! Run: `cargo bench --bench frame_cost`
+
+use std::future::pending;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, futures_lite::future};
+use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+
+const FRAMES: u32 = 2_000;
+const WAITING: [usize; 3] = [0, 1_000, 10_000];
+
+/// A backend whose jobs never finish: every request stays waiting.
+struct NeverDone;
+
+#[async_trait]
+impl AssetSource for NeverDone {
+    fn name(&self) -> &str {
+        "never_done"
+    }
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generated
+    }
+    async fn resolve(&self, _: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        pending().await
+    }
+}
+
+fn base_app() -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Image>();
+    app
+}
+
+/// Mean wall time of one `app.update()` over `FRAMES` frames, after a warm-up.
+fn frame_time(app: &mut App) -> Duration {
+    for _ in 0..100 {
+        app.update();
+    }
+    let start = Instant::now();
+    for _ in 0..FRAMES {
+        app.update();
+    }
+    start.elapsed() / FRAMES
+}
+
+fn plugin_app(waiting: usize) -> App {
+    let mut app = base_app();
+    app.add_plugins(
+        AssetProviderPlugin::new()
+            .with_shared_source(Arc::new(NeverDone))
+            .with_default_timeout(Duration::from_secs(3600)),
+    );
+    app.finish();
+    app.cleanup();
+    app.update();
+    for i in 0..waiting {
+        app.world_mut()
+            .spawn(AssetRequest::image().prompt(format!("request {i}")));
+    }
+    app
+}
+
+#[derive(Component)]
+struct NaiveTask(Task<Image>);
+
+fn poll_naive_tasks(mut commands: Commands, mut tasks: Query<(Entity, &mut NaiveTask)>) {
+    for (entity, mut task) in &mut tasks {
+        if let Some(image) = block_on(future::poll_once(&mut task.0)) {
+            let _ = image;
+            commands.entity(entity).remove::<NaiveTask>();
+        }
+    }
+}
+
+fn naive_app(waiting: usize) -> App {
+    let mut app = base_app();
+    app.add_systems(Update, poll_naive_tasks);
+    app.update();
+    let pool = AsyncComputeTaskPool::get();
+    for _ in 0..waiting {
+        let task = pool.spawn(async { pending::<Image>().await });
+        app.world_mut().spawn(NaiveTask(task));
+    }
+    app
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let empty = frame_time(&mut base_app());
+    println!(
+        "frame cost with requests waiting (mean of {FRAMES} frames; empty app {:.1} µs/frame)",
+        micros(empty)
+    );
+    println!(
+        "{:>8}  {:>22}  {:>22}",
+        "waiting", "bevy_asset_provider µs", "naive task polling µs"
+    );
+    for waiting in WAITING {
+        let plugin = frame_time(&mut plugin_app(waiting)).saturating_sub(empty);
+        let naive = frame_time(&mut naive_app(waiting)).saturating_sub(empty);
+        println!(
+            "{waiting:>8}  {:>22.2}  {:>22.2}",
+            micros(plugin),
+            micros(naive)
+        );
+    }
+    println!("(cost above the empty app; goal: plugin ≤ 20 µs/frame at 10,000 waiting)");
+}

@@ -1,0 +1,761 @@
+//! A branching story whose pictures and sound cues come from the asset provider.
+//!
+//! ```sh
+//! cargo run --example scene_player                      # in a window: click choices or press 1-9
+//! cargo run --example scene_player -- --headless --choices 1,2,1
+//! ```
+//!
+//! Each node's media is requested when the player arrives (`EnterNode`) or chooses (`MakeChoice`).
+//! The picture shows a placeholder at once; the real image (pre-made for the harbour and the
+//! lantern room, generated for the rest) replaces it behind the same handle. Badges and bars show
+//! each request's status.
+//!
+//! `--headless` plays a scripted path without a window and prints one JSON object per line for
+//! each event, then a summary; it exits non-zero if any request failed.
+//!
+//! Options: `--choices 1,2,1` (the path, 1-based per node), `--latency-ms N` (the embedded
+//! generator's latency, default 1200).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bevy::app::{AppExit, ScheduleRunnerPlugin};
+use bevy::prelude::*;
+use bevy_asset_provider::local_generator::LocalGenerator;
+use bevy_asset_provider::plugin::DEFAULT_MANIFEST;
+use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::premade::PreMadeSource;
+use bevy_asset_provider::scene_graph::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
+use serde_json::json;
+
+const STORY: &str = "story/lighthouse.scene.json";
+
+/// Command-line options.
+#[derive(Resource, Clone, Debug)]
+struct Options {
+    headless: bool,
+    choices: VecDeque<usize>,
+    latency: Duration,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        headless: false,
+        choices: VecDeque::from([1, 2, 1]),
+        latency: Duration::from_millis(1200),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--headless" => options.headless = true,
+            "--choices" => {
+                options.choices = value("--choices")?
+                    .split(',')
+                    .map(|c| {
+                        c.trim()
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|&n| n >= 1)
+                            .ok_or(format!(
+                                "--choices: {c:?} is not a choice number (1, 2, ...)"
+                            ))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--latency-ms" => {
+                let ms = value("--latency-ms")?;
+                options.latency = Duration::from_millis(
+                    ms.parse()
+                        .map_err(|_| format!("--latency-ms: {ms:?} is not a number"))?,
+                );
+            }
+            "--help" | "-h" => {
+                return Err(
+                    "usage: scene_player [--headless] [--choices 1,2,1] [--latency-ms N]".into(),
+                );
+            }
+            other => return Err(format!("unknown option {other:?} (try --help)")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> AppExit {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return AppExit::from_code(2);
+        }
+    };
+    let provider = AssetProviderPlugin::new()
+        .with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST))
+        .with_source(LocalGenerator::new().latency(options.latency))
+        .with_default_timeout(Duration::from_secs(30));
+
+    let mut app = App::new();
+    if options.headless {
+        app.add_plugins((
+            MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(
+                1.0 / 120.0,
+            ))),
+            AssetPlugin::default(),
+        ))
+        .init_asset::<Image>()
+        .add_plugins(provider)
+        .init_resource::<Journal>()
+        .add_systems(Startup, load_story)
+        .add_systems(
+            Update,
+            (start_story, print_events, advance_script)
+                .chain()
+                .after(AssetProviderSystems::Request),
+        );
+    } else {
+        app.add_plugins(DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window {
+                title: "The Lighthouse Keeper — bevy_asset_provider".into(),
+                resolution: (1280, 720).into(),
+                ..default()
+            }),
+            ..default()
+        }))
+        .add_plugins(provider)
+        .add_systems(Startup, (load_story, ui::setup))
+        .add_systems(
+            Update,
+            (
+                start_story,
+                ui::show_node,
+                ui::choose,
+                ui::add_request_rows,
+                ui::update_request_rows,
+                ui::play_cues,
+            )
+                .chain(),
+        );
+    }
+    app.insert_resource(options).run()
+}
+
+/// The story and where the player is in it.
+#[derive(Resource)]
+struct Story {
+    graph: Handle<SceneGraph>,
+    /// The node the player is at and the edge that led there.
+    at: Option<(String, Option<String>)>,
+    /// Set when the node changed and the screen has not caught up.
+    moved: bool,
+}
+
+fn load_story(mut commands: Commands, server: Res<AssetServer>) {
+    commands.insert_resource(Story {
+        graph: server.load(STORY),
+        at: None,
+        moved: false,
+    });
+}
+
+/// Enters the start node once the story has loaded.
+fn start_story(
+    mut story: ResMut<Story>,
+    graphs: Res<Assets<SceneGraph>>,
+    server: Res<AssetServer>,
+    mut enter: MessageWriter<EnterNode>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    if story.at.is_some() {
+        return;
+    }
+    if let Some(graph) = graphs.get(&story.graph) {
+        let start = graph.start_node_id.clone();
+        enter.write(EnterNode {
+            graph: story.graph.clone(),
+            node: start.clone(),
+        });
+        story.at = Some((start, None));
+        story.moved = true;
+    } else if let Some(bevy::asset::LoadState::Failed(error)) = server.get_load_state(&story.graph)
+    {
+        eprintln!("the story {STORY} did not load: {error}");
+        exit.write(AppExit::from_code(1));
+    }
+}
+
+/// Takes the choice `edge` out of the current node.
+fn take_choice(story: &mut Story, edge: &str, choice: &mut MessageWriter<MakeChoice>, to: &str) {
+    let Some((from, _)) = story.at.clone() else {
+        return;
+    };
+    choice.write(MakeChoice {
+        graph: story.graph.clone(),
+        from,
+        edge: edge.to_owned(),
+    });
+    story.at = Some((to.to_owned(), Some(edge.to_owned())));
+    story.moved = true;
+}
+
+/// What the headless run has seen, for its summary.
+#[derive(Resource)]
+struct Journal {
+    started: Instant,
+    requested: usize,
+    ready: Vec<(String, String, &'static str, &'static str, u128)>,
+    failed: usize,
+    by_source: HashMap<&'static str, usize>,
+    path: Vec<String>,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            requested: 0,
+            ready: Vec::new(),
+            failed: 0,
+            by_source: HashMap::new(),
+            path: Vec::new(),
+        }
+    }
+}
+
+fn print_events(
+    mut requested: MessageReader<AssetRequested>,
+    mut ready: MessageReader<AssetReady>,
+    mut failed: MessageReader<AssetFailed>,
+    media: Query<&SceneMedia>,
+    graphs: Res<Assets<SceneGraph>>,
+    story: Res<Story>,
+    mut journal: ResMut<Journal>,
+) {
+    let scene = graphs.get(&story.graph).map(|g| g.id.clone());
+    let context = |entity: Option<Entity>| {
+        entity
+            .and_then(|e| media.get(e).ok())
+            .map(|m| (m.node.clone(), m.edge.clone()))
+            .unwrap_or_default()
+    };
+    for message in requested.read() {
+        let (node, choice) = context(message.entity);
+        journal.requested += 1;
+        println!(
+            "{}",
+            json!({"event": "requested", "key": message.key.short(), "scene": scene, "node": node,
+                   "choice": choice, "kind": message.kind.as_str(), "source": null,
+                   "status": if message.joined { "joined" } else { "pending" }, "ms": 0})
+        );
+    }
+    for message in ready.read() {
+        let (node, choice) = context(message.entity);
+        let ms = message.elapsed.as_millis();
+        *journal
+            .by_source
+            .entry(message.source.as_str())
+            .or_default() += 1;
+        journal.ready.push((
+            message.key.short(),
+            node.clone(),
+            message.kind.as_str(),
+            message.source.as_str(),
+            ms,
+        ));
+        println!(
+            "{}",
+            json!({"event": "ready", "key": message.key.short(), "scene": scene, "node": node,
+                   "choice": choice, "kind": message.kind.as_str(), "source": message.source.as_str(),
+                   "origin": message.origin, "status": "completed", "ms": ms})
+        );
+    }
+    for message in failed.read() {
+        let (node, choice) = context(message.entity);
+        journal.failed += 1;
+        println!(
+            "{}",
+            json!({"event": "failed", "key": message.key.short(), "scene": scene, "node": node,
+                   "choice": choice, "kind": message.kind.as_str(), "source": null,
+                   "status": message.status.as_str(), "error": message.error.to_string(),
+                   "ms": message.elapsed.as_millis()})
+        );
+    }
+}
+
+/// Waits until every request of the current node has ended, then takes the next scripted choice,
+/// or prints the summary and exits.
+fn advance_script(
+    mut story: ResMut<Story>,
+    mut options: ResMut<Options>,
+    graphs: Res<Assets<SceneGraph>>,
+    tasks: Query<(&SceneMedia, &GenerationTask)>,
+    mut journal: ResMut<Journal>,
+    mut choice: MessageWriter<MakeChoice>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let (Some(graph), Some((node, via))) = (graphs.get(&story.graph), story.at.clone()) else {
+        return;
+    };
+    let expected = graph
+        .node_media(&node, via.as_ref().and_then(|e| graph.edge(e)))
+        .len();
+    let mut seen = 0;
+    for (media, task) in &tasks {
+        if media.node == node && media.edge == via {
+            if !task.status().is_terminal() {
+                return;
+            }
+            seen += 1;
+        }
+    }
+    if seen < expected {
+        return;
+    }
+    if story.moved {
+        story.moved = false;
+        journal.path.push(node.clone());
+    }
+    let choices: Vec<_> = graph.choices(&node).collect();
+    match options.choices.pop_front() {
+        Some(n) if choices.is_empty() => {
+            eprintln!(
+                "node {node:?} is an ending; choice {n} and the rest of --choices are unused"
+            );
+            finish(&journal, &mut exit);
+        }
+        Some(n) => {
+            let Some(edge) = choices.get(n - 1) else {
+                eprintln!(
+                    "--choices: node {node:?} has {} choices, not {n}",
+                    choices.len()
+                );
+                exit.write(AppExit::from_code(2));
+                return;
+            };
+            println!(
+                "{}",
+                json!({"event": "choice", "scene": graph.id, "node": node, "choice": edge.id,
+                       "label": edge.label, "to": edge.to, "key": null, "source": null,
+                       "status": null, "ms": journal.started.elapsed().as_millis()})
+            );
+            let (edge, to) = (edge.id.clone(), edge.to.clone());
+            take_choice(&mut story, &edge, &mut choice, &to);
+        }
+        None => finish(&journal, &mut exit),
+    }
+}
+
+fn finish(journal: &Journal, exit: &mut MessageWriter<AppExit>) {
+    let mut times: Vec<u128> = journal
+        .ready
+        .iter()
+        .filter(|r| r.3 != "cached")
+        .map(|r| r.4)
+        .collect();
+    times.sort_unstable();
+    let percentile = |p: f64| {
+        times
+            .get(((times.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+    };
+    let requests: Vec<_> = journal
+        .ready
+        .iter()
+        .map(|(key, node, kind, source, ms)| {
+            json!({"key": key, "node": node, "kind": kind, "source": source, "ms": ms})
+        })
+        .collect();
+    println!(
+        "{}",
+        json!({"event": "summary", "key": null, "scene": null, "node": journal.path.last(),
+               "choice": null, "source": null,
+               "status": if journal.failed == 0 { "ok" } else { "failed" },
+               "ms": journal.started.elapsed().as_millis(),
+               "path": journal.path, "requested": journal.requested,
+               "ready": journal.ready.len(), "failed": journal.failed,
+               "by_source": journal.by_source,
+               "time_to_real_media_ms": {"p50": percentile(0.5), "max": times.last()},
+               "requests": requests})
+    );
+    exit.write(if journal.failed == 0 {
+        AppExit::Success
+    } else {
+        AppExit::from_code(1)
+    });
+}
+
+/// The windowed player's screen.
+mod ui {
+    use super::*;
+
+    const BADGE_PENDING: Color = Color::srgb(0.55, 0.57, 0.62);
+    const BADGE_PROCESSING: Color = Color::srgb(0.95, 0.72, 0.25);
+    const BADGE_COMPLETED: Color = Color::srgb(0.35, 0.78, 0.45);
+    const BADGE_FAILED: Color = Color::srgb(0.9, 0.32, 0.3);
+    const MAX_ROWS: usize = 7;
+
+    #[derive(Component)]
+    pub struct Stage;
+
+    #[derive(Component)]
+    pub struct Caption;
+
+    #[derive(Component)]
+    pub struct ChoiceList;
+
+    #[derive(Component)]
+    pub struct ChoiceButton {
+        edge: String,
+        to: String,
+    }
+
+    #[derive(Component)]
+    pub struct RequestList;
+
+    /// One row of the request panel, following the task on `task`.
+    #[derive(Component)]
+    pub struct RequestRow {
+        task: Entity,
+        created: Instant,
+    }
+
+    #[derive(Component)]
+    pub struct Badge;
+
+    #[derive(Component)]
+    pub struct Bar;
+
+    #[derive(Component)]
+    pub struct Elapsed;
+
+    pub fn setup(mut commands: Commands) {
+        commands.spawn(Camera2d);
+        commands
+            .spawn((
+                Node {
+                    width: percent(100),
+                    height: percent(100),
+                    flex_direction: FlexDirection::Column,
+                    padding: UiRect::all(px(20)),
+                    row_gap: px(12),
+                    ..default()
+                },
+                BackgroundColor(Color::srgb(0.07, 0.08, 0.1)),
+            ))
+            .with_children(|root| {
+                root.spawn((
+                    Text::new("The Lighthouse Keeper"),
+                    TextFont::from_font_size(28.0),
+                    TextColor(Color::srgb(0.93, 0.9, 0.82)),
+                ));
+                root.spawn(Node {
+                    flex_direction: FlexDirection::Row,
+                    column_gap: px(20),
+                    ..default()
+                })
+                .with_children(|row| {
+                    row.spawn((
+                        Stage,
+                        ImageNode::default(),
+                        Node {
+                            width: px(800),
+                            height: px(450),
+                            ..default()
+                        },
+                        BorderColor::all(Color::srgb(0.25, 0.27, 0.32)),
+                    ));
+                    row.spawn(Node {
+                        flex_direction: FlexDirection::Column,
+                        row_gap: px(10),
+                        width: px(400),
+                        ..default()
+                    })
+                    .with_children(|column| {
+                        column.spawn((
+                            Caption,
+                            Text::new(""),
+                            TextFont::from_font_size(22.0),
+                            TextColor(Color::srgb(0.85, 0.86, 0.9)),
+                        ));
+                        column.spawn((
+                            ChoiceList,
+                            Node {
+                                flex_direction: FlexDirection::Column,
+                                row_gap: px(8),
+                                ..default()
+                            },
+                        ));
+                    });
+                });
+                root.spawn((
+                    RequestList,
+                    Node {
+                        flex_direction: FlexDirection::Column,
+                        row_gap: px(4),
+                        ..default()
+                    },
+                ));
+            });
+    }
+
+    /// When the player moves: the node's image on the stage, its label, its choices.
+    pub fn show_node(
+        mut commands: Commands,
+        mut story: ResMut<Story>,
+        graphs: Res<Assets<SceneGraph>>,
+        tasks: Query<(&SceneMedia, &GenerationTask)>,
+        mut stage: Single<&mut ImageNode, With<Stage>>,
+        mut caption: Single<&mut Text, With<Caption>>,
+        list: Single<Entity, With<ChoiceList>>,
+    ) {
+        let (Some(graph), Some((node_id, via))) = (graphs.get(&story.graph), story.at.clone())
+        else {
+            return;
+        };
+        // The node's image request is spawned a frame after the move; wait for it.
+        let Some(image) = tasks.iter().find_map(|(media, task)| {
+            (media.node == node_id && media.edge == via && media.kind == MediaKind::Image)
+                .then(|| task.handle().image().cloned())
+                .flatten()
+        }) else {
+            return;
+        };
+        if !story.moved {
+            return;
+        }
+        story.moved = false;
+        stage.image = image;
+        let node = graph
+            .node(&node_id)
+            .expect("validated graphs name their nodes");
+        caption.0 = node.label.clone();
+        commands.entity(*list).despawn_related::<Children>();
+        let choices: Vec<_> = graph.choices(&node_id).collect();
+        commands.entity(*list).with_children(|list| {
+            for (i, edge) in choices.iter().enumerate() {
+                list.spawn((
+                    Button,
+                    ChoiceButton {
+                        edge: edge.id.clone(),
+                        to: edge.to.clone(),
+                    },
+                    Node {
+                        padding: UiRect::axes(px(14), px(10)),
+                        ..default()
+                    },
+                    BackgroundColor(Color::srgb(0.16, 0.18, 0.23)),
+                ))
+                .with_child((
+                    Text::new(format!("{}. {}", i + 1, edge.label)),
+                    TextFont::from_font_size(18.0),
+                    TextColor(Color::srgb(0.92, 0.92, 0.95)),
+                ));
+            }
+            if choices.is_empty() {
+                list.spawn((
+                    Text::new("The end. Press R to start again."),
+                    TextFont::from_font_size(18.0),
+                    TextColor(Color::srgb(0.7, 0.7, 0.75)),
+                ));
+            }
+        });
+    }
+
+    /// Buttons and number keys take a choice; R restarts at an ending.
+    pub fn choose(
+        mut story: ResMut<Story>,
+        keys: Res<ButtonInput<KeyCode>>,
+        pressed: Query<(&Interaction, &ChoiceButton), Changed<Interaction>>,
+        buttons: Query<&ChoiceButton>,
+        mut choice: MessageWriter<MakeChoice>,
+        mut enter: MessageWriter<EnterNode>,
+        graphs: Res<Assets<SceneGraph>>,
+    ) {
+        if story.moved {
+            return;
+        }
+        let mut picked = pressed
+            .iter()
+            .find(|(interaction, _)| **interaction == Interaction::Pressed)
+            .map(|(_, button)| (button.edge.clone(), button.to.clone()));
+        const DIGITS: [KeyCode; 9] = [
+            KeyCode::Digit1,
+            KeyCode::Digit2,
+            KeyCode::Digit3,
+            KeyCode::Digit4,
+            KeyCode::Digit5,
+            KeyCode::Digit6,
+            KeyCode::Digit7,
+            KeyCode::Digit8,
+            KeyCode::Digit9,
+        ];
+        if let Some(n) = DIGITS.iter().position(|key| keys.just_pressed(*key)) {
+            picked = buttons
+                .iter()
+                .nth(n)
+                .map(|button| (button.edge.clone(), button.to.clone()));
+        }
+        if let Some((edge, to)) = picked {
+            take_choice(&mut story, &edge, &mut choice, &to);
+        } else if keys.just_pressed(KeyCode::KeyR) && buttons.is_empty() {
+            if let Some(graph) = graphs.get(&story.graph) {
+                let start = graph.start_node_id.clone();
+                enter.write(EnterNode {
+                    graph: story.graph.clone(),
+                    node: start.clone(),
+                });
+                story.at = Some((start, None));
+                story.moved = true;
+            }
+        }
+    }
+
+    /// A row per new request: badge, kind and node, progress bar, elapsed time.
+    pub fn add_request_rows(
+        mut commands: Commands,
+        mut requested: MessageReader<AssetRequested>,
+        media: Query<&SceneMedia>,
+        list: Single<Entity, With<RequestList>>,
+        rows: Query<(Entity, &RequestRow)>,
+    ) {
+        let mut added = 0;
+        for message in requested.read() {
+            let Some(entity) = message.entity else {
+                continue;
+            };
+            let label = media.get(entity).map_or_else(
+                |_| message.kind.as_str().to_owned(),
+                |m| format!("{} · {}", m.node, m.kind.as_str()),
+            );
+            added += 1;
+            commands.entity(*list).with_children(|list| {
+                list.spawn((
+                    RequestRow {
+                        task: entity,
+                        created: Instant::now(),
+                    },
+                    Node {
+                        flex_direction: FlexDirection::Row,
+                        column_gap: px(10),
+                        align_items: AlignItems::Center,
+                        ..default()
+                    },
+                ))
+                .with_children(|row| {
+                    row.spawn((
+                        Badge,
+                        Text::new("PENDING"),
+                        TextFont::from_font_size(13.0),
+                        TextColor(Color::srgb(0.08, 0.08, 0.1)),
+                        Node {
+                            width: px(110),
+                            padding: UiRect::axes(px(6), px(2)),
+                            ..default()
+                        },
+                        BackgroundColor(BADGE_PENDING),
+                    ));
+                    row.spawn((
+                        Text::new(label),
+                        TextFont::from_font_size(14.0),
+                        TextColor(Color::srgb(0.8, 0.82, 0.86)),
+                        Node {
+                            width: px(260),
+                            ..default()
+                        },
+                    ));
+                    row.spawn((
+                        Node {
+                            width: px(300),
+                            height: px(8),
+                            ..default()
+                        },
+                        BackgroundColor(Color::srgb(0.18, 0.2, 0.24)),
+                    ))
+                    .with_child((
+                        Bar,
+                        Node {
+                            width: percent(0),
+                            height: percent(100),
+                            ..default()
+                        },
+                        BackgroundColor(BADGE_PROCESSING),
+                    ));
+                    row.spawn((
+                        Elapsed,
+                        Text::new("0 ms"),
+                        TextFont::from_font_size(13.0),
+                        TextColor(Color::srgb(0.6, 0.62, 0.68)),
+                    ));
+                });
+            });
+        }
+        // Keep the newest rows only.
+        let mut existing: Vec<_> = rows.iter().collect();
+        let excess = (existing.len() + added).saturating_sub(MAX_ROWS);
+        existing.sort_by_key(|(_, row)| row.created);
+        for (entity, _) in existing.into_iter().take(excess) {
+            commands.entity(entity).despawn();
+        }
+    }
+
+    /// Badges, bars and timers follow their tasks.
+    pub fn update_request_rows(
+        rows: Query<(&RequestRow, &Children)>,
+        tasks: Query<&GenerationTask>,
+        children: Query<&Children>,
+        mut badges: Query<(&mut Text, &mut BackgroundColor), (With<Badge>, Without<Bar>)>,
+        mut bars: Query<(&mut Node, &mut BackgroundColor), (With<Bar>, Without<Badge>)>,
+        mut timers: Query<&mut Text, (With<Elapsed>, Without<Badge>)>,
+    ) {
+        for (row, cells) in &rows {
+            let Ok(task) = tasks.get(row.task) else {
+                continue;
+            };
+            let (label, color, fill) = match task.status() {
+                TaskStatus::Pending => ("PENDING", BADGE_PENDING, 0.0),
+                TaskStatus::Processing => ("PROCESSING", BADGE_PROCESSING, task.progress()),
+                TaskStatus::Completed => ("COMPLETED", BADGE_COMPLETED, 1.0),
+                TaskStatus::Failed => ("FAILED", BADGE_FAILED, 1.0),
+                TaskStatus::TimedOut => ("TIMED OUT", BADGE_FAILED, 1.0),
+                TaskStatus::Cancelled => ("CANCELLED", BADGE_PENDING, 0.0),
+            };
+            let elapsed = task
+                .finished_after()
+                .unwrap_or_else(|| row.created.elapsed());
+            for cell in cells.iter() {
+                if let Ok((mut text, mut background)) = badges.get_mut(cell) {
+                    if text.0 != label {
+                        text.0 = label.to_owned();
+                        background.0 = color;
+                    }
+                } else if let Ok(mut timer) = timers.get_mut(cell) {
+                    let source = task.source().map_or("", |s| s.as_str());
+                    timer.0 = format!("{} ms {source}", elapsed.as_millis());
+                } else if let Ok(bar_cells) = children.get(cell) {
+                    for bar in bar_cells.iter() {
+                        if let Ok((mut node, mut background)) = bars.get_mut(bar) {
+                            node.width = percent(fill * 100.0);
+                            background.0 = color;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A node's sound cue plays when it arrives: the player holds the empty handle and starts
+    /// when the real sound is inserted behind it.
+    pub fn play_cues(
+        mut commands: Commands,
+        mut requested: MessageReader<AssetRequested>,
+        media: Query<&SceneMedia>,
+    ) {
+        for message in requested.read() {
+            if let (Some(MediaHandle::Audio(handle)), true) = (
+                Some(&message.handle),
+                message.entity.is_some_and(|e| media.contains(e)),
+            ) {
+                commands.spawn((AudioPlayer(handle.clone()), PlaybackSettings::DESPAWN));
+            }
+        }
+    }
+}

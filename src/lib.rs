@@ -1,0 +1,73 @@
+//! # bevy_asset_provider
+//!
+//! Ask for media by game context (scene, choice, character, prompt, caching strategy) and get a
+//! handle back at once. The handle shows a placeholder now; the real media, from a cache, from the
+//! game's pre-made assets or from a generator, is swapped in behind the same handle when it is
+//! ready, so every sprite, UI image and audio player holding it shows it.
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use bevy_asset_provider::prelude::*;
+//!
+//! fn main() {
+//!     App::new()
+//!         .add_plugins(DefaultPlugins)
+//!         .add_plugins(AssetProviderPlugin::default())
+//!         .add_systems(Startup, setup)
+//!         .run();
+//! }
+//!
+//! fn setup(mut commands: Commands, mut provider: ResMut<AssetProvider>) {
+//!     commands.spawn(Camera2d);
+//!     let image = provider.request_image(
+//!         AssetRequest::image()
+//!             .scene("park")
+//!             .prompt("a quiet park at dusk, two figures on a bench"),
+//!     );
+//!     commands.spawn(Sprite::from_image(image));
+//! }
+//! ```
+//!
+//! How it works: requests are fingerprinted on the frame (a SHA-256 of a canonical JSON form),
+//! joined to an identical request in flight or served from the memory tier, and otherwise sent
+//! over a channel to a tokio runtime on its own threads. There the configured
+//! [`AssetSource`](source::AssetSource)s are asked in order and the result is decoded; a system
+//! drains the results each frame and swaps the media in. No system blocks.
+
+pub mod error;
+pub mod local_generator;
+pub mod messages;
+pub mod placeholder;
+pub mod plugin;
+pub mod premade;
+pub mod procedural;
+pub mod provider;
+pub mod request;
+pub mod scene_graph;
+pub mod scoring;
+pub mod session;
+pub mod source;
+pub mod task;
+
+mod decode;
+mod runtime;
+mod systems;
+
+/// Everything a game needs: `use bevy_asset_provider::prelude::*;`.
+pub mod prelude {
+    pub use crate::error::{AssetError, AssetErrorKind};
+    pub use crate::local_generator::LocalGenerator;
+    pub use crate::messages::{
+        AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset,
+    };
+    pub use crate::plugin::{AssetProviderPlugin, AssetProviderSystems};
+    pub use crate::premade::PreMadeSource;
+    pub use crate::provider::{AssetProvider, ProviderStats};
+    pub use crate::request::{
+        AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, RequestKey,
+    };
+    pub use crate::scene_graph::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
+    pub use crate::session::PlaySession;
+    pub use crate::source::{AssetSource, SourceKind};
+    pub use crate::task::{GenerationTask, MediaHandle, TaskStatus};
+}

@@ -1,0 +1,82 @@
+//! Messages in and out of the plugin.
+
+use bevy::prelude::*;
+use std::time::Duration;
+
+use crate::error::AssetError;
+use crate::request::{AssetRequest, MediaKind, RequestKey};
+use crate::source::SourceKind;
+use crate::task::{MediaHandle, TaskStatus};
+
+/// Sent by the game: request media without spawning an entity yourself. The plugin spawns one
+/// carrying the request and its [`GenerationTask`](crate::task::GenerationTask); the
+/// [`AssetRequested`] message names it.
+#[derive(Message, Clone, Debug)]
+pub struct RequestAsset(pub AssetRequest);
+
+/// A request was made and has a handle (showing the placeholder, or the real media when a cache
+/// served it at once).
+#[derive(Message, Clone, Debug)]
+pub struct AssetRequested {
+    /// The entity carrying the request's task; `None` for requests made on the
+    /// [`AssetProvider`](crate::provider::AssetProvider) directly.
+    pub entity: Option<Entity>,
+    /// The request's key.
+    pub key: RequestKey,
+    /// The media kind.
+    pub kind: MediaKind,
+    /// The request's scene.
+    pub scene_id: Option<String>,
+    /// The request's choice.
+    pub choice_id: Option<String>,
+    /// The handle the media will appear behind.
+    pub handle: MediaHandle,
+    /// Whether it joined an identical request in flight instead of starting a job.
+    pub joined: bool,
+}
+
+/// The real media is behind the handle. Sent once for each holder of the request.
+#[derive(Message, Clone, Debug)]
+pub struct AssetReady {
+    /// The holder's entity, if it has one.
+    pub entity: Option<Entity>,
+    /// The request's key.
+    pub key: RequestKey,
+    /// The media kind.
+    pub kind: MediaKind,
+    /// Which kind of source served it.
+    pub source: SourceKind,
+    /// Where it came from.
+    pub origin: String,
+    /// The handle, now showing the real media.
+    pub handle: MediaHandle,
+    /// Time from this holder's request to the real media.
+    pub elapsed: Duration,
+}
+
+/// A request ended without media ([`TaskStatus::Failed`] or [`TaskStatus::TimedOut`]); the
+/// placeholder stays. Sent once for each holder.
+#[derive(Message, Clone, Debug)]
+pub struct AssetFailed {
+    /// The holder's entity, if it has one.
+    pub entity: Option<Entity>,
+    /// The request's key.
+    pub key: RequestKey,
+    /// The media kind.
+    pub kind: MediaKind,
+    /// `Failed` or `TimedOut`.
+    pub status: TaskStatus,
+    /// What went wrong.
+    pub error: AssetError,
+    /// Time from this holder's request to the failure.
+    pub elapsed: Duration,
+}
+
+/// A job was cancelled because its last holder went away.
+#[derive(Message, Clone, Debug)]
+pub struct AssetCancelled {
+    /// The request's key.
+    pub key: RequestKey,
+    /// The media kind.
+    pub kind: MediaKind,
+}

@@ -1,0 +1,239 @@
+//! [`AssetProviderPlugin`]: wires the provider, its runtime, systems and messages into an app.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::asset::AssetEventSystems;
+use bevy::prelude::*;
+
+#[cfg(feature = "audio")]
+use bevy::audio::AudioSource;
+
+use crate::error::{AssetError, AssetErrorKind};
+use crate::local_generator::LocalGenerator;
+use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
+use crate::placeholder::Placeholders;
+use crate::premade::PreMadeSource;
+use crate::provider::{AssetProvider, ProviderParts, ProviderStats};
+use crate::request::{AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, RequestKey};
+use crate::runtime::{ProviderRuntime, RuntimeConfig};
+use crate::session::PlaySession;
+use crate::source::{AssetSource, SourceKind};
+use crate::systems;
+use crate::task::{GenerationTask, JobId, MediaHandle, TaskStatus};
+
+/// The manifest the default pre-made source reads, relative to the asset folder.
+pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
+
+/// The plugin's systems, for ordering your own against them.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AssetProviderSystems {
+    /// `PreUpdate`: results from the runtime are applied; media is swapped in, tasks updated,
+    /// ready and failed messages sent. Read them in `Update`.
+    Receive,
+    /// `Update`: request messages (and scene messages) become requests.
+    Request,
+    /// `PostUpdate`, before asset events: placeholders go behind this frame's new handles and
+    /// requested messages are sent.
+    Flush,
+}
+
+/// Adds the [`AssetProvider`] resource and everything that serves it.
+///
+/// The default asks, after the memory tier, the game's pre-made assets (`assets/premade/manifest.json`,
+/// when it exists) and then the embedded [`LocalGenerator`]. Choose your own chain with
+/// [`new`](Self::new) and [`with_source`](Self::with_source):
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// # use std::time::Duration;
+/// App::new().add_plugins(
+///     AssetProviderPlugin::new()
+///         .with_source(PreMadeSource::from_manifest("premade/manifest.json"))
+///         .with_source(LocalGenerator::new().latency(Duration::from_millis(800)))
+///         .with_max_concurrent_generations(2)
+///         .with_default_timeout(Duration::from_secs(30)),
+/// );
+/// ```
+#[derive(Clone)]
+pub struct AssetProviderPlugin {
+    sources: Vec<Arc<dyn AssetSource>>,
+    placeholders: Placeholders,
+    runtime_threads: usize,
+    max_concurrent_generations: usize,
+    max_concurrent_decodes: usize,
+    default_timeout: Duration,
+    memory_capacity: usize,
+}
+
+impl Default for AssetProviderPlugin {
+    fn default() -> Self {
+        let mut plugin = Self::new();
+        let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST);
+        // One look at startup, so games without a manifest don't get an error per request.
+        if premade.manifest_path().is_file() {
+            plugin = plugin.with_source(premade);
+        }
+        plugin.with_source(LocalGenerator::new())
+    }
+}
+
+impl AssetProviderPlugin {
+    /// A plugin with no sources: add them with [`with_source`](Self::with_source). Requests that
+    /// no source serves fail and keep their placeholder.
+    pub fn new() -> Self {
+        Self {
+            sources: Vec::new(),
+            placeholders: Placeholders::default(),
+            runtime_threads: 2,
+            max_concurrent_generations: 4,
+            max_concurrent_decodes: 2,
+            default_timeout: Duration::from_secs(60),
+            memory_capacity: 256,
+        }
+    }
+
+    /// Appends a source; sources are asked in the order they were added.
+    pub fn with_source(mut self, source: impl AssetSource) -> Self {
+        self.sources.push(Arc::new(source));
+        self
+    }
+
+    /// Appends a shared source (for example one a test keeps a handle to).
+    pub fn with_shared_source(mut self, source: Arc<dyn AssetSource>) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Replaces every source.
+    pub fn with_sources(mut self, sources: Vec<Arc<dyn AssetSource>>) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The image shown behind image and video handles until the real media arrives.
+    pub fn with_placeholder_image(mut self, image: Image) -> Self {
+        self.placeholders.image = image;
+        self
+    }
+
+    /// A sound behind audio handles until the real one arrives (default: none, so an
+    /// `AudioPlayer` starts when the real sound arrives).
+    #[cfg(feature = "audio")]
+    pub fn with_placeholder_audio(mut self, sound: AudioSource) -> Self {
+        self.placeholders.audio = Some(sound);
+        self
+    }
+
+    /// Worker threads of the provider's runtime (default 2).
+    pub fn with_runtime_threads(mut self, threads: usize) -> Self {
+        self.runtime_threads = threads.max(1);
+        self
+    }
+
+    /// How many generator calls may run at once (default 4).
+    pub fn with_max_concurrent_generations(mut self, limit: usize) -> Self {
+        self.max_concurrent_generations = limit.max(1);
+        self
+    }
+
+    /// How many decodes may run at once (default 2).
+    pub fn with_max_concurrent_decodes(mut self, limit: usize) -> Self {
+        self.max_concurrent_decodes = limit.max(1);
+        self
+    }
+
+    /// How long a request waits when it sets no `max_wait` (default 60 s).
+    pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
+        self.default_timeout = timeout;
+        self
+    }
+
+    /// How many completed results the memory tier keeps (default 256; 0 turns it off).
+    pub fn with_memory_capacity(mut self, entries: usize) -> Self {
+        self.memory_capacity = entries;
+        self
+    }
+}
+
+impl Plugin for AssetProviderPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<PlaySession>()
+            .add_message::<RequestAsset>()
+            .add_message::<AssetRequested>()
+            .add_message::<AssetReady>()
+            .add_message::<AssetFailed>()
+            .add_message::<AssetCancelled>()
+            .register_type::<AssetRequest>()
+            .register_type::<GenerationTask>()
+            .register_type::<PlaySession>()
+            .register_type::<ProviderStats>()
+            .register_type::<(MediaKind, CachingStrategy, GenerationPurpose, RequestKey)>()
+            .register_type::<(TaskStatus, SourceKind, MediaHandle, JobId)>()
+            .register_type::<(AssetError, AssetErrorKind)>()
+            .configure_sets(
+                PostUpdate,
+                AssetProviderSystems::Flush.before(AssetEventSystems),
+            )
+            .add_systems(
+                PreUpdate,
+                (
+                    systems::sync_session,
+                    systems::receive_results,
+                    systems::refresh_swapped_sprites,
+                )
+                    .chain()
+                    .in_set(AssetProviderSystems::Receive),
+            )
+            .add_systems(
+                Update,
+                systems::spawn_requested.in_set(AssetProviderSystems::Request),
+            )
+            .add_systems(
+                PostUpdate,
+                systems::flush_requests.in_set(AssetProviderSystems::Flush),
+            )
+            .add_observer(systems::on_request_inserted)
+            .add_observer(systems::on_task_removed);
+        crate::scene_graph::plugin(app);
+    }
+
+    fn finish(&self, app: &mut App) {
+        // Handles are reserved from these collections; games without ImagePlugin or AudioPlugin
+        // (headless tests) still need them.
+        if !app.world().contains_resource::<Assets<Image>>() {
+            app.init_asset::<Image>();
+        }
+        #[cfg(feature = "audio")]
+        if !app.world().contains_resource::<Assets<AudioSource>>() {
+            app.init_asset::<AudioSource>();
+        }
+        let config = RuntimeConfig {
+            worker_threads: self.runtime_threads,
+            max_concurrent_generations: self.max_concurrent_generations,
+            max_concurrent_decodes: self.max_concurrent_decodes,
+        };
+        let (runtime, commands, events) = ProviderRuntime::start(self.sources.clone(), &config)
+            .unwrap_or_else(|error| {
+                panic!("the asset provider could not start its runtime threads: {error}")
+            });
+        let world = app.world();
+        let parts = ProviderParts {
+            commands,
+            events,
+            runtime,
+            image_handles: world.resource::<Assets<Image>>().get_handle_provider(),
+            #[cfg(feature = "audio")]
+            audio_handles: world
+                .resource::<Assets<AudioSource>>()
+                .get_handle_provider(),
+            placeholders: self.placeholders.clone(),
+            default_timeout: self.default_timeout,
+            memory_capacity: self.memory_capacity,
+        };
+        let mut provider = AssetProvider::new(parts);
+        provider.set_session(world.resource::<PlaySession>().clone());
+        app.insert_resource(provider);
+    }
+}

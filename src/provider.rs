@@ -1,0 +1,565 @@
+//! The [`AssetProvider`] resource: the one place a game asks for media.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bevy::asset::AssetHandleProvider;
+use bevy::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
+
+#[cfg(feature = "audio")]
+use bevy::audio::AudioSource;
+
+use crate::error::{AssetError, AssetErrorKind};
+use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
+use crate::placeholder::Placeholders;
+use crate::request::{AssetRequest, MediaKind, RequestKey};
+use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
+use crate::session::PlaySession;
+use crate::source::SourceKind;
+use crate::task::{GenerationTask, JobId, MediaHandle, TaskStatus};
+
+/// Counters of what the provider has done since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Reflect)]
+pub struct ProviderStats {
+    /// Requests made.
+    pub requests: u64,
+    /// Requests that joined an identical request already in flight.
+    pub joined: u64,
+    /// Requests served at once from the memory tier.
+    pub memory_hits: u64,
+    /// Jobs served by a cache source on the runtime (for example a disk cache).
+    pub cached: u64,
+    /// Jobs served by a pre-made asset.
+    pub pre_made: u64,
+    /// Jobs served by a generator.
+    pub generated: u64,
+    /// Jobs sent to the runtime.
+    pub jobs: u64,
+    /// Jobs that failed.
+    pub failed: u64,
+    /// Jobs that timed out.
+    pub timed_out: u64,
+    /// Jobs cancelled because nobody held them any more.
+    pub cancelled: u64,
+}
+
+/// One holder of a job: an entity's task, or a caller of [`AssetProvider::request`].
+struct Holder {
+    entity: Option<Entity>,
+    since: Instant,
+}
+
+/// A job on the runtime and everybody waiting for it.
+struct Job {
+    key: RequestKey,
+    kind: MediaKind,
+    handle: MediaHandle,
+    joinable: bool,
+    holders: Vec<Holder>,
+}
+
+/// Completed media kept for the session, so repeated requests are answered on the frame.
+struct MemoryEntry {
+    handle: MediaHandle,
+    last_used: u64,
+}
+
+/// Something to tell the game at the next flush.
+pub(crate) enum Notice {
+    Requested(AssetRequested),
+    Ready(AssetReady),
+    Failed(AssetFailed),
+    Cancelled(AssetCancelled),
+}
+
+/// The facade over every source of media: memory, then the configured sources in order (for
+/// example pre-made, then a generator), then the placeholder.
+///
+/// [`request`](Self::request) answers at once with a handle that shows the placeholder; the real
+/// media is inserted behind the same handle when a source has it. Identical requests share one
+/// job and one handle. Requests can also be made by inserting an [`AssetRequest`] on an entity or
+/// sending a [`RequestAsset`](crate::messages::RequestAsset) message; those get a
+/// [`GenerationTask`] showing their status.
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// fn show_park(mut commands: Commands, mut provider: ResMut<AssetProvider>) {
+///     let image = provider.request_image(AssetRequest::image().location("park").prompt("a park"));
+///     commands.spawn(Sprite::from_image(image));
+/// }
+/// ```
+#[derive(Resource)]
+pub struct AssetProvider {
+    // Declared before `runtime`: dropping it first lets the runtime's dispatcher end.
+    commands: Sender<RuntimeCommand>,
+    events: Receiver<RuntimeEvent>,
+    // Owned only to be dropped with the provider, which stops the runtime's threads.
+    _runtime: ProviderRuntime,
+    image_handles: AssetHandleProvider,
+    #[cfg(feature = "audio")]
+    audio_handles: AssetHandleProvider,
+    placeholders: Placeholders,
+    session: PlaySession,
+    default_timeout: Duration,
+    memory_capacity: usize,
+    next_job: u64,
+    jobs: HashMap<JobId, Job>,
+    joinable: HashMap<RequestKey, JobId>,
+    memory: HashMap<RequestKey, MemoryEntry>,
+    memory_clock: u64,
+    new_placeholders: Vec<MediaHandle>,
+    notices: Vec<Notice>,
+    swapped_images: Vec<AssetId<Image>>,
+    stats: ProviderStats,
+}
+
+/// Everything the plugin hands the provider when it builds it.
+pub(crate) struct ProviderParts {
+    pub commands: Sender<RuntimeCommand>,
+    pub events: Receiver<RuntimeEvent>,
+    pub runtime: ProviderRuntime,
+    pub image_handles: AssetHandleProvider,
+    #[cfg(feature = "audio")]
+    pub audio_handles: AssetHandleProvider,
+    pub placeholders: Placeholders,
+    pub default_timeout: Duration,
+    pub memory_capacity: usize,
+}
+
+impl AssetProvider {
+    pub(crate) fn new(parts: ProviderParts) -> Self {
+        Self {
+            commands: parts.commands,
+            events: parts.events,
+            _runtime: parts.runtime,
+            image_handles: parts.image_handles,
+            #[cfg(feature = "audio")]
+            audio_handles: parts.audio_handles,
+            placeholders: parts.placeholders,
+            session: PlaySession::default(),
+            default_timeout: parts.default_timeout,
+            memory_capacity: parts.memory_capacity,
+            next_job: 0,
+            jobs: HashMap::new(),
+            joinable: HashMap::new(),
+            memory: HashMap::new(),
+            memory_clock: 0,
+            new_placeholders: Vec::new(),
+            notices: Vec::new(),
+            swapped_images: Vec::new(),
+            stats: ProviderStats::default(),
+        }
+    }
+
+    /// Requests media; returns its handle at once. The handle shows the placeholder (or the real
+    /// media, if the memory tier has it) and gets the real media when a source delivers it.
+    ///
+    /// The request is held until it completes; use [`cancel`](Self::cancel) to give it up.
+    pub fn request(&mut self, request: AssetRequest) -> MediaHandle {
+        self.start(None, request).handle
+    }
+
+    /// Requests an image (video requests show as images too); returns its handle at once.
+    pub fn request_image(&mut self, mut request: AssetRequest) -> Handle<Image> {
+        if request.kind == MediaKind::Audio {
+            request.kind = MediaKind::Image;
+        }
+        match self.request(request) {
+            MediaHandle::Image(handle) => handle,
+            #[cfg(feature = "audio")]
+            MediaHandle::Audio(_) => unreachable!("an image request gets an image handle"),
+        }
+    }
+
+    /// Requests a sound; returns its handle at once. Put it in an `AudioPlayer`: with the default
+    /// (empty) audio placeholder, the player starts when the real sound arrives.
+    #[cfg(feature = "audio")]
+    pub fn request_audio(&mut self, mut request: AssetRequest) -> Handle<AudioSource> {
+        request.kind = MediaKind::Audio;
+        match self.request(request) {
+            MediaHandle::Audio(handle) => handle,
+            MediaHandle::Image(_) => unreachable!("an audio request gets an audio handle"),
+        }
+    }
+
+    /// The key `request` has in the current session.
+    pub fn key_for(&self, request: &AssetRequest) -> RequestKey {
+        request.fingerprint(&self.session)
+    }
+
+    /// The real media for `key`, if the memory tier has it.
+    pub fn get(&self, key: &RequestKey) -> Option<MediaHandle> {
+        self.memory.get(key).map(|entry| entry.handle.clone())
+    }
+
+    /// Whether `request` would be answered with real media at once (the memory tier has it).
+    pub fn is_available(&self, request: &AssetRequest) -> bool {
+        request.is_cacheable() && self.memory.contains_key(&self.key_for(request))
+    }
+
+    /// Where the request with `key` stands: in flight, completed (in memory), or unknown.
+    pub fn status(&self, key: &RequestKey) -> Option<TaskStatus> {
+        if self.joinable.contains_key(key) {
+            Some(TaskStatus::Pending)
+        } else if self.memory.contains_key(key) {
+            Some(TaskStatus::Completed)
+        } else {
+            None
+        }
+    }
+
+    /// Gives up the requests made on the provider directly for `key`. The job is cancelled if no
+    /// entity's task still holds it. Returns whether a job was cancelled.
+    pub fn cancel(&mut self, key: &RequestKey) -> bool {
+        let Some(&job) = self.joinable.get(key) else {
+            return false;
+        };
+        self.release(job, None)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &ProviderStats {
+        &self.stats
+    }
+
+    /// Jobs in flight.
+    pub fn in_flight(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// The session whose ids scope the keys.
+    pub fn session(&self) -> &PlaySession {
+        &self.session
+    }
+
+    /// Forgets every completed result held in memory. Handles the game still holds keep their
+    /// media.
+    pub fn clear_memory(&mut self) {
+        self.memory.clear();
+    }
+
+    pub(crate) fn set_session(&mut self, session: PlaySession) {
+        self.session = session;
+    }
+
+    /// Starts or joins the request for `entity` and returns its task.
+    pub(crate) fn request_for_entity(
+        &mut self,
+        entity: Entity,
+        request: AssetRequest,
+        now: Duration,
+    ) -> GenerationTask {
+        let mut task = self.start(Some(entity), request);
+        task.requested_at = now;
+        task
+    }
+
+    fn start(&mut self, entity: Option<Entity>, request: AssetRequest) -> GenerationTask {
+        self.stats.requests += 1;
+        let key = self.key_for(&request);
+        let kind = request.kind;
+        let cacheable = request.is_cacheable();
+        let mut task = GenerationTask {
+            key,
+            kind,
+            handle: MediaHandle::Image(Handle::default()),
+            job: None,
+            status: TaskStatus::Pending,
+            source: None,
+            origin: None,
+            progress: 0.0,
+            requested_at: Duration::ZERO,
+            started_after: None,
+            finished_after: None,
+            error: None,
+        };
+        let requested = |handle: MediaHandle, joined: bool| AssetRequested {
+            entity,
+            key,
+            kind,
+            scene_id: request.scene_id.clone(),
+            choice_id: request.choice_id.clone(),
+            handle,
+            joined,
+        };
+
+        if cacheable && let Some(handle) = self.touch_memory(&key) {
+            self.stats.memory_hits += 1;
+            task.handle = handle.clone();
+            task.status = TaskStatus::Completed;
+            task.source = Some(SourceKind::Cached);
+            task.origin = Some("memory".into());
+            task.progress = 1.0;
+            task.finished_after = Some(Duration::ZERO);
+            self.notices
+                .push(Notice::Requested(requested(handle.clone(), true)));
+            self.notices.push(Notice::Ready(AssetReady {
+                entity,
+                key,
+                kind,
+                source: SourceKind::Cached,
+                origin: "memory".into(),
+                handle,
+                elapsed: Duration::ZERO,
+            }));
+            return task;
+        }
+
+        let holder = Holder {
+            entity,
+            since: Instant::now(),
+        };
+        if cacheable
+            && let Some(&job_id) = self.joinable.get(&key)
+            && let Some(job) = self.jobs.get_mut(&job_id)
+        {
+            self.stats.joined += 1;
+            job.holders.push(holder);
+            task.handle = job.handle.clone();
+            task.job = Some(job_id);
+            self.notices
+                .push(Notice::Requested(requested(job.handle.clone(), true)));
+            return task;
+        }
+
+        let job_id = JobId(self.next_job);
+        self.next_job += 1;
+        let handle = self.reserve(kind);
+        self.new_placeholders.push(handle.clone());
+        let timeout = request.max_wait.unwrap_or(self.default_timeout);
+        self.notices
+            .push(Notice::Requested(requested(handle.clone(), false)));
+        let spec = JobSpec {
+            job: job_id,
+            key,
+            request,
+            session: self.session.clone(),
+            timeout,
+        };
+        self.stats.jobs += 1;
+        if self.commands.send(RuntimeCommand::Resolve(spec)).is_err() {
+            // The runtime is gone (the app is shutting down): fail instead of waiting forever.
+            task.status = TaskStatus::Failed;
+            task.error = Some(AssetError::new(
+                AssetErrorKind::Shutdown,
+                "the asset provider's runtime has stopped",
+            ));
+            task.handle = handle;
+            return task;
+        }
+        self.jobs.insert(
+            job_id,
+            Job {
+                key,
+                kind,
+                handle: handle.clone(),
+                joinable: cacheable,
+                holders: vec![holder],
+            },
+        );
+        if cacheable {
+            self.joinable.insert(key, job_id);
+        }
+        task.handle = handle;
+        task.job = Some(job_id);
+        task
+    }
+
+    fn reserve(&self, kind: MediaKind) -> MediaHandle {
+        match kind {
+            MediaKind::Image | MediaKind::Video => {
+                MediaHandle::Image(self.image_handles.reserve_handle().typed::<Image>())
+            }
+            #[cfg(feature = "audio")]
+            MediaKind::Audio => {
+                MediaHandle::Audio(self.audio_handles.reserve_handle().typed::<AudioSource>())
+            }
+            #[cfg(not(feature = "audio"))]
+            MediaKind::Audio => {
+                MediaHandle::Image(self.image_handles.reserve_handle().typed::<Image>())
+            }
+        }
+    }
+
+    fn touch_memory(&mut self, key: &RequestKey) -> Option<MediaHandle> {
+        self.memory_clock += 1;
+        let clock = self.memory_clock;
+        self.memory.get_mut(key).map(|entry| {
+            entry.last_used = clock;
+            entry.handle.clone()
+        })
+    }
+
+    fn remember(&mut self, key: RequestKey, handle: MediaHandle) {
+        if self.memory_capacity == 0 {
+            return;
+        }
+        if self.memory.len() >= self.memory_capacity && !self.memory.contains_key(&key) {
+            // Least recently used goes; a scan is fine at the sizes a memory tier has.
+            if let Some(oldest) = self
+                .memory
+                .iter()
+                .min_by_key(|(_, entry)| entry.last_used)
+                .map(|(key, _)| *key)
+            {
+                self.memory.remove(&oldest);
+            }
+        }
+        self.memory_clock += 1;
+        self.memory.insert(
+            key,
+            MemoryEntry {
+                handle,
+                last_used: self.memory_clock,
+            },
+        );
+    }
+
+    /// Drops `entity`'s hold on `job` (`None`: the direct callers' holds). Cancels the job when
+    /// nobody holds it any more.
+    pub(crate) fn release(&mut self, job_id: JobId, entity: Option<Entity>) -> bool {
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return false;
+        };
+        job.holders.retain(|holder| holder.entity != entity);
+        if !job.holders.is_empty() {
+            return false;
+        }
+        let job = self.jobs.remove(&job_id).expect("the job was just found");
+        if job.joinable {
+            self.joinable.remove(&job.key);
+        }
+        let _ = self.commands.send(RuntimeCommand::Cancel {
+            job: job_id,
+            key: job.key,
+        });
+        self.stats.cancelled += 1;
+        self.notices.push(Notice::Cancelled(AssetCancelled {
+            key: job.key,
+            kind: job.kind,
+        }));
+        true
+    }
+
+    /// Placeholders for handles reserved since the last call.
+    pub(crate) fn take_new_placeholders(&mut self) -> Vec<MediaHandle> {
+        std::mem::take(&mut self.new_placeholders)
+    }
+
+    pub(crate) fn placeholders(&self) -> &Placeholders {
+        &self.placeholders
+    }
+
+    pub(crate) fn events(&self) -> Receiver<RuntimeEvent> {
+        self.events.clone()
+    }
+
+    pub(crate) fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Images whose real media arrived since the last call.
+    pub(crate) fn take_swapped_images(&mut self) -> Vec<AssetId<Image>> {
+        std::mem::take(&mut self.swapped_images)
+    }
+
+    pub(crate) fn has_swapped_images(&self) -> bool {
+        !self.swapped_images.is_empty()
+    }
+
+    /// Ends `job_id`: records the result, remembers completed media, and queues a message for
+    /// each holder. Returns the job's handle and its holders' entities with their wait, or `None`
+    /// if nobody wanted it any more.
+    pub(crate) fn finish(
+        &mut self,
+        job_id: JobId,
+        outcome: &Result<(SourceKind, String), AssetError>,
+    ) -> Option<(MediaHandle, Vec<(Entity, Duration)>)> {
+        let job = self.jobs.remove(&job_id)?;
+        if job.joinable {
+            self.joinable.remove(&job.key);
+        }
+        let now = Instant::now();
+        match outcome {
+            Ok((source, _)) => match source {
+                SourceKind::Cached => self.stats.cached += 1,
+                SourceKind::PreMade => self.stats.pre_made += 1,
+                SourceKind::Generated => self.stats.generated += 1,
+                SourceKind::Placeholder => {}
+            },
+            Err(error) if error.kind() == AssetErrorKind::TimedOut => self.stats.timed_out += 1,
+            Err(_) => self.stats.failed += 1,
+        }
+        if let Ok(_) = outcome
+            && job.joinable
+        {
+            self.remember(job.key, job.handle.clone());
+        }
+        if let (Ok(_), MediaHandle::Image(image)) = (outcome, &job.handle) {
+            self.swapped_images.push(image.id());
+        }
+        let mut entities = Vec::new();
+        for holder in &job.holders {
+            let elapsed = now.duration_since(holder.since);
+            if let Some(entity) = holder.entity {
+                entities.push((entity, elapsed));
+            }
+            self.notices.push(match outcome {
+                Ok((source, origin)) => Notice::Ready(AssetReady {
+                    entity: holder.entity,
+                    key: job.key,
+                    kind: job.kind,
+                    source: *source,
+                    origin: origin.clone(),
+                    handle: job.handle.clone(),
+                    elapsed,
+                }),
+                Err(error) => Notice::Failed(AssetFailed {
+                    entity: holder.entity,
+                    key: job.key,
+                    kind: job.kind,
+                    status: status_of(error),
+                    error: error.clone(),
+                    elapsed,
+                }),
+            });
+        }
+        Some((job.handle, entities))
+    }
+
+    /// The wait of each entity holding `job_id`, for progress updates.
+    pub(crate) fn holder_waits(&self, job_id: JobId) -> Vec<(Entity, Duration)> {
+        let now = Instant::now();
+        self.jobs
+            .get(&job_id)
+            .map(|job| {
+                job.holders
+                    .iter()
+                    .filter_map(|h| h.entity.map(|e| (e, now.duration_since(h.since))))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The task status a failed job ends in.
+pub(crate) fn status_of(error: &AssetError) -> TaskStatus {
+    match error.kind() {
+        AssetErrorKind::TimedOut => TaskStatus::TimedOut,
+        AssetErrorKind::Cancelled => TaskStatus::Cancelled,
+        _ => TaskStatus::Failed,
+    }
+}
+
+impl std::fmt::Debug for AssetProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssetProvider")
+            .field("session", &self.session)
+            .field("in_flight", &self.jobs.len())
+            .field("memory", &self.memory.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,36 @@
+//! Who is playing: the ids that scope per-playthrough and per-player results.
+
+use bevy::prelude::*;
+
+/// The current playthrough and player. Keys of [`CachingStrategy::PerPlaythrough`] and
+/// [`CachingStrategy::PerPlayer`] requests include these ids, so one playthrough's results are
+/// never served to another.
+///
+/// Change it (for example at "New game") and requests made afterwards get new keys.
+///
+/// [`CachingStrategy::PerPlaythrough`]: crate::request::CachingStrategy::PerPlaythrough
+/// [`CachingStrategy::PerPlayer`]: crate::request::CachingStrategy::PerPlayer
+#[derive(Resource, Clone, Debug, PartialEq, Eq, Hash, Reflect)]
+#[reflect(Resource, Debug)]
+pub struct PlaySession {
+    /// The playthrough id (the backend's `playthroughId`).
+    pub playthrough_id: String,
+    /// The player id (the backend's `playerId`).
+    pub player_id: String,
+}
+
+impl Default for PlaySession {
+    fn default() -> Self {
+        Self::new("local", "local")
+    }
+}
+
+impl PlaySession {
+    /// A session for `playthrough_id` played by `player_id`.
+    pub fn new(playthrough_id: impl Into<String>, player_id: impl Into<String>) -> Self {
+        Self {
+            playthrough_id: playthrough_id.into(),
+            player_id: player_id.into(),
+        }
+    }
+}

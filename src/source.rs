@@ -1,0 +1,169 @@
+//! The [`AssetSource`] trait every source of media implements, and what flows through it.
+
+use async_trait::async_trait;
+use bevy::reflect::Reflect;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::AssetError;
+use crate::request::{AssetRequest, MediaKind, RequestKey};
+use crate::session::PlaySession;
+
+/// Where a result came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Reflect, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A cache (memory or disk).
+    Cached,
+    /// A pre-made asset (a local manifest or the backend's library).
+    PreMade,
+    /// A generator (embedded or remote).
+    Generated,
+    /// Nothing served it: the placeholder stays.
+    Placeholder,
+}
+
+impl SourceKind {
+    /// The snake_case name used in logs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cached => "cached",
+            Self::PreMade => "pre_made",
+            Self::Generated => "generated",
+            Self::Placeholder => "placeholder",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Encoded media as a source delivers it: bytes and their MIME type, decoded later off the frame.
+#[derive(Clone)]
+pub struct SourcedMedia {
+    /// The encoded bytes (PNG, WAV, ...).
+    pub bytes: Arc<[u8]>,
+    /// Their MIME type, for example `image/png` or `audio/wav`.
+    pub mime: String,
+    /// Where they came from, for logs and provenance (a file path, a generation id).
+    pub origin: String,
+}
+
+impl SourcedMedia {
+    /// Media of `mime` type from `origin`.
+    pub fn new(
+        bytes: impl Into<Arc<[u8]>>,
+        mime: impl Into<String>,
+        origin: impl Into<String>,
+    ) -> Self {
+        Self {
+            bytes: bytes.into(),
+            mime: mime.into(),
+            origin: origin.into(),
+        }
+    }
+}
+
+impl fmt::Debug for SourcedMedia {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourcedMedia")
+            .field("bytes", &self.bytes.len())
+            .field("mime", &self.mime)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// Reports a job's progress back to the game; cheap to clone.
+#[derive(Clone)]
+pub struct ProgressReporter(Arc<dyn Fn(f32) + Send + Sync>);
+
+impl ProgressReporter {
+    /// A reporter that calls `report` with a fraction in `0.0..=1.0`.
+    pub fn new(report: impl Fn(f32) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(report))
+    }
+
+    /// A reporter that drops every report.
+    pub fn ignore() -> Self {
+        Self::new(|_| {})
+    }
+
+    /// Reports that `fraction` (clamped to `0.0..=1.0`) of the work is done.
+    pub fn report(&self, fraction: f32) {
+        (self.0)(fraction.clamp(0.0, 1.0));
+    }
+}
+
+impl fmt::Debug for ProgressReporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProgressReporter")
+    }
+}
+
+/// One request as a source sees it.
+#[derive(Clone, Debug)]
+pub struct SourceRequest {
+    /// The request's key.
+    pub key: RequestKey,
+    /// The request itself.
+    pub request: AssetRequest,
+    /// The session it was made in.
+    pub session: PlaySession,
+    /// Where to report progress.
+    pub progress: ProgressReporter,
+}
+
+impl SourceRequest {
+    /// The media kind wanted.
+    pub fn kind(&self) -> MediaKind {
+        self.request.kind
+    }
+}
+
+/// A source of media: a cache, a pre-made library, a generator. Object-safe and async; the
+/// plugin runs it on its own runtime, never on the frame.
+///
+/// The plugin asks its sources in order. A source answers `Ok(Some(media))` to serve the
+/// request, `Ok(None)` when it has nothing for it (the next source is asked), or an error when it
+/// tried and failed.
+///
+/// ```
+/// use bevy_asset_provider::prelude::*;
+/// use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+///
+/// struct Silence;
+///
+/// #[async_trait::async_trait]
+/// impl AssetSource for Silence {
+///     fn name(&self) -> &str { "silence" }
+///     fn kind(&self) -> SourceKind { SourceKind::PreMade }
+///     async fn resolve(&self, _: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+///         Ok(None)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait AssetSource: Send + Sync + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &str;
+
+    /// What kind of source this is; decides which requests may use it (generators are skipped
+    /// when generation is not allowed, caches when the request wants a fresh result).
+    fn kind(&self) -> SourceKind;
+
+    /// Serves `request`, or says it has nothing for it.
+    async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError>;
+
+    /// Whether this source could serve `request` now without generating.
+    async fn is_available(&self, _request: &SourceRequest) -> bool {
+        false
+    }
+
+    /// Stops work for `key`: its last holder went away.
+    async fn cancel(&self, _key: RequestKey) {}
+}

@@ -1,0 +1,256 @@
+//! The plugin's systems and observers. Each does a frame's share of work in proportion to what
+//! happened this frame: new requests, finished jobs. Waiting requests cost nothing.
+
+use bevy::ecs::system::SystemParam;
+use bevy::prelude::*;
+
+#[cfg(feature = "audio")]
+use bevy::audio::AudioSource;
+
+use crate::decode::DecodedMedia;
+use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
+use crate::provider::{AssetProvider, Notice, status_of};
+use crate::request::AssetRequest;
+use crate::runtime::RuntimeEvent;
+use crate::session::PlaySession;
+use crate::task::{GenerationTask, MediaHandle, TaskStatus};
+
+/// The plugin's outgoing messages.
+#[derive(SystemParam)]
+pub(crate) struct ProviderMessages<'w> {
+    requested: MessageWriter<'w, AssetRequested>,
+    ready: MessageWriter<'w, AssetReady>,
+    failed: MessageWriter<'w, AssetFailed>,
+    cancelled: MessageWriter<'w, AssetCancelled>,
+}
+
+impl ProviderMessages<'_> {
+    fn send(&mut self, notices: Vec<Notice>) {
+        for notice in notices {
+            match notice {
+                Notice::Requested(message) => {
+                    self.requested.write(message);
+                }
+                Notice::Ready(message) => {
+                    self.ready.write(message);
+                }
+                Notice::Failed(message) => {
+                    self.failed.write(message);
+                }
+                Notice::Cancelled(message) => {
+                    self.cancelled.write(message);
+                }
+            }
+        }
+    }
+}
+
+/// The asset collections media is inserted into.
+#[derive(SystemParam)]
+pub(crate) struct MediaAssets<'w> {
+    images: ResMut<'w, Assets<Image>>,
+    #[cfg(feature = "audio")]
+    sounds: Option<ResMut<'w, Assets<AudioSource>>>,
+}
+
+impl MediaAssets<'_> {
+    /// Puts the placeholder behind every handle reserved since the last call.
+    fn insert_placeholders(&mut self, provider: &mut AssetProvider) {
+        for handle in provider.take_new_placeholders() {
+            match handle {
+                MediaHandle::Image(handle) => {
+                    // Err means every holder already dropped the handle: nothing to show.
+                    let _ = self
+                        .images
+                        .insert(handle.id(), provider.placeholders().image.clone());
+                }
+                #[cfg(feature = "audio")]
+                MediaHandle::Audio(handle) => {
+                    if let (Some(sounds), Some(placeholder)) =
+                        (self.sounds.as_mut(), provider.placeholders().audio.as_ref())
+                    {
+                        let _ = sounds.insert(handle.id(), placeholder.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inserts decoded media behind `handle`, replacing the placeholder.
+    fn insert(&mut self, handle: &MediaHandle, media: DecodedMedia) {
+        match (handle, media) {
+            (MediaHandle::Image(handle), DecodedMedia::Image(image)) => {
+                let _ = self.images.insert(handle.id(), image);
+            }
+            #[cfg(feature = "audio")]
+            (MediaHandle::Audio(handle), DecodedMedia::Audio(sound)) => {
+                if let Some(sounds) = self.sounds.as_mut() {
+                    let _ = sounds.insert(handle.id(), sound);
+                }
+            }
+            #[cfg(feature = "audio")]
+            (handle, _) => {
+                warn!("decoded media does not match the kind of {handle:?}; placeholder kept");
+            }
+        }
+    }
+}
+
+/// Copies the [`PlaySession`] resource into the provider when it changes.
+pub(crate) fn sync_session(session: Res<PlaySession>, mut provider: ResMut<AssetProvider>) {
+    if session.is_changed() {
+        provider.set_session(session.clone());
+    }
+}
+
+/// Turns [`RequestAsset`] messages into entities carrying the request.
+pub(crate) fn spawn_requested(mut messages: MessageReader<RequestAsset>, mut commands: Commands) {
+    for RequestAsset(request) in messages.read() {
+        commands.spawn(request.clone());
+    }
+}
+
+/// Starts (or joins) the request of an entity that got an [`AssetRequest`], and gives it a
+/// [`GenerationTask`] at once.
+pub(crate) fn on_request_inserted(
+    event: On<Insert, AssetRequest>,
+    requests: Query<(&AssetRequest, Option<&GenerationTask>)>,
+    mut provider: ResMut<AssetProvider>,
+    time: Option<Res<Time<Real>>>,
+    mut commands: Commands,
+) {
+    let entity = event.entity;
+    let Ok((request, previous)) = requests.get(entity) else {
+        return;
+    };
+    if let Some(job) = previous.and_then(|task| task.job) {
+        provider.release(job, Some(entity));
+    }
+    let now = time.map(|time| time.elapsed()).unwrap_or_default();
+    let task = provider.request_for_entity(entity, request.clone(), now);
+    commands.entity(entity).insert(task);
+}
+
+/// Releases an entity's hold on its job when its task goes away (despawn or removal).
+pub(crate) fn on_task_removed(
+    event: On<Remove, GenerationTask>,
+    tasks: Query<&GenerationTask>,
+    mut provider: ResMut<AssetProvider>,
+) {
+    if let Ok(task) = tasks.get(event.entity)
+        && let Some(job) = task.job
+        && !task.status.is_terminal()
+    {
+        provider.release(job, Some(event.entity));
+    }
+}
+
+/// Applies what the runtime reported since the last frame: status and progress on tasks, real
+/// media behind handles, and a message per holder.
+pub(crate) fn receive_results(
+    mut provider: ResMut<AssetProvider>,
+    mut assets: MediaAssets,
+    mut tasks: Query<&mut GenerationTask>,
+    mut messages: ProviderMessages,
+) {
+    // Placeholders first: a result must never be overwritten by its own placeholder.
+    assets.insert_placeholders(&mut provider);
+    let events = provider.events();
+    for event in events.try_iter() {
+        match event {
+            RuntimeEvent::Started(job) => {
+                for (entity, wait) in provider.holder_waits(job) {
+                    if let Ok(mut task) = tasks.get_mut(entity)
+                        && task.job == Some(job)
+                    {
+                        task.status = TaskStatus::Processing;
+                        task.started_after = Some(wait);
+                    }
+                }
+            }
+            RuntimeEvent::Progress(job, fraction) => {
+                for (entity, _) in provider.holder_waits(job) {
+                    if let Ok(mut task) = tasks.get_mut(entity)
+                        && task.job == Some(job)
+                    {
+                        task.status = TaskStatus::Processing;
+                        task.progress = fraction;
+                    }
+                }
+            }
+            RuntimeEvent::Finished(job, outcome) => {
+                let summary = outcome
+                    .as_ref()
+                    .map(|resolved| (resolved.source, resolved.origin.clone()))
+                    .map_err(Clone::clone);
+                // None: cancelled while the result was on its way.
+                let Some((handle, holders)) = provider.finish(job, &summary) else {
+                    continue;
+                };
+                if let Ok(resolved) = outcome {
+                    assets.insert(&handle, resolved.media);
+                }
+                for (entity, elapsed) in holders {
+                    let Ok(mut task) = tasks.get_mut(entity) else {
+                        continue;
+                    };
+                    if task.job != Some(job) {
+                        continue;
+                    }
+                    task.finished_after = Some(elapsed);
+                    match &summary {
+                        Ok((source, origin)) => {
+                            task.status = TaskStatus::Completed;
+                            task.progress = 1.0;
+                            task.source = Some(*source);
+                            task.origin = Some(origin.clone());
+                        }
+                        Err(error) => {
+                            task.status = status_of(error);
+                            task.error = Some(error.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    messages.send(provider.take_notices());
+}
+
+/// Puts placeholders behind handles reserved during this frame and sends queued messages, before
+/// Bevy flushes asset events.
+pub(crate) fn flush_requests(
+    mut provider: ResMut<AssetProvider>,
+    mut assets: MediaAssets,
+    mut messages: ProviderMessages,
+) {
+    assets.insert_placeholders(&mut provider);
+    messages.send(provider.take_notices());
+}
+
+/// Marks sprites showing a swapped image as changed, so Bevy recomputes their bounds (it does not
+/// when only the image behind the handle changes). Runs only on frames where an image arrived.
+#[cfg(feature = "sprite")]
+pub(crate) fn refresh_swapped_sprites(
+    mut provider: ResMut<AssetProvider>,
+    mut sprites: Query<&mut bevy::sprite::Sprite>,
+) {
+    if !provider.has_swapped_images() {
+        return;
+    }
+    let swapped: bevy::platform::collections::HashSet<_> =
+        provider.take_swapped_images().into_iter().collect();
+    for mut sprite in &mut sprites {
+        if swapped.contains(&sprite.image.id()) {
+            sprite.set_changed();
+        }
+    }
+}
+
+/// Without sprite support nobody needs the list; keep it from growing.
+#[cfg(not(feature = "sprite"))]
+pub(crate) fn refresh_swapped_sprites(mut provider: ResMut<AssetProvider>) {
+    if provider.has_swapped_images() {
+        provider.take_swapped_images();
+    }
+}
