@@ -34,6 +34,8 @@ const STORY: &str = "story/lighthouse.scene.json";
 #[derive(Resource, Clone, Debug)]
 struct Options {
     headless: bool,
+    /// In a window, take the `--choices` path by itself (when the option was given).
+    autoplay: bool,
     choices: VecDeque<usize>,
     latency: Duration,
 }
@@ -41,6 +43,7 @@ struct Options {
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         headless: false,
+        autoplay: false,
         choices: VecDeque::from([1, 2, 1]),
         latency: Duration::from_millis(1200),
     };
@@ -50,6 +53,7 @@ fn parse_options() -> Result<Options, String> {
         match arg.as_str() {
             "--headless" => options.headless = true,
             "--choices" => {
+                options.autoplay = true;
                 options.choices = value("--choices")?
                     .split(',')
                     .map(|c| {
@@ -132,6 +136,7 @@ fn main() -> AppExit {
                 ui::add_request_rows,
                 ui::update_request_rows,
                 ui::play_cues,
+                ui::autoplay,
             )
                 .chain(),
         );
@@ -596,16 +601,17 @@ mod ui {
         }
         if let Some((edge, to)) = picked {
             take_choice(&mut story, &edge, &mut choice, &to);
-        } else if keys.just_pressed(KeyCode::KeyR) && buttons.is_empty() {
-            if let Some(graph) = graphs.get(&story.graph) {
-                let start = graph.start_node_id.clone();
-                enter.write(EnterNode {
-                    graph: story.graph.clone(),
-                    node: start.clone(),
-                });
-                story.at = Some((start, None));
-                story.moved = true;
-            }
+        } else if keys.just_pressed(KeyCode::KeyR)
+            && buttons.is_empty()
+            && let Some(graph) = graphs.get(&story.graph)
+        {
+            let start = graph.start_node_id.clone();
+            enter.write(EnterNode {
+                graph: story.graph.clone(),
+                node: start.clone(),
+            });
+            story.at = Some((start, None));
+            story.moved = true;
         }
     }
 
@@ -624,7 +630,7 @@ mod ui {
             };
             let label = media.get(entity).map_or_else(
                 |_| message.kind.as_str().to_owned(),
-                |m| format!("{} · {}", m.node, m.kind.as_str()),
+                |m| format!("{} / {}", m.node, m.kind.as_str()),
             );
             added += 1;
             commands.entity(*list).with_children(|list| {
@@ -657,6 +663,7 @@ mod ui {
                         Text::new(label),
                         TextFont::from_font_size(14.0),
                         TextColor(Color::srgb(0.8, 0.82, 0.86)),
+                        TextLayout::linebreak(LineBreak::NoWrap),
                         Node {
                             width: px(260),
                             ..default()
@@ -697,13 +704,26 @@ mod ui {
         }
     }
 
+    type BadgeCells<'w, 's> = Query<
+        'w,
+        's,
+        (&'static mut Text, &'static mut BackgroundColor),
+        (With<Badge>, Without<Bar>),
+    >;
+    type BarCells<'w, 's> = Query<
+        'w,
+        's,
+        (&'static mut Node, &'static mut BackgroundColor),
+        (With<Bar>, Without<Badge>),
+    >;
+
     /// Badges, bars and timers follow their tasks.
     pub fn update_request_rows(
         rows: Query<(&RequestRow, &Children)>,
         tasks: Query<&GenerationTask>,
         children: Query<&Children>,
-        mut badges: Query<(&mut Text, &mut BackgroundColor), (With<Badge>, Without<Bar>)>,
-        mut bars: Query<(&mut Node, &mut BackgroundColor), (With<Bar>, Without<Badge>)>,
+        mut badges: BadgeCells,
+        mut bars: BarCells,
         mut timers: Query<&mut Text, (With<Elapsed>, Without<Badge>)>,
     ) {
         for (row, cells) in &rows {
@@ -739,6 +759,47 @@ mod ui {
                     }
                 }
             }
+        }
+    }
+
+    /// With `--choices` in a window: takes the next scripted choice a moment after the node's
+    /// media has arrived, so the story plays itself (for demos and screenshots).
+    pub fn autoplay(
+        mut story: ResMut<Story>,
+        mut options: ResMut<Options>,
+        graphs: Res<Assets<SceneGraph>>,
+        tasks: Query<(&SceneMedia, &GenerationTask)>,
+        mut choice: MessageWriter<MakeChoice>,
+        mut settled_since: Local<Option<Instant>>,
+    ) {
+        let (true, false, Some(graph), Some((node, via))) = (
+            options.autoplay,
+            story.moved,
+            graphs.get(&story.graph),
+            story.at.clone(),
+        ) else {
+            return;
+        };
+        let mut mine = tasks
+            .iter()
+            .filter(|(media, _)| media.node == node && media.edge == via)
+            .peekable();
+        if mine.peek().is_none() || mine.any(|(_, task)| !task.status().is_terminal()) {
+            *settled_since = None;
+            return;
+        }
+        let since = *settled_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < Duration::from_millis(1500) {
+            return;
+        }
+        *settled_since = None;
+        let Some(n) = options.choices.pop_front() else {
+            options.autoplay = false;
+            return;
+        };
+        if let Some(edge) = graph.choices(&node).nth(n - 1) {
+            let (edge, to) = (edge.id.clone(), edge.to.clone());
+            take_choice(&mut story, &edge, &mut choice, &to);
         }
     }
 

@@ -12,7 +12,7 @@ use crate::source::SourcedMedia;
 
 /// Media ready to insert behind a handle.
 pub(crate) enum DecodedMedia {
-    Image(Image),
+    Image(Box<Image>),
     #[cfg(feature = "audio")]
     Audio(AudioSource),
 }
@@ -46,7 +46,7 @@ fn decode_image(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
         ImageSampler::Default,
         RenderAssetUsages::default(),
     )
-    .map(DecodedMedia::Image)
+    .map(|image| DecodedMedia::Image(Box::new(image)))
     .map_err(|error| {
         AssetError::decode(format!(
             "{}: {} bytes of {} did not decode: {error}",

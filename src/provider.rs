@@ -339,7 +339,11 @@ impl AssetProvider {
             timeout,
         };
         self.stats.jobs += 1;
-        if self.commands.send(RuntimeCommand::Resolve(spec)).is_err() {
+        if self
+            .commands
+            .send(RuntimeCommand::Resolve(Box::new(spec)))
+            .is_err()
+        {
             // The runtime is gone (the app is shutting down): fail instead of waiting forever.
             task.status = TaskStatus::Failed;
             task.error = Some(AssetError::new(

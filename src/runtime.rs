@@ -20,7 +20,7 @@ use crate::task::JobId;
 
 /// Work for the runtime.
 pub(crate) enum RuntimeCommand {
-    Resolve(JobSpec),
+    Resolve(Box<JobSpec>),
     Cancel { job: JobId, key: RequestKey },
 }
 
@@ -37,7 +37,7 @@ pub(crate) struct JobSpec {
 pub(crate) enum RuntimeEvent {
     Started(JobId),
     Progress(JobId, f32),
-    Finished(JobId, Result<Resolved, AssetError>),
+    Finished(JobId, Box<Result<Resolved, AssetError>>),
 }
 
 /// A job's media, decoded and ready to insert.
@@ -190,7 +190,7 @@ fn dispatch(
         match command {
             RuntimeCommand::Resolve(spec) => {
                 let job = spec.job;
-                let task = runtime.spawn(run_job(chain.clone(), spec, events.clone()));
+                let task = runtime.spawn(run_job(chain.clone(), *spec, events.clone()));
                 running.insert(job, task.abort_handle());
             }
             RuntimeCommand::Cancel { job, key } => {
@@ -238,7 +238,7 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
     {
         warn!("request {:?} failed: {error}", request.key);
     }
-    let _ = events.send(RuntimeEvent::Finished(job, outcome));
+    let _ = events.send(RuntimeEvent::Finished(job, Box::new(outcome)));
 }
 
 async fn resolve_and_decode(

@@ -62,7 +62,9 @@ impl MatchCriteria {
     ///   `npc:<id>`.
     /// - The first tag starting with `role:` becomes the wanted role; later role tags are
     ///   ignored, since one asset plays one role. Every other tag is required.
-    /// - `scene_id` and `choice_id` add the required tags `scene:<id>` and `choice:<id>`.
+    /// - The scene shown adds the required tag `scene:<id>`: `to_scene_id` for a transition
+    ///   (the media shows where the player arrives), else `scene_id`. `choice_id` adds
+    ///   `choice:<id>`.
     ///
     /// Required tags are kept in first-seen order without duplicates, so a tag given twice
     /// (for example `scene:intro` both as a tag and as the scene) counts once.
@@ -98,7 +100,7 @@ impl MatchCriteria {
                 require(tag.clone());
             }
         }
-        if let Some(scene) = &request.scene_id {
+        if let Some(scene) = request.to_scene_id.as_ref().or(request.scene_id.as_ref()) {
             require(format!("scene:{scene}"));
         }
         if let Some(choice) = &request.choice_id {
@@ -295,6 +297,18 @@ mod tests {
         );
         let all = tags(&["loc:park", "npc:anne", "scene:s1", "role:bg"]);
         assert_eq!(score(&all, &criteria), 100 + 100 + 20 + 10);
+    }
+
+    #[test]
+    fn a_transition_wants_the_scene_it_arrives_at() {
+        let criteria = MatchCriteria::from_request(
+            &AssetRequest::image()
+                .scene("harbor")
+                .choice("c")
+                .to_scene("tavern"),
+        );
+        assert!(criteria.required_tags.contains(&"scene:tavern".to_owned()));
+        assert!(!criteria.required_tags.contains(&"scene:harbor".to_owned()));
     }
 
     #[test]

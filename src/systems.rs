@@ -80,7 +80,7 @@ impl MediaAssets<'_> {
     fn insert(&mut self, handle: &MediaHandle, media: DecodedMedia) {
         match (handle, media) {
             (MediaHandle::Image(handle), DecodedMedia::Image(image)) => {
-                let _ = self.images.insert(handle.id(), image);
+                let _ = self.images.insert(handle.id(), *image);
             }
             #[cfg(feature = "audio")]
             (MediaHandle::Audio(handle), DecodedMedia::Audio(sound)) => {
@@ -179,6 +179,7 @@ pub(crate) fn receive_results(
                 }
             }
             RuntimeEvent::Finished(job, outcome) => {
+                let outcome = *outcome;
                 let summary = outcome
                     .as_ref()
                     .map(|resolved| (resolved.source, resolved.origin.clone()))
