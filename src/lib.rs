@@ -34,6 +34,8 @@
 //! [`AssetSource`](source::AssetSource)s are asked in order and the result is decoded; a system
 //! drains the results each frame and swaps the media in. No system blocks.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod local_generator;
 pub mod messages;

@@ -45,18 +45,7 @@ pub fn default_placeholder_image() -> Image {
             rgba.extend_from_slice(&[shade(48.0), shade(54.0), shade(68.0), 255]);
         }
     }
-    let mut png_bytes = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut png_bytes, W, H);
-        encoder.set_color(png::ColorType::Rgba);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder
-            .write_header()
-            .expect("writing a PNG header to memory cannot fail");
-        writer
-            .write_image_data(&rgba)
-            .expect("the pixel buffer matches the declared size");
-    }
+    let png_bytes = crate::procedural::encode_png(W, H, &rgba);
     Image::from_buffer(
         &png_bytes,
         ImageType::MimeType("image/png"),

@@ -90,7 +90,7 @@ impl AssetProviderPlugin {
             max_concurrent_generations: 4,
             max_concurrent_decodes: 2,
             default_timeout: Duration::from_secs(60),
-            memory_capacity: 256,
+            memory_capacity: 64,
         }
     }
 
@@ -150,7 +150,8 @@ impl AssetProviderPlugin {
         self
     }
 
-    /// How many completed results the memory tier keeps (default 256; 0 turns it off).
+    /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
+    /// entry keeps its media alive, so size it to what a scene reuses.
     pub fn with_memory_capacity(mut self, entries: usize) -> Self {
         self.memory_capacity = entries;
         self

@@ -39,15 +39,8 @@ pub fn update_until(app: &mut App, what: &str, mut done: impl FnMut(&mut App) ->
 
 /// A PNG of `width` × `height` in one colour.
 pub fn png(width: u32, height: u32, rgba: [u8; 4]) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, width, height);
-    encoder.set_color(png::ColorType::Rgba);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().unwrap();
-    let data: Vec<u8> = (0..width * height).flat_map(|_| rgba).collect();
-    writer.write_image_data(&data).unwrap();
-    writer.finish().unwrap();
-    bytes
+    let pixels: Vec<u8> = (0..width * height).flat_map(|_| rgba).collect();
+    bevy_asset_provider::procedural::encode_png(width, height, &pixels)
 }
 
 /// A valid 16-bit mono WAV of `samples` silent samples.
