@@ -399,3 +399,81 @@ fn scoped_strategies_give_each_playthrough_and_player_its_own_key() {
     assert_eq!(before[2], new_playthrough[2]);
     assert_ne!(new_playthrough[2], new_player[2]);
 }
+
+#[test]
+fn the_provider_answers_get_is_available_and_status() {
+    let gate = gate();
+    let source = FakeGenerator::new(Behaviour::Gated {
+        gate: gate.clone(),
+        width: 8,
+        height: 8,
+    });
+    let mut app = headless_app(plugin_with(source));
+    app.update();
+    let request = AssetRequest::image().scene("lookout");
+    let mut provider = app.world_mut().resource_mut::<AssetProvider>();
+    let key = provider.key_for(&request);
+    assert_eq!(provider.status(&key), None);
+    let handle = provider.request(request.clone());
+    assert_eq!(provider.status(&key), Some(TaskStatus::Pending));
+    assert!(!provider.is_available(&request));
+    assert!(provider.get(&key).is_none());
+
+    gate.add_permits(1);
+    update_until(&mut app, "the request completes", |app| {
+        app.world().resource::<AssetProvider>().get(&key).is_some()
+    });
+    let provider = app.world().resource::<AssetProvider>();
+    assert_eq!(provider.get(&key), Some(handle));
+    assert!(provider.is_available(&request));
+    assert_eq!(provider.status(&key), Some(TaskStatus::Completed));
+    assert_eq!(provider.stats().generated, 1);
+}
+
+#[test]
+fn cancelling_a_direct_request_stops_its_job() {
+    let source = FakeGenerator::new(Behaviour::Stall);
+    let mut app = headless_app(plugin_with(source.clone()));
+    app.update();
+    let request = AssetRequest::image().scene("far away");
+    let key = {
+        let mut provider = app.world_mut().resource_mut::<AssetProvider>();
+        provider.request(request.clone());
+        provider.key_for(&request)
+    };
+    update_until(&mut app, "the source is working", |_| source.calls() == 1);
+    assert!(app.world_mut().resource_mut::<AssetProvider>().cancel(&key));
+    update_until(&mut app, "the source hears of it", |_| {
+        source.cancelled() == vec![key]
+    });
+    assert_eq!(app.world().resource::<AssetProvider>().in_flight(), 0);
+    assert!(!app.world_mut().resource_mut::<AssetProvider>().cancel(&key));
+}
+
+#[test]
+fn the_memory_tier_forgets_the_least_recently_used_first() {
+    let source = FakeGenerator::new(Behaviour::Serve {
+        width: 2,
+        height: 2,
+    });
+    let mut app = headless_app(plugin_with(source.clone()).with_memory_capacity(2));
+    app.update();
+    let requests = ["a", "b", "c"].map(|scene| AssetRequest::image().scene(scene));
+    let complete = |app: &mut App, request: &AssetRequest| {
+        let entity = app.world_mut().spawn(request.clone()).id();
+        update_until(app, "the request completes", |app| {
+            task(app, entity).status() == TaskStatus::Completed
+        });
+    };
+    complete(&mut app, &requests[0]);
+    complete(&mut app, &requests[1]);
+    // Using `a` again makes `b` the least recently used.
+    complete(&mut app, &requests[0]);
+    complete(&mut app, &requests[2]);
+    let provider = app.world().resource::<AssetProvider>();
+    assert!(provider.is_available(&requests[0]));
+    assert!(!provider.is_available(&requests[1]));
+    assert!(provider.is_available(&requests[2]));
+    assert_eq!(source.calls(), 3);
+    assert_eq!(provider.stats().memory_hits, 1);
+}
