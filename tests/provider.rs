@@ -43,9 +43,7 @@ fn request_shows_placeholder_in_the_same_frame_then_real_image_behind_the_same_h
     assert_eq!(collected::<AssetRequested>(&app).len(), 1);
 
     gate.add_permits(1);
-    update_until(&mut app, "the task completes", |app| {
-        task(app, entity).status() == TaskStatus::Completed
-    });
+    until_status(&mut app, entity, TaskStatus::Completed);
     let done = task(&app, entity);
     assert_eq!(done.handle(), first.handle(), "the handle stays the same");
     assert_eq!(done.source(), Some(SourceKind::Generated));
@@ -221,9 +219,7 @@ fn strategy_always_is_never_joined_nor_served_from_memory() {
     });
     let c = app.world_mut().spawn(request).id();
     assert_eq!(task(&app, c).status(), TaskStatus::Pending);
-    update_until(&mut app, "the third completes", |app| {
-        task(app, c).status() == TaskStatus::Completed
-    });
+    until_status(&mut app, c, TaskStatus::Completed);
     assert_eq!(source.calls(), 3);
 }
 
@@ -241,9 +237,7 @@ fn a_generator_error_fails_the_task_with_a_message_and_keeps_the_placeholder() {
         .spawn(AssetRequest::image().prompt("something refused"))
         .id();
     let handle = task(&app, entity).handle().image().unwrap().clone();
-    update_until(&mut app, "the task fails", |app| {
-        task(app, entity).status() == TaskStatus::Failed
-    });
+    until_status(&mut app, entity, TaskStatus::Failed);
     let failed = task(&app, entity);
     assert_eq!(failed.error().unwrap().kind(), AssetErrorKind::Rejected);
     assert!(
@@ -272,9 +266,7 @@ fn bytes_that_do_not_decode_fail_the_task_and_keep_the_placeholder() {
         .spawn(AssetRequest::image().prompt("x"))
         .id();
     let handle = task(&app, entity).handle().image().unwrap().clone();
-    update_until(&mut app, "the task fails", |app| {
-        task(app, entity).status() == TaskStatus::Failed
-    });
+    until_status(&mut app, entity, TaskStatus::Failed);
     let error = task(&app, entity).error().unwrap().clone();
     assert_eq!(error.kind(), AssetErrorKind::Decode);
     assert!(error.message().contains("did not decode"), "{error}");
@@ -301,9 +293,7 @@ fn exceeding_max_wait_times_out() {
                 .max_wait(Duration::from_millis(50)),
         )
         .id();
-    update_until(&mut app, "the task times out", |app| {
-        task(app, entity).status() == TaskStatus::TimedOut
-    });
+    until_status(&mut app, entity, TaskStatus::TimedOut);
     assert_eq!(
         task(&app, entity).error().unwrap().kind(),
         AssetErrorKind::TimedOut
@@ -366,9 +356,7 @@ fn request_messages_spawn_tasks() {
     let entity = requested[0].entity.expect("message requests get an entity");
     assert_eq!(requested[0].scene_id.as_deref(), Some("s"));
     assert_eq!(requested[0].choice_id.as_deref(), Some("c"));
-    update_until(&mut app, "the request completes", |app| {
-        task(app, entity).status() == TaskStatus::Completed
-    });
+    until_status(&mut app, entity, TaskStatus::Completed);
 }
 
 #[test]
@@ -461,9 +449,7 @@ fn the_memory_tier_forgets_the_least_recently_used_first() {
     let requests = ["a", "b", "c"].map(|scene| AssetRequest::image().scene(scene));
     let complete = |app: &mut App, request: &AssetRequest| {
         let entity = app.world_mut().spawn(request.clone()).id();
-        update_until(app, "the request completes", |app| {
-            task(app, entity).status() == TaskStatus::Completed
-        });
+        until_status(app, entity, TaskStatus::Completed);
     };
     complete(&mut app, &requests[0]);
     complete(&mut app, &requests[1]);

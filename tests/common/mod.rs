@@ -37,6 +37,13 @@ pub fn update_until(app: &mut App, what: &str, mut done: impl FnMut(&mut App) ->
     }
 }
 
+/// Steps `app` until the task on `entity` has `status`.
+pub fn until_status(app: &mut App, entity: Entity, status: TaskStatus) {
+    update_until(app, &format!("{entity} to be {}", status.as_str()), |app| {
+        task(app, entity).status() == status
+    });
+}
+
 /// A PNG of `width` × `height` in one colour.
 pub fn png(width: u32, height: u32, rgba: [u8; 4]) -> Vec<u8> {
     let pixels: Vec<u8> = (0..width * height).flat_map(|_| rgba).collect();
