@@ -137,7 +137,10 @@ impl Counters {
 /// Files by media key, shareable between two dev backends so one can play a CDN for the other
 /// ([`DevBackendBuilder::cdn_for`]).
 #[derive(Clone, Default)]
-pub struct MediaStore(pub(crate) Arc<Mutex<HashMap<String, (Arc<[u8]>, String)>>>);
+pub struct MediaStore(pub(crate) Arc<Mutex<HashMap<String, MediaFile>>>);
+
+/// A file's bytes and MIME type.
+pub(crate) type MediaFile = (Arc<[u8]>, String);
 
 impl fmt::Debug for MediaStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
