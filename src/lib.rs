@@ -36,6 +36,9 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
+#[cfg(feature = "dev-backend")]
+pub mod dev_backend;
 pub mod error;
 pub mod local_generator;
 pub mod messages;

@@ -1,0 +1,163 @@
+//! Live updates: one WebSocket (`/api/v1/ws/generations`) shared by every job of a client.
+//!
+//! The socket task broadcasts each event it reads; jobs filter the ones about their generation.
+//! Its state (connected or not, and a counter bumped on every connect and drop) lets a job know
+//! whether it may rely on events or must poll: events sent while the socket was down are lost.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bevy::log::debug;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Url;
+use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::backend::types::SocketEvent;
+
+/// The socket's state as jobs see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SocketState {
+    /// Whether the socket is up.
+    pub connected: bool,
+    /// Bumped on every connect and every drop.
+    pub epoch: u64,
+}
+
+/// Events stay buffered this deep per job; a job that falls behind polls instead.
+const EVENT_BUFFER: usize = 1024;
+/// A connection that lived this long resets the reconnect backoff.
+const STABLE_CONNECTION: Duration = Duration::from_secs(5);
+const RECONNECT_START: Duration = Duration::from_millis(250);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEP_ALIVE: Duration = Duration::from_secs(25);
+
+/// The shared socket of one client.
+pub(crate) struct SocketHub {
+    url: Option<Url>,
+    events: broadcast::Sender<SocketEvent>,
+    state: watch::Sender<SocketState>,
+    started: AtomicBool,
+}
+
+impl SocketHub {
+    /// A hub for the backend at `base`; `enabled: false` (or an `https` base, whose `wss`
+    /// socket this build does not open) leaves jobs to polling.
+    pub(crate) fn new(base: &Url, enabled: bool) -> Arc<Self> {
+        let url = (enabled && base.scheme() == "http")
+            .then(|| base.join("api/v1/ws/generations").ok())
+            .flatten()
+            .and_then(|mut url| url.set_scheme("ws").ok().map(|_| url));
+        Arc::new(Self {
+            url,
+            events: broadcast::channel(EVENT_BUFFER).0,
+            state: watch::channel(SocketState::default()).0,
+            started: AtomicBool::new(false),
+        })
+    }
+
+    /// Starts the socket task on the current runtime, once.
+    pub(crate) fn ensure_started(self: &Arc<Self>) {
+        let Some(url) = self.url.clone() else { return };
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tokio::spawn(run(Arc::downgrade(self), url));
+    }
+
+    /// A job's view: the events from now on, and the socket's state.
+    pub(crate) fn subscribe(
+        &self,
+    ) -> (
+        broadcast::Receiver<SocketEvent>,
+        watch::Receiver<SocketState>,
+    ) {
+        (self.events.subscribe(), self.state.subscribe())
+    }
+}
+
+fn set_state(hub: &Weak<SocketHub>, connected: bool) -> bool {
+    let Some(hub) = hub.upgrade() else {
+        return false;
+    };
+    hub.state.send_modify(|state| {
+        state.connected = connected;
+        state.epoch += 1;
+    });
+    true
+}
+
+/// Connects, reads, reconnects with backoff; ends when the client is gone.
+async fn run(hub: Weak<SocketHub>, url: Url) {
+    let mut backoff = RECONNECT_START;
+    loop {
+        if hub.strong_count() == 0 {
+            return;
+        }
+        let connected = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async(url.as_str()),
+        )
+        .await;
+        match connected {
+            Ok(Ok((socket, _))) => {
+                if !set_state(&hub, true) {
+                    return;
+                }
+                let since = Instant::now();
+                let alive = read(&hub, socket).await;
+                if !set_state(&hub, false) || !alive {
+                    return;
+                }
+                debug!("generation socket dropped after {:?}", since.elapsed());
+                if since.elapsed() >= STABLE_CONNECTION {
+                    backoff = RECONNECT_START;
+                }
+            }
+            Ok(Err(error)) => debug!("generation socket {url} did not open: {error}"),
+            Err(_) => debug!("generation socket {url} did not open within {CONNECT_TIMEOUT:?}"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// Reads until the socket drops; `false` when the client is gone.
+async fn read<S>(hub: &Weak<SocketHub>, socket: S) -> bool
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + futures_util::Sink<Message>
+        + Unpin,
+{
+    let (mut sink, mut stream) = socket.split();
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
+    keep_alive.tick().await;
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return true,
+                    Some(Ok(_)) => continue,
+                };
+                if text.as_str() == "pong" {
+                    continue;
+                }
+                // Other users' events and unknown messages are fine to see; unreadable ones are
+                // skipped rather than dropping the socket.
+                let Ok(event) = serde_json::from_str::<SocketEvent>(text.as_str()) else {
+                    continue;
+                };
+                let Some(hub) = hub.upgrade() else { return false };
+                let _ = hub.events.send(event);
+            }
+            _ = keep_alive.tick() => {
+                if sink.send(Message::text("ping")).await.is_err() {
+                    return true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! HTTP plumbing of the client: secrets, URLs, retries with backoff and error mapping.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+
+use crate::backend::types::ErrorBody;
+use crate::error::{AssetError, AssetErrorKind};
+
+/// A secret string (a token or password). Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The backend's base URL with a trailing slash, so that joining keeps a path prefix
+/// (`https://host/pixsim/` + `api/v1/...`).
+pub(crate) fn normalise_base(base: &str) -> Result<Url, AssetError> {
+    let mut text = base.trim().to_owned();
+    if !text.ends_with('/') {
+        text.push('/');
+    }
+    let url = Url::parse(&text).map_err(|error| {
+        AssetError::invalid_data(format!("backend base URL {base:?} is not a URL: {error}"))
+    })?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(AssetError::invalid_data(format!(
+            "backend base URL {base:?} has scheme {other:?}; expected http or https"
+        ))),
+    }
+}
+
+/// `path` (`/api/v1/...` or `api/v1/...`) under `base`, or an absolute URL as it is.
+pub(crate) fn resolve(base: &Url, path: &str) -> Result<Url, AssetError> {
+    if let Ok(absolute) = Url::parse(path) {
+        return Ok(absolute);
+    }
+    base.join(path.trim_start_matches('/')).map_err(|error| {
+        AssetError::invalid_data(format!(
+            "cannot resolve {path:?} against the backend: {error}"
+        ))
+    })
+}
+
+/// Whether `url` is on the backend's own origin (and so may get the token).
+pub(crate) fn same_origin(base: &Url, url: &Url) -> bool {
+    base.scheme() == url.scheme()
+        && base.host_str() == url.host_str()
+        && base.port_or_known_default() == url.port_or_known_default()
+}
+
+/// How retries are spaced and bounded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub attempts: u32,
+    /// The first backoff.
+    pub base: Duration,
+    /// The longest backoff, and the longest `Retry-After` honoured.
+    pub cap: Duration,
+}
+
+impl RetryPolicy {
+    /// The backoff before try `attempt + 1` (0-based `attempt`): exponential, capped, with
+    /// jitter in its upper half so that many clients do not retry in step.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX));
+        let capped = exponential.min(self.cap);
+        capped.mul_f64(0.5 + 0.5 * jitter())
+    }
+}
+
+/// A number in `0.0..1.0`, different on each call; only for spreading retries.
+fn jitter() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos
+        ^ COUNTER
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and falls back to backoff).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: f64 = text.parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// Whether an answer with `status` is worth another try.
+pub(crate) fn is_retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// The error for a final answer `status` with `body` to `what` (`POST /api/v1/generations`).
+pub(crate) fn status_error(what: &str, status: StatusCode, body: &[u8]) -> AssetError {
+    let said = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) if !error.summary().is_empty() => error.summary(),
+        _ => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            if text.is_empty() {
+                "no error body".to_owned()
+            } else {
+                // Bodies can be whole HTML pages from a proxy: keep the start.
+                text.chars().take(300).collect()
+            }
+        }
+    };
+    let kind = match status {
+        StatusCode::NOT_FOUND => AssetErrorKind::NotFound,
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => AssetErrorKind::InvalidData,
+        _ => AssetErrorKind::Generation,
+    };
+    let hint = match status {
+        StatusCode::UNAUTHORIZED => " (check the backend token or login)",
+        StatusCode::FORBIDDEN => " (the account may not do this)",
+        _ => "",
+    };
+    AssetError::new(kind, format!("{what} answered {status}{hint}: {said}"))
+}
+
+/// The error for a request that never got an answer.
+pub(crate) fn transport_error(what: &str, error: &reqwest::Error) -> AssetError {
+    let why = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    // reqwest's message names the URL (never the headers), so it carries no token.
+    AssetError::generation(format!("{what} {why}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_resolve_under_a_prefix_and_origins_compare() {
+        let base = normalise_base("http://127.0.0.1:8080/pixsim").unwrap();
+        let file = resolve(&base, "/api/v1/assets/4/file").unwrap();
+        assert_eq!(
+            file.as_str(),
+            "http://127.0.0.1:8080/pixsim/api/v1/assets/4/file"
+        );
+        assert!(same_origin(&base, &file));
+        let cdn = resolve(&base, "http://127.0.0.1:9090/media/x.png").unwrap();
+        assert!(!same_origin(&base, &cdn));
+        assert!(normalise_base("ftp://host").is_err());
+        assert!(normalise_base("not a url").is_err());
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let policy = RetryPolicy {
+            attempts: 5,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
+        for attempt in 0..20 {
+            let wait = policy.backoff(attempt);
+            let full = (Duration::from_millis(100) * 2u32.pow(attempt.min(10)))
+                .min(Duration::from_secs(1));
+            assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn final_errors_carry_the_server_message() {
+        let body = br#"{"code": "bad", "message": "prompt is empty", "detail": "config.prompt"}"#;
+        let error = status_error("POST /api/v1/generations", StatusCode::BAD_REQUEST, body);
+        assert_eq!(error.kind(), AssetErrorKind::InvalidData);
+        assert!(error.message().contains("prompt is empty"));
+        assert!(error.message().contains("config.prompt"));
+        let error = status_error("GET /x", StatusCode::UNAUTHORIZED, b"");
+        assert!(error.message().contains("token"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("abc")), "<redacted>");
+    }
+}

@@ -1,0 +1,25 @@
+//! The generation backend of the contract (PixSim7's API): its JSON types and the
+//! [`PixSimSource`] client that turns requests into generations and downloads their media.
+//!
+//! ```no_run
+//! use bevy_asset_provider::prelude::*;
+//! use bevy_asset_provider::backend::PixSimSource;
+//!
+//! let backend = PixSimSource::builder("https://pixsim.example.com")
+//!     .token("…")
+//!     .provider_id("pixverse")
+//!     .build()
+//!     .expect("a valid backend configuration");
+//! let plugin = AssetProviderPlugin::new().with_source(backend);
+//! ```
+
+mod client;
+mod follow;
+mod http;
+pub mod types;
+
+pub use client::{PixSimSource, PixSimSourceBuilder};
+pub use types::{
+    AssetResponse, BackendId, CreateGeneration, EntityRef, ErrorBody, GenerationConfig,
+    GenerationResponse, GenerationStatus, TagRef,
+};

@@ -1,0 +1,959 @@
+//! The JSON the backend speaks (CONTRACT.md), shared by the client and the dev backend.
+//!
+//! Reading is tolerant: unknown fields are ignored, ids may be strings or numbers, absent and
+//! `null` optional fields are the same, and an unknown status string becomes
+//! [`GenerationStatus::Unknown`] instead of an error.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::fmt;
+
+use crate::request::{AssetRequest, MediaKind, RequestKey};
+use crate::session::PlaySession;
+
+/// An id as the backend sends it: a JSON number on the real service, a string in some answers
+/// (`"asset_id": "456"`). Kept as its decimal text; written back as a number when it is one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackendId(pub String);
+
+impl BackendId {
+    /// The id as text, for URLs and logs.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<u64> for BackendId {
+    fn from(id: u64) -> Self {
+        Self(id.to_string())
+    }
+}
+
+impl From<&str> for BackendId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl fmt::Display for BackendId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for BackendId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.parse::<u64>() {
+            Ok(number) => serializer.serialize_u64(number),
+            Err(_) => serializer.serialize_str(&self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BackendId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = BackendId;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an id (a string or an integer)")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<BackendId, E> {
+                Ok(BackendId(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<BackendId, E> {
+                Ok(BackendId(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BackendId, E> {
+                if v.is_empty() {
+                    return Err(E::custom("an empty id"));
+                }
+                Ok(BackendId(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
+
+/// A generation's status. Terminal: `Completed`, `Failed`, `Cancelled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GenerationStatus {
+    /// Queued.
+    Pending,
+    /// Running at the provider.
+    Processing,
+    /// Paused by the server or the user.
+    Paused,
+    /// Done; its `asset` is set.
+    Completed,
+    /// Failed; `error_code` and `error_message` say why.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+    /// A status this crate does not know; treated as still running.
+    Unknown,
+}
+
+impl GenerationStatus {
+    /// The backend's name for it (`"unknown"` for [`Unknown`](Self::Unknown)).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Paused => "paused",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Reads a status string; anything unexpected is [`Unknown`](Self::Unknown).
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "pending" => Self::Pending,
+            "processing" => Self::Processing,
+            "paused" => Self::Paused,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Whether the generation will not change any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+impl Serialize for GenerationStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for GenerationStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Anything, even a number or null, reads: an odd status must not fail the whole answer.
+        Ok(match Value::deserialize(deserializer)? {
+            Value::String(text) => Self::parse(&text),
+            _ => Self::Unknown,
+        })
+    }
+}
+
+/// A reference to another entity: `{"type": "asset", "id": 456, "meta": null}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntityRef {
+    /// The entity type (`asset`).
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Its id.
+    pub id: BackendId,
+    /// Extra data, as sent.
+    #[serde(default)]
+    pub meta: Option<Value>,
+}
+
+/// One generation (`GET /api/v1/generations/{id}`, and the answer to a create).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationResponse {
+    /// Its id.
+    pub id: BackendId,
+    /// Where it is in its lifecycle.
+    pub status: GenerationStatus,
+    /// The operation (`text_to_image`, ...).
+    #[serde(default)]
+    pub operation_type: Option<String>,
+    /// The provider that runs it.
+    #[serde(default)]
+    pub provider_id: Option<String>,
+    /// The asset made, once completed.
+    #[serde(default)]
+    pub asset: Option<EntityRef>,
+    /// The server's hash of its parameters (seeds excluded).
+    #[serde(default)]
+    pub reproducible_hash: Option<String>,
+    /// Why it failed, for people.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// Why it failed, for code (`content_prompt_rejected`).
+    #[serde(default)]
+    pub error_code: Option<String>,
+    /// How often it was retried.
+    #[serde(default)]
+    pub retry_count: Option<u32>,
+    /// 0..10.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// When it was created (ISO 8601).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// When it started running.
+    #[serde(default)]
+    pub started_at: Option<String>,
+    /// When it finished.
+    #[serde(default)]
+    pub completed_at: Option<String>,
+}
+
+/// A page of generations (`GET /api/v1/generations`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationList {
+    /// The generations on this page.
+    #[serde(default)]
+    pub generations: Vec<GenerationResponse>,
+    /// How many there are in all.
+    #[serde(default)]
+    pub total: u64,
+    /// The page size asked for.
+    #[serde(default)]
+    pub limit: u64,
+    /// Where the page starts.
+    #[serde(default)]
+    pub offset: u64,
+}
+
+/// A tag on an asset: `{"slug": "loc:park", "namespace": "loc", "name": "park"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRef {
+    /// `namespace:name`.
+    pub slug: String,
+    /// The part before the colon.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The part after it.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl TagRef {
+    /// A tag from its slug.
+    pub fn from_slug(slug: &str) -> Self {
+        let (namespace, name) = match slug.split_once(':') {
+            Some((namespace, name)) => (Some(namespace.to_owned()), Some(name.to_owned())),
+            None => (None, Some(slug.to_owned())),
+        };
+        Self {
+            slug: slug.to_owned(),
+            namespace,
+            name,
+        }
+    }
+}
+
+/// One asset (`GET /api/v1/assets/{id}`): the fields the plugin uses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssetResponse {
+    /// Its id.
+    pub id: Option<BackendId>,
+    /// `image`, `video`, `audio` or `3d_model`.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// The file's MIME type.
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    /// SHA-256 of the file, hex; downloads must match it.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// The file's size.
+    #[serde(default)]
+    pub file_size_bytes: Option<u64>,
+    /// Width in pixels.
+    #[serde(default)]
+    pub width: Option<u32>,
+    /// Height in pixels.
+    #[serde(default)]
+    pub height: Option<u32>,
+    /// Length in seconds.
+    #[serde(default)]
+    pub duration_sec: Option<f64>,
+    /// Where to download it: relative to the backend (send the token) or absolute.
+    #[serde(default)]
+    pub file_url: Option<String>,
+    /// The provider's own URL for it.
+    #[serde(default)]
+    pub remote_url: Option<String>,
+    /// A small preview.
+    #[serde(default)]
+    pub thumbnail_url: Option<String>,
+    /// Its tags.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tags: Vec<TagRef>,
+    /// The generation that made it.
+    #[serde(default)]
+    pub source_generation_id: Option<BackendId>,
+    /// The hash of the generation's parameters.
+    #[serde(default)]
+    pub reproducible_hash: Option<String>,
+    /// When it was created.
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+impl AssetResponse {
+    /// Its tag slugs.
+    pub fn tag_slugs(&self) -> Vec<String> {
+        self.tags.iter().map(|tag| tag.slug.clone()).collect()
+    }
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `POST /api/v1/assets/search`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssetSearch {
+    /// Tag slugs to look for.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tag: Vec<String>,
+    /// Filters, such as `{"media_type": ["image"]}`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub filters: Map<String, Value>,
+    /// Free text.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Page size.
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// The answer to [`AssetSearch`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssetSearchResponse {
+    /// This page.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub assets: Vec<AssetResponse>,
+    /// How many match in all.
+    #[serde(default)]
+    pub total: Option<u64>,
+    /// The page size.
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// Where this page starts.
+    #[serde(default)]
+    pub offset: Option<u64>,
+    /// Pass it back for the next page; `None` on the last.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// An error answer: `{"code", "message", "detail"?, "fields"?}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// What went wrong, for people.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// More detail (a string on the real service; FastAPI's default is a list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+    /// Field errors of a 422.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<Value>>,
+}
+
+impl ErrorBody {
+    /// A body with `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: Some(code.into()),
+            message: Some(message.into()),
+            ..Self::default()
+        }
+    }
+
+    /// One line saying everything the body says: message, code, detail, fields.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(message) = &self.message {
+            parts.push(message.clone());
+        }
+        if let Some(code) = &self.code {
+            parts.push(format!("code {code}"));
+        }
+        match &self.detail {
+            Some(Value::String(detail)) => parts.push(format!("detail: {detail}")),
+            Some(Value::Null) | None => {}
+            Some(other) => parts.push(format!("detail: {other}")),
+        }
+        if let Some(fields) = self.fields.as_ref().filter(|fields| !fields.is_empty()) {
+            let fields: Vec<String> = fields.iter().map(Value::to_string).collect();
+            parts.push(format!("fields: {}", fields.join(", ")));
+        }
+        parts.join("; ")
+    }
+}
+
+/// `POST /api/v1/auth/login`. Its `Debug` hides the password.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The account's email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Or its user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The answer to a login. Its `Debug` hides the token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// The bearer token.
+    pub access_token: String,
+    /// `bearer`.
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// The user, as sent.
+    #[serde(default)]
+    pub user: Option<Value>,
+}
+
+impl fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `{"id": "romance_5"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SceneRef {
+    /// The scene's id.
+    pub id: BackendId,
+}
+
+/// Who is playing: `{"playthroughId", "playerId"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerContext {
+    /// The playthrough.
+    #[serde(rename = "playthroughId", default)]
+    pub playthrough_id: Option<String>,
+    /// The player.
+    #[serde(rename = "playerId", default)]
+    pub player_id: Option<String>,
+}
+
+/// What to do when the generation fails or is late: `{"mode", "timeoutMs"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fallback {
+    /// `default_content`, `skip`, `retry` or `placeholder`.
+    pub mode: String,
+    /// How long the game waits.
+    #[serde(rename = "timeoutMs", default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A create's `config`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationConfig {
+    /// `text_to_image`, `text_to_video`, ...
+    #[serde(rename = "generationType")]
+    pub generation_type: String,
+    /// `gap_fill`, `variation`, `adaptive` or `ambient`.
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// `once`, `per_playthrough`, `per_player` or `always`.
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// The text prompt; text-to-* operations need one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Style; the provider's seed is `style.<provider_id>.seed`.
+    #[serde(default)]
+    pub style: Value,
+    /// `{"target": seconds}`.
+    #[serde(default)]
+    pub duration: Value,
+    /// Constraints (the plugin sends `{}`).
+    #[serde(default)]
+    pub constraints: Value,
+    /// The fallback.
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+    /// The config's version (1).
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+impl GenerationConfig {
+    /// The seed the server reads: `style.<provider_id>.seed`.
+    pub fn seed(&self, provider_id: &str) -> Option<u64> {
+        self.style.get(provider_id)?.get("seed")?.as_u64()
+    }
+}
+
+/// `POST /api/v1/generations`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateGeneration {
+    /// The provider (`pixverse`).
+    pub provider_id: String,
+    /// What to make.
+    pub config: GenerationConfig,
+    /// The scene it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_scene: Option<SceneRef>,
+    /// The scene it leads to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_scene: Option<SceneRef>,
+    /// Who is playing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player_context: Option<PlayerContext>,
+    /// A name for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// 0..10, default 5.
+    #[serde(default = "default_priority")]
+    pub priority: u8,
+    /// Bypass the server's dedup and cache.
+    #[serde(default)]
+    pub force_new: bool,
+}
+
+fn default_priority() -> u8 {
+    5
+}
+
+/// The generation type for `kind`: `text_to_image` for images, `text_to_video` for video.
+///
+/// The contract has no audio operation, so audio gets `None` unless the caller names one (see
+/// [`PixSimSourceBuilder::audio_operation`](crate::backend::PixSimSourceBuilder::audio_operation)).
+pub fn operation_for(kind: MediaKind) -> Option<&'static str> {
+    match kind {
+        MediaKind::Image => Some("text_to_image"),
+        MediaKind::Video => Some("text_to_video"),
+        MediaKind::Audio => None,
+    }
+}
+
+/// Seeds the server accepts are 31-bit on some providers; a derived seed stays inside that.
+const DERIVED_SEED_MASK: u64 = 0x7FFF_FFFF;
+
+impl CreateGeneration {
+    /// The create body for `request`, made with `operation` at `provider_id`.
+    ///
+    /// The seed goes to `style.<provider_id>.seed` (the only one the server reads): the
+    /// request's own, or one derived from its key so the same request asks for the same media.
+    /// `force_new` is set when the request does not want cached results.
+    pub fn from_request(
+        request: &AssetRequest,
+        key: &RequestKey,
+        session: &PlaySession,
+        provider_id: &str,
+        operation: &str,
+        default_timeout_ms: u64,
+    ) -> Self {
+        let seed = request
+            .seed
+            .unwrap_or_else(|| crate::procedural::seed_from_key(key) & DERIVED_SEED_MASK);
+        let mut style = match &request.style {
+            Some(Value::Object(map)) => map.clone(),
+            // A non-object style cannot carry the provider's section; keep it under `value`.
+            Some(other) => Map::from_iter([("value".to_owned(), other.clone())]),
+            None => Map::new(),
+        };
+        let provider = style
+            .entry(provider_id.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !provider.is_object() {
+            *provider = Value::Object(Map::new());
+        }
+        if let Value::Object(provider) = provider {
+            provider.insert("seed".to_owned(), Value::from(seed));
+        }
+        let duration = match request.duration_secs {
+            Some(secs) if secs.is_finite() && secs > 0.0 => {
+                serde_json::json!({ "target": f64::from(secs) })
+            }
+            _ => Value::Object(Map::new()),
+        };
+        let timeout_ms = request
+            .max_wait
+            .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(default_timeout_ms);
+        let name = match (&request.scene_id, &request.choice_id) {
+            (Some(scene), Some(choice)) => Some(format!("{scene}/{choice}")),
+            (Some(scene), None) => Some(scene.clone()),
+            (None, Some(choice)) => Some(choice.clone()),
+            (None, None) => None,
+        };
+        Self {
+            provider_id: provider_id.to_owned(),
+            config: GenerationConfig {
+                generation_type: operation.to_owned(),
+                purpose: Some(request.purpose.as_str().to_owned()),
+                strategy: Some(request.strategy.as_str().to_owned()),
+                prompt: request.prompt.clone().filter(|p| !p.trim().is_empty()),
+                style: Value::Object(style),
+                duration,
+                constraints: Value::Object(Map::new()),
+                fallback: Some(Fallback {
+                    mode: "placeholder".to_owned(),
+                    timeout_ms: Some(timeout_ms),
+                }),
+                version: Some(1),
+            },
+            from_scene: request
+                .scene_id
+                .as_deref()
+                .map(|id| SceneRef { id: id.into() }),
+            to_scene: request
+                .to_scene_id
+                .as_deref()
+                .map(|id| SceneRef { id: id.into() }),
+            player_context: Some(PlayerContext {
+                playthrough_id: Some(session.playthrough_id.clone()),
+                player_id: Some(session.player_id.clone()),
+            }),
+            name,
+            priority: request.priority.min(10),
+            force_new: !request.prefer_cached,
+        }
+    }
+
+    /// The server's cache key for this create (CONTRACT.md, Caching), or `None` for the
+    /// `always` strategy, which is never cached.
+    pub fn cache_key(&self) -> Option<String> {
+        let strategy = self.config.strategy.as_deref().unwrap_or("once");
+        let scope = match strategy {
+            "always" => return None,
+            "per_playthrough" => format!(
+                "|pt:{}",
+                self.player_context
+                    .as_ref()
+                    .and_then(|c| c.playthrough_id.as_deref())
+                    .unwrap_or("none")
+            ),
+            "per_player" => format!(
+                "|player:{}",
+                self.player_context
+                    .as_ref()
+                    .and_then(|c| c.player_id.as_deref())
+                    .unwrap_or("none")
+            ),
+            _ => String::new(),
+        };
+        let scene = |scene: &Option<SceneRef>| {
+            scene
+                .as_ref()
+                .map(|s| s.id.0.clone())
+                .unwrap_or_else(|| "none".to_owned())
+        };
+        Some(format!(
+            "generation:{}|{}|{}|{}|{}{}|v{}",
+            self.config.generation_type,
+            self.config.purpose.as_deref().unwrap_or("gap_fill"),
+            scene(&self.from_scene),
+            scene(&self.to_scene),
+            strategy,
+            scope,
+            self.config.version.unwrap_or(1)
+        ))
+    }
+}
+
+/// One message on the generations WebSocket. Anything else it sends (`pong`, unknown types)
+/// is ignored by the client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SocketEvent {
+    /// `connected`, `job:created`, ..., `job:completed`, `asset:created`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The generation of a `job:*` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_id: Option<BackendId>,
+    /// The status of a `job:*` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<GenerationStatus>,
+    /// The asset of an `asset:created` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_id: Option<BackendId>,
+    /// The media type of an `asset:created` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Extra data; `asset:created` carries `generation_id` here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    /// The `connected` greeting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+impl SocketEvent {
+    /// The generation this event is about, from `generation_id` or `data.generation_id`.
+    pub fn generation(&self) -> Option<BackendId> {
+        if let Some(id) = &self.generation_id {
+            return Some(id.clone());
+        }
+        let id = self.data.as_ref()?.get("generation_id")?;
+        BackendId::deserialize(id).ok()
+    }
+}
+
+/// `POST /api/v1/game/assets/request`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GameAssetRequest {
+    /// The scene.
+    #[serde(default)]
+    pub scene_id: Option<String>,
+    /// The choice.
+    #[serde(default)]
+    pub choice_id: Option<String>,
+    /// `{"character_id", "location_id"}`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub context: Map<String, Value>,
+    /// The caching strategy.
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// How long the server may wait for a generation.
+    #[serde(default)]
+    pub max_wait_ms: Option<u64>,
+}
+
+/// The answer to [`GameAssetRequest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GameAssetResponse {
+    /// The asset.
+    pub asset_id: BackendId,
+    /// Where to download it.
+    pub url: String,
+    /// `image`, `video`, `audio`.
+    #[serde(default)]
+    pub media_type: Option<String>,
+    /// `cached`, `pre_made` or `generated`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Whether it came from the server's cache.
+    #[serde(default)]
+    pub from_cache: Option<bool>,
+    /// How long generating it took.
+    #[serde(default)]
+    pub generation_time_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{CachingStrategy, GenerationPurpose};
+    use serde_json::json;
+    use std::time::Duration;
+
+    #[test]
+    fn create_body_follows_the_contract() {
+        let request = AssetRequest::image()
+            .scene("romance_5")
+            .to_scene("romance_6")
+            .choice("confess")
+            .prompt("a quiet park at dusk")
+            .strategy(CachingStrategy::PerPlaythrough)
+            .purpose(GenerationPurpose::GapFill)
+            .style(json!({"pacing": "medium", "pixverse": {"aspect_ratio": "16:9"}}))
+            .duration_secs(5.0)
+            .max_wait(Duration::from_secs(30))
+            .priority(7)
+            .seed(42);
+        let session = PlaySession::new("pt-1", "p-7");
+        let key = request.fingerprint(&session);
+        let body = CreateGeneration::from_request(
+            &request,
+            &key,
+            &session,
+            "pixverse",
+            "text_to_image",
+            1,
+        );
+        let value = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "provider_id": "pixverse",
+                "config": {
+                    "generationType": "text_to_image",
+                    "purpose": "gap_fill",
+                    "strategy": "per_playthrough",
+                    "prompt": "a quiet park at dusk",
+                    "style": {"pacing": "medium", "pixverse": {"seed": 42, "aspect_ratio": "16:9"}},
+                    "duration": {"target": 5.0},
+                    "constraints": {},
+                    "fallback": {"mode": "placeholder", "timeoutMs": 30000},
+                    "version": 1
+                },
+                "from_scene": {"id": "romance_5"},
+                "to_scene": {"id": "romance_6"},
+                "player_context": {"playthroughId": "pt-1", "playerId": "p-7"},
+                "name": "romance_5/confess",
+                "priority": 7,
+                "force_new": false
+            })
+        );
+        assert_eq!(
+            body.cache_key().as_deref(),
+            Some(
+                "generation:text_to_image|gap_fill|romance_5|romance_6|per_playthrough|pt:pt-1|v1"
+            )
+        );
+    }
+
+    #[test]
+    fn create_body_without_cache_wish_forces_new_and_derives_a_seed() {
+        let request = AssetRequest::video()
+            .prompt("waves")
+            .prefer_cached(false)
+            .strategy(CachingStrategy::Always);
+        let session = PlaySession::default();
+        let key = request.fingerprint(&session);
+        let body =
+            CreateGeneration::from_request(&request, &key, &session, "sora", "text_to_video", 9);
+        assert!(body.force_new);
+        assert_eq!(body.config.fallback.as_ref().unwrap().timeout_ms, Some(9));
+        let seed = body.config.seed("sora").expect("a derived seed");
+        assert!(seed <= DERIVED_SEED_MASK);
+        assert_eq!(body.config.duration, json!({}));
+        assert_eq!(body.cache_key(), None, "`always` is never cached");
+        assert_eq!(body.from_scene, None);
+        // The same request derives the same seed.
+        let again =
+            CreateGeneration::from_request(&request, &key, &session, "sora", "text_to_video", 9);
+        assert_eq!(again.config.seed("sora"), Some(seed));
+    }
+
+    #[test]
+    fn operation_types_by_media_kind() {
+        assert_eq!(operation_for(MediaKind::Image), Some("text_to_image"));
+        assert_eq!(operation_for(MediaKind::Video), Some("text_to_video"));
+        assert_eq!(operation_for(MediaKind::Audio), None);
+    }
+
+    #[test]
+    fn generation_reads_tolerantly() {
+        let text = r#"{"id": 123, "status": "processing", "operation_type": "text_to_image",
+            "provider_id": "pixverse", "asset": null, "reproducible_hash": "9f2c",
+            "error_message": null, "error_code": null, "retry_count": 0, "priority": 5,
+            "created_at": "2026-11-21T10:00:00Z", "started_at": null, "completed_at": null,
+            "account_id": 9, "params": {"deep": [1, 2]}}"#;
+        let generation: GenerationResponse = serde_json::from_str(text).unwrap();
+        assert_eq!(generation.id, BackendId::from(123));
+        assert_eq!(generation.status, GenerationStatus::Processing);
+        assert!(!generation.status.is_terminal());
+
+        let odd = r#"{"id": "abc", "status": "queued_at_provider"}"#;
+        let generation: GenerationResponse = serde_json::from_str(odd).unwrap();
+        assert_eq!(generation.id.as_str(), "abc");
+        assert_eq!(generation.status, GenerationStatus::Unknown);
+        assert_eq!(generation.asset, None);
+
+        let done = r#"{"id": 5, "status": "completed",
+            "asset": {"type": "asset", "id": "456", "meta": {"x": 1}, "extra": true}}"#;
+        let generation: GenerationResponse = serde_json::from_str(done).unwrap();
+        assert_eq!(generation.asset.unwrap().id, BackendId::from(456));
+
+        let numeric_status = r#"{"id": 5, "status": 3}"#;
+        let generation: GenerationResponse = serde_json::from_str(numeric_status).unwrap();
+        assert_eq!(generation.status, GenerationStatus::Unknown);
+    }
+
+    #[test]
+    fn ids_serialize_as_numbers_when_numeric() {
+        assert_eq!(serde_json::to_string(&BackendId::from(7)).unwrap(), "7");
+        assert_eq!(
+            serde_json::to_string(&BackendId::from("lighthouse")).unwrap(),
+            "\"lighthouse\""
+        );
+        assert!(serde_json::from_str::<BackendId>("\"\"").is_err());
+        assert!(serde_json::from_str::<BackendId>("1.5").is_err());
+    }
+
+    #[test]
+    fn asset_reads_tolerantly() {
+        let text = r#"{"id": 456, "media_type": "image", "mime_type": "image/png",
+            "sha256": "ab", "file_size_bytes": 10, "width": 64, "height": 36,
+            "duration_sec": null, "file_url": "/api/v1/assets/456/file", "tags": [
+              {"slug": "loc:park", "namespace": "loc", "name": "park", "id": 3}],
+            "source_generation_id": "123", "provider_status": "ok"}"#;
+        let asset: AssetResponse = serde_json::from_str(text).unwrap();
+        assert_eq!(asset.id, Some(BackendId::from(456)));
+        assert_eq!(asset.tag_slugs(), vec!["loc:park".to_owned()]);
+        assert_eq!(asset.source_generation_id, Some(BackendId::from(123)));
+
+        let sparse: AssetResponse = serde_json::from_str(r#"{"id": 1, "tags": null}"#).unwrap();
+        assert!(sparse.tags.is_empty());
+        assert_eq!(sparse.file_url, None);
+    }
+
+    #[test]
+    fn error_bodies_summarise_everything_they_say() {
+        let text = r#"{"code": "validation_error", "message": "Invalid request",
+            "detail": "config.prompt is required", "fields": [{"loc": ["config", "prompt"]}]}"#;
+        let body: ErrorBody = serde_json::from_str(text).unwrap();
+        let summary = body.summary();
+        assert!(summary.contains("Invalid request"), "{summary}");
+        assert!(summary.contains("config.prompt is required"), "{summary}");
+        assert!(summary.contains("validation_error"), "{summary}");
+        assert!(summary.contains("prompt"), "{summary}");
+        let fastapi: ErrorBody =
+            serde_json::from_str(r#"{"detail": [{"msg": "field required"}]}"#).unwrap();
+        assert!(fastapi.summary().contains("field required"));
+    }
+
+    #[test]
+    fn socket_events_name_their_generation() {
+        let completed: SocketEvent = serde_json::from_str(
+            r#"{"type": "job:completed", "generation_id": 123, "status": "completed",
+                "data": {}, "timestamp": "t", "user_id": 4}"#,
+        )
+        .unwrap();
+        assert_eq!(completed.generation(), Some(BackendId::from(123)));
+        let asset: SocketEvent = serde_json::from_str(
+            r#"{"type": "asset:created", "asset_id": 456, "media_type": "image",
+                "data": {"generation_id": "123"}}"#,
+        )
+        .unwrap();
+        assert_eq!(asset.generation(), Some(BackendId::from(123)));
+        assert_eq!(asset.asset_id, Some(BackendId::from(456)));
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let login = LoginRequest {
+            email: Some("dev@example.com".into()),
+            username: None,
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{login:?}").contains("hunter2"));
+        let answer = LoginResponse {
+            access_token: "tok-123".into(),
+            token_type: Some("bearer".into()),
+            user: None,
+        };
+        assert!(!format!("{answer:?}").contains("tok-123"));
+    }
+}
