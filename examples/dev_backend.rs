@@ -1,10 +1,9 @@
 //! Runs the loopback dev backend on its own, for poking it with curl:
 //!
 //! ```text
-//! cargo run --example dev_backend --features dev-backend -- --port 8787
+//! cargo run --example dev_backend -- --port 8787
 //! ```
 
-#[cfg(feature = "dev-backend")]
 fn main() {
     use bevy_asset_provider::dev_backend::{DEV_EMAIL, DEV_PASSWORD, DevBackend};
     use bevy_asset_provider::request::MediaKind;
@@ -52,9 +51,4 @@ fn main() {
     loop {
         std::thread::park();
     }
-}
-
-#[cfg(not(feature = "dev-backend"))]
-fn main() {
-    eprintln!("run with --features dev-backend");
 }

@@ -6,21 +6,35 @@
 //! ```
 //!
 //! Each node's media is requested when the player arrives (`EnterNode`) or chooses (`MakeChoice`).
-//! The picture shows a placeholder at once; the real image (pre-made for the harbour and the
-//! lantern room, generated for the rest) replaces it behind the same handle. Badges and bars show
-//! each request's status.
+//! The picture shows a placeholder at once; the real image replaces it behind the same handle.
+//! Badges and bars show each request's status.
+//!
+//! By default the media comes from a generation backend: a loopback dev backend started in this
+//! process, speaking the same HTTP API as a real PixSim7 (create, WebSocket, download). The
+//! harbour, the cliff path and the lantern room are pre-made files under `assets/premade`; sound
+//! cues come from the embedded generator, since the backend's API has no audio operation.
 //!
 //! `--headless` plays a scripted path without a window and prints one JSON object per line for
-//! each event, then a summary; it exits non-zero if any request failed.
+//! each event (with the kind of source and the source that served it), then a summary; it exits
+//! non-zero if any request failed.
 //!
-//! Options: `--choices 1,2,1` (the path, 1-based per node), `--latency-ms N` (the embedded
-//! generator's latency, default 1200).
+//! Options:
+//! - `--choices 1,2,1`: the path, 1-based per node (a window plays it by itself).
+//! - `--backend URL --token T`: a real PixSim7 (settings from `PIXSIM_CONFIG` and `PIXSIM_*`
+//!   apply too); `--backend local`: no backend, the embedded generator only.
+//! - `--scene ID`: play the backend's scene `ID` (`GET /api/v1/game/scenes/ID`) instead of the
+//!   bundled story; the dev backend has the bundled story as `lighthouse`.
+//! - `--provider ID`: the provider sent with creates (default `pixverse`).
+//! - `--latency-ms N`: how long a generation takes on the dev backend or the embedded generator
+//!   (default 1200).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
+use bevy_asset_provider::backend::{PixSimConfig, PixSimSource, PixSimSourceBuilder};
+use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::local_generator::LocalGenerator;
 use bevy_asset_provider::plugin::DEFAULT_MANIFEST;
 use bevy_asset_provider::prelude::*;
@@ -30,6 +44,20 @@ use serde_json::json;
 
 const STORY: &str = "story/lighthouse.scene.json";
 
+const USAGE: &str = "usage: scene_player [--headless] [--choices 1,2,1] \
+    [--backend URL [--token T] | --backend local] [--scene ID] [--provider ID] [--latency-ms N]";
+
+/// Where generated media comes from.
+#[derive(Clone, Debug, PartialEq)]
+enum Backend {
+    /// A dev backend on 127.0.0.1, started by this process.
+    Dev,
+    /// The embedded generator; no backend.
+    Local,
+    /// A backend at this URL.
+    Remote(String),
+}
+
 /// Command-line options.
 #[derive(Resource, Clone, Debug)]
 struct Options {
@@ -38,6 +66,10 @@ struct Options {
     autoplay: bool,
     choices: VecDeque<usize>,
     latency: Duration,
+    backend: Backend,
+    token: Option<String>,
+    scene: Option<String>,
+    provider: Option<String>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -46,6 +78,10 @@ fn parse_options() -> Result<Options, String> {
         autoplay: false,
         choices: VecDeque::from([1, 2, 1]),
         latency: Duration::from_millis(1200),
+        backend: Backend::Dev,
+        token: None,
+        scene: None,
+        provider: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -74,16 +110,91 @@ fn parse_options() -> Result<Options, String> {
                         .map_err(|_| format!("--latency-ms: {ms:?} is not a number"))?,
                 );
             }
-            "--help" | "-h" => {
-                return Err(
-                    "usage: scene_player [--headless] [--choices 1,2,1] [--latency-ms N]".into(),
-                );
+            "--backend" => {
+                options.backend = match value("--backend")?.as_str() {
+                    "local" => Backend::Local,
+                    "dev" => Backend::Dev,
+                    url => Backend::Remote(url.to_owned()),
+                };
             }
-            other => return Err(format!("unknown option {other:?} (try --help)")),
+            "--token" => options.token = Some(value("--token")?),
+            "--scene" => options.scene = Some(value("--scene")?),
+            "--provider" => options.provider = Some(value("--provider")?),
+            "--help" | "-h" => return Err(USAGE.into()),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
+    }
+    if options.backend == Backend::Local && options.scene.is_some() {
+        return Err(
+            "--scene plays a backend's scene; it needs a backend, not --backend local".into(),
+        );
+    }
+    if options.token.is_some() && !matches!(options.backend, Backend::Remote(_)) {
+        return Err("--token goes with --backend URL".into());
     }
     Ok(options)
 }
+
+/// The media sources, and the dev backend when this process runs one (kept alive with the app).
+fn provider_plugin(
+    options: &Options,
+) -> Result<
+    (
+        AssetProviderPlugin,
+        Option<DevBackend>,
+        Option<PixSimSourceBuilder>,
+    ),
+    String,
+> {
+    let plugin = AssetProviderPlugin::new().with_default_timeout(Duration::from_secs(30));
+    let (builder, dev) = match &options.backend {
+        Backend::Local => {
+            let plugin = plugin
+                .with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST))
+                .with_source(LocalGenerator::new().latency(options.latency));
+            return Ok((plugin, None, None));
+        }
+        Backend::Dev => {
+            let dev = DevBackend::builder()
+                .job_delays(options.latency / 4, options.latency * 3 / 4)
+                .image_size(480, 270)
+                .spawn()
+                .map_err(|error| format!("could not start the dev backend: {error}"))?;
+            let builder = PixSimSource::builder(dev.base_url()).token(dev.token());
+            (builder, Some(dev))
+        }
+        Backend::Remote(url) => {
+            let mut config = PixSimConfig::from_env().map_err(|error| error.to_string())?;
+            config.url = Some(url.clone());
+            if let Some(token) = &options.token {
+                config = config.token(token.clone());
+            }
+            (config.builder().map_err(|error| error.to_string())?, None)
+        }
+    };
+    let builder = match &options.provider {
+        Some(provider) => builder.provider_id(provider.clone()),
+        None => builder,
+    };
+    let backend = builder.clone().build().map_err(|error| error.to_string())?;
+    Ok((plugin.with_backend(backend), dev, Some(builder)))
+}
+
+/// Fetches the backend's scene `id` before the game starts, on a runtime of its own.
+fn fetch_scene(builder: PixSimSourceBuilder, id: &str) -> Result<SceneGraph, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("could not start a runtime to fetch the scene: {error}"))?;
+    let backend = builder.build().map_err(|error| error.to_string())?;
+    runtime
+        .block_on(backend.scene(id))
+        .map_err(|error| format!("scene {id:?}: {error}"))
+}
+
+/// A scene fetched from the backend, played instead of the bundled story.
+#[derive(Resource)]
+struct FetchedScene(SceneGraph);
 
 fn main() -> AppExit {
     let options = match parse_options() {
@@ -93,10 +204,37 @@ fn main() -> AppExit {
             return AppExit::from_code(2);
         }
     };
-    let provider = AssetProviderPlugin::new()
-        .with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST))
-        .with_source(LocalGenerator::new().latency(options.latency))
-        .with_default_timeout(Duration::from_secs(30));
+    let (provider, dev_backend, builder) = match provider_plugin(&options) {
+        Ok(parts) => parts,
+        Err(message) => {
+            eprintln!("{message}");
+            return AppExit::from_code(1);
+        }
+    };
+    let fetched = match (&options.scene, builder) {
+        (Some(id), Some(builder)) => match fetch_scene(builder, id) {
+            Ok(graph) => Some(FetchedScene(graph)),
+            Err(message) => {
+                eprintln!("{message}");
+                return AppExit::from_code(1);
+            }
+        },
+        _ => None,
+    };
+    let backend = match (&options.backend, &dev_backend) {
+        (Backend::Dev, Some(dev)) => format!("dev backend {}", dev.base_url()),
+        (Backend::Remote(url), _) => url.clone(),
+        _ => "local generator".to_owned(),
+    };
+    if options.headless {
+        println!(
+            "{}",
+            json!({"event": "start", "backend": backend, "scene": options.scene,
+                   "choices": options.choices})
+        );
+    } else {
+        info!("media from the {backend}");
+    }
 
     let mut app = App::new();
     if options.headless {
@@ -141,7 +279,12 @@ fn main() -> AppExit {
                 .chain(),
         );
     }
-    app.insert_resource(options).run()
+    if let Some(fetched) = fetched {
+        app.insert_resource(fetched);
+    }
+    let exit = app.insert_resource(options).run();
+    drop(dev_backend);
+    exit
 }
 
 /// The story and where the player is in it.
@@ -154,9 +297,18 @@ struct Story {
     moved: bool,
 }
 
-fn load_story(mut commands: Commands, server: Res<AssetServer>) {
+fn load_story(
+    mut commands: Commands,
+    server: Res<AssetServer>,
+    fetched: Option<Res<FetchedScene>>,
+    mut graphs: ResMut<Assets<SceneGraph>>,
+) {
+    let graph = match fetched {
+        Some(fetched) => graphs.add(fetched.0.clone()),
+        None => server.load(STORY),
+    };
     commands.insert_resource(Story {
-        graph: server.load(STORY),
+        graph,
         at: None,
         moved: false,
     });

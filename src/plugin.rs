@@ -9,6 +9,7 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+use crate::backend::PixSimSource;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::local_generator::LocalGenerator;
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
@@ -92,6 +93,39 @@ impl AssetProviderPlugin {
             default_timeout: Duration::from_secs(60),
             memory_capacity: 64,
         }
+    }
+
+    /// The default chain with a generation backend in place of the embedded generator for
+    /// what it can make: the pre-made manifest (when the file exists), the backend's
+    /// [library](PixSimSource::library), the backend's generations, then the embedded
+    /// [`LocalGenerator`] for requests the backend passes on (audio, unless the backend has an
+    /// [audio operation](crate::backend::PixSimSourceBuilder::audio_operation)). Replaces the
+    /// sources added before.
+    ///
+    /// A generation the backend failed is not handed to the embedded generator: the task
+    /// fails with the backend's error and the placeholder stays.
+    ///
+    /// ```no_run
+    /// use bevy_asset_provider::prelude::*;
+    /// use bevy_asset_provider::backend::PixSimSource;
+    ///
+    /// # fn main() -> Result<(), AssetError> {
+    /// // PIXSIM_URL and PIXSIM_TOKEN, or a file named by PIXSIM_CONFIG.
+    /// let backend = PixSimSource::builder_from_env()?.build()?;
+    /// let plugin = AssetProviderPlugin::new().with_backend(backend);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_backend(mut self, backend: PixSimSource) -> Self {
+        self.sources.clear();
+        let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST);
+        if premade.manifest_path().is_file() {
+            self = self.with_source(premade);
+        }
+        // What the backend passes on is made here and now; simulating a wait helps no one.
+        self.with_source(backend.library())
+            .with_source(backend)
+            .with_source(LocalGenerator::new().latency(Duration::ZERO))
     }
 
     /// Appends a source; sources are asked in the order they were added.

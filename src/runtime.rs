@@ -69,10 +69,17 @@ impl SourceChain {
     ) -> Result<(SourcedMedia, SourceKind), AssetError> {
         let mut last_error = None;
         let mut skipped_generators = false;
+        // A generation that failed is final: another generator standing in would hide a
+        // rejected prompt or a broken backend behind different media. A generator that passes
+        // (`Ok(None)`, say audio a backend cannot make) lets the next one try.
+        let mut generation_failed = false;
         for source in &self.sources {
             let kind = source.kind();
             if kind == SourceKind::Generated && !request.request.allow_generation {
                 skipped_generators = true;
+                continue;
+            }
+            if kind == SourceKind::Generated && generation_failed {
                 continue;
             }
             if kind == SourceKind::Cached && !request.request.is_cacheable() {
@@ -86,9 +93,13 @@ impl SourceChain {
                 None
             };
             match source.resolve(request).await {
-                Ok(Some(media)) => return Ok((media, kind)),
+                Ok(Some(media)) => {
+                    let served_as = media.served_as.unwrap_or(kind);
+                    return Ok((media, served_as));
+                }
                 Ok(None) => {}
                 Err(error) => {
+                    generation_failed |= kind == SourceKind::Generated;
                     debug!(
                         "source {} failed for {:?}: {error}",
                         source.name(),

@@ -51,6 +51,10 @@ pub struct SourcedMedia {
     pub mime: String,
     /// Where they came from, for logs and provenance (a file path, a generation id).
     pub origin: String,
+    /// What the result counts as when it differs from the source's own kind: a backend that
+    /// answers from its cache or its library reports [`Cached`](SourceKind::Cached) or
+    /// [`PreMade`](SourceKind::PreMade) though it is a generator.
+    pub served_as: Option<SourceKind>,
 }
 
 impl SourcedMedia {
@@ -64,7 +68,14 @@ impl SourcedMedia {
             bytes: bytes.into(),
             mime: mime.into(),
             origin: origin.into(),
+            served_as: None,
         }
+    }
+
+    /// Marks the media as served from a cache or a library rather than generated.
+    pub fn served_as(mut self, kind: SourceKind) -> Self {
+        self.served_as = Some(kind);
+        self
     }
 }
 
@@ -74,6 +85,7 @@ impl fmt::Debug for SourcedMedia {
             .field("bytes", &self.bytes.len())
             .field("mime", &self.mime)
             .field("origin", &self.origin)
+            .field("served_as", &self.served_as)
             .finish()
     }
 }

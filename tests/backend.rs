@@ -275,3 +275,256 @@ fn the_token_goes_to_the_backend_and_not_to_a_foreign_host() {
         "the CDN never sees the token"
     );
 }
+
+#[test]
+fn random_server_errors_are_retried_until_the_job_completes() {
+    // Polling only, so every status check goes through the faulty endpoint.
+    let dev = backend()
+        .error_rate(Endpoint::GetGeneration, 0.5)
+        .error_rate(Endpoint::Asset, 0.3)
+        .spawn()
+        .unwrap();
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .websocket(false)
+        .poll_interval(Duration::from_millis(10), Duration::from_millis(50))
+        .retries(8, Duration::from_millis(5), Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut app = headless_app(AssetProviderPlugin::new().with_source(source));
+    app.update();
+    let entities: Vec<Entity> = (0..6)
+        .map(|n| {
+            let request = AssetRequest::image().prompt(format!("flaky {n}"));
+            app.world_mut().spawn(request).id()
+        })
+        .collect();
+    update_until(&mut app, "every flaky job ends", |app| {
+        entities
+            .iter()
+            .all(|e| task(app, *e).status().is_terminal())
+    });
+    for entity in &entities {
+        let done = task(&app, *entity);
+        assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
+    }
+    assert!(dev.stats().faults > 0, "faults were injected");
+}
+
+#[test]
+fn an_endpoint_that_always_fails_ends_in_an_error_after_bounded_tries() {
+    let dev = backend()
+        .error_rate(Endpoint::CreateGeneration, 1.0)
+        .spawn()
+        .unwrap();
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .retries(3, Duration::from_millis(5), Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let mut app = headless_app(AssetProviderPlugin::new().with_source(source));
+    app.update();
+    let (_, done) = run(&mut app, AssetRequest::image().prompt("never"));
+    assert_eq!(done.status(), TaskStatus::Failed);
+    let error = done.error().unwrap();
+    assert!(error.message().contains("after 3 tries"), "{error}");
+    assert!(
+        error.message().contains("POST /api/v1/generations"),
+        "{error}"
+    );
+    assert_eq!(dev.stats().faults, 3);
+    let handle = done.handle().image().unwrap();
+    assert_eq!(image_size(&app, handle), Some(UVec2::new(32, 18)));
+}
+
+#[test]
+fn added_latency_delays_but_does_not_break_a_job() {
+    let latency = Duration::from_millis(150);
+    let dev = backend().latency(latency).spawn().unwrap();
+    let mut app = headless_app(plugin(&dev));
+    app.update();
+    let (_, done) = run(&mut app, AssetRequest::image().prompt("slow link"));
+    assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
+    // Create, asset and download each wait at least `latency`.
+    let took = done.finished_after().unwrap() - done.requested_at();
+    assert!(took >= latency * 3, "took {took:?}");
+}
+
+#[test]
+fn a_stalled_job_times_out_keeps_the_placeholder_and_is_cancelled_on_the_backend() {
+    let dev = backend().stall_jobs(true).spawn().unwrap();
+    let mut app = headless_app(plugin(&dev));
+    app.update();
+    let (_, done) = run(
+        &mut app,
+        AssetRequest::image()
+            .prompt("stuck")
+            .max_wait(Duration::from_millis(300)),
+    );
+    assert_eq!(done.status(), TaskStatus::TimedOut);
+    assert_eq!(done.error().unwrap().kind(), AssetErrorKind::TimedOut);
+    let handle = done.handle().image().unwrap();
+    assert_eq!(image_size(&app, handle), Some(UVec2::new(32, 18)));
+    update_until(&mut app, "the backend job is cancelled", |_| {
+        dev.stats().cancels == 1
+    });
+}
+
+#[test]
+fn a_cancelled_request_cancels_its_backend_job_once_no_holder_is_left() {
+    let dev = backend().stall_jobs(true).spawn().unwrap();
+    let mut app = headless_app(plugin(&dev));
+    app.update();
+    let request = AssetRequest::image().prompt("never mind");
+    let first = app.world_mut().spawn(request.clone()).id();
+    let second = app.world_mut().spawn(request).id();
+    update_until(&mut app, "the job is created", |_| dev.stats().creates == 1);
+    app.world_mut().despawn(first);
+    // The other holder still wants it: nothing is cancelled.
+    for _ in 0..20 {
+        app.update();
+    }
+    assert_eq!(dev.stats().cancels, 0);
+    assert_eq!(task(&app, second).status(), TaskStatus::Processing);
+    app.world_mut().despawn(second);
+    update_until(&mut app, "the backend job is cancelled", |_| {
+        dev.stats().cancels == 1
+    });
+}
+
+#[test]
+fn the_game_endpoint_serves_context_only_requests() {
+    let dev = backend().spawn().unwrap();
+    let mut app = headless_app(plugin(&dev));
+    app.update();
+    let (_, done) = run(
+        &mut app,
+        AssetRequest::image().scene("harbor").choice("arrive"),
+    );
+    assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
+    assert!(
+        done.origin().unwrap().contains("game endpoint"),
+        "{:?}",
+        done.origin()
+    );
+    let stats = dev.stats();
+    assert_eq!((stats.game_requests, stats.creates), (1, 0));
+    // A prompt cannot go through it: that request is created as a generation.
+    let (_, done) = run(
+        &mut app,
+        AssetRequest::image().scene("harbor").prompt("boats"),
+    );
+    assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
+    let stats = dev.stats();
+    assert_eq!((stats.game_requests, stats.creates), (1, 1));
+}
+
+#[test]
+fn a_backend_without_the_game_endpoint_is_asked_once() {
+    let dev = backend().game_endpoint(false).spawn().unwrap();
+    let mut app = headless_app(plugin(&dev));
+    app.update();
+    for scene in ["harbor", "cliffs", "cave"] {
+        let (_, done) = run(&mut app, AssetRequest::image().scene(scene));
+        // The generation endpoints get it next; without a prompt the backend refuses it, and
+        // its reason reaches the task.
+        assert_eq!(done.status(), TaskStatus::Failed);
+        let error = done.error().unwrap();
+        assert_eq!(error.kind(), AssetErrorKind::InvalidData);
+        assert!(error.message().contains("config.prompt"), "{error}");
+    }
+    let stats = dev.stats();
+    assert_eq!(stats.unknown_paths, 1, "the 404 is remembered");
+}
+
+#[test]
+fn the_library_pages_through_search_results_and_scores_them() {
+    let mut builder = backend();
+    for _ in 0..100 {
+        builder = builder.premade_asset(MediaKind::Image, ["scene:x", "choice:a", "role:bg"]);
+    }
+    // Fewer tags in common, so the server lists it last (page 3), but the location wins.
+    let dev = builder
+        .premade_asset(MediaKind::Image, ["loc:cave", "role:bg"])
+        .spawn()
+        .unwrap();
+    let request = AssetRequest::image()
+        .scene("x")
+        .choice("a")
+        .location("cave")
+        .tag("role:bg")
+        .allow_generation(false);
+    for (pages, searches, asset) in [(4, 3, "asset 101"), (1, 1, "asset 1")] {
+        let library = PixSimSource::builder(dev.base_url())
+            .token(dev.token())
+            .search_pages(pages)
+            .build()
+            .unwrap()
+            .library();
+        let mut app = headless_app(AssetProviderPlugin::new().with_source(library));
+        app.update();
+        let before = dev.stats().searches;
+        let (_, done) = run(&mut app, request.clone());
+        assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
+        assert_eq!(done.source(), Some(SourceKind::PreMade));
+        let origin = done.origin().unwrap();
+        assert!(origin.ends_with(asset), "{pages} pages: {origin}");
+        assert_eq!(dev.stats().searches - before, searches);
+    }
+    assert_eq!(dev.stats().creates, 0);
+}
+
+#[test]
+fn with_backend_makes_audio_locally_and_never_hides_a_failed_generation() {
+    let dev = backend()
+        .reject_prompts_containing("forbidden")
+        .spawn()
+        .unwrap();
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .build()
+        .unwrap();
+    let mut app = headless_app(AssetProviderPlugin::new().with_backend(source));
+    app.update();
+    let (_, cue) = run(&mut app, AssetRequest::audio().prompt("a bell"));
+    assert_eq!(cue.status(), TaskStatus::Completed, "{:?}", cue.error());
+    assert_eq!(cue.origin(), Some("local_generator"));
+    let (_, refused) = run(&mut app, AssetRequest::image().prompt("a forbidden door"));
+    assert_eq!(refused.status(), TaskStatus::Failed);
+    assert_eq!(refused.error().unwrap().kind(), AssetErrorKind::Rejected);
+    let (_, made) = run(&mut app, AssetRequest::image().prompt("an open door"));
+    assert_eq!(made.status(), TaskStatus::Completed, "{:?}", made.error());
+    assert_eq!(made.source(), Some(SourceKind::Generated));
+    assert!(made.origin().unwrap().starts_with("pixsim("));
+}
+
+#[test]
+fn a_backend_scene_is_fetched_as_a_scene_graph() {
+    let dev = backend().spawn().unwrap();
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let graph = runtime.block_on(source.scene("lighthouse")).unwrap();
+    assert_eq!(graph.id, "lighthouse");
+    assert!(graph.nodes.len() >= 10);
+    let error = runtime.block_on(source.scene("missing")).unwrap_err();
+    assert_eq!(error.kind(), AssetErrorKind::NotFound);
+    assert!(error.message().contains("missing"), "{error}");
+}
+
+#[test]
+fn tests_only_reach_loopback_and_no_backend_is_configured_by_default() {
+    let dev = backend().spawn().unwrap();
+    let url = reqwest::Url::parse(dev.base_url()).unwrap();
+    assert_eq!(url.host_str(), Some("127.0.0.1"));
+    // Without settings there is no URL to reach at all.
+    let error = bevy_asset_provider::backend::PixSimConfig::default()
+        .builder()
+        .unwrap_err();
+    assert!(error.message().contains("no backend URL"), "{error}");
+}

@@ -1,8 +1,8 @@
 //! [`PixSimSource`]: the generation backend as a source in the plugin's chain.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,17 +14,20 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tokio::sync::{RwLock, Semaphore, broadcast, watch};
 
+use crate::backend::config::PixSimConfig;
 use crate::backend::follow::{SocketHub, SocketState};
 use crate::backend::http::{
     RetryPolicy, Secret, is_retryable, normalise_base, resolve, retry_after, same_origin,
     status_error, transport_error,
 };
+use crate::backend::library::PixSimLibrary;
 use crate::backend::types::{
     AssetResponse, BackendId, CreateGeneration, GenerationResponse, GenerationStatus, LoginRequest,
     LoginResponse, SocketEvent, operation_for,
 };
 use crate::error::{AssetError, AssetErrorKind};
-use crate::request::{MediaKind, RequestKey};
+use crate::request::MediaKind;
+use crate::scene_graph::SceneGraph;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// The error code of a job the provider refused for its content.
@@ -48,6 +51,8 @@ pub struct PixSimSourceBuilder {
     user_agent: String,
     retry: RetryPolicy,
     websocket: bool,
+    pub(super) game_endpoint: bool,
+    pub(super) search_pages: usize,
 }
 
 impl fmt::Debug for PixSimSourceBuilder {
@@ -145,9 +150,30 @@ impl PixSimSourceBuilder {
         self
     }
 
+    /// How many tries each call gets, the first included (default 5), keeping the backoff.
+    pub fn retry_attempts(mut self, attempts: u32) -> Self {
+        self.retry.attempts = attempts.max(1);
+        self
+    }
+
     /// Whether to follow jobs over the WebSocket (default `true`); polling is used otherwise.
     pub fn websocket(mut self, enabled: bool) -> Self {
         self.websocket = enabled;
+        self
+    }
+
+    /// Whether to try the game endpoint (`POST /api/v1/game/assets/request`, default `true`)
+    /// for requests it can express: a scene, no prompt, the `once` strategy. A backend without
+    /// it answers 404 once, and the generation endpoints are used from then on.
+    pub fn game_endpoint(mut self, enabled: bool) -> Self {
+        self.game_endpoint = enabled;
+        self
+    }
+
+    /// How many pages of asset search results the [library](PixSimSource::library) reads
+    /// per request at most (default 4; pages hold 50 assets).
+    pub fn search_pages(mut self, pages: usize) -> Self {
+        self.search_pages = pages.max(1);
         self
     }
 
@@ -172,7 +198,7 @@ impl PixSimSourceBuilder {
                 token: RwLock::new(self.token.clone()),
                 creates: Semaphore::new(self.max_concurrent_creates),
                 downloads: Semaphore::new(self.max_concurrent_downloads),
-                jobs: Mutex::new(HashMap::new()),
+                game_endpoint_missing: AtomicBool::new(false),
                 base,
                 http,
                 hub,
@@ -197,17 +223,17 @@ pub struct PixSimSource {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    name: String,
+pub(super) struct Inner {
+    pub(super) name: String,
     config: PixSimSourceBuilder,
     base: Url,
     http: reqwest::Client,
     token: RwLock<Option<Secret>>,
     creates: Semaphore,
     downloads: Semaphore,
-    /// The generation each request key follows, for cancelling.
-    jobs: Mutex<HashMap<RequestKey, BackendId>>,
     hub: Arc<SocketHub>,
+    /// Set once the backend answered 404 on the game endpoint.
+    pub(super) game_endpoint_missing: AtomicBool,
 }
 
 impl fmt::Debug for PixSimSource {
@@ -246,34 +272,46 @@ impl PixSimSource {
                 cap: Duration::from_secs(10),
             },
             websocket: true,
+            game_endpoint: true,
+            search_pages: 4,
         }
     }
 
-    /// A builder from the environment: `PIXSIM_URL` (required), `PIXSIM_TOKEN` or
-    /// `PIXSIM_EMAIL` and `PIXSIM_PASSWORD`, and `PIXSIM_PROVIDER`.
+    /// A builder from the settings file named by `PIXSIM_CONFIG` (if set) and the
+    /// environment over it: `PIXSIM_URL` (required unless the file has `url`), `PIXSIM_TOKEN`
+    /// or `PIXSIM_EMAIL` and `PIXSIM_PASSWORD`, and `PIXSIM_PROVIDER`. See [`PixSimConfig`].
     pub fn builder_from_env() -> Result<PixSimSourceBuilder, AssetError> {
-        let url = std::env::var("PIXSIM_URL").map_err(|_| {
-            AssetError::invalid_data("PIXSIM_URL is not set (the generation backend's base URL)")
-        })?;
-        let mut builder = Self::builder(url);
-        if let Ok(token) = std::env::var("PIXSIM_TOKEN") {
-            builder = builder.token(token);
-        }
-        if let (Ok(email), Ok(password)) = (
-            std::env::var("PIXSIM_EMAIL"),
-            std::env::var("PIXSIM_PASSWORD"),
-        ) {
-            builder = builder.login(email, password);
-        }
-        if let Ok(provider) = std::env::var("PIXSIM_PROVIDER") {
-            builder = builder.provider_id(provider);
-        }
-        Ok(builder)
+        PixSimConfig::from_env()?.builder()
     }
 
     /// The backend's base URL.
     pub fn base_url(&self) -> &str {
         self.inner.base.as_str()
+    }
+
+    /// The backend's library of pre-made assets as a source of its own, sharing this client's
+    /// connections and token. Put it before the generator so a match is not paid for.
+    pub fn library(&self) -> PixSimLibrary {
+        PixSimLibrary {
+            name: format!("{} library", self.inner.name),
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Fetches the backend's scene `id` (`GET /api/v1/game/scenes/{id}`) as a [`SceneGraph`].
+    /// Errors name the scene and the field at fault.
+    pub async fn scene(&self, id: &str) -> Result<SceneGraph, AssetError> {
+        let value: serde_json::Value = self
+            .inner
+            .call_json::<_, ()>(Method::GET, &format!("api/v1/game/scenes/{id}"), None, true)
+            .await?;
+        let bytes = serde_json::to_vec(&value)
+            .map_err(|error| AssetError::invalid_data(format!("scene {id}: {error}")))?;
+        SceneGraph::from_json(
+            &bytes,
+            &format!("{}api/v1/game/scenes/{id}", self.base_url()),
+        )
+        .map_err(AssetError::from)
     }
 }
 
@@ -281,6 +319,10 @@ impl PixSimSource {
 const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Inner {
+    pub(super) fn config(&self) -> &PixSimSourceBuilder {
+        &self.config
+    }
+
     async fn bearer(&self) -> Result<Option<Secret>, AssetError> {
         if let Some(token) = self.token.read().await.clone() {
             return Ok(Some(token));
@@ -326,7 +368,7 @@ impl Inner {
     }
 
     /// Sends a request to the backend with retries and parses the answer as `T`.
-    async fn call_json<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub(super) async fn call_json<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -443,7 +485,8 @@ impl Inner {
         }
     }
 
-    /// Waits for generation `id` to finish; its asset's id.
+    /// Waits for generation `id` to end: the outer error is giving up on it (the backend
+    /// unreachable), the inner result is how it ended (its asset, or why it failed).
     async fn follow(
         &self,
         id: &BackendId,
@@ -451,7 +494,7 @@ impl Inner {
         mut state: watch::Receiver<SocketState>,
         trusted_since: Option<u64>,
         request: &SourceRequest,
-    ) -> Result<BackendId, AssetError> {
+    ) -> Result<Result<BackendId, AssetError>, AssetError> {
         let (start, max) = (self.config.poll_start, self.config.poll_max);
         // Events can be relied on only while the socket that was up at create time stays up.
         let mut trust = trusted_since.is_some();
@@ -466,7 +509,7 @@ impl Inner {
                         match event.kind.as_str() {
                             "asset:created" => {
                                 if let Some(asset) = event.asset_id {
-                                    return Ok(asset);
+                                    return Ok(Ok(asset));
                                 }
                                 true
                             }
@@ -507,15 +550,17 @@ impl Inner {
                 if generation.status == GenerationStatus::Processing {
                     request.progress.report(0.5);
                 }
-                if let Some(asset) = Self::outcome(&generation)? {
-                    return Ok(asset);
+                match Self::outcome(&generation) {
+                    Ok(None) => {}
+                    Ok(Some(asset)) => return Ok(Ok(asset)),
+                    Err(error) => return Ok(Err(error)),
                 }
             }
         }
     }
 
     /// Downloads `asset`'s file and checks it: type, size, SHA-256.
-    async fn download(
+    pub(super) async fn download(
         &self,
         asset_id: &BackendId,
         asset: &AssetResponse,
@@ -692,16 +737,25 @@ async fn send_capped(
     })
 }
 
-/// Forgets a key's generation when its job ends, however it ends.
-struct JobGuard<'a> {
-    jobs: &'a Mutex<HashMap<RequestKey, BackendId>>,
-    key: RequestKey,
+/// Cancels a generation on the backend when the job following it is dropped before the
+/// generation ended: the request was cancelled, timed out, or the client gave up on it. The
+/// runtime drops a job's future for all three, so this is the one place that needs to know.
+struct CancelOnDrop {
+    inner: Arc<Inner>,
+    id: BackendId,
+    ended: bool,
 }
 
-impl Drop for JobGuard<'_> {
+impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.remove(&self.key);
+        if self.ended {
+            return;
+        }
+        // Outside a runtime (the runtime itself is going away) there is nobody to send it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let inner = self.inner.clone();
+            let id = self.id.clone();
+            runtime.spawn(async move { inner.cancel_generation(&id).await });
         }
     }
 }
@@ -719,6 +773,9 @@ impl AssetSource for PixSimSource {
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         let inner = &self.inner;
         let kind = request.kind();
+        if let Some(media) = inner.try_game_endpoint(request).await? {
+            return Ok(Some(media));
+        }
         let operation = match (operation_for(kind), &inner.config.audio_operation) {
             (Some(operation), _) => operation.to_owned(),
             (None, Some(operation)) => operation.clone(),
@@ -750,23 +807,22 @@ impl AssetSource for PixSimSource {
         };
         let id = generation.id.clone();
         request.progress.report(0.1);
-        let _guard = {
-            if let Ok(mut jobs) = inner.jobs.lock() {
-                jobs.insert(request.key, id.clone());
-            }
-            JobGuard {
-                jobs: &inner.jobs,
-                key: request.key,
-            }
+        let mut guard = CancelOnDrop {
+            inner: inner.clone(),
+            id: id.clone(),
+            ended: generation.status.is_terminal(),
         };
         let asset_id = match Inner::outcome(&generation)? {
             Some(asset) => asset,
             None => {
-                inner
+                let ended = inner
                     .follow(&id, events, state, trusted_since, request)
-                    .await?
+                    .await?;
+                guard.ended = true;
+                ended?
             }
         };
+        guard.ended = true;
         request.progress.report(0.8);
         let asset: AssetResponse = inner
             .call_json::<_, ()>(
@@ -778,18 +834,6 @@ impl AssetSource for PixSimSource {
             .await?;
         let media = inner.download(&asset_id, &asset, kind).await?;
         Ok(Some(media))
-    }
-
-    async fn cancel(&self, key: RequestKey) {
-        let id = self
-            .inner
-            .jobs
-            .lock()
-            .ok()
-            .and_then(|mut jobs| jobs.remove(&key));
-        if let Some(id) = id {
-            self.inner.cancel_generation(&id).await;
-        }
     }
 }
 

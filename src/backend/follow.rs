@@ -43,15 +43,11 @@ pub(crate) struct SocketHub {
 }
 
 impl SocketHub {
-    /// A hub for the backend at `base`; `enabled: false` (or an `https` base, whose `wss`
-    /// socket this build does not open) leaves jobs to polling.
+    /// A hub for the backend at `base` (`ws://` for `http`, `wss://` for `https`);
+    /// `enabled: false` leaves jobs to polling.
     pub(crate) fn new(base: &Url, enabled: bool) -> Arc<Self> {
-        let url = (enabled && base.scheme() == "http")
-            .then(|| base.join("api/v1/ws/generations").ok())
-            .flatten()
-            .and_then(|mut url| url.set_scheme("ws").ok().map(|_| url));
         Arc::new(Self {
-            url,
+            url: enabled.then(|| socket_url(base)).flatten(),
             events: broadcast::channel(EVENT_BUFFER).0,
             state: watch::channel(SocketState::default()).0,
             started: AtomicBool::new(false),
@@ -76,6 +72,18 @@ impl SocketHub {
     ) {
         (self.events.subscribe(), self.state.subscribe())
     }
+}
+
+/// The socket's URL under the backend's base.
+fn socket_url(base: &Url) -> Option<Url> {
+    let scheme = match base.scheme() {
+        "http" => "ws",
+        "https" => "wss",
+        _ => return None,
+    };
+    let mut url = base.join("api/v1/ws/generations").ok()?;
+    url.set_scheme(scheme).ok()?;
+    Some(url)
 }
 
 fn set_state(hub: &Weak<SocketHub>, connected: bool) -> bool {
@@ -159,5 +167,24 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_follows_the_base_scheme_and_path() {
+        let url = |base: &str| socket_url(&Url::parse(base).unwrap()).map(|u| u.to_string());
+        assert_eq!(
+            url("http://127.0.0.1:8787/").as_deref(),
+            Some("ws://127.0.0.1:8787/api/v1/ws/generations")
+        );
+        assert_eq!(
+            url("https://example.com/pixsim/").as_deref(),
+            Some("wss://example.com/pixsim/api/v1/ws/generations")
+        );
+        assert_eq!(url("ftp://example.com/"), None);
     }
 }

@@ -11,7 +11,8 @@ use crate::backend::types::ErrorBody;
 use crate::error::{AssetError, AssetErrorKind};
 
 /// A secret string (a token or password). Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub(crate) struct Secret(String);
 
 impl Secret {

@@ -14,11 +14,16 @@
 //! ```
 
 mod client;
+mod config;
 mod follow;
+mod game;
 mod http;
+mod library;
 pub mod types;
 
 pub use client::{PixSimSource, PixSimSourceBuilder};
+pub use config::{CONFIG_ENV, PixSimConfig};
+pub use library::PixSimLibrary;
 pub use types::{
     AssetResponse, BackendId, CreateGeneration, EntityRef, ErrorBody, GenerationConfig,
     GenerationResponse, GenerationStatus, TagRef,

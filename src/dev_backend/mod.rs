@@ -86,6 +86,8 @@ pub struct DevStats {
     pub socket_connections: u64,
     /// Requests refused for a missing or wrong token.
     pub unauthorized: u64,
+    /// Requests to paths the backend does not serve (answered 404).
+    pub unknown_paths: u64,
     /// Faults injected (errors, 429s, malformed answers).
     pub faults: u64,
 }
@@ -105,6 +107,7 @@ pub(crate) struct Counters {
     scenes: AtomicU64,
     socket_connections: AtomicU64,
     unauthorized: AtomicU64,
+    unknown_paths: AtomicU64,
     faults: AtomicU64,
 }
 
@@ -129,6 +132,7 @@ impl Counters {
             scenes: read(&self.scenes),
             socket_connections: read(&self.socket_connections),
             unauthorized: read(&self.unauthorized),
+            unknown_paths: read(&self.unknown_paths),
             faults: read(&self.faults),
         }
     }
@@ -187,6 +191,7 @@ pub struct DevBackendBuilder {
     pub(crate) media: MediaStore,
     pub(crate) scenes: HashMap<String, Arc<[u8]>>,
     pub(crate) seed: u64,
+    pub(crate) game_endpoint: bool,
 }
 
 impl Default for DevBackendBuilder {
@@ -205,6 +210,7 @@ impl Default for DevBackendBuilder {
             media: MediaStore::default(),
             scenes: HashMap::from([("lighthouse".to_owned(), Arc::from(story))]),
             seed: 0x0DEF_ACED,
+            game_endpoint: true,
         }
     }
 }
@@ -332,6 +338,13 @@ impl DevBackendBuilder {
     pub fn cdn_for(mut self, backend: &DevBackend) -> Self {
         self.media = backend.media_store();
         self.public_media = true;
+        self
+    }
+
+    /// Whether `POST /api/v1/game/assets/request` exists (default `true`); without it the path
+    /// answers 404, as PixSim7 does today.
+    pub fn game_endpoint(mut self, enabled: bool) -> Self {
+        self.game_endpoint = enabled;
         self
     }
 

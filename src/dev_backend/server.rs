@@ -69,6 +69,12 @@ impl DevBackend {
         self.state.counters.snapshot()
     }
 
+    /// When the job that made asset `asset_id` completed (its status turned `completed`), for
+    /// measuring how long the news takes to reach a game.
+    pub fn completed_at(&self, asset_id: &str) -> Option<Instant> {
+        self.state.data().completed_at.get(asset_id).copied()
+    }
+
     /// Its files, to share with a second backend playing its CDN.
     pub fn media_store(&self) -> MediaStore {
         self.state.config.media.clone()
@@ -140,6 +146,8 @@ struct Data {
     assets: BTreeMap<u64, AssetResponse>,
     by_hash: HashMap<String, u64>,
     by_cache_key: HashMap<String, (u64, Option<Instant>)>,
+    /// When each generated asset's job completed, for latency measurements.
+    completed_at: HashMap<String, Instant>,
     faults: super::Faults,
     rng: u64,
 }
@@ -400,7 +408,7 @@ fn write_python_string(text: &str, out: &mut String) {
 }
 
 fn router(state: Arc<Shared>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/v1/auth/login", post(login))
         .route(
             "/api/v1/generations",
@@ -417,9 +425,18 @@ fn router(state: Arc<Shared>) -> Router {
         .route("/api/v1/assets/{id}/file", get(asset_file))
         .route("/api/v1/media/{key}", get(media_file))
         .route("/api/v1/ws/generations", get(socket))
-        .route("/api/v1/game/assets/request", post(game_request))
-        .route("/api/v1/game/scenes/{id}", get(scene))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "No such endpoint") })
+        .route("/api/v1/game/scenes/{id}", get(scene));
+    // Off, the path falls through to 404, as on a PixSim7 without it.
+    let router = if state.config.game_endpoint {
+        router.route("/api/v1/game/assets/request", post(game_request))
+    } else {
+        router
+    };
+    router
+        .fallback(|State(state): State<Arc<Shared>>| async move {
+            bump(&state.counters.unknown_paths);
+            error(StatusCode::NOT_FOUND, "not_found", "No such endpoint")
+        })
         .with_state(state)
 }
 
@@ -714,6 +731,9 @@ async fn lifecycle(state: Arc<Shared>, id: u64) {
             });
             generation.response.status = GenerationStatus::Completed;
             generation.response.completed_at = Some(now_iso());
+        }
+        if let Some(asset) = &asset_id {
+            data.completed_at.insert(asset.0.clone(), Instant::now());
         }
     }
     state.broadcast(json!({
