@@ -528,3 +528,43 @@ fn tests_only_reach_loopback_and_no_backend_is_configured_by_default() {
         .unwrap_err();
     assert!(error.message().contains("no backend URL"), "{error}");
 }
+
+#[test]
+fn a_burst_of_requests_never_has_more_creates_or_downloads_in_flight_than_allowed() {
+    let dev = backend()
+        .latency(Duration::from_millis(40))
+        .spawn()
+        .unwrap();
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .max_concurrent_creates(2)
+        .max_concurrent_downloads(3)
+        .build()
+        .unwrap();
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .with_source(source)
+            .with_max_concurrent_generations(32),
+    );
+    app.update();
+    let entities: Vec<Entity> = (0..24)
+        .map(|n| {
+            let request = AssetRequest::image()
+                .scene(format!("burst-{n}"))
+                .prompt(format!("burst {n}"));
+            app.world_mut().spawn(request).id()
+        })
+        .collect();
+    update_until(&mut app, "the burst completes", |app| {
+        entities
+            .iter()
+            .all(|e| task(app, *e).status() == TaskStatus::Completed)
+    });
+    let stats = dev.stats();
+    assert_eq!(stats.creates, 24);
+    assert_eq!(stats.peak_concurrent_creates, 2, "{stats:?}");
+    assert!(
+        (1..=3).contains(&stats.peak_concurrent_downloads),
+        "{stats:?}"
+    );
+}

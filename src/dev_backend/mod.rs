@@ -88,6 +88,11 @@ pub struct DevStats {
     pub unauthorized: u64,
     /// Requests to paths the backend does not serve (answered 404).
     pub unknown_paths: u64,
+    /// The most creates in flight at once, counted while the added
+    /// [`latency`](DevBackendBuilder::latency) holds them.
+    pub peak_concurrent_creates: u64,
+    /// The most downloads in flight at once, counted the same way.
+    pub peak_concurrent_downloads: u64,
     /// Faults injected (errors, 429s, malformed answers).
     pub faults: u64,
 }
@@ -108,6 +113,10 @@ pub(crate) struct Counters {
     socket_connections: AtomicU64,
     unauthorized: AtomicU64,
     unknown_paths: AtomicU64,
+    creates_in_flight: AtomicU64,
+    downloads_in_flight: AtomicU64,
+    peak_concurrent_creates: AtomicU64,
+    peak_concurrent_downloads: AtomicU64,
     faults: AtomicU64,
 }
 
@@ -115,7 +124,30 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Counts a request in flight at an endpoint until dropped.
+pub(crate) struct InFlight<'a>(Option<&'a AtomicU64>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(counter) = self.0 {
+            counter.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Counters {
+    /// Marks a request at `endpoint` in flight, raising the endpoint's peak if it is tracked.
+    pub(crate) fn enter(&self, endpoint: Endpoint) -> InFlight<'_> {
+        let (current, peak) = match endpoint {
+            Endpoint::CreateGeneration => (&self.creates_in_flight, &self.peak_concurrent_creates),
+            Endpoint::Download => (&self.downloads_in_flight, &self.peak_concurrent_downloads),
+            _ => return InFlight(None),
+        };
+        let now = current.fetch_add(1, Ordering::Relaxed) + 1;
+        peak.fetch_max(now, Ordering::Relaxed);
+        InFlight(Some(current))
+    }
+
     fn snapshot(&self) -> DevStats {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         DevStats {
@@ -133,6 +165,8 @@ impl Counters {
             socket_connections: read(&self.socket_connections),
             unauthorized: read(&self.unauthorized),
             unknown_paths: read(&self.unknown_paths),
+            peak_concurrent_creates: read(&self.peak_concurrent_creates),
+            peak_concurrent_downloads: read(&self.peak_concurrent_downloads),
             faults: read(&self.faults),
         }
     }

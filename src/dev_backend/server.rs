@@ -202,6 +202,7 @@ impl Shared {
     ) -> Result<(), Response> {
         let latency = self.data().faults.latency;
         if !latency.is_zero() {
+            let _in_flight = self.counters.enter(endpoint);
             tokio::time::sleep(latency).await;
         }
         if auth && !self.authorised(headers) {
