@@ -40,6 +40,7 @@ pub mod backend;
 #[cfg(feature = "dev-backend")]
 pub mod dev_backend;
 pub mod error;
+pub mod journal;
 pub mod local_generator;
 pub mod messages;
 pub mod placeholder;

@@ -146,12 +146,7 @@ mod tests {
 
     fn source_request(request: AssetRequest) -> SourceRequest {
         let session = PlaySession::default();
-        SourceRequest {
-            key: request.fingerprint(&session),
-            request,
-            session,
-            progress: ProgressReporter::ignore(),
-        }
+        SourceRequest::new(request.fingerprint(&session), request, session)
     }
 
     async fn generate(generator: &LocalGenerator, request: AssetRequest) -> SourcedMedia {

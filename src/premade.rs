@@ -334,7 +334,6 @@ mod tests {
     use super::*;
     use crate::request::RequestKey;
     use crate::session::PlaySession;
-    use crate::source::ProgressReporter;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A fresh directory under the temp dir, removed when dropped.
@@ -388,12 +387,7 @@ mod tests {
     }
 
     fn source_request(request: AssetRequest) -> SourceRequest {
-        SourceRequest {
-            key: RequestKey([7; 32]),
-            request,
-            session: PlaySession::default(),
-            progress: ProgressReporter::ignore(),
-        }
+        SourceRequest::new(RequestKey([7; 32]), request, PlaySession::default())
     }
 
     fn source(dir: &TempDir) -> PreMadeSource {

@@ -131,7 +131,7 @@ impl GenerationPurpose {
 ///     .seed(42);
 /// assert_eq!(request.kind, MediaKind::Image);
 /// ```
-#[derive(Component, Clone, Debug, Default, PartialEq, Reflect)]
+#[derive(Component, Clone, Debug, Default, PartialEq, Reflect, Serialize, Deserialize)]
 #[reflect(Component, Debug, Default)]
 pub struct AssetRequest {
     /// The media kind wanted.
@@ -401,7 +401,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 
 /// The fingerprint of a request: identical requests have equal keys and share one job and one
 /// result.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Reflect)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Reflect, Serialize, Deserialize)]
 pub struct RequestKey(pub [u8; 32]);
 
 impl RequestKey {

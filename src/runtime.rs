@@ -13,6 +13,7 @@ use tokio::task::AbortHandle;
 
 use crate::decode::{DecodedMedia, decode};
 use crate::error::{AssetError, AssetErrorKind};
+use crate::journal::JobJournal;
 use crate::request::{AssetRequest, RequestKey};
 use crate::session::PlaySession;
 use crate::source::{AssetSource, ProgressReporter, SourceKind, SourceRequest, SourcedMedia};
@@ -230,6 +231,7 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
         progress: ProgressReporter::new(move |fraction| {
             let _ = progress_events.send(RuntimeEvent::Progress(job, fraction));
         }),
+        journal: JobJournal::disabled(),
     };
     let started = Instant::now();
     let outcome =

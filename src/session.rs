@@ -10,7 +10,7 @@ use bevy::prelude::*;
 ///
 /// [`CachingStrategy::PerPlaythrough`]: crate::request::CachingStrategy::PerPlaythrough
 /// [`CachingStrategy::PerPlayer`]: crate::request::CachingStrategy::PerPlayer
-#[derive(Resource, Clone, Debug, PartialEq, Eq, Hash, Reflect)]
+#[derive(Resource, Clone, Debug, PartialEq, Eq, Hash, Reflect, serde::Serialize, serde::Deserialize)]
 #[reflect(Resource, Debug)]
 pub struct PlaySession {
     /// The playthrough id (the backend's `playthroughId`).

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::AssetError;
+use crate::journal::JobJournal;
 use crate::request::{AssetRequest, MediaKind, RequestKey};
 use crate::session::PlaySession;
 
@@ -55,6 +56,10 @@ pub struct SourcedMedia {
     /// answers from its cache or its library reports [`Cached`](SourceKind::Cached) or
     /// [`PreMade`](SourceKind::PreMade) though it is a generator.
     pub served_as: Option<SourceKind>,
+    /// The backend's job that made it, for the disk tier's provenance record.
+    pub generation_id: Option<String>,
+    /// The backend's id for it.
+    pub asset_id: Option<String>,
 }
 
 impl SourcedMedia {
@@ -69,7 +74,20 @@ impl SourcedMedia {
             mime: mime.into(),
             origin: origin.into(),
             served_as: None,
+            generation_id: None,
+            asset_id: None,
         }
+    }
+
+    /// Records the backend's ids for the job and the asset.
+    pub fn with_backend_ids(
+        mut self,
+        generation_id: Option<String>,
+        asset_id: Option<String>,
+    ) -> Self {
+        self.generation_id = generation_id;
+        self.asset_id = asset_id;
+        self
     }
 
     /// Marks the media as served from a cache or a library rather than generated.
@@ -86,6 +104,8 @@ impl fmt::Debug for SourcedMedia {
             .field("mime", &self.mime)
             .field("origin", &self.origin)
             .field("served_as", &self.served_as)
+            .field("generation_id", &self.generation_id)
+            .field("asset_id", &self.asset_id)
             .finish()
     }
 }
@@ -128,9 +148,23 @@ pub struct SourceRequest {
     pub session: PlaySession,
     /// Where to report progress.
     pub progress: ProgressReporter,
+    /// Where to note backend jobs, so a restart follows them instead of paying again.
+    pub journal: JobJournal,
 }
 
 impl SourceRequest {
+    /// A request for `request` under `key`, with no progress reporting and no journal (for
+    /// calling a source directly).
+    pub fn new(key: RequestKey, request: AssetRequest, session: PlaySession) -> Self {
+        Self {
+            key,
+            request,
+            session,
+            progress: ProgressReporter::ignore(),
+            journal: JobJournal::disabled(),
+        }
+    }
+
     /// The media kind wanted.
     pub fn kind(&self) -> MediaKind {
         self.request.kind
@@ -178,4 +212,22 @@ pub trait AssetSource: Send + Sync + 'static {
 
     /// Stops work for `key`: its last holder went away.
     async fn cancel(&self, _key: RequestKey) {}
+
+    /// Whether the disk tier should keep what this source serves (default `true`). A source
+    /// whose files are on disk already (a pre-made manifest) says `false`.
+    fn caches_results(&self) -> bool {
+        true
+    }
+
+    /// Follows a job this source submitted before the game last stopped (its
+    /// [journal](crate::journal::JobJournal) entry) to its end, instead of submitting it again.
+    /// `Ok(None)` when the source cannot resume jobs (the default) or the job is gone; the
+    /// request is then resolved as new.
+    async fn resume(
+        &self,
+        _request: &SourceRequest,
+        _generation_id: &str,
+    ) -> Result<Option<SourcedMedia>, AssetError> {
+        Ok(None)
+    }
 }

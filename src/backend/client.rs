@@ -805,17 +805,75 @@ impl AssetSource for PixSimSource {
                 .call_json(Method::POST, "api/v1/generations", Some(&body), true)
                 .await?
         };
+        if !generation.status.is_terminal() {
+            // Before anything else: a crash from here on must not pay for this job again.
+            request
+                .journal
+                .submitted(
+                    &inner.name,
+                    generation.id.as_str(),
+                    request.key,
+                    &request.request,
+                    &request.session,
+                )
+                .await;
+        }
+        let media = inner
+            .finish_job(request, generation, events, state, trusted_since)
+            .await?;
+        Ok(Some(media))
+    }
+
+    async fn resume(
+        &self,
+        request: &SourceRequest,
+        generation_id: &str,
+    ) -> Result<Option<SourcedMedia>, AssetError> {
+        let inner = &self.inner;
+        let id = BackendId(generation_id.to_owned());
+        inner.hub.ensure_started();
+        let (events, state) = inner.hub.subscribe();
+        let trusted_since = {
+            let state = *state.borrow();
+            state.connected.then_some(state.epoch)
+        };
+        let generation = match inner.generation(&id).await {
+            Ok(generation) => generation,
+            // Gone from the backend: the request is made anew.
+            Err(error) if error.kind() == AssetErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        if generation.status == GenerationStatus::Cancelled {
+            return Ok(None);
+        }
+        let media = inner
+            .finish_job(request, generation, events, state, trusted_since)
+            .await?;
+        Ok(Some(media))
+    }
+}
+
+impl Inner {
+    /// Follows `generation` to its end, fetches its asset and downloads the file.
+    async fn finish_job(
+        self: &Arc<Self>,
+        request: &SourceRequest,
+        generation: GenerationResponse,
+        events: broadcast::Receiver<SocketEvent>,
+        state: watch::Receiver<SocketState>,
+        trusted_since: Option<u64>,
+    ) -> Result<SourcedMedia, AssetError> {
         let id = generation.id.clone();
         request.progress.report(0.1);
         let mut guard = CancelOnDrop {
-            inner: inner.clone(),
+            inner: self.clone(),
             id: id.clone(),
             ended: generation.status.is_terminal(),
         };
-        let asset_id = match Inner::outcome(&generation)? {
+        let asset_id = match Self::outcome(&generation)? {
             Some(asset) => asset,
             None => {
-                let ended = inner
+                let ended = self
                     .follow(&id, events, state, trusted_since, request)
                     .await?;
                 guard.ended = true;
@@ -824,7 +882,7 @@ impl AssetSource for PixSimSource {
         };
         guard.ended = true;
         request.progress.report(0.8);
-        let asset: AssetResponse = inner
+        let asset: AssetResponse = self
             .call_json::<_, ()>(
                 Method::GET,
                 &format!("api/v1/assets/{asset_id}"),
@@ -832,8 +890,8 @@ impl AssetSource for PixSimSource {
                 true,
             )
             .await?;
-        let media = inner.download(&asset_id, &asset, kind).await?;
-        Ok(Some(media))
+        let media = self.download(&asset_id, &asset, request.kind()).await?;
+        Ok(media.with_backend_ids(Some(id.0), Some(asset_id.0)))
     }
 }
 

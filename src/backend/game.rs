@@ -93,7 +93,9 @@ impl Inner {
         );
         Ok(Some(SourcedMedia {
             origin,
-            ..media.served_as(served_as)
+            ..media
+                .served_as(served_as)
+                .with_backend_ids(None, Some(answer.asset_id.0.clone()))
         }))
     }
 }

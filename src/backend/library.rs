@@ -148,6 +148,6 @@ impl AssetSource for PixSimLibrary {
         };
         request.progress.report(0.5);
         let media = self.inner.download(&id, &asset, kind).await?;
-        Ok(Some(media))
+        Ok(Some(media.with_backend_ids(None, Some(id.0))))
     }
 }
