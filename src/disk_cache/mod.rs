@@ -283,8 +283,9 @@ impl DiskCache {
     /// Opens (creating if needed) the cache in `config`'s directory.
     ///
     /// Removes what an interrupted run left: temporary files, blobs without an index row, and
-    /// rows that are malformed or whose blob is gone. An index file that cannot be read is moved
-    /// aside to `index.redb.corrupt` and the cache starts empty.
+    /// rows that are malformed or whose blob is gone; then evicts least recently used entries
+    /// while the cache is over its cap. An index file that cannot be read is moved aside to
+    /// `index.redb.corrupt` and the cache starts empty.
     ///
     /// # Errors
     ///
@@ -649,7 +650,8 @@ impl Inner {
                 },
             );
         }
-        Ok(())
+        // Over the cap when it was lowered, or when a run died between a put and its evictions.
+        self.enforce_cap(&mut state, None)
     }
 
     fn put(&self, key: RequestKey, entry: NewEntry) -> Result<(), AssetError> {
@@ -729,7 +731,7 @@ impl Inner {
         if let Some(old) = old {
             self.release_blob(&mut state, &old.sha256);
         }
-        self.enforce_cap(&mut state, key)
+        self.enforce_cap(&mut state, Some(key))
     }
 
     fn get(&self, key: RequestKey, scope: Option<&str>) -> Result<Option<CachedEntry>, AssetError> {
@@ -918,14 +920,14 @@ impl Inner {
     }
 
     /// Evicts least recently used entries, other than `keep`, until the blobs fit the cap.
-    fn enforce_cap(&self, state: &mut State, keep: RequestKey) -> Result<(), AssetError> {
+    fn enforce_cap(&self, state: &mut State, keep: Option<RequestKey>) -> Result<(), AssetError> {
         if state.total_bytes <= self.max_bytes {
             return Ok(());
         }
         let mut by_age: Vec<(u64, u64, RequestKey)> = state
             .entries
             .iter()
-            .filter(|(key, _)| **key != keep)
+            .filter(|(key, _)| Some(**key) != keep)
             .map(|(key, meta)| (meta.last_used_ms, meta.touch, *key))
             .collect();
         by_age.sort_unstable();

@@ -448,6 +448,26 @@ fn last_use_order_survives_reopen() {
 }
 
 #[test]
+fn open_with_a_lower_cap_evicts_down_to_it() {
+    let dir = TempDir::new();
+    let clock = TestClock::new();
+    {
+        let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+        for n in 1..=4 {
+            cache
+                .put(key(n), png(n, 1000, CachingStrategy::Once))
+                .unwrap();
+            clock.advance(Duration::from_secs(1));
+        }
+        assert!(cache.get(key(1), None).unwrap().is_some());
+    }
+    let cache = DiskCache::open(config(&dir, &clock).max_bytes(2500)).unwrap();
+    assert_eq!(cache.keys(), vec![key(1), key(4)]);
+    let stats = cache.stats();
+    assert_eq!((stats.bytes, stats.evictions), (2000, 2));
+}
+
+#[test]
 fn entry_larger_than_the_cap_is_not_stored() {
     let dir = TempDir::new();
     let clock = TestClock::new();
@@ -721,20 +741,19 @@ fn threads_share_one_cache() {
     let dir = TempDir::new();
     let clock = TestClock::new();
     let cache = DiskCache::open(config(&dir, &clock).max_bytes(20_000)).unwrap();
+    // Every fifth entry repeats another's bytes, so blobs are shared.
+    let seed_of = |n: u8| if n.is_multiple_of(5) { 0 } else { n };
     let workers: Vec<_> = (0..4u8)
         .map(|t| {
             let cache = cache.clone();
             std::thread::spawn(move || {
                 for i in 0..25u8 {
                     let n = t * 25 + i;
-                    // Every fifth entry repeats another's bytes, so blobs are shared.
-                    let seed = if n % 5 == 0 { 0 } else { n };
                     cache
-                        .put(key(n), png(seed, 1000, CachingStrategy::Once))
+                        .put(key(n), png(seed_of(n), 1000, CachingStrategy::Once))
                         .unwrap();
                     if let Some(got) = cache.get(key(n / 2), None).unwrap() {
-                        assert_eq!(sha256_hex(&got.bytes).len(), 64);
-                        assert_eq!(got.bytes.len(), 1000);
+                        assert_eq!(&got.bytes[..], &bytes(seed_of(n / 2), 1000)[..]);
                     }
                 }
             })
@@ -744,13 +763,13 @@ fn threads_share_one_cache() {
         worker.join().unwrap();
     }
     assert!(cache.stats().bytes <= 20_000);
+    assert!(!cache.keys().is_empty());
     for key in cache.keys() {
         let got = cache
             .get(key, None)
             .unwrap()
             .expect("every indexed entry is intact");
-        let seed = if key.0[0] % 5 == 0 { 0 } else { key.0[0] };
-        assert_eq!(&got.bytes[..], &bytes(seed, 1000)[..]);
+        assert_eq!(&got.bytes[..], &bytes(seed_of(key.0[0]), 1000)[..]);
     }
 }
 
