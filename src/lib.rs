@@ -39,6 +39,7 @@
 pub mod backend;
 #[cfg(feature = "dev-backend")]
 pub mod dev_backend;
+pub mod disk_cache;
 pub mod error;
 pub mod journal;
 pub mod local_generator;

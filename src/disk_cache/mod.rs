@@ -1,0 +1,980 @@
+//! A persistent, integrity-checked store for media bytes and pending generation jobs.
+//!
+//! [`DiskCache`] keeps each result as a content-addressed blob (`blobs/ab/<sha256>`, so identical
+//! bytes under several keys are stored once) and an index row in an embedded database
+//! (`index.redb`) saying what the bytes are, who may be served them and until when. A job journal
+//! in the same database remembers generation jobs submitted but not yet finished, so they can be
+//! picked up after a restart.
+//!
+//! Crash safety: a blob is written to `tmp/`, synced and renamed into place before its index row
+//! is committed, so a row never points at a partial blob. What a crash can leave behind (a
+//! temporary file, a blob without a row, a row whose blob is gone) is cleaned on the next
+//! [`open`](DiskCache::open) or caught on the next read; a blob's SHA-256 is checked before its
+//! bytes are first served, so damaged bytes are evicted, never returned.
+//!
+//! Every method blocks on file I/O: call them from a blocking thread, not from a frame.
+//!
+//! ```no_run
+//! use bevy_asset_provider::disk_cache::{DiskCache, DiskCacheConfig, NewEntry};
+//! use bevy_asset_provider::prelude::*;
+//!
+//! # fn main() -> Result<(), AssetError> {
+//! let directory = DiskCacheConfig::resolve_directory(None, "my_game")
+//!     .ok_or_else(|| AssetError::io("no cache directory on this platform"))?;
+//! let cache = DiskCache::open(DiskCacheConfig::new(directory))?;
+//! let key = AssetRequest::image().prompt("a park").fingerprint(&PlaySession::default());
+//! let png: Vec<u8> = std::fs::read("park.png").map_err(|e| AssetError::io(e.to_string()))?;
+//! cache.put(
+//!     key,
+//!     NewEntry::new(png, MediaKind::Image, "image/png", CachingStrategy::Once, "premade"),
+//! )?;
+//! if let Some(entry) = cache.get(key, None)? {
+//!     println!("{} bytes of {} from {}", entry.size, entry.mime, entry.source);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod files;
+mod row;
+#[cfg(test)]
+mod tests;
+
+pub use config::{CACHE_DIR_ENV, Clock, DEFAULT_MAX_BYTES, DiskCacheConfig, VerifyReads};
+
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, StorageError,
+    TableDefinition,
+};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use crate::error::AssetError;
+use crate::request::{CachingStrategy, MediaKind, RequestKey};
+use files::Layout;
+use row::{IndexRow, JournalRow, add_ms, from_ms, to_ms};
+
+/// Request key → [`IndexRow`] as JSON.
+const ENTRIES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("entries");
+/// Request key → [`JournalRow`] as JSON.
+const JOURNAL: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("journal");
+
+/// Last-use updates are committed without a sync, except every this many, so reads do not each
+/// cost a disk flush; a crash loses at most that many last-use times.
+const TOUCHES_PER_DURABLE_COMMIT: u32 = 64;
+
+/// Media bytes and what they are, to store with [`DiskCache::put`].
+#[derive(Clone)]
+pub struct NewEntry {
+    /// The encoded bytes (PNG, WAV, ...).
+    pub bytes: Arc<[u8]>,
+    /// The media kind.
+    pub kind: MediaKind,
+    /// The MIME type of the bytes.
+    pub mime: String,
+    /// The request's caching strategy: decides how long the entry is kept.
+    /// [`CachingStrategy::Always`] entries are not stored.
+    pub strategy: CachingStrategy,
+    /// Who may be served the entry, as [`CachingStrategy::scope`] gives it (a playthrough or
+    /// player); `None` for everyone.
+    pub scope: Option<String>,
+    /// The name of the source that produced the bytes.
+    pub source: String,
+    /// The generation job's id, when a generator made them.
+    pub generation_id: Option<String>,
+    /// The pre-made asset's id, when they are one.
+    pub asset_id: Option<String>,
+}
+
+impl NewEntry {
+    /// An entry of `bytes` with no scope, generation id or asset id.
+    pub fn new(
+        bytes: impl Into<Arc<[u8]>>,
+        kind: MediaKind,
+        mime: impl Into<String>,
+        strategy: CachingStrategy,
+        source: impl Into<String>,
+    ) -> Self {
+        Self {
+            bytes: bytes.into(),
+            kind,
+            mime: mime.into(),
+            strategy,
+            scope: None,
+            source: source.into(),
+            generation_id: None,
+            asset_id: None,
+        }
+    }
+
+    /// Sets who may be served the entry, as [`CachingStrategy::scope`] gives it.
+    pub fn scope(mut self, scope: Option<String>) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Sets the generation job's id.
+    pub fn generation_id(mut self, id: impl Into<String>) -> Self {
+        self.generation_id = Some(id.into());
+        self
+    }
+
+    /// Sets the pre-made asset's id.
+    pub fn asset_id(mut self, id: impl Into<String>) -> Self {
+        self.asset_id = Some(id.into());
+        self
+    }
+}
+
+impl fmt::Debug for NewEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewEntry")
+            .field("bytes", &self.bytes.len())
+            .field("kind", &self.kind)
+            .field("mime", &self.mime)
+            .field("strategy", &self.strategy)
+            .field("scope", &self.scope)
+            .field("source", &self.source)
+            .field("generation_id", &self.generation_id)
+            .field("asset_id", &self.asset_id)
+            .finish()
+    }
+}
+
+/// A stored entry as [`DiskCache::get`] serves it: verified bytes and where they came from.
+#[derive(Clone)]
+pub struct CachedEntry {
+    /// The bytes, as they were put.
+    pub bytes: Arc<[u8]>,
+    /// The media kind.
+    pub kind: MediaKind,
+    /// The MIME type of the bytes.
+    pub mime: String,
+    /// The length of the bytes.
+    pub size: u64,
+    /// The caching strategy the entry was stored under.
+    pub strategy: CachingStrategy,
+    /// The name of the source that produced the bytes.
+    pub source: String,
+    /// The generation job's id, when a generator made them.
+    pub generation_id: Option<String>,
+    /// The pre-made asset's id, when they are one.
+    pub asset_id: Option<String>,
+    /// When the entry was stored.
+    pub created: SystemTime,
+}
+
+impl fmt::Debug for CachedEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedEntry")
+            .field("size", &self.size)
+            .field("kind", &self.kind)
+            .field("mime", &self.mime)
+            .field("strategy", &self.strategy)
+            .field("source", &self.source)
+            .field("generation_id", &self.generation_id)
+            .field("asset_id", &self.asset_id)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the cache holds, and counters since it was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Entries in the index.
+    pub entries: u64,
+    /// Bytes of the blobs on disk (identical bytes under several keys count once).
+    pub bytes: u64,
+    /// Reads that returned an entry.
+    pub hits: u64,
+    /// Reads that returned nothing (missing, expired, another scope, or damaged).
+    pub misses: u64,
+    /// Entries evicted to stay under the size cap.
+    pub evictions: u64,
+    /// Entries evicted because their blob was missing or did not match its SHA-256.
+    pub corrupt_evicted: u64,
+    /// Entries removed because they had expired.
+    pub expired_swept: u64,
+}
+
+/// A generation job submitted and not yet finished (see [`DiskCache::journal_record`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// The request the job is for.
+    pub key: RequestKey,
+    /// The generation backend's id of the job.
+    pub generation_id: String,
+    /// When the job was recorded.
+    pub submitted_at: SystemTime,
+}
+
+/// A persistent cache of media bytes on disk, with an index and a job journal.
+///
+/// Cheap to clone (clones share one open cache), `Send` and `Sync`. Only one `DiskCache` may
+/// have a directory open at a time, in any process; opening it again fails with an
+/// [`Io`](crate::error::AssetErrorKind::Io) error until the first is dropped.
+#[derive(Clone)]
+pub struct DiskCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    layout: Layout,
+    db: Database,
+    max_bytes: u64,
+    clock: Clock,
+    verify_reads: VerifyReads,
+    /// Mirrors the index; held across every change to it so a blob is never deleted while a put
+    /// of the same bytes is between writing it and committing its row.
+    state: Mutex<State>,
+    /// Blobs whose SHA-256 has been checked since open.
+    verified: Mutex<HashSet<String>>,
+    counters: Counters,
+    /// Makes temporary file names unique within the process.
+    tmp_counter: AtomicU64,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    corrupt_evicted: AtomicU64,
+    expired_swept: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<RequestKey, Meta>,
+    blobs: HashMap<String, BlobInfo>,
+    total_bytes: u64,
+    next_id: u64,
+    /// Orders uses that fall in the same clock tick.
+    next_touch: u64,
+    touches_since_durable: u32,
+}
+
+struct Meta {
+    id: u64,
+    sha256: String,
+    last_used_ms: u64,
+    touch: u64,
+}
+
+struct BlobInfo {
+    refs: u64,
+    size: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing here panics while holding a lock; if something did, the data is still usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl DiskCache {
+    /// Opens (creating if needed) the cache in `config`'s directory.
+    ///
+    /// Removes what an interrupted run left: temporary files, blobs without an index row, and
+    /// rows that are malformed or whose blob is gone; then evicts least recently used entries
+    /// while the cache is over its cap. An index file that cannot be read is moved aside to
+    /// `index.redb.corrupt` and the cache starts empty.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error naming the path when the directory
+    /// cannot be created or written, or when another `DiskCache` has it open.
+    pub fn open(config: DiskCacheConfig) -> Result<Self, AssetError> {
+        let layout = Layout::new(config.directory);
+        layout.create()?;
+        // The index's file lock makes this the only user of the directory from here on, so the
+        // cleanup below cannot race another writer.
+        let db = open_index(&layout.index)?;
+        layout.clean_tmp()?;
+        layout.probe_writable(&format!("probe-{}", std::process::id()))?;
+
+        let inner = Inner {
+            layout,
+            db,
+            max_bytes: config.max_bytes,
+            clock: config.clock,
+            verify_reads: config.verify_reads,
+            state: Mutex::new(State::default()),
+            verified: Mutex::new(HashSet::new()),
+            counters: Counters::default(),
+            tmp_counter: AtomicU64::new(0),
+        };
+        inner.load()?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The cache directory.
+    pub fn directory(&self) -> &Path {
+        &self.inner.layout.root
+    }
+
+    /// The size cap in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.inner.max_bytes
+    }
+
+    /// Stores `entry` under `key`, replacing what was there.
+    ///
+    /// Does nothing (and succeeds) for [`CachingStrategy::Always`] entries and for entries larger
+    /// than the size cap. Afterwards, least recently used entries are evicted until the cache is
+    /// under its cap.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the blob or the index cannot be
+    /// written; the previous entry under `key`, if any, is then kept.
+    pub fn put(&self, key: RequestKey, entry: NewEntry) -> Result<(), AssetError> {
+        self.inner.put(key, entry)
+    }
+
+    /// The entry under `key`, if there is one that has not expired, belongs to `scope` (compared
+    /// exactly with the scope it was stored with) and whose bytes are intact.
+    ///
+    /// An expired entry is removed, and so is one whose blob is missing or does not match its
+    /// SHA-256 (checked as [`VerifyReads`] says). Marks the entry used, for the size cap.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index or the blob cannot be
+    /// read for a reason other than the blob being absent.
+    pub fn get(
+        &self,
+        key: RequestKey,
+        scope: Option<&str>,
+    ) -> Result<Option<CachedEntry>, AssetError> {
+        let result = self.inner.get(key, scope);
+        let counter = match &result {
+            Ok(Some(_)) => &self.inner.counters.hits,
+            _ => &self.inner.counters.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    /// Removes the entry under `key`; `true` if there was one.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index cannot be written.
+    pub fn remove(&self, key: RequestKey) -> Result<bool, AssetError> {
+        let mut state = lock(&self.inner.state);
+        Ok(self.inner.remove_keys(&mut state, &[key])? > 0)
+    }
+
+    /// Removes every entry stored with `scope` (for example when a new playthrough starts);
+    /// returns how many.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index cannot be written.
+    pub fn clear_scope(&self, scope: &str) -> Result<usize, AssetError> {
+        self.inner
+            .remove_matching(|row| row.scope.as_deref() == Some(scope))
+    }
+
+    /// Removes every entry stored under `strategy`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index cannot be written.
+    pub fn purge_strategy(&self, strategy: CachingStrategy) -> Result<usize, AssetError> {
+        self.inner.remove_matching(|row| row.strategy == strategy)
+    }
+
+    /// Removes every entry from the source named `source`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index cannot be written.
+    pub fn purge_source(&self, source: &str) -> Result<usize, AssetError> {
+        self.inner.remove_matching(|row| row.source == source)
+    }
+
+    /// Removes every expired entry; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index cannot be written.
+    pub fn sweep_expired(&self) -> Result<usize, AssetError> {
+        let now = self.inner.now_ms();
+        let removed = self.inner.remove_matching(|row| row.expires_ms <= now)?;
+        self.inner
+            .counters
+            .expired_swept
+            .fetch_add(removed as u64, Ordering::Relaxed);
+        Ok(removed)
+    }
+
+    /// The keys of every entry in the index, sorted (expired ones included until swept).
+    pub fn keys(&self) -> Vec<RequestKey> {
+        let state = lock(&self.inner.state);
+        let mut keys: Vec<RequestKey> = state.entries.keys().copied().collect();
+        keys.sort();
+        keys
+    }
+
+    /// What the cache holds, and counters since it was opened.
+    pub fn stats(&self) -> DiskStats {
+        let (entries, bytes) = {
+            let state = lock(&self.inner.state);
+            (state.entries.len() as u64, state.total_bytes)
+        };
+        let counters = &self.inner.counters;
+        DiskStats {
+            entries,
+            bytes,
+            hits: counters.hits.load(Ordering::Relaxed),
+            misses: counters.misses.load(Ordering::Relaxed),
+            evictions: counters.evictions.load(Ordering::Relaxed),
+            corrupt_evicted: counters.corrupt_evicted.load(Ordering::Relaxed),
+            expired_swept: counters.expired_swept.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records that generation job `generation_id` was submitted for `key`, at the clock's
+    /// current time, replacing an earlier record for `key`.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
+    pub fn journal_record(&self, key: RequestKey, generation_id: &str) -> Result<(), AssetError> {
+        let row = JournalRow {
+            generation_id: generation_id.to_owned(),
+            submitted_at_ms: self.inner.now_ms(),
+        };
+        let inner = &self.inner;
+        let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
+        {
+            let mut table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
+            table
+                .insert(&key.0, row.to_bytes().as_slice())
+                .map_err(|e| inner.index_err(e))?;
+        }
+        txn.commit().map_err(|e| inner.index_err(e))
+    }
+
+    /// Forgets the job recorded for `key` (it finished, failed or was cancelled); `true` if there
+    /// was one.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
+    pub fn journal_finish(&self, key: RequestKey) -> Result<bool, AssetError> {
+        let inner = &self.inner;
+        let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
+        let removed = {
+            let mut table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
+            table
+                .remove(&key.0)
+                .map_err(|e| inner.index_err(e))?
+                .is_some()
+        };
+        txn.commit().map_err(|e| inner.index_err(e))?;
+        Ok(removed)
+    }
+
+    /// The recorded jobs not yet finished, oldest first. Malformed records are skipped.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be read.
+    pub fn journal_pending(&self) -> Result<Vec<JournalEntry>, AssetError> {
+        let inner = &self.inner;
+        let txn = inner.db.begin_read().map_err(|e| inner.index_err(e))?;
+        let table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
+        let mut pending = Vec::new();
+        for item in table.iter().map_err(|e| inner.index_err(e))? {
+            let (key, value) = item.map_err(|e| inner.index_err(e))?;
+            if let Some(row) = JournalRow::from_bytes(value.value()) {
+                pending.push(JournalEntry {
+                    key: RequestKey(*key.value()),
+                    generation_id: row.generation_id,
+                    submitted_at: from_ms(row.submitted_at_ms),
+                });
+            }
+        }
+        pending.sort_by_key(|entry| (entry.submitted_at, entry.key));
+        Ok(pending)
+    }
+}
+
+impl fmt::Debug for DiskCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiskCache")
+            .field("directory", &self.inner.layout.root)
+            .field("max_bytes", &self.inner.max_bytes)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Opens the index, starting over with an empty one when the file is not a readable database.
+fn open_index(path: &Path) -> Result<Database, AssetError> {
+    let open_err = |e: DatabaseError| match e {
+        DatabaseError::DatabaseAlreadyOpen => AssetError::io(format!(
+            "disk cache index {} is already open (another cache or process uses this directory)",
+            path.display()
+        )),
+        e => AssetError::io(format!(
+            "cannot open disk cache index {}: {e}",
+            path.display()
+        )),
+    };
+    match Database::create(path) {
+        Ok(db) => Ok(db),
+        Err(e) if is_unreadable_index(&e) => {
+            // The index is only a cache's bookkeeping: losing it costs re-fetching, which beats
+            // refusing to start. The orphaned blobs are removed when the new index loads.
+            let aside = path.with_extension("redb.corrupt");
+            std::fs::rename(path, &aside).map_err(|rename| {
+                AssetError::io(format!(
+                    "disk cache index {} is unreadable ({e}) and cannot be moved aside: {rename}",
+                    path.display()
+                ))
+            })?;
+            Database::create(path).map_err(open_err)
+        }
+        Err(e) => Err(open_err(e)),
+    }
+}
+
+fn is_unreadable_index(error: &DatabaseError) -> bool {
+    match error {
+        DatabaseError::UpgradeRequired(_) => true,
+        DatabaseError::Storage(StorageError::Corrupted(_)) => true,
+        DatabaseError::Storage(StorageError::Io(e)) => {
+            matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+            )
+        }
+        _ => false,
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Why entries are removed, for the counters.
+#[derive(Clone, Copy)]
+enum Reason {
+    Corrupt,
+    Expired,
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        to_ms((self.clock)())
+    }
+
+    fn index_err(&self, e: impl fmt::Display) -> AssetError {
+        AssetError::io(format!(
+            "disk cache index {}: {e}",
+            self.layout.index.display()
+        ))
+    }
+
+    /// Creates the tables, reads the index into memory, and removes what an interrupted run
+    /// left: malformed rows, rows without a blob, and blobs without a row.
+    fn load(&self) -> Result<(), AssetError> {
+        let txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
+        let mut rows = Vec::new();
+        let mut malformed = Vec::new();
+        {
+            let entries = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+            txn.open_table(JOURNAL).map_err(|e| self.index_err(e))?;
+            for item in entries.iter().map_err(|e| self.index_err(e))? {
+                let (key, value) = item.map_err(|e| self.index_err(e))?;
+                let key = RequestKey(*key.value());
+                match IndexRow::from_bytes(value.value()) {
+                    Some(row) => rows.push((key, row)),
+                    None => malformed.push(key),
+                }
+            }
+        }
+
+        let referenced: HashSet<&str> = rows.iter().map(|(_, row)| row.sha256.as_str()).collect();
+        let present = self.layout.sweep_blobs(&referenced)?;
+        let (rows, missing): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|(_, row)| present.contains(&row.sha256));
+
+        if !malformed.is_empty() || !missing.is_empty() {
+            let mut entries = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+            for key in malformed.iter().chain(missing.iter().map(|(key, _)| key)) {
+                entries.remove(&key.0).map_err(|e| self.index_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.index_err(e))?;
+        self.counters
+            .corrupt_evicted
+            .store((malformed.len() + missing.len()) as u64, Ordering::Relaxed);
+
+        let mut state = lock(&self.state);
+        let mut rows = rows;
+        rows.sort_by_key(|(_, row)| (row.last_used_ms, row.id));
+        for (key, row) in rows {
+            state.next_id = state.next_id.max(row.id.saturating_add(1));
+            let touch = state.next_touch;
+            state.next_touch += 1;
+            let blob = state.blobs.entry(row.sha256.clone()).or_insert(BlobInfo {
+                refs: 0,
+                size: row.size,
+            });
+            blob.refs += 1;
+            if blob.refs == 1 {
+                state.total_bytes = state.total_bytes.saturating_add(row.size);
+            }
+            state.entries.insert(
+                key,
+                Meta {
+                    id: row.id,
+                    sha256: row.sha256,
+                    last_used_ms: row.last_used_ms,
+                    touch,
+                },
+            );
+        }
+        // Over the cap when it was lowered, or when a run died between a put and its evictions.
+        self.enforce_cap(&mut state, None)
+    }
+
+    fn put(&self, key: RequestKey, entry: NewEntry) -> Result<(), AssetError> {
+        let Some(ttl) = entry.strategy.ttl() else {
+            return Ok(());
+        };
+        let size = entry.bytes.len() as u64;
+        if size > self.max_bytes {
+            return Ok(());
+        }
+        let sha256 = sha256_hex(&entry.bytes);
+        let now = self.now_ms();
+
+        let mut state = lock(&self.state);
+        let tmp_name = format!(
+            "{}-{}.tmp",
+            std::process::id(),
+            self.tmp_counter.fetch_add(1, Ordering::Relaxed)
+        );
+        // Always rewritten, even when the blob exists: that also repairs a damaged copy.
+        self.layout.write_blob(&sha256, &entry.bytes, &tmp_name)?;
+        lock(&self.verified).remove(&sha256);
+
+        let id = state.next_id;
+        let row = IndexRow {
+            id,
+            sha256: sha256.clone(),
+            kind: entry.kind,
+            mime: entry.mime,
+            size,
+            strategy: entry.strategy,
+            scope: entry.scope,
+            created_ms: now,
+            expires_ms: add_ms(now, ttl),
+            last_used_ms: now,
+            source: entry.source,
+            generation_id: entry.generation_id,
+            asset_id: entry.asset_id,
+        };
+        let committed = (|| {
+            let txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
+            {
+                let mut table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+                table
+                    .insert(&key.0, row.to_bytes().as_slice())
+                    .map_err(|e| self.index_err(e))?;
+            }
+            txn.commit().map_err(|e| self.index_err(e))
+        })();
+        if let Err(e) = committed {
+            if !state.blobs.contains_key(&sha256) {
+                self.layout.remove_blob(&sha256);
+            }
+            return Err(e);
+        }
+
+        state.next_id += 1;
+        let touch = state.next_touch;
+        state.next_touch += 1;
+        let blob = state
+            .blobs
+            .entry(sha256.clone())
+            .or_insert(BlobInfo { refs: 0, size });
+        blob.refs += 1;
+        if blob.refs == 1 {
+            state.total_bytes = state.total_bytes.saturating_add(size);
+        }
+        let old = state.entries.insert(
+            key,
+            Meta {
+                id,
+                sha256,
+                last_used_ms: now,
+                touch,
+            },
+        );
+        if let Some(old) = old {
+            self.release_blob(&mut state, &old.sha256);
+        }
+        self.enforce_cap(&mut state, Some(key))
+    }
+
+    fn get(&self, key: RequestKey, scope: Option<&str>) -> Result<Option<CachedEntry>, AssetError> {
+        let now = self.now_ms();
+        let Some(raw) = self.read_row(key)? else {
+            return Ok(None);
+        };
+        let Some(row) = IndexRow::from_bytes(&raw) else {
+            self.evict(key, None, Reason::Corrupt)?;
+            return Ok(None);
+        };
+        if row.expires_ms <= now {
+            self.evict(key, Some(row.id), Reason::Expired)?;
+            return Ok(None);
+        }
+        if row.scope.as_deref() != scope {
+            return Ok(None);
+        }
+
+        let path = self.layout.blob_path(&row.sha256);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.evict(key, Some(row.id), Reason::Corrupt)?;
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(AssetError::io(format!(
+                    "cannot read blob {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let check_hash =
+            self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
+        let intact =
+            bytes.len() as u64 == row.size && (!check_hash || sha256_hex(&bytes) == row.sha256);
+        if !intact {
+            self.evict(key, Some(row.id), Reason::Corrupt)?;
+            return Ok(None);
+        }
+        if check_hash {
+            lock(&self.verified).insert(row.sha256.clone());
+        }
+        // Last use only orders evictions: failing to record it must not fail a good read.
+        let _ = self.touch(key, row.id, now);
+
+        Ok(Some(CachedEntry {
+            bytes: bytes.into(),
+            kind: row.kind,
+            mime: row.mime,
+            size: row.size,
+            strategy: row.strategy,
+            source: row.source,
+            generation_id: row.generation_id,
+            asset_id: row.asset_id,
+            created: from_ms(row.created_ms),
+        }))
+    }
+
+    fn read_row(&self, key: RequestKey) -> Result<Option<Vec<u8>>, AssetError> {
+        let txn = self.db.begin_read().map_err(|e| self.index_err(e))?;
+        let table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+        let value = table.get(&key.0).map_err(|e| self.index_err(e))?;
+        Ok(value.map(|value| value.value().to_vec()))
+    }
+
+    /// Removes `key`'s entry if it is still the row with `id` (any row when `None`): a put may
+    /// have replaced it since it was read.
+    fn evict(&self, key: RequestKey, id: Option<u64>, reason: Reason) -> Result<(), AssetError> {
+        let mut state = lock(&self.state);
+        let current = state.entries.get(&key).map(|meta| meta.id);
+        if id.is_some() && current != id {
+            return Ok(());
+        }
+        let removed = self.remove_keys(&mut state, &[key])?;
+        // A malformed row is not in the mirror; remove it from the index all the same.
+        let removed = if removed == 0 && id.is_none() {
+            self.remove_rows(&[key])?.len()
+        } else {
+            removed
+        };
+        let counter = match reason {
+            Reason::Corrupt => &self.counters.corrupt_evicted,
+            Reason::Expired => &self.counters.expired_swept,
+        };
+        counter.fetch_add(removed as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Marks `key`'s entry (if still the row with `id`) used at `now_ms`.
+    fn touch(&self, key: RequestKey, id: u64, now_ms: u64) -> Result<(), AssetError> {
+        let mut state = lock(&self.state);
+        if state.entries.get(&key).map(|meta| meta.id) != Some(id) {
+            return Ok(());
+        }
+        state.touches_since_durable += 1;
+        let durable = state.touches_since_durable >= TOUCHES_PER_DURABLE_COMMIT;
+        if durable {
+            state.touches_since_durable = 0;
+        }
+
+        let mut txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
+        if !durable {
+            txn.set_durability(Durability::None)
+                .map_err(|e| self.index_err(e))?;
+        }
+        let mut last_used_ms = now_ms;
+        {
+            let mut table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+            let row = table
+                .get(&key.0)
+                .map_err(|e| self.index_err(e))?
+                .and_then(|value| IndexRow::from_bytes(value.value()));
+            let Some(mut row) = row else {
+                return Ok(());
+            };
+            // A clock set back must not make an entry look older than it is.
+            last_used_ms = last_used_ms.max(row.last_used_ms);
+            row.last_used_ms = last_used_ms;
+            table
+                .insert(&key.0, row.to_bytes().as_slice())
+                .map_err(|e| self.index_err(e))?;
+        }
+        txn.commit().map_err(|e| self.index_err(e))?;
+
+        let touch = state.next_touch;
+        state.next_touch += 1;
+        if let Some(meta) = state.entries.get_mut(&key) {
+            meta.last_used_ms = last_used_ms;
+            meta.touch = touch;
+        }
+        Ok(())
+    }
+
+    /// Removes the index rows of `keys` in one transaction; returns the keys that had one.
+    fn remove_rows(&self, keys: &[RequestKey]) -> Result<Vec<RequestKey>, AssetError> {
+        let txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
+        let mut removed = Vec::new();
+        {
+            let mut table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+            for key in keys {
+                if table
+                    .remove(&key.0)
+                    .map_err(|e| self.index_err(e))?
+                    .is_some()
+                {
+                    removed.push(*key);
+                }
+            }
+        }
+        txn.commit().map_err(|e| self.index_err(e))?;
+        Ok(removed)
+    }
+
+    /// Removes the entries of `keys`, then deletes blobs no longer referenced; returns how many
+    /// entries were removed.
+    fn remove_keys(&self, state: &mut State, keys: &[RequestKey]) -> Result<usize, AssetError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let removed = self.remove_rows(keys)?;
+        // Blobs go only after the commit: a crash in between leaves an orphan blob, removed on
+        // the next open, never a row without its blob.
+        for key in &removed {
+            if let Some(meta) = state.entries.remove(key) {
+                self.release_blob(state, &meta.sha256);
+            }
+        }
+        Ok(removed.len())
+    }
+
+    /// Drops one reference to blob `sha256`, deleting it when none are left.
+    fn release_blob(&self, state: &mut State, sha256: &str) {
+        let Some(blob) = state.blobs.get_mut(sha256) else {
+            return;
+        };
+        blob.refs = blob.refs.saturating_sub(1);
+        if blob.refs == 0 {
+            let size = blob.size;
+            state.blobs.remove(sha256);
+            state.total_bytes = state.total_bytes.saturating_sub(size);
+            lock(&self.verified).remove(sha256);
+            self.layout.remove_blob(sha256);
+        }
+    }
+
+    /// Evicts least recently used entries, other than `keep`, until the blobs fit the cap.
+    fn enforce_cap(&self, state: &mut State, keep: Option<RequestKey>) -> Result<(), AssetError> {
+        if state.total_bytes <= self.max_bytes {
+            return Ok(());
+        }
+        let mut by_age: Vec<(u64, u64, RequestKey)> = state
+            .entries
+            .iter()
+            .filter(|(key, _)| Some(**key) != keep)
+            .map(|(key, meta)| (meta.last_used_ms, meta.touch, *key))
+            .collect();
+        by_age.sort_unstable();
+
+        // Shared blobs free their bytes only when their last entry goes.
+        let mut refs_left: HashMap<&str, u64> = HashMap::new();
+        let mut projected = state.total_bytes;
+        let mut victims = Vec::new();
+        for (_, _, key) in by_age {
+            if projected <= self.max_bytes {
+                break;
+            }
+            let Some(meta) = state.entries.get(&key) else {
+                continue;
+            };
+            let Some(blob) = state.blobs.get(&meta.sha256) else {
+                continue;
+            };
+            let left = refs_left.entry(&meta.sha256).or_insert(blob.refs);
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                projected = projected.saturating_sub(blob.size);
+            }
+            victims.push(key);
+        }
+        let evicted = self.remove_keys(state, &victims)?;
+        self.counters
+            .evictions
+            .fetch_add(evicted as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Removes every entry whose row matches `matches`; returns how many.
+    fn remove_matching(&self, matches: impl Fn(&IndexRow) -> bool) -> Result<usize, AssetError> {
+        let mut state = lock(&self.state);
+        let keys = {
+            let txn = self.db.begin_read().map_err(|e| self.index_err(e))?;
+            let table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+            let mut keys = Vec::new();
+            for item in table.iter().map_err(|e| self.index_err(e))? {
+                let (key, value) = item.map_err(|e| self.index_err(e))?;
+                if IndexRow::from_bytes(value.value()).is_some_and(|row| matches(&row)) {
+                    keys.push(RequestKey(*key.value()));
+                }
+            }
+            keys
+        };
+        self.remove_keys(&mut state, &keys)
+    }
+}
