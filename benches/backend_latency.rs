@@ -38,6 +38,7 @@ fn app_with(source: PixSimSource) -> App {
         .init_asset::<Image>()
         .add_plugins(
             AssetProviderPlugin::new()
+                .without_disk_cache()
                 .with_source(source)
                 .with_max_concurrent_generations(JOBS)
                 .with_default_timeout(Duration::from_secs(120)),

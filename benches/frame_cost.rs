@@ -71,6 +71,7 @@ fn plugin_app(waiting: usize) -> App {
     let mut app = base_app();
     app.add_plugins(
         AssetProviderPlugin::new()
+            .without_disk_cache()
             .with_shared_source(Arc::new(NeverDone))
             .with_default_timeout(Duration::from_secs(3600)),
     );

@@ -27,6 +27,10 @@
 //! - `--provider ID`: the provider sent with creates (default `pixverse`).
 //! - `--latency-ms N`: how long a generation takes on the dev backend or the embedded generator
 //!   (default 1200).
+//! - `--cache-dir DIR`: where results are kept between runs (default: the platform's cache
+//!   directory, `~/.cache/scene_player` on Linux, or `BEVY_ASSET_PROVIDER_CACHE_DIR`);
+//!   `--no-disk-cache` keeps them in memory only. A second run of the same path is served from
+//!   disk: the summary counts hits per tier and the backend's creates.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -45,7 +49,8 @@ use serde_json::json;
 const STORY: &str = "story/lighthouse.scene.json";
 
 const USAGE: &str = "usage: scene_player [--headless] [--choices 1,2,1] \
-    [--backend URL [--token T] | --backend local] [--scene ID] [--provider ID] [--latency-ms N]";
+    [--backend URL [--token T] | --backend local] [--scene ID] [--provider ID] [--latency-ms N] \
+    [--cache-dir DIR | --no-disk-cache]";
 
 /// Where generated media comes from.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +75,8 @@ struct Options {
     token: Option<String>,
     scene: Option<String>,
     provider: Option<String>,
+    cache_dir: Option<std::path::PathBuf>,
+    disk_cache: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -82,6 +89,8 @@ fn parse_options() -> Result<Options, String> {
         token: None,
         scene: None,
         provider: None,
+        cache_dir: None,
+        disk_cache: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -120,6 +129,8 @@ fn parse_options() -> Result<Options, String> {
             "--token" => options.token = Some(value("--token")?),
             "--scene" => options.scene = Some(value("--scene")?),
             "--provider" => options.provider = Some(value("--provider")?),
+            "--cache-dir" => options.cache_dir = Some(value("--cache-dir")?.into()),
+            "--no-disk-cache" => options.disk_cache = false,
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
@@ -147,6 +158,11 @@ fn provider_plugin(
     String,
 > {
     let plugin = AssetProviderPlugin::new().with_default_timeout(Duration::from_secs(30));
+    let plugin = match (&options.cache_dir, options.disk_cache) {
+        (_, false) => plugin.without_disk_cache(),
+        (Some(dir), true) => plugin.with_disk_cache_dir(dir),
+        (None, true) => plugin,
+    };
     let (builder, dev) = match &options.backend {
         Backend::Local => {
             let plugin = plugin
@@ -282,10 +298,15 @@ fn main() -> AppExit {
     if let Some(fetched) = fetched {
         app.insert_resource(fetched);
     }
-    let exit = app.insert_resource(options).run();
-    drop(dev_backend);
-    exit
+    if let Some(dev) = dev_backend {
+        app.insert_resource(InProcessBackend(dev));
+    }
+    app.insert_resource(options).run()
 }
+
+/// The dev backend this process runs, kept for as long as the app.
+#[derive(Resource)]
+struct InProcessBackend(DevBackend);
 
 /// The story and where the player is in it.
 #[derive(Resource)]
@@ -446,8 +467,9 @@ fn advance_script(
     graphs: Res<Assets<SceneGraph>>,
     tasks: Query<(&SceneMedia, &GenerationTask)>,
     mut journal: ResMut<Journal>,
-    mut choice: MessageWriter<MakeChoice>,
-    mut exit: MessageWriter<AppExit>,
+    (mut choice, mut exit): (MessageWriter<MakeChoice>, MessageWriter<AppExit>),
+    // What the summary reports.
+    (provider, dev): (Res<AssetProvider>, Option<Res<InProcessBackend>>),
 ) {
     let (Some(graph), Some((node, via))) = (graphs.get(&story.graph), story.at.clone()) else {
         return;
@@ -477,7 +499,7 @@ fn advance_script(
             eprintln!(
                 "node {node:?} is an ending; choice {n} and the rest of --choices are unused"
             );
-            finish(&journal, &mut exit);
+            finish(&journal, &provider, dev.as_deref(), &mut exit);
         }
         Some(n) => {
             let Some(edge) = choices.get(n - 1) else {
@@ -497,11 +519,16 @@ fn advance_script(
             let (edge, to) = (edge.id.clone(), edge.to.clone());
             take_choice(&mut story, &edge, &mut choice, &to);
         }
-        None => finish(&journal, &mut exit),
+        None => finish(&journal, &provider, dev.as_deref(), &mut exit),
     }
 }
 
-fn finish(journal: &Journal, exit: &mut MessageWriter<AppExit>) {
+fn finish(
+    journal: &Journal,
+    provider: &AssetProvider,
+    dev: Option<&InProcessBackend>,
+    exit: &mut MessageWriter<AppExit>,
+) {
     let mut times: Vec<u128> = journal
         .ready
         .iter()
@@ -514,6 +541,20 @@ fn finish(journal: &Journal, exit: &mut MessageWriter<AppExit>) {
             .get(((times.len() as f64 - 1.0) * p).round() as usize)
             .copied()
     };
+    let stats = provider.stats();
+    let disk_stats = provider.disk_stats();
+    let tiers = json!({"memory": stats.memory_hits,
+                       "disk": disk_stats.map(|disk| disk.hits),
+                       "pre_made": stats.pre_made, "generated": stats.generated});
+    let disk = disk_stats.map(|disk| {
+        json!({"entries": disk.entries, "bytes": disk.bytes, "hits": disk.hits,
+               "misses": disk.misses, "evictions": disk.evictions})
+    });
+    let backend = dev.map(|dev| {
+        let stats = dev.0.stats();
+        json!({"creates": stats.creates, "new_generations": stats.new_generations,
+               "downloads": stats.downloads})
+    });
     let requests: Vec<_> = journal
         .ready
         .iter()
@@ -531,6 +572,8 @@ fn finish(journal: &Journal, exit: &mut MessageWriter<AppExit>) {
                "ready": journal.ready.len(), "failed": journal.failed,
                "by_source": journal.by_source,
                "time_to_real_media_ms": {"p50": percentile(0.5), "max": times.last()},
+               "tiers": tiers, "disk": disk, "backend": backend,
+               "resumed_jobs": provider.resumed_jobs(),
                "requests": requests})
     );
     exit.write(if journal.failed == 0 {

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bevy::log::warn;
 
@@ -44,6 +45,8 @@ pub(crate) trait JournalStore: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct JobJournal {
     store: Option<Arc<dyn JournalStore>>,
+    /// Whether this request's source recorded a job, so the plugin knows to clear it.
+    recorded: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for JobJournal {
@@ -61,7 +64,15 @@ impl JobJournal {
     }
 
     pub(crate) fn new(store: Arc<dyn JournalStore>) -> Self {
-        Self { store: Some(store) }
+        Self {
+            store: Some(store),
+            recorded: Arc::default(),
+        }
+    }
+
+    /// Whether a job was recorded through this journal.
+    pub(crate) fn was_recorded(&self) -> bool {
+        self.recorded.load(Ordering::Relaxed)
     }
 
     /// Whether records are kept.
@@ -81,6 +92,7 @@ impl JobJournal {
         let Some(store) = self.store.clone() else {
             return;
         };
+        self.recorded.store(true, Ordering::Relaxed);
         let record = JournalRecord {
             key,
             source: source.to_owned(),

@@ -39,6 +39,7 @@
 pub mod backend;
 #[cfg(feature = "dev-backend")]
 pub mod dev_backend;
+pub mod diagnostics;
 pub mod disk_cache;
 pub mod error;
 pub mod journal;
@@ -57,11 +58,14 @@ pub mod source;
 pub mod task;
 
 mod decode;
+mod disk_tier;
 mod runtime;
 mod systems;
 
 /// Everything a game needs: `use bevy_asset_provider::prelude::*;`.
 pub mod prelude {
+    pub use crate::diagnostics::AssetProviderDiagnostics;
+    pub use crate::disk_cache::{DiskCacheConfig, DiskStats};
     pub use crate::error::{AssetError, AssetErrorKind};
     pub use crate::local_generator::LocalGenerator;
     pub use crate::messages::{

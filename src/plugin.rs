@@ -1,5 +1,6 @@
 //! [`AssetProviderPlugin`]: wires the provider, its runtime, systems and messages into an app.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,9 @@ use bevy::prelude::*;
 use bevy::audio::AudioSource;
 
 use crate::backend::PixSimSource;
+use crate::diagnostics;
+use crate::disk_cache::DiskCacheConfig;
+use crate::disk_tier::DiskTier;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::local_generator::LocalGenerator;
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
@@ -66,6 +70,16 @@ pub struct AssetProviderPlugin {
     max_concurrent_decodes: usize,
     default_timeout: Duration,
     memory_capacity: usize,
+    disk: DiskSetting,
+}
+
+/// Where the disk tier lives, if anywhere.
+#[derive(Clone, Debug)]
+enum DiskSetting {
+    Off,
+    /// The platform's cache directory for the game (or `BEVY_ASSET_PROVIDER_CACHE_DIR`).
+    ForGame(Option<String>),
+    At(DiskCacheConfig),
 }
 
 impl Default for AssetProviderPlugin {
@@ -83,6 +97,11 @@ impl Default for AssetProviderPlugin {
 impl AssetProviderPlugin {
     /// A plugin with no sources: add them with [`with_source`](Self::with_source). Requests that
     /// no source serves fail and keep their placeholder.
+    ///
+    /// The memory tier and the disk tier are on: results are kept on disk under the platform's
+    /// cache directory for the game (`~/.cache/<game>` on Linux), or under
+    /// `BEVY_ASSET_PROVIDER_CACHE_DIR` when it is set. See
+    /// [`with_disk_cache`](Self::with_disk_cache).
     pub fn new() -> Self {
         Self {
             sources: Vec::new(),
@@ -92,6 +111,7 @@ impl AssetProviderPlugin {
             max_concurrent_decodes: 2,
             default_timeout: Duration::from_secs(60),
             memory_capacity: 64,
+            disk: DiskSetting::ForGame(None),
         }
     }
 
@@ -184,12 +204,68 @@ impl AssetProviderPlugin {
         self
     }
 
+    /// Keeps results in the disk tier configured by `config` (a directory, a size cap, when
+    /// reads are verified). The cache is opened off the frame on first use; a directory that
+    /// cannot be used is logged once and the plugin goes on memory-only.
+    pub fn with_disk_cache(mut self, config: DiskCacheConfig) -> Self {
+        self.disk = DiskSetting::At(config);
+        self
+    }
+
+    /// Keeps results on disk under `directory`, with the default cap (2 GiB).
+    pub fn with_disk_cache_dir(self, directory: impl Into<PathBuf>) -> Self {
+        self.with_disk_cache(DiskCacheConfig::new(directory))
+    }
+
+    /// The name the default disk directory is made from (default: the executable's name).
+    pub fn with_game_name(mut self, name: impl Into<String>) -> Self {
+        self.disk = DiskSetting::ForGame(Some(name.into()));
+        self
+    }
+
+    /// No disk tier: results live in memory only.
+    pub fn without_disk_cache(mut self) -> Self {
+        self.disk = DiskSetting::Off;
+        self
+    }
+
     /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
     /// entry keeps its media alive, so size it to what a scene reuses.
     pub fn with_memory_capacity(mut self, entries: usize) -> Self {
         self.memory_capacity = entries;
         self
     }
+}
+
+impl AssetProviderPlugin {
+    fn disk_tier(&self) -> Option<Arc<DiskTier>> {
+        let config = match &self.disk {
+            DiskSetting::Off => return None,
+            DiskSetting::At(config) => config.clone(),
+            DiskSetting::ForGame(name) => {
+                let name = name.clone().unwrap_or_else(executable_name);
+                match DiskCacheConfig::default_directory(&name) {
+                    Some(directory) => DiskCacheConfig::new(directory),
+                    None => {
+                        warn!("no cache directory for {name:?} on this platform: memory only");
+                        return None;
+                    }
+                }
+            }
+        };
+        Some(Arc::new(DiskTier::new(config)))
+    }
+}
+
+/// The running executable's name, for the default cache directory.
+fn executable_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "bevy_asset_provider".to_owned())
 }
 
 impl Plugin for AssetProviderPlugin {
@@ -227,11 +303,15 @@ impl Plugin for AssetProviderPlugin {
             )
             .add_systems(
                 PostUpdate,
-                systems::flush_requests.in_set(AssetProviderSystems::Flush),
+                (
+                    systems::flush_requests.in_set(AssetProviderSystems::Flush),
+                    diagnostics::measure.after(AssetProviderSystems::Flush),
+                ),
             )
             .add_observer(systems::on_request_inserted)
             .add_observer(systems::on_task_removed);
         crate::scene_graph::plugin(app);
+        diagnostics::register(app);
     }
 
     fn finish(&self, app: &mut App) {
@@ -249,10 +329,11 @@ impl Plugin for AssetProviderPlugin {
             max_concurrent_generations: self.max_concurrent_generations,
             max_concurrent_decodes: self.max_concurrent_decodes,
         };
-        let (runtime, commands, events) = ProviderRuntime::start(self.sources.clone(), &config)
-            .unwrap_or_else(|error| {
-                panic!("the asset provider could not start its runtime threads: {error}")
-            });
+        let disk = self.disk_tier();
+        let (runtime, commands, events) =
+            ProviderRuntime::start(self.sources.clone(), disk.clone(), &config).unwrap_or_else(
+                |error| panic!("the asset provider could not start its runtime threads: {error}"),
+            );
         let world = app.world();
         let parts = ProviderParts {
             commands,
@@ -266,6 +347,7 @@ impl Plugin for AssetProviderPlugin {
             placeholders: self.placeholders.clone(),
             default_timeout: self.default_timeout,
             memory_capacity: self.memory_capacity,
+            disk,
         };
         let mut provider = AssetProvider::new(parts);
         provider.set_session(world.resource::<PlaySession>().clone());

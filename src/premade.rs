@@ -286,6 +286,11 @@ impl AssetSource for PreMadeSource {
         SourceKind::PreMade
     }
 
+    // The files are on disk already; a copy would only take space.
+    fn caches_results(&self) -> bool {
+        false
+    }
+
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         let manifest = self.manifest().await?;
         let Some(entry) = manifest.find(&request.request) else {

@@ -1,6 +1,7 @@
 //! The [`AssetProvider`] resource: the one place a game asks for media.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::asset::AssetHandleProvider;
@@ -10,10 +11,12 @@ use crossbeam_channel::{Receiver, Sender};
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+use crate::disk_cache::DiskStats;
+use crate::disk_tier::{DiskCommand, DiskTier};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::placeholder::Placeholders;
-use crate::request::{AssetRequest, MediaKind, RequestKey};
+use crate::request::{AssetRequest, CachingStrategy, MediaKind, RequestKey};
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
 use crate::session::PlaySession;
 use crate::source::SourceKind;
@@ -113,6 +116,7 @@ pub struct AssetProvider {
     notices: Vec<Notice>,
     swapped_images: Vec<AssetId<Image>>,
     stats: ProviderStats,
+    disk: Option<Arc<DiskTier>>,
 }
 
 /// Everything the plugin hands the provider when it builds it.
@@ -126,6 +130,7 @@ pub(crate) struct ProviderParts {
     pub placeholders: Placeholders,
     pub default_timeout: Duration,
     pub memory_capacity: usize,
+    pub disk: Option<Arc<DiskTier>>,
 }
 
 impl AssetProvider {
@@ -150,6 +155,7 @@ impl AssetProvider {
             notices: Vec::new(),
             swapped_images: Vec::new(),
             stats: ProviderStats::default(),
+            disk: parts.disk,
         }
     }
 
@@ -222,6 +228,51 @@ impl AssetProvider {
     /// The counters.
     pub fn stats(&self) -> &ProviderStats {
         &self.stats
+    }
+
+    /// The disk tier's counters (entries, bytes, hits, misses, evictions) as of its last
+    /// operation; `None` when it is off or has not opened yet. Cheap: reads a snapshot.
+    pub fn disk_stats(&self) -> Option<DiskStats> {
+        self.disk.as_ref().and_then(|disk| disk.stats())
+    }
+
+    /// Jobs from the journal that this run followed again instead of submitting anew.
+    pub fn resumed_jobs(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |disk| disk.resumed_jobs())
+    }
+
+    /// Removes every disk entry of the playthrough `playthrough_id` (`per_playthrough`
+    /// results), for example when the player starts over. Runs off the frame; requests made
+    /// after this call do not see the removed entries.
+    pub fn clear_disk_playthrough(&mut self, playthrough_id: &str) {
+        let session = PlaySession::new(playthrough_id, "");
+        if let Some(scope) = CachingStrategy::PerPlaythrough.scope(&session) {
+            self.disk_command(DiskCommand::ClearScope(scope));
+        }
+    }
+
+    /// Removes every disk entry of the player `player_id` (`per_player` results).
+    pub fn clear_disk_player(&mut self, player_id: &str) {
+        let session = PlaySession::new("", player_id);
+        if let Some(scope) = CachingStrategy::PerPlayer.scope(&session) {
+            self.disk_command(DiskCommand::ClearScope(scope));
+        }
+    }
+
+    /// Removes every disk entry cached with `strategy`.
+    pub fn purge_disk_strategy(&mut self, strategy: CachingStrategy) {
+        self.disk_command(DiskCommand::PurgeStrategy(strategy));
+    }
+
+    /// Removes every disk entry that the source named `source` produced.
+    pub fn purge_disk_source(&mut self, source: impl Into<String>) {
+        self.disk_command(DiskCommand::PurgeSource(source.into()));
+    }
+
+    fn disk_command(&mut self, command: DiskCommand) {
+        if self.disk.is_some() {
+            let _ = self.commands.send(RuntimeCommand::Disk(command));
+        }
     }
 
     /// Jobs in flight.

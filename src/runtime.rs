@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 
 use crate::decode::{DecodedMedia, decode};
+use crate::disk_tier::{DiskCommand, DiskTier, ToStore};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::journal::JobJournal;
 use crate::request::{AssetRequest, RequestKey};
@@ -23,6 +24,7 @@ use crate::task::JobId;
 pub(crate) enum RuntimeCommand {
     Resolve(Box<JobSpec>),
     Cancel { job: JobId, key: RequestKey },
+    Disk(DiskCommand),
 }
 
 /// One job: resolve `request` within `timeout`.
@@ -46,6 +48,8 @@ pub(crate) struct Resolved {
     pub media: DecodedMedia,
     pub source: SourceKind,
     pub origin: String,
+    /// What the disk tier should keep, taken out before the result goes to the frame.
+    store: Option<ToStore>,
 }
 
 /// Limits and threads of the runtime.
@@ -60,14 +64,32 @@ pub(crate) struct RuntimeConfig {
 struct SourceChain {
     sources: Vec<Arc<dyn AssetSource>>,
     generation_permits: Semaphore,
+    decode_permits: Semaphore,
+    disk: Option<Arc<DiskTier>>,
+}
+
+/// Who served a request.
+struct Served {
+    media: SourcedMedia,
+    kind: SourceKind,
+    /// The source's name, when the disk tier should keep the result.
+    keep_as: Option<String>,
 }
 
 impl SourceChain {
-    /// Asks each source in order; the first that serves wins.
-    async fn resolve(
-        &self,
-        request: &SourceRequest,
-    ) -> Result<(SourcedMedia, SourceKind), AssetError> {
+    /// The disk tier (joining a journalled job of the same key first), then each source in
+    /// order; the first that serves wins.
+    async fn resolve(&self, request: &SourceRequest) -> Result<Served, AssetError> {
+        if let Some(disk) = &self.disk {
+            disk.join_resumed(request.key).await;
+            if let Some(media) = disk.get(request).await {
+                return Ok(Served {
+                    media,
+                    kind: SourceKind::Cached,
+                    keep_as: None,
+                });
+            }
+        }
         let mut last_error = None;
         let mut skipped_generators = false;
         // A generation that failed is final: another generator standing in would hide a
@@ -95,8 +117,13 @@ impl SourceChain {
             };
             match source.resolve(request).await {
                 Ok(Some(media)) => {
-                    let served_as = media.served_as.unwrap_or(kind);
-                    return Ok((media, served_as));
+                    let kind = media.served_as.unwrap_or(kind);
+                    let keep = kind != SourceKind::Cached && source.caches_results();
+                    return Ok(Served {
+                        media,
+                        kind,
+                        keep_as: keep.then(|| source.name().to_owned()),
+                    });
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -136,6 +163,12 @@ impl SourceChain {
     }
 }
 
+/// Blocking threads for disk reads and writes, beside the decoders.
+const DISK_THREADS: usize = 4;
+
+/// How long dropping the runtime waits for blocking work (disk writes) to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// Owns the tokio runtime and the thread that feeds it. Dropping it stops both without waiting
 /// for jobs in flight.
 pub(crate) struct ProviderRuntime {
@@ -147,11 +180,14 @@ impl ProviderRuntime {
     /// Starts the runtime; results arrive on the returned receiver.
     pub fn start(
         sources: Vec<Arc<dyn AssetSource>>,
+        disk: Option<Arc<DiskTier>>,
         config: &RuntimeConfig,
     ) -> std::io::Result<(Self, Sender<RuntimeCommand>, Receiver<RuntimeEvent>)> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
-            .max_blocking_threads(config.max_concurrent_decodes.max(1))
+            // Decodes are bounded by their own permits; the rest is disk I/O, which waits on
+            // the disk more than it uses a core.
+            .max_blocking_threads(config.max_concurrent_decodes.max(1) + DISK_THREADS)
             .thread_name("asset-provider")
             .enable_time()
             .enable_io()
@@ -161,7 +197,13 @@ impl ProviderRuntime {
         let chain = Arc::new(SourceChain {
             sources,
             generation_permits: Semaphore::new(config.max_concurrent_generations.max(1)),
+            decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
+            disk,
         });
+        if let Some(disk) = chain.disk.clone() {
+            let sources = chain.sources.clone();
+            runtime.spawn(async move { disk.recover(&sources).await });
+        }
         let handle = runtime.handle().clone();
         let dispatcher = std::thread::Builder::new()
             .name("asset-provider-dispatch".into())
@@ -184,7 +226,10 @@ impl Drop for ProviderRuntime {
             let _ = dispatcher.join();
         }
         if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+            // Briefly, so disk writes in flight land and the cache directory is free for the
+            // next app; jobs waiting on the network are dropped (their journal entries stay,
+            // and the next start follows them).
+            runtime.shutdown_timeout(SHUTDOWN_GRACE);
         }
     }
 }
@@ -210,7 +255,18 @@ fn dispatch(
                     task.abort();
                 }
                 let chain = chain.clone();
-                runtime.spawn(async move { chain.cancel(key).await });
+                runtime.spawn(async move {
+                    chain.cancel(key).await;
+                    if let Some(disk) = &chain.disk {
+                        disk.forget_job(key).await;
+                    }
+                });
+            }
+            RuntimeCommand::Disk(command) => {
+                // Here, not on a task: requests sent after a purge must not see what it removed.
+                if let Some(disk) = &chain.disk {
+                    runtime.block_on(disk.run(command));
+                }
             }
         }
         if running.len() >= prune_at {
@@ -231,7 +287,10 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
         progress: ProgressReporter::new(move |fraction| {
             let _ = progress_events.send(RuntimeEvent::Progress(job, fraction));
         }),
-        journal: JobJournal::disabled(),
+        journal: match &chain.disk {
+            Some(disk) => disk.journal().await,
+            None => JobJournal::disabled(),
+        },
     };
     let started = Instant::now();
     let outcome =
@@ -251,22 +310,45 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
     {
         warn!("request {:?} failed: {error}", request.key);
     }
+    let mut outcome = outcome;
+    let store = outcome
+        .as_mut()
+        .ok()
+        .and_then(|resolved| resolved.store.take());
     let _ = events.send(RuntimeEvent::Finished(job, Box::new(outcome)));
+    // After the frame has the media: the game never waits for the disk.
+    if let Some(disk) = &chain.disk {
+        if let Some(store) = store {
+            disk.put(&request, store).await;
+        }
+        if request.journal.was_recorded() {
+            disk.forget_job(request.key).await;
+        }
+    }
 }
 
 async fn resolve_and_decode(
     chain: &SourceChain,
     request: &SourceRequest,
 ) -> Result<Resolved, AssetError> {
-    let (media, source) = chain.resolve(request).await?;
+    let served = chain.resolve(request).await?;
     let kind = request.kind();
-    let origin = media.origin.clone();
-    let decoded = tokio::task::spawn_blocking(move || decode(kind, &media))
+    let origin = served.media.origin.clone();
+    let media = served.media;
+    let _permit =
+        chain.decode_permits.acquire().await.map_err(|_| {
+            AssetError::new(AssetErrorKind::Shutdown, "the runtime is shutting down")
+        })?;
+    let (decoded, media) = tokio::task::spawn_blocking(move || (decode(kind, &media), media))
         .await
-        .map_err(|error| AssetError::decode(format!("{origin}: the decoder stopped: {error}")))??;
+        .map_err(|error| AssetError::decode(format!("{origin}: the decoder stopped: {error}")))?;
+    let decoded = decoded?;
+    // Only media that decoded is kept: a bad file is never served from disk later.
+    let store = served.keep_as.map(|source| ToStore { media, source });
     Ok(Resolved {
         media: decoded,
-        source,
+        source: served.kind,
         origin,
+        store,
     })
 }

@@ -10,7 +10,9 @@ use bevy::prelude::*;
 ///
 /// [`CachingStrategy::PerPlaythrough`]: crate::request::CachingStrategy::PerPlaythrough
 /// [`CachingStrategy::PerPlayer`]: crate::request::CachingStrategy::PerPlayer
-#[derive(Resource, Clone, Debug, PartialEq, Eq, Hash, Reflect, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Resource, Clone, Debug, PartialEq, Eq, Hash, Reflect, serde::Serialize, serde::Deserialize,
+)]
 #[reflect(Resource, Debug)]
 pub struct PlaySession {
     /// The playthrough id (the backend's `playthroughId`).

@@ -25,6 +25,7 @@ fn plugin(backend: &DevBackend) -> AssetProviderPlugin {
         .build()
         .expect("a valid client");
     AssetProviderPlugin::new()
+        .without_disk_cache()
         .with_source(source)
         .with_default_timeout(Duration::from_secs(15))
 }
@@ -213,7 +214,11 @@ fn a_wrong_token_is_a_final_error_naming_the_status() {
         .token("not-the-token")
         .build()
         .unwrap();
-    let mut app = headless_app(AssetProviderPlugin::new().with_source(source));
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(source),
+    );
     app.update();
     let (_, done) = run(&mut app, AssetRequest::image().prompt("anything"));
     let error = done.error().unwrap();
@@ -231,7 +236,11 @@ fn login_gets_a_token() {
         .poll_interval(Duration::from_millis(20), Duration::from_millis(200))
         .build()
         .unwrap();
-    let mut app = headless_app(AssetProviderPlugin::new().with_source(source));
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(source),
+    );
     app.update();
     let (_, done) = run(&mut app, AssetRequest::image().prompt("after login"));
     assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
@@ -291,7 +300,11 @@ fn random_server_errors_are_retried_until_the_job_completes() {
         .retries(8, Duration::from_millis(5), Duration::from_millis(50))
         .build()
         .unwrap();
-    let mut app = headless_app(AssetProviderPlugin::new().with_source(source));
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(source),
+    );
     app.update();
     let entities: Vec<Entity> = (0..6)
         .map(|n| {
@@ -322,7 +335,11 @@ fn an_endpoint_that_always_fails_ends_in_an_error_after_bounded_tries() {
         .retries(3, Duration::from_millis(5), Duration::from_millis(20))
         .build()
         .unwrap();
-    let mut app = headless_app(AssetProviderPlugin::new().with_source(source));
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(source),
+    );
     app.update();
     let (_, done) = run(&mut app, AssetRequest::image().prompt("never"));
     assert_eq!(done.status(), TaskStatus::Failed);
@@ -461,7 +478,11 @@ fn the_library_pages_through_search_results_and_scores_them() {
             .build()
             .unwrap()
             .library();
-        let mut app = headless_app(AssetProviderPlugin::new().with_source(library));
+        let mut app = headless_app(
+            AssetProviderPlugin::new()
+                .without_disk_cache()
+                .with_source(library),
+        );
         app.update();
         let before = dev.stats().searches;
         let (_, done) = run(&mut app, request.clone());
@@ -484,7 +505,11 @@ fn with_backend_makes_audio_locally_and_never_hides_a_failed_generation() {
         .token(dev.token())
         .build()
         .unwrap();
-    let mut app = headless_app(AssetProviderPlugin::new().with_backend(source));
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_backend(source),
+    );
     app.update();
     let (_, cue) = run(&mut app, AssetRequest::audio().prompt("a bell"));
     assert_eq!(cue.status(), TaskStatus::Completed, "{:?}", cue.error());
@@ -543,6 +568,7 @@ fn a_burst_of_requests_never_has_more_creates_or_downloads_in_flight_than_allowe
         .unwrap();
     let mut app = headless_app(
         AssetProviderPlugin::new()
+            .without_disk_cache()
             .with_source(source)
             .with_max_concurrent_generations(32),
     );

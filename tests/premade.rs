@@ -35,7 +35,7 @@ impl Fixture {
     }
 
     fn app(&self, with_generator: bool) -> App {
-        let mut plugin = AssetProviderPlugin::new().with_source(
+        let mut plugin = AssetProviderPlugin::new().without_disk_cache().with_source(
             PreMadeSource::from_manifest("premade/manifest.json").with_asset_root(&self.0),
         );
         if with_generator {

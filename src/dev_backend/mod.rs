@@ -180,6 +180,19 @@ pub struct MediaStore(pub(crate) Arc<Mutex<HashMap<String, MediaFile>>>);
 /// A file's bytes and MIME type.
 pub(crate) type MediaFile = (Arc<[u8]>, String);
 
+impl MediaStore {
+    /// The media keys held: each is served at `/api/v1/media/{key}`.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .0
+            .lock()
+            .map(|files| files.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+}
+
 impl fmt::Debug for MediaStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let files = self.0.lock().map(|files| files.len()).unwrap_or(0);

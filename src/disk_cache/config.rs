@@ -64,6 +64,11 @@ impl DiskCacheConfig {
         self
     }
 
+    /// The cache directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.directory
+    }
+
     /// Sets the size cap in bytes: past it, least recently used entries are evicted.
     pub fn max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = max_bytes;

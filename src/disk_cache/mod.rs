@@ -214,6 +214,8 @@ pub struct JournalEntry {
     pub generation_id: String,
     /// When the job was recorded.
     pub submitted_at: SystemTime,
+    /// What was recorded with it to follow it again, if anything.
+    pub details: Option<String>,
 }
 
 /// A persistent cache of media bytes on disk, with an index and a job journal.
@@ -452,9 +454,25 @@ impl DiskCache {
     ///
     /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
     pub fn journal_record(&self, key: RequestKey, generation_id: &str) -> Result<(), AssetError> {
+        self.journal_record_details(key, generation_id, None)
+    }
+
+    /// Like [`journal_record`](Self::journal_record), keeping `details` (for example the
+    /// request as JSON) to follow the job again after a restart.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
+    pub fn journal_record_details(
+        &self,
+        key: RequestKey,
+        generation_id: &str,
+        details: Option<&str>,
+    ) -> Result<(), AssetError> {
         let row = JournalRow {
             generation_id: generation_id.to_owned(),
             submitted_at_ms: self.inner.now_ms(),
+            details: details.map(str::to_owned),
         };
         let inner = &self.inner;
         let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
@@ -504,6 +522,7 @@ impl DiskCache {
                     key: RequestKey(*key.value()),
                     generation_id: row.generation_id,
                     submitted_at: from_ms(row.submitted_at_ms),
+                    details: row.details,
                 });
             }
         }

@@ -45,6 +45,9 @@ impl IndexRow {
 pub(super) struct JournalRow {
     pub generation_id: String,
     pub submitted_at_ms: u64,
+    /// What the caller needs to follow the job again (the plugin keeps the request as JSON).
+    #[serde(default)]
+    pub details: Option<String>,
 }
 
 impl JournalRow {

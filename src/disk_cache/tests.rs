@@ -708,7 +708,9 @@ fn journal_survives_reopen() {
         clock.advance(Duration::from_secs(10));
         cache.journal_record(key(2), "gen-2").unwrap();
         clock.advance(Duration::from_secs(10));
-        cache.journal_record(key(3), "gen-3").unwrap();
+        cache
+            .journal_record_details(key(3), "gen-3", Some("{\"prompt\":\"x\"}"))
+            .unwrap();
         assert!(cache.journal_finish(key(2)).unwrap());
         assert!(!cache.journal_finish(key(9)).unwrap());
     }
@@ -721,11 +723,13 @@ fn journal_survives_reopen() {
                 key: key(1),
                 generation_id: "gen-1".into(),
                 submitted_at: first_at,
+                details: None,
             },
             JournalEntry {
                 key: key(3),
                 generation_id: "gen-3".into(),
                 submitted_at: first_at + Duration::from_secs(20),
+                details: Some("{\"prompt\":\"x\"}".into()),
             },
         ]
     );

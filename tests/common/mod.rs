@@ -173,6 +173,7 @@ pub fn gate() -> Arc<tokio::sync::Semaphore> {
 /// A plugin whose only source is `source`, with fast timeouts.
 pub fn plugin_with(source: Arc<FakeGenerator>) -> AssetProviderPlugin {
     AssetProviderPlugin::new()
+        .without_disk_cache()
         .with_shared_source(source)
         .with_default_timeout(Duration::from_secs(10))
 }
@@ -202,4 +203,31 @@ pub fn collect<M: Message + Clone>(app: &mut App) {
 /// The `M` messages collected so far.
 pub fn collected<M: Message + Clone>(app: &App) -> Vec<M> {
     app.world().resource::<Collected<M>>().0.clone()
+}
+
+/// A fresh directory under the system's temp dir, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "bap-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("a temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

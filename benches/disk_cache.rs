@@ -1,0 +1,338 @@
+//! The disk tier, measured beside what a game would do without it, in the same run.
+//!
+//! 1. A warm disk hit for a 1 MB PNG: request to real media behind the handle (frames and µs),
+//!    beside reading the same file and decoding it on the spot (what a game does at best).
+//! 2. 200 remote images through the plugin from a loopback backend, cold (generated, downloaded,
+//!    kept) and warm (a restarted game reading them from disk), beside Bevy's own web asset source
+//!    (`http://` paths, the `http` feature) loading the same 200 files from the same server.
+//!
+//! Run: `cargo bench --bench disk_cache`
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bevy::asset::io::web::WebAssetPlugin;
+use bevy::asset::{AssetMetaCheck, LoadState, RenderAssetUsages};
+use bevy::image::{CompressedImageFormats, ImageLoader, ImageSampler, ImageType};
+use bevy::prelude::*;
+use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::dev_backend::DevBackend;
+use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::procedural::encode_png;
+use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+
+const HIT_ROUNDS: usize = 20;
+const REMOTE_IMAGES: usize = 200;
+const ROUNDS: usize = 5;
+
+/// Serves one fixed PNG, as a generator would.
+struct OnePng(Arc<[u8]>);
+
+#[async_trait]
+impl AssetSource for OnePng {
+    fn name(&self) -> &str {
+        "one_png"
+    }
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generated
+    }
+    async fn resolve(&self, _: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        Ok(Some(SourcedMedia::new(
+            self.0.clone(),
+            "image/png",
+            "one_png",
+        )))
+    }
+}
+
+/// About 1 MB of PNG: noise does not compress.
+fn megabyte_png() -> Vec<u8> {
+    let (width, height) = (512u32, 512u32);
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let pixels: Vec<u8> = (0..width * height * 4)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    encode_png(width, height, &pixels)
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("bap-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("a temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn provider_app(plugin: AssetProviderPlugin) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Image>()
+        .add_plugins(plugin);
+    app.finish();
+    app.cleanup();
+    app.update();
+    app
+}
+
+/// Requests every one of `requests` at once and steps until all are completed: (frames, time).
+fn run_until_completed(app: &mut App, requests: &[AssetRequest]) -> (u32, Duration) {
+    let start = Instant::now();
+    let entities: Vec<Entity> = requests
+        .iter()
+        .map(|request| app.world_mut().spawn(request.clone()).id())
+        .collect();
+    let mut frames = 0;
+    let deadline = start + Duration::from_secs(300);
+    loop {
+        app.update();
+        frames += 1;
+        let mut done = true;
+        for entity in &entities {
+            let task = app.world().get::<GenerationTask>(*entity).expect("a task");
+            match task.status() {
+                TaskStatus::Completed => {}
+                status if status.is_terminal() => panic!("{status:?}: {:?}", task.error()),
+                _ => done = false,
+            }
+        }
+        if done {
+            return (frames, start.elapsed());
+        }
+        assert!(Instant::now() < deadline, "requests did not complete");
+    }
+}
+
+/// The blob file the disk tier keeps for `bytes`.
+fn blob_path(dir: &Path, bytes: &[u8]) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let sha = hex::encode(Sha256::digest(bytes));
+    dir.join("blobs").join(&sha[..2]).join(sha)
+}
+
+fn decode_png(bytes: &[u8]) -> Image {
+    Image::from_buffer(
+        bytes,
+        ImageType::MimeType("image/png"),
+        CompressedImageFormats::NONE,
+        true,
+        ImageSampler::Default,
+        RenderAssetUsages::default(),
+    )
+    .expect("a PNG")
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn warm_hit() {
+    let png: Arc<[u8]> = megabyte_png().into();
+    let dir = TempDir::new("hit");
+    let request = AssetRequest::image().prompt("a megabyte of noise");
+    let plugin = || {
+        AssetProviderPlugin::new()
+            .with_source(OnePng(png.clone()))
+            .with_disk_cache_dir(&dir.0)
+    };
+    // Fill the disk tier, then restart the game.
+    {
+        let mut app = provider_app(plugin());
+        run_until_completed(&mut app, std::slice::from_ref(&request));
+    }
+    let mut app = provider_app(plugin());
+    let mut hits = Vec::new();
+    for _ in 0..HIT_ROUNDS {
+        // Forget the memory tier so every round goes to disk.
+        app.world_mut()
+            .resource_mut::<AssetProvider>()
+            .clear_memory();
+        hits.push(run_until_completed(
+            &mut app,
+            std::slice::from_ref(&request),
+        ));
+    }
+    let stats = app.world().resource::<AssetProvider>().stats().clone();
+    assert_eq!(
+        stats.cached as usize, HIT_ROUNDS,
+        "every round was a disk hit"
+    );
+    let blob = blob_path(&dir.0, &png);
+    let mut raw = Vec::new();
+    for _ in 0..HIT_ROUNDS {
+        let start = Instant::now();
+        let bytes = std::fs::read(&blob).expect("the blob");
+        let image = decode_png(&bytes);
+        assert_eq!(image.size(), UVec2::new(512, 512));
+        raw.push(start.elapsed());
+    }
+    let first = hits[0];
+    let mut later: Vec<Duration> = hits[1..].iter().map(|(_, time)| *time).collect();
+    later.sort_unstable();
+    raw.sort_unstable();
+    let frames: Vec<u32> = hits.iter().map(|(frames, _)| *frames).collect();
+    println!(
+        "warm disk hit, {} KB PNG ({} rounds, medians):",
+        png.len() / 1024,
+        HIT_ROUNDS
+    );
+    println!(
+        "  plugin, first read after start (hash checked)  {:>8.0} µs  {} frames",
+        micros(first.1),
+        first.0
+    );
+    println!(
+        "  plugin, later reads                            {:>8.0} µs  frames {:?}",
+        micros(later[later.len() / 2]),
+        (frames.iter().min().unwrap(), frames.iter().max().unwrap())
+    );
+    println!(
+        "  raw std::fs::read + decode, same file          {:>8.0} µs  (blocking the caller)",
+        micros(raw[raw.len() / 2])
+    );
+}
+
+fn remote_requests() -> Vec<AssetRequest> {
+    (0..REMOTE_IMAGES)
+        .map(|n| {
+            AssetRequest::image()
+                .scene(format!("remote-{n}"))
+                .prompt(format!("remote picture {n}"))
+        })
+        .collect()
+}
+
+fn remote_images() {
+    let origin = DevBackend::builder()
+        .job_delays(Duration::from_millis(1), Duration::from_millis(5))
+        .image_size(256, 144)
+        .spawn()
+        .expect("a loopback port");
+    // The same files on a public path, for Bevy's web source (it sends no token).
+    let cdn = DevBackend::builder()
+        .cdn_for(&origin)
+        .spawn()
+        .expect("a loopback port");
+    let dir = TempDir::new("remote");
+    let requests = remote_requests();
+    let plugin = || {
+        let source = PixSimSource::builder(origin.base_url())
+            .token(origin.token())
+            .max_concurrent_creates(16)
+            .max_concurrent_downloads(16)
+            .build()
+            .expect("a client");
+        AssetProviderPlugin::new()
+            .with_source(source)
+            .with_max_concurrent_generations(64)
+            .with_disk_cache_dir(&dir.0)
+    };
+    let cold = {
+        let mut app = provider_app(plugin());
+        run_until_completed(&mut app, &requests)
+    };
+    let keys = origin.media_store().keys();
+    assert_eq!(keys.len(), REMOTE_IMAGES);
+    let urls: Vec<String> = keys
+        .iter()
+        .map(|key| format!("{}/api/v1/media/{key}", cdn.base_url()))
+        .collect();
+    // Interleaved restarts, the fastest of each kept: other load on the machine hits both.
+    let mut warm = Vec::new();
+    let mut bevy = Vec::new();
+    for _ in 0..ROUNDS {
+        let mut app = provider_app(plugin());
+        warm.push(run_until_completed(&mut app, &requests));
+        let cached = app.world().resource::<AssetProvider>().stats().cached;
+        assert_eq!(cached as usize, REMOTE_IMAGES, "all from disk");
+        drop(app);
+        bevy.push(bevy_web_load(&urls));
+    }
+    let fastest = |runs: &[(u32, Duration)]| *runs.iter().min_by_key(|run| run.1).unwrap();
+    let (warm, bevy) = (fastest(&warm), fastest(&bevy));
+    println!("\n{REMOTE_IMAGES} remote 256x144 images, all requested at once:");
+    println!(
+        "  plugin, cold (create, follow, download, verify, keep)  {:>8.1} ms  {} frames",
+        cold.1.as_secs_f64() * 1e3,
+        cold.0
+    );
+    println!(
+        "  plugin, warm (restarted game, from disk; best of {ROUNDS})    {:>8.1} ms  {} frames",
+        warm.1.as_secs_f64() * 1e3,
+        warm.0
+    );
+    println!(
+        "  Bevy web asset source, GET + decode (best of {ROUNDS})        {:>8.1} ms  {} frames",
+        bevy.1.as_secs_f64() * 1e3,
+        bevy.0
+    );
+}
+
+/// Loads `urls` through Bevy's own web asset source: (frames, time) until all are loaded.
+fn bevy_web_load(urls: &[String]) -> (u32, Duration) {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        WebAssetPlugin {
+            silence_startup_warning: true,
+        },
+        AssetPlugin {
+            meta_check: AssetMetaCheck::Never,
+            ..default()
+        },
+    ))
+    .init_asset::<Image>()
+    .register_asset_loader(ImageLoader::new(CompressedImageFormats::NONE));
+    app.finish();
+    app.cleanup();
+    app.update();
+    let start = Instant::now();
+    let handles: Vec<Handle<Image>> = {
+        let server = app.world().resource::<AssetServer>();
+        urls.iter().map(|url| server.load(url.clone())).collect()
+    };
+    let mut frames = 0;
+    let deadline = start + Duration::from_secs(300);
+    loop {
+        app.update();
+        frames += 1;
+        let server = app.world().resource::<AssetServer>();
+        let mut done = true;
+        for handle in &handles {
+            match server.load_state(handle) {
+                LoadState::Loaded => {}
+                LoadState::Failed(error) => panic!("Bevy's web source failed: {error}"),
+                _ => done = false,
+            }
+        }
+        if done {
+            return (frames, start.elapsed());
+        }
+        assert!(Instant::now() < deadline, "Bevy's loads did not finish");
+    }
+}
+
+fn main() {
+    // `cargo test` runs benches once as a smoke test; only a real run measures.
+    if std::env::args().any(|arg| arg == "--bench") {
+        warm_hit();
+        remote_images();
+    } else {
+        println!("disk_cache: run with `cargo bench --bench disk_cache`");
+    }
+}

@@ -1,0 +1,312 @@
+//! The disk tier as the runtime uses it: the [`DiskCache`] opened off the frame on first use,
+//! reads and writes on the blocking pool, the job journal, and recovery of journalled jobs at
+//! start. Any failure to use the directory is logged once and the plugin goes on memory-only.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bevy::log::{info, warn};
+use tokio::sync::{OnceCell, watch};
+
+use crate::decode::decode;
+use crate::disk_cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
+use crate::error::AssetError;
+use crate::journal::{JobJournal, JournalRecord, JournalStore};
+use crate::request::{CachingStrategy, RequestKey};
+use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
+
+/// What to keep on disk once a request is served.
+pub(crate) struct ToStore {
+    pub media: SourcedMedia,
+    pub source: String,
+}
+
+/// A purge the game asked for.
+#[derive(Clone, Debug)]
+pub(crate) enum DiskCommand {
+    ClearScope(String),
+    PurgeStrategy(CachingStrategy),
+    PurgeSource(String),
+}
+
+pub(crate) struct DiskTier {
+    config: DiskCacheConfig,
+    cache: OnceCell<Option<DiskCache>>,
+    /// Set after a failed write (a full disk): no more writes this run.
+    read_only: AtomicBool,
+    warned_write: AtomicBool,
+    /// The latest stats, for the frame to read without touching the cache's locks.
+    snapshot: Mutex<Option<DiskStats>>,
+    /// Journalled jobs being followed again; a request for the same key waits for them.
+    resuming: Mutex<HashMap<RequestKey, watch::Receiver<bool>>>,
+    /// Flips to `true` once the journal has been read, so no request slips past a resume.
+    recovered: watch::Sender<bool>,
+    resumed_jobs: AtomicU64,
+}
+
+impl DiskTier {
+    pub fn new(config: DiskCacheConfig) -> Self {
+        Self {
+            config,
+            cache: OnceCell::new(),
+            read_only: AtomicBool::new(false),
+            warned_write: AtomicBool::new(false),
+            snapshot: Mutex::new(None),
+            resuming: Mutex::new(HashMap::new()),
+            recovered: watch::channel(false).0,
+            resumed_jobs: AtomicU64::new(0),
+        }
+    }
+
+    /// The open cache, or `None` when the directory cannot be used (warned once).
+    async fn cache(&self) -> Option<DiskCache> {
+        self.cache
+            .get_or_init(|| async {
+                let config = self.config.clone();
+                let directory = config.path().to_owned();
+                let opened = tokio::task::spawn_blocking(move || DiskCache::open(config)).await;
+                match opened {
+                    Ok(Ok(cache)) => {
+                        info!("disk cache at {}", directory.display());
+                        Some(cache)
+                    }
+                    Ok(Err(error)) => {
+                        warn!("disk cache off, keeping results in memory only: {error}");
+                        None
+                    }
+                    Err(error) => {
+                        warn!(
+                            "disk cache off: opening {} stopped: {error}",
+                            directory.display()
+                        );
+                        None
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Runs `work` on the cache on the blocking pool, then refreshes the stats snapshot.
+    async fn with_cache<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&DiskCache) -> Result<T, AssetError> + Send + 'static,
+    ) -> Option<Result<T, AssetError>> {
+        let cache = self.cache().await?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let outcome = work(&cache);
+            (outcome, cache.stats())
+        })
+        .await;
+        match outcome {
+            Ok((outcome, stats)) => {
+                if let Ok(mut snapshot) = self.snapshot.lock() {
+                    *snapshot = Some(stats);
+                }
+                Some(outcome)
+            }
+            Err(error) => Some(Err(AssetError::io(format!(
+                "the disk cache stopped: {error}"
+            )))),
+        }
+    }
+
+    /// The stats as of the last disk operation (`None` before the cache opened or when off).
+    pub fn stats(&self) -> Option<DiskStats> {
+        self.snapshot.lock().ok().and_then(|snapshot| *snapshot)
+    }
+
+    /// Journalled jobs followed again since start.
+    pub fn resumed_jobs(&self) -> u64 {
+        self.resumed_jobs.load(Ordering::Relaxed)
+    }
+
+    /// A journal for one request: records go to the cache's journal.
+    pub async fn journal(&self) -> JobJournal {
+        match self.cache().await {
+            Some(cache) => JobJournal::new(Arc::new(DiskJournal(cache))),
+            None => JobJournal::disabled(),
+        }
+    }
+
+    /// Waits for start-up recovery, then for a resumed job of the same key, if any.
+    pub async fn join_resumed(&self, key: RequestKey) {
+        let mut recovered = self.recovered.subscribe();
+        let _ = recovered.wait_for(|done| *done).await;
+        let resuming = self
+            .resuming
+            .lock()
+            .ok()
+            .and_then(|resuming| resuming.get(&key).cloned());
+        if let Some(mut done) = resuming {
+            let _ = done.wait_for(|done| *done).await;
+        }
+    }
+
+    /// The request's media from disk, if an entry for its key and scope is there and intact.
+    pub async fn get(&self, request: &SourceRequest) -> Option<SourcedMedia> {
+        if !request.request.is_cacheable() || !request.request.prefer_cached {
+            return None;
+        }
+        let key = request.key;
+        let scope = request.request.strategy.scope(&request.session);
+        let found = self
+            .with_cache(move |cache| cache.get(key, scope.as_deref()))
+            .await?;
+        match found {
+            Ok(Some(entry)) => {
+                let origin = format!("disk cache ({})", entry.source);
+                Some(
+                    SourcedMedia::new(entry.bytes, entry.mime, origin)
+                        .served_as(SourceKind::Cached)
+                        .with_backend_ids(entry.generation_id, entry.asset_id),
+                )
+            }
+            Ok(None) => None,
+            Err(error) => {
+                warn!("disk cache read of {key:?} failed: {error}");
+                None
+            }
+        }
+    }
+
+    /// Keeps `store` for the request; a failed write turns writing off for this run.
+    pub async fn put(&self, request: &SourceRequest, store: ToStore) {
+        if self.read_only.load(Ordering::Relaxed) || !request.request.is_cacheable() {
+            return;
+        }
+        let key = request.key;
+        let media = store.media;
+        let mut entry = NewEntry::new(
+            media.bytes,
+            request.kind(),
+            media.mime,
+            request.request.strategy,
+            store.source,
+        )
+        .scope(request.request.strategy.scope(&request.session));
+        entry.generation_id = media.generation_id;
+        entry.asset_id = media.asset_id;
+        if let Some(Err(error)) = self.with_cache(move |cache| cache.put(key, entry)).await {
+            self.read_only.store(true, Ordering::Relaxed);
+            if !self.warned_write.swap(true, Ordering::Relaxed) {
+                warn!("disk cache write failed, keeping new results in memory only: {error}");
+            }
+        }
+    }
+
+    /// Forgets the journal entry of `key`: its job has ended.
+    pub async fn forget_job(&self, key: RequestKey) {
+        if let Some(Err(error)) = self
+            .with_cache(move |cache| cache.journal_finish(key))
+            .await
+        {
+            warn!("could not clear the journal entry of {key:?}: {error}");
+        }
+    }
+
+    /// Runs a purge the game asked for.
+    pub async fn run(&self, command: DiskCommand) {
+        let what = format!("{command:?}");
+        let removed = self
+            .with_cache(move |cache| match command {
+                DiskCommand::ClearScope(scope) => cache.clear_scope(&scope),
+                DiskCommand::PurgeStrategy(strategy) => cache.purge_strategy(strategy),
+                DiskCommand::PurgeSource(source) => cache.purge_source(&source),
+            })
+            .await;
+        match removed {
+            Some(Ok(count)) => info!("disk cache {what}: {count} entries removed"),
+            Some(Err(error)) => warn!("disk cache {what} failed: {error}"),
+            None => {}
+        }
+    }
+
+    /// Reads the journal and follows every job it lists to its end in the background, caching
+    /// the results. Requests for those keys wait for them ([`join_resumed`](Self::join_resumed)).
+    pub async fn recover(self: &Arc<Self>, sources: &[Arc<dyn AssetSource>]) {
+        let pending = self.with_cache(|cache| cache.journal_pending()).await;
+        let pending = match pending {
+            Some(Ok(pending)) => pending,
+            Some(Err(error)) => {
+                warn!("could not read the job journal: {error}");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        for entry in pending {
+            let record = entry
+                .details
+                .as_deref()
+                .and_then(|details| serde_json::from_str::<JournalRecord>(details).ok());
+            let source = record.as_ref().and_then(|record| {
+                sources
+                    .iter()
+                    .find(|source| source.name() == record.source)
+                    .cloned()
+            });
+            let (Some(record), Some(source)) = (record, source) else {
+                // Nothing here can follow it: a request for it will be made anew.
+                self.forget_job(entry.key).await;
+                continue;
+            };
+            let (done, waiting) = watch::channel(false);
+            if let Ok(mut resuming) = self.resuming.lock() {
+                resuming.insert(entry.key, waiting);
+            }
+            self.resumed_jobs.fetch_add(1, Ordering::Relaxed);
+            info!(
+                "following journalled job {} of {} again",
+                record.generation_id, record.source
+            );
+            let tier = self.clone();
+            tokio::spawn(async move {
+                tier.resume(source, record).await;
+                if let Ok(mut resuming) = tier.resuming.lock() {
+                    resuming.remove(&entry.key);
+                }
+                done.send_replace(true);
+            });
+        }
+        self.recovered.send_replace(true);
+    }
+
+    async fn resume(&self, source: Arc<dyn AssetSource>, record: JournalRecord) {
+        let request = SourceRequest::new(record.key, record.request, record.session);
+        match source.resume(&request, &record.generation_id).await {
+            Ok(Some(media)) => {
+                // Kept only if it decodes, as a served result would be.
+                let kind = request.kind();
+                let check = media.clone();
+                let decoded = tokio::task::spawn_blocking(move || decode(kind, &check)).await;
+                match decoded {
+                    Ok(Ok(_)) => {
+                        let source = source.name().to_owned();
+                        self.put(&request, ToStore { media, source }).await;
+                    }
+                    Ok(Err(error)) => warn!("resumed job {}: {error}", record.generation_id),
+                    Err(error) => warn!("resumed job {}: {error}", record.generation_id),
+                }
+            }
+            Ok(None) => {}
+            Err(error) => warn!(
+                "journalled job {} of {} ended without media: {error}",
+                record.generation_id, record.source
+            ),
+        }
+        self.forget_job(request.key).await;
+    }
+}
+
+/// The journal half of the cache.
+struct DiskJournal(DiskCache);
+
+impl JournalStore for DiskJournal {
+    fn record(&self, record: &JournalRecord) -> Result<(), AssetError> {
+        let details = serde_json::to_string(record)
+            .map_err(|error| AssetError::invalid_data(format!("journal record: {error}")))?;
+        self.0
+            .journal_record_details(record.key, &record.generation_id, Some(&details))
+    }
+}
