@@ -28,6 +28,8 @@ pub(crate) enum DiskCommand {
     ClearScope(String),
     PurgeStrategy(CachingStrategy),
     PurgeSource(String),
+    /// A player took choice `.1` of scene graph `.0`.
+    RecordChoice(String, String),
 }
 
 pub(crate) struct DiskTier {
@@ -206,14 +208,36 @@ impl DiskTier {
         }
     }
 
-    /// Runs a purge the game asked for.
+    /// Every choice count kept, for prediction.
+    pub async fn choice_counts(&self) -> Vec<(String, String, u64)> {
+        match self.with_cache(|cache| cache.choice_counts()).await {
+            Some(Ok(counts)) => counts,
+            Some(Err(error)) => {
+                warn!("could not read the choice counts: {error}");
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Runs a purge the game asked for, or records a choice.
     pub async fn run(&self, command: DiskCommand) {
+        if let DiskCommand::RecordChoice(graph, edge) = command {
+            if let Some(Err(error)) = self
+                .with_cache(move |cache| cache.record_choice(&graph, &edge))
+                .await
+            {
+                warn!("could not record a choice: {error}");
+            }
+            return;
+        }
         let what = format!("{command:?}");
         let removed = self
             .with_cache(move |cache| match command {
                 DiskCommand::ClearScope(scope) => cache.clear_scope(&scope),
                 DiskCommand::PurgeStrategy(strategy) => cache.purge_strategy(strategy),
                 DiskCommand::PurgeSource(source) => cache.purge_source(&source),
+                DiskCommand::RecordChoice(..) => Ok(0),
             })
             .await;
         match removed {

@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analytics;
 pub mod backend;
 #[cfg(feature = "dev-backend")]
 pub mod dev_backend;
@@ -59,11 +60,13 @@ pub mod task;
 
 mod decode;
 mod disk_tier;
+mod lanes;
 mod runtime;
 mod systems;
 
 /// Everything a game needs: `use bevy_asset_provider::prelude::*;`.
 pub mod prelude {
+    pub use crate::analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
     pub use crate::diagnostics::AssetProviderDiagnostics;
     pub use crate::disk_cache::{DiskCacheConfig, DiskStats};
     pub use crate::error::{AssetError, AssetErrorKind};

@@ -33,6 +33,8 @@ pub struct AssetRequested {
     pub handle: MediaHandle,
     /// Whether it joined an identical request in flight instead of starting a job.
     pub joined: bool,
+    /// Whether it is a prefetch ([`AssetProvider::prefetch`](crate::provider::AssetProvider::prefetch)).
+    pub prefetch: bool,
 }
 
 /// The real media is behind the handle. Sent once for each holder of the request.
@@ -52,6 +54,8 @@ pub struct AssetReady {
     pub handle: MediaHandle,
     /// Time from this holder's request to the real media.
     pub elapsed: Duration,
+    /// Whether this holder is a prefetch.
+    pub prefetch: bool,
 }
 
 /// A request ended without media ([`TaskStatus::Failed`] or [`TaskStatus::TimedOut`]); the
@@ -70,6 +74,8 @@ pub struct AssetFailed {
     pub error: AssetError,
     /// Time from this holder's request to the failure.
     pub elapsed: Duration,
+    /// Whether this holder is a prefetch.
+    pub prefetch: bool,
 }
 
 /// A job was cancelled because its last holder went away.

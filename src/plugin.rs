@@ -10,6 +10,7 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+use crate::analytics::{AnalyticsEvent, AssetPlayed};
 use crate::backend::PixSimSource;
 use crate::diagnostics;
 use crate::disk_cache::DiskCacheConfig;
@@ -276,6 +277,8 @@ impl Plugin for AssetProviderPlugin {
             .add_message::<AssetReady>()
             .add_message::<AssetFailed>()
             .add_message::<AssetCancelled>()
+            .add_message::<AnalyticsEvent>()
+            .add_message::<AssetPlayed>()
             .register_type::<AssetRequest>()
             .register_type::<GenerationTask>()
             .register_type::<PlaySession>()
@@ -299,7 +302,8 @@ impl Plugin for AssetProviderPlugin {
             )
             .add_systems(
                 Update,
-                systems::spawn_requested.in_set(AssetProviderSystems::Request),
+                (systems::spawn_requested, systems::record_played)
+                    .in_set(AssetProviderSystems::Request),
             )
             .add_systems(
                 PostUpdate,

@@ -1,6 +1,6 @@
 //! The [`AssetProvider`] resource: the one place a game asks for media.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,12 +11,14 @@ use crossbeam_channel::{Receiver, Sender};
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+use crate::analytics::{AnalyticsEvent, AnalyticsKind, CacheTier};
 use crate::disk_cache::DiskStats;
 use crate::disk_tier::{DiskCommand, DiskTier};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::placeholder::Placeholders;
 use crate::request::{AssetRequest, CachingStrategy, MediaKind, RequestKey};
+use crate::lanes::LaneFlag;
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
 use crate::session::PlaySession;
 use crate::source::SourceKind;
@@ -45,12 +47,22 @@ pub struct ProviderStats {
     pub timed_out: u64,
     /// Jobs cancelled because nobody held them any more.
     pub cancelled: u64,
+    /// Jobs that reached a generator (foreground or prefetch).
+    pub generations_started: u64,
+    /// Prefetches started ([`AssetProvider::prefetch`]).
+    pub prefetched: u64,
+    /// Foreground requests that found their media prefetched, ready or in flight.
+    pub prefetch_used: u64,
+    /// Prefetches that reached a generator and were abandoned unused.
+    pub prefetch_wasted: u64,
 }
 
-/// One holder of a job: an entity's task, or a caller of [`AssetProvider::request`].
+/// One holder of a job: an entity's task, a caller of [`AssetProvider::request`], or a
+/// prefetch.
 struct Holder {
     entity: Option<Entity>,
     since: Instant,
+    prefetch: bool,
 }
 
 /// A job on the runtime and everybody waiting for it.
@@ -60,7 +72,21 @@ struct Job {
     handle: MediaHandle,
     joinable: bool,
     holders: Vec<Holder>,
+    lane: LaneFlag,
+    progress: f32,
+    started: Instant,
+    scene_id: Option<String>,
+    choice_id: Option<String>,
 }
+
+/// A prefetched key not yet used or given up.
+#[derive(Clone, Copy, Debug, Default)]
+struct PrefetchRecord {
+    generation_started: bool,
+}
+
+/// How many recent times to real media the percentiles are taken over.
+const MEDIA_TIME_WINDOW: usize = 256;
 
 /// Completed media kept for the session, so repeated requests are answered on the frame.
 struct MemoryEntry {
@@ -74,6 +100,7 @@ pub(crate) enum Notice {
     Ready(AssetReady),
     Failed(AssetFailed),
     Cancelled(AssetCancelled),
+    Analytics(AnalyticsEvent),
 }
 
 /// The facade over every source of media: memory, then the configured sources in order (for
@@ -117,6 +144,9 @@ pub struct AssetProvider {
     swapped_images: Vec<AssetId<Image>>,
     stats: ProviderStats,
     disk: Option<Arc<DiskTier>>,
+    prefetches: HashMap<RequestKey, PrefetchRecord>,
+    media_times: VecDeque<Duration>,
+    choice_counts: HashMap<(String, String), u64>,
 }
 
 /// Everything the plugin hands the provider when it builds it.
@@ -156,6 +186,9 @@ impl AssetProvider {
             swapped_images: Vec::new(),
             stats: ProviderStats::default(),
             disk: parts.disk,
+            prefetches: HashMap::new(),
+            media_times: VecDeque::new(),
+            choice_counts: HashMap::new(),
         }
     }
 
@@ -164,7 +197,153 @@ impl AssetProvider {
     ///
     /// The request is held until it completes; use [`cancel`](Self::cancel) to give it up.
     pub fn request(&mut self, request: AssetRequest) -> MediaHandle {
-        self.start(None, request).handle
+        self.start(None, request, false).handle
+    }
+
+    /// Starts fetching `request` in the background lane, for a player who has not asked for it
+    /// yet (the likely next choice). Generator slots go to foreground requests first; a
+    /// foreground request for the same key later joins this job (and moves it to the
+    /// foreground) or finds it in the memory tier. Returns the key, to
+    /// [`cancel_prefetch`](Self::cancel_prefetch) it when the player goes elsewhere.
+    ///
+    /// Nothing starts for a key already in memory, in flight or prefetched, nor for `always`
+    /// requests (they are never joined, so a prefetch could not be used).
+    pub fn prefetch(&mut self, request: AssetRequest) -> RequestKey {
+        let key = self.key_for(&request);
+        if !request.is_cacheable()
+            || self.memory.contains_key(&key)
+            || self.joinable.contains_key(&key)
+            || self.prefetches.contains_key(&key)
+        {
+            return key;
+        }
+        self.stats.prefetched += 1;
+        self.prefetches.insert(key, PrefetchRecord::default());
+        self.start(None, request, true);
+        key
+    }
+
+    /// Gives up the prefetch of `key`: its job is cancelled unless a foreground request holds
+    /// it too or it is at least `keep_if_progress` done (0 to 1; such a job finishes into the
+    /// memory tier). A prefetch that reached a generator and was never used counts as wasted.
+    /// Returns whether a job was cancelled.
+    pub fn cancel_prefetch(&mut self, key: &RequestKey, keep_if_progress: f32) -> bool {
+        let Some(record) = self.prefetches.remove(key) else {
+            return false;
+        };
+        let job_id = self.joinable.get(key).copied();
+        let mut cancelled = false;
+        if let Some(job_id) = job_id
+            && let Some(job) = self.jobs.get_mut(&job_id)
+            && job.progress < keep_if_progress
+        {
+            job.holders.retain(|holder| !holder.prefetch);
+            if job.holders.is_empty() {
+                cancelled = self.release(job_id, None);
+            }
+        }
+        if record.generation_started {
+            self.stats.prefetch_wasted += 1;
+            let kind = self
+                .jobs
+                .get(&job_id.unwrap_or(JobId(u64::MAX)))
+                .map_or(MediaKind::Image, |job| job.kind);
+            let mut event = AnalyticsEvent::new(AnalyticsKind::PrefetchWasted, *key, kind);
+            event.prefetch = true;
+            self.notices.push(Notice::Analytics(event));
+        }
+        cancelled
+    }
+
+    /// Prefetches not yet used or given up.
+    pub fn prefetched_keys(&self) -> impl Iterator<Item = &RequestKey> {
+        self.prefetches.keys()
+    }
+
+    /// Whether `key` was prefetched and is not used yet; its status if so.
+    pub fn prefetch_status(&self, key: &RequestKey) -> Option<TaskStatus> {
+        self.prefetches.contains_key(key).then(|| {
+            self.status(key).unwrap_or(TaskStatus::Cancelled)
+        })
+    }
+
+    /// Prefetch jobs in flight that no foreground request holds yet.
+    pub fn prefetches_in_flight(&self) -> usize {
+        self.jobs
+            .values()
+            .filter(|job| !job.lane.is_foreground())
+            .count()
+    }
+
+    /// The 50th and 95th percentile of the time from request to real media over recent
+    /// foreground jobs.
+    pub fn time_to_media(&self) -> Option<(Duration, Duration)> {
+        if self.media_times.is_empty() {
+            return None;
+        }
+        let mut times: Vec<Duration> = self.media_times.iter().copied().collect();
+        times.sort_unstable();
+        let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        Some((at(0.5), at(0.95)))
+    }
+
+    /// How often players took choice `edge` of scene graph `graph`, this run and (with the disk
+    /// tier) every run before.
+    pub fn choice_count(&self, graph: &str, edge: &str) -> u64 {
+        self.choice_counts
+            .get(&(graph.to_owned(), edge.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts a player taking choice `edge` of `graph`, and keeps the count on disk.
+    pub fn record_choice(&mut self, graph: &str, edge: &str) {
+        *self
+            .choice_counts
+            .entry((graph.to_owned(), edge.to_owned()))
+            .or_default() += 1;
+        self.disk_command(DiskCommand::RecordChoice(graph.to_owned(), edge.to_owned()));
+    }
+
+    pub(crate) fn add_choice_counts(&mut self, counts: Vec<(String, String, u64)>) {
+        for (graph, edge, count) in counts {
+            *self.choice_counts.entry((graph, edge)).or_default() += count;
+        }
+    }
+
+    pub(crate) fn set_progress(&mut self, job_id: JobId, fraction: f32) {
+        if let Some(job) = self.jobs.get_mut(&job_id) {
+            job.progress = fraction;
+        }
+    }
+
+    pub(crate) fn generation_started(&mut self, job_id: JobId) {
+        let Some(job) = self.jobs.get(&job_id) else {
+            return;
+        };
+        self.stats.generations_started += 1;
+        let prefetch = !job.lane.is_foreground();
+        if let Some(record) = self.prefetches.get_mut(&job.key) {
+            record.generation_started = true;
+        }
+        let mut event = AnalyticsEvent::new(AnalyticsKind::GenerationStarted, job.key, job.kind);
+        event.scene_id = job.scene_id.clone();
+        event.choice_id = job.choice_id.clone();
+        event.prefetch = prefetch;
+        event.elapsed = Some(job.started.elapsed());
+        self.notices.push(Notice::Analytics(event));
+    }
+
+    /// Counts `key` as used if it was prefetched.
+    fn use_prefetch(&mut self, key: RequestKey, kind: MediaKind) {
+        if self.prefetches.remove(&key).is_some() {
+            self.stats.prefetch_used += 1;
+            self.notices.push(Notice::Analytics(AnalyticsEvent::new(
+                AnalyticsKind::PrefetchUsed,
+                key,
+                kind,
+            )));
+        }
     }
 
     /// Requests an image (video requests show as images too); returns its handle at once.
@@ -302,13 +481,20 @@ impl AssetProvider {
         request: AssetRequest,
         now: Duration,
     ) -> GenerationTask {
-        let mut task = self.start(Some(entity), request);
+        let mut task = self.start(Some(entity), request, false);
         task.requested_at = now;
         task
     }
 
-    fn start(&mut self, entity: Option<Entity>, request: AssetRequest) -> GenerationTask {
-        self.stats.requests += 1;
+    fn start(
+        &mut self,
+        entity: Option<Entity>,
+        request: AssetRequest,
+        prefetch: bool,
+    ) -> GenerationTask {
+        if !prefetch {
+            self.stats.requests += 1;
+        }
         let key = self.key_for(&request);
         let kind = request.kind;
         let cacheable = request.is_cacheable();
@@ -334,10 +520,26 @@ impl AssetProvider {
             choice_id: request.choice_id.clone(),
             handle,
             joined,
+            prefetch,
         };
+        let analytics = |what: AnalyticsKind| {
+            let mut event = AnalyticsEvent::new(what, key, kind);
+            event.scene_id = request.scene_id.clone();
+            event.choice_id = request.choice_id.clone();
+            event.prefetch = prefetch;
+            event
+        };
+        self.notices
+            .push(Notice::Analytics(analytics(AnalyticsKind::Requested)));
 
         if cacheable && let Some(handle) = self.touch_memory(&key) {
             self.stats.memory_hits += 1;
+            self.use_prefetch(key, kind);
+            let mut served = analytics(AnalyticsKind::ServedFromCache);
+            served.tier = Some(CacheTier::Memory);
+            served.source = Some(SourceKind::Cached);
+            served.elapsed = Some(Duration::ZERO);
+            self.notices.push(Notice::Analytics(served));
             task.handle = handle.clone();
             task.status = TaskStatus::Completed;
             task.source = Some(SourceKind::Cached);
@@ -354,6 +556,7 @@ impl AssetProvider {
                 origin: "memory".into(),
                 handle,
                 elapsed: Duration::ZERO,
+                prefetch,
             }));
             return task;
         }
@@ -361,6 +564,7 @@ impl AssetProvider {
         let holder = Holder {
             entity,
             since: Instant::now(),
+            prefetch,
         };
         if cacheable
             && let Some(&job_id) = self.joinable.get(&key)
@@ -368,10 +572,18 @@ impl AssetProvider {
         {
             self.stats.joined += 1;
             job.holders.push(holder);
+            if !prefetch && !job.lane.is_foreground() {
+                // The player wants it now: it stops waiting behind the foreground.
+                job.lane.promote();
+                let _ = self.commands.send(RuntimeCommand::LanesChanged);
+            }
             task.handle = job.handle.clone();
             task.job = Some(job_id);
             self.notices
                 .push(Notice::Requested(requested(job.handle.clone(), true)));
+            if !prefetch {
+                self.use_prefetch(key, kind);
+            }
             return task;
         }
 
@@ -382,12 +594,15 @@ impl AssetProvider {
         let timeout = request.max_wait.unwrap_or(self.default_timeout);
         self.notices
             .push(Notice::Requested(requested(handle.clone(), false)));
+        let lane = LaneFlag::new(!prefetch);
+        let (scene_id, choice_id) = (request.scene_id.clone(), request.choice_id.clone());
         let spec = JobSpec {
             job: job_id,
             key,
             request,
             session: self.session.clone(),
             timeout,
+            lane: lane.clone(),
         };
         self.stats.jobs += 1;
         if self
@@ -412,6 +627,11 @@ impl AssetProvider {
                 handle: handle.clone(),
                 joinable: cacheable,
                 holders: vec![holder],
+                lane,
+                progress: 0.0,
+                started: Instant::now(),
+                scene_id,
+                choice_id,
             },
         );
         if cacheable {
@@ -491,6 +711,12 @@ impl AssetProvider {
             key: job.key,
         });
         self.stats.cancelled += 1;
+        let mut cancelled = AnalyticsEvent::new(AnalyticsKind::Cancelled, job.key, job.kind);
+        cancelled.scene_id = job.scene_id.clone();
+        cancelled.choice_id = job.choice_id.clone();
+        cancelled.prefetch = !job.lane.is_foreground();
+        cancelled.elapsed = Some(job.started.elapsed());
+        self.notices.push(Notice::Analytics(cancelled));
         self.notices.push(Notice::Cancelled(AssetCancelled {
             key: job.key,
             kind: job.kind,
@@ -547,6 +773,15 @@ impl AssetProvider {
             Err(error) if error.kind() == AssetErrorKind::TimedOut => self.stats.timed_out += 1,
             Err(_) => self.stats.failed += 1,
         }
+        let foreground = job.lane.is_foreground();
+        if outcome.is_ok() && foreground {
+            if self.media_times.len() == MEDIA_TIME_WINDOW {
+                self.media_times.pop_front();
+            }
+            self.media_times.push_back(now.duration_since(job.started));
+        }
+        self.notices
+            .extend(job_analytics(&job, outcome, now).into_iter().map(Notice::Analytics));
         if let Ok(_) = outcome
             && job.joinable
         {
@@ -570,6 +805,7 @@ impl AssetProvider {
                     origin: origin.clone(),
                     handle: job.handle.clone(),
                     elapsed,
+                    prefetch: holder.prefetch,
                 }),
                 Err(error) => Notice::Failed(AssetFailed {
                     entity: holder.entity,
@@ -578,6 +814,7 @@ impl AssetProvider {
                     status: status_of(error),
                     error: error.clone(),
                     elapsed,
+                    prefetch: holder.prefetch,
                 }),
             });
         }
@@ -596,6 +833,54 @@ impl AssetProvider {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// The analytics events of a job's end.
+fn job_analytics(
+    job: &Job,
+    outcome: &Result<(SourceKind, String), AssetError>,
+    now: Instant,
+) -> Vec<AnalyticsEvent> {
+    let event = |kind: AnalyticsKind| {
+        let mut event = AnalyticsEvent::new(kind, job.key, job.kind);
+        event.scene_id = job.scene_id.clone();
+        event.choice_id = job.choice_id.clone();
+        event.prefetch = !job.lane.is_foreground();
+        event.elapsed = Some(now.duration_since(job.started));
+        event
+    };
+    match outcome {
+        Ok((source, origin)) => {
+            let mut served = match source {
+                SourceKind::Cached => {
+                    let mut served = event(AnalyticsKind::ServedFromCache);
+                    served.tier = Some(if origin.starts_with("disk cache") {
+                        CacheTier::Disk
+                    } else {
+                        CacheTier::Backend
+                    });
+                    Some(served)
+                }
+                SourceKind::PreMade => Some(event(AnalyticsKind::ServedPreMade)),
+                _ => None,
+            };
+            let mut completed = event(AnalyticsKind::Completed);
+            completed.source = Some(*source);
+            if let Some(served) = served.as_mut() {
+                served.source = Some(*source);
+            }
+            served.into_iter().chain([completed]).collect()
+        }
+        Err(error) => {
+            let mut failed = event(match status_of(error) {
+                TaskStatus::TimedOut => AnalyticsKind::TimedOut,
+                TaskStatus::Cancelled => AnalyticsKind::Cancelled,
+                _ => AnalyticsKind::Failed,
+            });
+            failed.error = Some(error.to_string());
+            vec![failed]
+        }
     }
 }
 

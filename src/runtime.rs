@@ -15,6 +15,7 @@ use crate::decode::{DecodedMedia, decode};
 use crate::disk_tier::{DiskCommand, DiskTier, ToStore};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::journal::JobJournal;
+use crate::lanes::{LaneFlag, LanePermits};
 use crate::request::{AssetRequest, RequestKey};
 use crate::session::PlaySession;
 use crate::source::{AssetSource, ProgressReporter, SourceKind, SourceRequest, SourcedMedia};
@@ -25,6 +26,8 @@ pub(crate) enum RuntimeCommand {
     Resolve(Box<JobSpec>),
     Cancel { job: JobId, key: RequestKey },
     Disk(DiskCommand),
+    /// A job's lane changed: waiting jobs look again.
+    LanesChanged,
 }
 
 /// One job: resolve `request` within `timeout`.
@@ -34,12 +37,17 @@ pub(crate) struct JobSpec {
     pub request: AssetRequest,
     pub session: PlaySession,
     pub timeout: Duration,
+    pub lane: LaneFlag,
 }
 
 /// What the runtime reports back to the frame.
 pub(crate) enum RuntimeEvent {
     Started(JobId),
+    /// A generator was asked: from here on the job may cost money.
+    GenerationStarted(JobId),
     Progress(JobId, f32),
+    /// The choice counts kept on disk, read at start.
+    ChoiceCounts(Vec<(String, String, u64)>),
     Finished(JobId, Box<Result<Resolved, AssetError>>),
 }
 
@@ -63,7 +71,7 @@ pub(crate) struct RuntimeConfig {
 /// The ordered sources and the limits that apply while asking them.
 struct SourceChain {
     sources: Vec<Arc<dyn AssetSource>>,
-    generation_permits: Semaphore,
+    generation_permits: LanePermits,
     decode_permits: Semaphore,
     disk: Option<Arc<DiskTier>>,
 }
@@ -79,7 +87,11 @@ struct Served {
 impl SourceChain {
     /// The disk tier (joining a journalled job of the same key first), then each source in
     /// order; the first that serves wins.
-    async fn resolve(&self, request: &SourceRequest) -> Result<Served, AssetError> {
+    async fn resolve(
+        &self,
+        request: &SourceRequest,
+        generation_started: &(dyn Fn() + Send + Sync),
+    ) -> Result<Served, AssetError> {
         if let Some(disk) = &self.disk {
             disk.join_resumed(request.key).await;
             if let Some(media) = disk.get(request).await {
@@ -109,9 +121,9 @@ impl SourceChain {
                 continue;
             }
             let _permit = if kind == SourceKind::Generated {
-                Some(self.generation_permits.acquire().await.map_err(|_| {
-                    AssetError::new(AssetErrorKind::Shutdown, "the runtime is shutting down")
-                })?)
+                let permit = self.generation_permits.acquire(&request.lane).await;
+                generation_started();
+                Some(permit)
             } else {
                 None
             };
@@ -196,13 +208,17 @@ impl ProviderRuntime {
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
         let chain = Arc::new(SourceChain {
             sources,
-            generation_permits: Semaphore::new(config.max_concurrent_generations.max(1)),
+            generation_permits: LanePermits::new(config.max_concurrent_generations),
             decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
             disk,
         });
         if let Some(disk) = chain.disk.clone() {
             let sources = chain.sources.clone();
-            runtime.spawn(async move { disk.recover(&sources).await });
+            let events = event_tx.clone();
+            runtime.spawn(async move {
+                disk.recover(&sources).await;
+                let _ = events.send(RuntimeEvent::ChoiceCounts(disk.choice_counts().await));
+            });
         }
         let handle = runtime.handle().clone();
         let dispatcher = std::thread::Builder::new()
@@ -262,6 +278,7 @@ fn dispatch(
                     }
                 });
             }
+            RuntimeCommand::LanesChanged => chain.generation_permits.wake(),
             RuntimeCommand::Disk(command) => {
                 // Here, not on a task: requests sent after a purge must not see what it removed.
                 if let Some(disk) = &chain.disk {
@@ -291,10 +308,20 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
             Some(disk) => disk.journal().await,
             None => JobJournal::disabled(),
         },
+        lane: spec.lane,
+    };
+    let started_events = events.clone();
+    let generation_started = move || {
+        let _ = started_events.send(RuntimeEvent::GenerationStarted(job));
     };
     let started = Instant::now();
     let outcome =
-        match tokio::time::timeout(spec.timeout, resolve_and_decode(&chain, &request)).await {
+        match tokio::time::timeout(
+            spec.timeout,
+            resolve_and_decode(&chain, &request, &generation_started),
+        )
+        .await
+        {
             Ok(outcome) => outcome,
             Err(_) => Err(AssetError::new(
                 AssetErrorKind::TimedOut,
@@ -330,8 +357,9 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
 async fn resolve_and_decode(
     chain: &SourceChain,
     request: &SourceRequest,
+    generation_started: &(dyn Fn() + Send + Sync),
 ) -> Result<Resolved, AssetError> {
-    let served = chain.resolve(request).await?;
+    let served = chain.resolve(request, generation_started).await?;
     let kind = request.kind();
     let origin = served.media.origin.clone();
     let media = served.media;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::error::AssetError;
 use crate::journal::JobJournal;
+use crate::lanes::LaneFlag;
 use crate::request::{AssetRequest, MediaKind, RequestKey};
 use crate::session::PlaySession;
 
@@ -150,6 +151,8 @@ pub struct SourceRequest {
     pub progress: ProgressReporter,
     /// Where to note backend jobs, so a restart follows them instead of paying again.
     pub journal: JobJournal,
+    /// The request's lane; see [`is_background`](Self::is_background).
+    pub(crate) lane: LaneFlag,
 }
 
 impl SourceRequest {
@@ -162,7 +165,14 @@ impl SourceRequest {
             session,
             progress: ProgressReporter::ignore(),
             journal: JobJournal::disabled(),
+            lane: LaneFlag::new(true),
         }
+    }
+
+    /// Whether this is background work (prefetching the player's likely next choices) that
+    /// nobody is waiting for yet. A backend gets a lower priority for it.
+    pub fn is_background(&self) -> bool {
+        !self.lane.is_foreground()
     }
 
     /// The media kind wanted.

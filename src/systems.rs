@@ -7,6 +7,7 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+use crate::analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed};
 use crate::decode::DecodedMedia;
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 use crate::provider::{AssetProvider, Notice, status_of};
@@ -17,14 +18,16 @@ use crate::task::{GenerationTask, MediaHandle, TaskStatus};
 
 /// The plugin's outgoing messages.
 #[derive(SystemParam)]
-pub(crate) struct ProviderMessages<'w> {
+pub(crate) struct ProviderMessages<'w, 's> {
     requested: MessageWriter<'w, AssetRequested>,
     ready: MessageWriter<'w, AssetReady>,
     failed: MessageWriter<'w, AssetFailed>,
     cancelled: MessageWriter<'w, AssetCancelled>,
+    analytics: MessageWriter<'w, AnalyticsEvent>,
+    commands: Commands<'w, 's>,
 }
 
-impl ProviderMessages<'_> {
+impl ProviderMessages<'_, '_> {
     fn send(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
@@ -39,6 +42,11 @@ impl ProviderMessages<'_> {
                 }
                 Notice::Cancelled(message) => {
                     self.cancelled.write(message);
+                }
+                Notice::Analytics(event) => {
+                    // Observers too, for games that react to one kind of event.
+                    self.commands.trigger(event.clone());
+                    self.analytics.write(event);
                 }
             }
         }
@@ -168,7 +176,10 @@ pub(crate) fn receive_results(
                     }
                 }
             }
+            RuntimeEvent::GenerationStarted(job) => provider.generation_started(job),
+            RuntimeEvent::ChoiceCounts(counts) => provider.add_choice_counts(counts),
             RuntimeEvent::Progress(job, fraction) => {
+                provider.set_progress(job, fraction);
                 for (entity, _) in provider.holder_waits(job) {
                     if let Ok(mut task) = tasks.get_mut(entity)
                         && task.job == Some(job)
@@ -216,6 +227,19 @@ pub(crate) fn receive_results(
         }
     }
     messages.send(provider.take_notices());
+}
+
+/// Turns the game's [`AssetPlayed`] messages into analytics events.
+pub(crate) fn record_played(
+    mut played: MessageReader<AssetPlayed>,
+    mut analytics: MessageWriter<AnalyticsEvent>,
+    mut commands: Commands,
+) {
+    for message in played.read() {
+        let event = AnalyticsEvent::new(AnalyticsKind::Played, message.key, message.kind);
+        commands.trigger(event.clone());
+        analytics.write(event);
+    }
 }
 
 /// Puts placeholders behind handles reserved during this frame and sends queued messages, before

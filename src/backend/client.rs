@@ -30,6 +30,9 @@ use crate::request::MediaKind;
 use crate::scene_graph::SceneGraph;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
+/// The backend priority of prefetches (0 lowest, 10 highest; requests default to 5).
+const BACKGROUND_PRIORITY: u8 = 1;
+
 /// The error code of a job the provider refused for its content.
 const CONTENT_REJECTED: &str = "content_prompt_rejected";
 
@@ -781,7 +784,7 @@ impl AssetSource for PixSimSource {
             (None, Some(operation)) => operation.clone(),
             (None, None) => return Ok(None),
         };
-        let body = CreateGeneration::from_request(
+        let mut body = CreateGeneration::from_request(
             &request.request,
             &request.key,
             &request.session,
@@ -789,6 +792,10 @@ impl AssetSource for PixSimSource {
             &operation,
             30_000,
         );
+        if request.is_background() {
+            // Prefetching: the backend's queue should serve what players wait for first.
+            body.priority = body.priority.min(BACKGROUND_PRIORITY);
+        }
         inner.hub.ensure_started();
         // Subscribe before creating: the job's events may come before the create's answer.
         let (events, state) = inner.hub.subscribe();

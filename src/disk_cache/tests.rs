@@ -802,3 +802,25 @@ fn directory_resolution_prefers_explicit_then_env_then_platform() {
     assert_eq!(resolve(None, None, None, "game"), None);
     assert_eq!(sanitize_component("  "), None);
 }
+
+#[test]
+fn choice_counts_add_up_and_survive_reopen() {
+    let dir = TempDir::new();
+    let clock = TestClock::new();
+    {
+        let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+        assert_eq!(cache.record_choice("lighthouse", "row_out").unwrap(), 1);
+        assert_eq!(cache.record_choice("lighthouse", "row_out").unwrap(), 2);
+        cache.record_choice("lighthouse", "ask_village").unwrap();
+    }
+    let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+    let mut counts = cache.choice_counts().unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![
+            ("lighthouse".to_owned(), "ask_village".to_owned(), 1),
+            ("lighthouse".to_owned(), "row_out".to_owned(), 2),
+        ]
+    );
+}
