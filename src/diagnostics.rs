@@ -27,7 +27,23 @@ impl AssetProviderDiagnostics {
     pub const CACHE_HIT_RATE: DiagnosticPath =
         DiagnosticPath::const_new("asset_provider/cache_hit_rate");
 
-    const ALL: [DiagnosticPath; 7] = [
+    /// Median time from request to real media over recent requests, in milliseconds.
+    pub const TIME_TO_MEDIA_P50: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/time_to_media_p50_ms");
+    /// 95th percentile of the time from request to real media, in milliseconds.
+    pub const TIME_TO_MEDIA_P95: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/time_to_media_p95_ms");
+    /// Fraction of prefetches a player then used, 0 to 1.
+    pub const PREFETCH_HIT_RATE: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/prefetch_hit_rate");
+    /// Prefetches that reached a generator and were abandoned unused (a running count).
+    pub const WASTED_GENERATIONS: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/wasted_generations");
+    /// Prefetch jobs in flight.
+    pub const PREFETCHES_IN_FLIGHT: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/prefetches_in_flight");
+
+    const ALL: [DiagnosticPath; 12] = [
         Self::IN_FLIGHT,
         Self::MEMORY_HITS,
         Self::DISK_HITS,
@@ -35,6 +51,11 @@ impl AssetProviderDiagnostics {
         Self::DISK_BYTES,
         Self::DISK_EVICTIONS,
         Self::CACHE_HIT_RATE,
+        Self::TIME_TO_MEDIA_P50,
+        Self::TIME_TO_MEDIA_P95,
+        Self::PREFETCH_HIT_RATE,
+        Self::WASTED_GENERATIONS,
+        Self::PREFETCHES_IN_FLIGHT,
     ];
 }
 
@@ -62,6 +83,25 @@ pub(crate) fn measure(provider: Option<Res<AssetProvider>>, mut diagnostics: Dia
     diagnostics.add_measurement(&AssetProviderDiagnostics::DISK_BYTES, || disk.bytes as f64);
     diagnostics.add_measurement(&AssetProviderDiagnostics::DISK_EVICTIONS, || {
         disk.evictions as f64
+    });
+    if let Some((p50, p95)) = provider.time_to_media() {
+        diagnostics.add_measurement(&AssetProviderDiagnostics::TIME_TO_MEDIA_P50, || {
+            p50.as_secs_f64() * 1e3
+        });
+        diagnostics.add_measurement(&AssetProviderDiagnostics::TIME_TO_MEDIA_P95, || {
+            p95.as_secs_f64() * 1e3
+        });
+    }
+    if stats.prefetched > 0 {
+        diagnostics.add_measurement(&AssetProviderDiagnostics::PREFETCH_HIT_RATE, || {
+            stats.prefetch_used as f64 / stats.prefetched as f64
+        });
+    }
+    diagnostics.add_measurement(&AssetProviderDiagnostics::WASTED_GENERATIONS, || {
+        stats.prefetch_wasted as f64
+    });
+    diagnostics.add_measurement(&AssetProviderDiagnostics::PREFETCHES_IN_FLIGHT, || {
+        provider.prefetches_in_flight() as f64
     });
     let served = stats.memory_hits + stats.cached + stats.pre_made + stats.generated;
     if served > 0 {

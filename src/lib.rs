@@ -45,8 +45,11 @@ pub mod disk_cache;
 pub mod error;
 pub mod journal;
 pub mod local_generator;
+#[cfg(feature = "state")]
+pub mod loading;
 pub mod messages;
 pub mod placeholder;
+pub mod prediction;
 pub mod plugin;
 pub mod premade;
 pub mod procedural;
@@ -70,6 +73,12 @@ pub mod prelude {
     pub use crate::diagnostics::AssetProviderDiagnostics;
     pub use crate::disk_cache::{DiskCacheConfig, DiskStats};
     pub use crate::error::{AssetError, AssetErrorKind};
+    #[cfg(feature = "state")]
+    pub use crate::loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
+    pub use crate::prediction::{
+        PredictedStep, PredictionSettings, PredictionState, Predictor, SceneFlags,
+        WeightedPredictor,
+    };
     pub use crate::local_generator::LocalGenerator;
     pub use crate::messages::{
         AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset,

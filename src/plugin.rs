@@ -13,6 +13,10 @@ use bevy::audio::AudioSource;
 use crate::analytics::{AnalyticsEvent, AssetPlayed};
 use crate::backend::PixSimSource;
 use crate::diagnostics;
+use crate::prediction::{
+    self, ActivePredictor, PredictionSettings, PredictionState, Predictor, SceneFlags,
+    WeightedPredictor,
+};
 use crate::disk_cache::DiskCacheConfig;
 use crate::disk_tier::DiskTier;
 use crate::error::{AssetError, AssetErrorKind};
@@ -39,6 +43,8 @@ pub enum AssetProviderSystems {
     Receive,
     /// `Update`: request messages (and scene messages) become requests.
     Request,
+    /// `Update`, after `Request`: the likely next choices are prefetched.
+    Predict,
     /// `PostUpdate`, before asset events: placeholders go behind this frame's new handles and
     /// requested messages are sent.
     Flush,
@@ -72,6 +78,8 @@ pub struct AssetProviderPlugin {
     default_timeout: Duration,
     memory_capacity: usize,
     disk: DiskSetting,
+    prediction: PredictionSettings,
+    predictor: Arc<dyn Predictor>,
 }
 
 /// Where the disk tier lives, if anywhere.
@@ -113,6 +121,8 @@ impl AssetProviderPlugin {
             default_timeout: Duration::from_secs(60),
             memory_capacity: 64,
             disk: DiskSetting::ForGame(None),
+            prediction: PredictionSettings::default(),
+            predictor: Arc::new(WeightedPredictor::default()),
         }
     }
 
@@ -224,6 +234,24 @@ impl AssetProviderPlugin {
         self
     }
 
+    /// Prefetches the likely next choices of scene graphs within `settings`' budget (on by
+    /// default with [`PredictionSettings::default`]).
+    pub fn with_prediction(mut self, settings: PredictionSettings) -> Self {
+        self.prediction = settings;
+        self
+    }
+
+    /// No prefetching.
+    pub fn without_prediction(self) -> Self {
+        self.with_prediction(PredictionSettings::off())
+    }
+
+    /// Ranks the next choices with `predictor` instead of [`WeightedPredictor`].
+    pub fn with_predictor(mut self, predictor: impl Predictor) -> Self {
+        self.predictor = Arc::new(predictor);
+        self
+    }
+
     /// No disk tier: results live in memory only.
     pub fn without_disk_cache(mut self) -> Self {
         self.disk = DiskSetting::Off;
@@ -300,10 +328,22 @@ impl Plugin for AssetProviderPlugin {
                     .chain()
                     .in_set(AssetProviderSystems::Receive),
             )
+            .configure_sets(
+                Update,
+                AssetProviderSystems::Predict.after(AssetProviderSystems::Request),
+            )
             .add_systems(
                 Update,
                 (systems::spawn_requested, systems::record_played)
                     .in_set(AssetProviderSystems::Request),
+            )
+            .insert_resource(self.prediction.clone())
+            .insert_resource(ActivePredictor(self.predictor.clone()))
+            .init_resource::<SceneFlags>()
+            .init_resource::<PredictionState>()
+            .add_systems(
+                Update,
+                prediction::predict_next.in_set(AssetProviderSystems::Predict),
             )
             .add_systems(
                 PostUpdate,

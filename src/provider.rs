@@ -145,6 +145,8 @@ pub struct AssetProvider {
     stats: ProviderStats,
     disk: Option<Arc<DiskTier>>,
     prefetches: HashMap<RequestKey, PrefetchRecord>,
+    /// Jobs in the background lane, counted as they change so the frame never scans jobs.
+    background_jobs: usize,
     media_times: VecDeque<Duration>,
     choice_counts: HashMap<(String, String), u64>,
 }
@@ -187,6 +189,7 @@ impl AssetProvider {
             stats: ProviderStats::default(),
             disk: parts.disk,
             prefetches: HashMap::new(),
+            background_jobs: 0,
             media_times: VecDeque::new(),
             choice_counts: HashMap::new(),
         }
@@ -269,10 +272,7 @@ impl AssetProvider {
 
     /// Prefetch jobs in flight that no foreground request holds yet.
     pub fn prefetches_in_flight(&self) -> usize {
-        self.jobs
-            .values()
-            .filter(|job| !job.lane.is_foreground())
-            .count()
+        self.background_jobs
     }
 
     /// The 50th and 95th percentile of the time from request to real media over recent
@@ -575,6 +575,7 @@ impl AssetProvider {
             if !prefetch && !job.lane.is_foreground() {
                 // The player wants it now: it stops waiting behind the foreground.
                 job.lane.promote();
+                self.background_jobs -= 1;
                 let _ = self.commands.send(RuntimeCommand::LanesChanged);
             }
             task.handle = job.handle.clone();
@@ -636,6 +637,9 @@ impl AssetProvider {
         );
         if cacheable {
             self.joinable.insert(key, job_id);
+        }
+        if prefetch {
+            self.background_jobs += 1;
         }
         task.handle = handle;
         task.job = Some(job_id);
@@ -706,6 +710,9 @@ impl AssetProvider {
         if job.joinable {
             self.joinable.remove(&job.key);
         }
+        if !job.lane.is_foreground() {
+            self.background_jobs -= 1;
+        }
         let _ = self.commands.send(RuntimeCommand::Cancel {
             job: job_id,
             key: job.key,
@@ -761,6 +768,9 @@ impl AssetProvider {
         let job = self.jobs.remove(&job_id)?;
         if job.joinable {
             self.joinable.remove(&job.key);
+        }
+        if !job.lane.is_foreground() {
+            self.background_jobs -= 1;
         }
         let now = Instant::now();
         match outcome {

@@ -1,0 +1,153 @@
+//! A loading state: stay in it until the requests the game marked [`CriticalAsset`] have real
+//! media, showing their progress, then move on (or to a failure state).
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use bevy_asset_provider::prelude::*;
+//! use bevy_asset_provider::loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
+//!
+//! #[derive(States, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+//! enum Game {
+//!     #[default]
+//!     Loading,
+//!     Playing,
+//!     Broken,
+//! }
+//!
+//! fn main() {
+//!     App::new()
+//!         .add_plugins((DefaultPlugins, AssetProviderPlugin::default()))
+//!         .init_state::<Game>()
+//!         .add_plugins(LoadingStatePlugin::new(Game::Loading, Game::Playing).on_failure(Game::Broken))
+//!         .add_systems(OnEnter(Game::Loading), |mut commands: Commands| {
+//!             commands.spawn((AssetRequest::image().prompt("the title screen"), CriticalAsset));
+//!         })
+//!         .add_systems(Update, show_progress.run_if(in_state(Game::Loading)))
+//!         .run();
+//! }
+//!
+//! fn show_progress(progress: Res<LoadingProgress>) {
+//!     info!("loading: {:.0}%", progress.fraction() * 100.0);
+//! }
+//! ```
+
+use bevy::prelude::*;
+use bevy::state::state::FreelyMutableState;
+
+use crate::plugin::AssetProviderSystems;
+use crate::task::{GenerationTask, TaskStatus};
+
+/// Marks a request entity (one with an [`AssetRequest`](crate::request::AssetRequest)) whose
+/// media the current loading state waits for.
+#[derive(Component, Clone, Copy, Debug, Default)]
+pub struct CriticalAsset;
+
+/// How far the critical requests have got. Updated each frame of a loading state.
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+pub struct LoadingProgress {
+    /// Critical requests with real media.
+    pub ready: usize,
+    /// Critical requests that ended without media.
+    pub failed: usize,
+    /// Critical requests in all.
+    pub total: usize,
+    /// The mean progress of the critical requests still in flight, 0 to 1.
+    in_flight_progress: f32,
+}
+
+impl LoadingProgress {
+    /// How much is done, 0 to 1, counting the progress of requests in flight.
+    pub fn fraction(&self) -> f32 {
+        if self.total == 0 {
+            return 1.0;
+        }
+        let open = self.total - self.ready - self.failed;
+        let done = (self.ready + self.failed) as f32 + open as f32 * self.in_flight_progress;
+        (done / self.total as f32).clamp(0.0, 1.0)
+    }
+}
+
+/// Keeps the game in `loading` until every [`CriticalAsset`] request has real media, then sets
+/// `next`. A critical request that fails (or times out) sets the failure state, when there is
+/// one; without one the game goes on to `next` with the placeholder showing.
+pub struct LoadingStatePlugin<S: FreelyMutableState> {
+    loading: S,
+    next: S,
+    failure: Option<S>,
+}
+
+impl<S: FreelyMutableState> LoadingStatePlugin<S> {
+    /// Waits in `loading`, then moves to `next`.
+    pub fn new(loading: S, next: S) -> Self {
+        Self {
+            loading,
+            next,
+            failure: None,
+        }
+    }
+
+    /// Moves to `failure` when a critical request fails.
+    pub fn on_failure(mut self, failure: S) -> Self {
+        self.failure = Some(failure);
+        self
+    }
+}
+
+/// The targets of one loading state.
+#[derive(Resource)]
+struct LoadingTargets<S: FreelyMutableState> {
+    next: S,
+    failure: Option<S>,
+}
+
+impl<S: FreelyMutableState> Plugin for LoadingStatePlugin<S> {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<LoadingProgress>()
+            .insert_resource(LoadingTargets {
+                next: self.next.clone(),
+                failure: self.failure.clone(),
+            })
+            .add_systems(
+                OnEnter(self.loading.clone()),
+                |mut progress: ResMut<LoadingProgress>| *progress = LoadingProgress::default(),
+            )
+            .add_systems(
+                Update,
+                track_loading::<S>
+                    .run_if(in_state(self.loading.clone()))
+                    .after(AssetProviderSystems::Predict),
+            );
+    }
+}
+
+fn track_loading<S: FreelyMutableState>(
+    critical: Query<&GenerationTask, With<CriticalAsset>>,
+    targets: Res<LoadingTargets<S>>,
+    mut progress: ResMut<LoadingProgress>,
+    mut next: ResMut<NextState<S>>,
+) {
+    let mut now = LoadingProgress::default();
+    let mut in_flight = 0.0;
+    for task in &critical {
+        now.total += 1;
+        match task.status() {
+            TaskStatus::Completed => now.ready += 1,
+            status if status.is_terminal() => now.failed += 1,
+            _ => in_flight += task.progress(),
+        }
+    }
+    let open = now.total - now.ready - now.failed;
+    if open > 0 {
+        now.in_flight_progress = in_flight / open as f32;
+    }
+    if *progress != now {
+        *progress = now;
+    }
+    if now.failed > 0
+        && let Some(failure) = &targets.failure
+    {
+        next.set(failure.clone());
+    } else if open == 0 {
+        next.set(targets.next.clone());
+    }
+}

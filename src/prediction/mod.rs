@@ -1,0 +1,304 @@
+//! Predictive pre-generation: while the player reads a node, the media of their likely next
+//! choices is fetched in the background, within a budget, and dropped when they go elsewhere.
+//!
+//! The [`predict_next`] system watches [`EnterNode`] and [`MakeChoice`], asks the
+//! [`Predictor`] (by default [`WeightedPredictor`]: authored weights blended with the choices
+//! players made, which are counted and kept with the disk tier) for the likely next steps, and
+//! [prefetches](crate::provider::AssetProvider::prefetch) their media: the same requests
+//! [`SceneGraph::node_media`] builds for the real step, so when the player chooses, the
+//! foreground request joins the prefetch (or finds it done) instead of starting again.
+
+mod predictor;
+
+pub use predictor::{PredictedStep, PredictionContext, Predictor, SceneFlags, WeightedPredictor};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+
+use crate::provider::AssetProvider;
+use crate::request::{AssetRequest, RequestKey};
+use crate::scene_graph::{EnterNode, MakeChoice, SceneGraph};
+use crate::session::PlaySession;
+
+/// The prefetch budget. Set it with
+/// [`AssetProviderPlugin::with_prediction`](crate::plugin::AssetProviderPlugin::with_prediction)
+/// or change the resource at run time.
+#[derive(Resource, Clone, Debug, PartialEq)]
+pub struct PredictionSettings {
+    /// Prefetch at all (default `true`). Turning it off gives up prefetches in flight.
+    pub enabled: bool,
+    /// Prefetch jobs in flight at most, across the game (default 4).
+    pub max_in_flight: usize,
+    /// Predicted steps prefetched per node the player reaches (default 4).
+    pub max_steps_per_node: usize,
+    /// Prefetch jobs started per play session at most: the spend cap (default 64).
+    pub max_per_session: u64,
+    /// Steps less likely than this are not prefetched (default 0.1).
+    pub min_probability: f32,
+    /// A prefetch for an abandoned branch at least this far along (0 to 1) finishes into
+    /// the memory tier instead of being cancelled (default 0.9).
+    pub keep_if_progress: f32,
+}
+
+impl Default for PredictionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_in_flight: 4,
+            max_steps_per_node: 4,
+            max_per_session: 64,
+            min_probability: 0.1,
+            keep_if_progress: 0.9,
+        }
+    }
+}
+
+impl PredictionSettings {
+    /// Prediction switched off.
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the in-flight limit.
+    pub fn max_in_flight(mut self, jobs: usize) -> Self {
+        self.max_in_flight = jobs;
+        self
+    }
+
+    /// Sets how many predicted steps are prefetched per node.
+    pub fn max_steps_per_node(mut self, steps: usize) -> Self {
+        self.max_steps_per_node = steps;
+        self
+    }
+
+    /// Sets the spend cap per session.
+    pub fn max_per_session(mut self, jobs: u64) -> Self {
+        self.max_per_session = jobs;
+        self
+    }
+
+    /// Sets the least probability worth prefetching.
+    pub fn min_probability(mut self, probability: f32) -> Self {
+        self.min_probability = probability;
+        self
+    }
+
+    /// Sets how far along an abandoned prefetch must be to be kept.
+    pub fn keep_if_progress(mut self, fraction: f32) -> Self {
+        self.keep_if_progress = fraction;
+        self
+    }
+}
+
+/// The predictor in use.
+#[derive(Resource, Clone)]
+pub struct ActivePredictor(pub Arc<dyn Predictor>);
+
+/// A prefetched step's media.
+#[derive(Clone, Debug, PartialEq)]
+struct Target {
+    node: String,
+    via: String,
+}
+
+/// Where the player is, as the predictor sees it, and what it prefetched.
+#[derive(Resource, Default)]
+pub struct PredictionState {
+    graph: Option<Handle<SceneGraph>>,
+    at: Option<String>,
+    targets: HashMap<RequestKey, Target>,
+    /// Predicted requests the budget held back, tried again as slots free up.
+    waiting: Vec<(RequestKey, AssetRequest, Target)>,
+    started_this_session: u64,
+    pending: Option<(Handle<SceneGraph>, Position)>,
+}
+
+#[derive(Clone, Debug)]
+enum Position {
+    Node(String),
+    Edge(String),
+}
+
+impl PredictionState {
+    /// The node the player is at, once its graph has loaded.
+    pub fn at(&self) -> Option<&str> {
+        self.at.as_deref()
+    }
+
+    /// Whether media of the step `via` into `node` is being prefetched (or was, and is ready).
+    pub fn is_target(&self, node: &str, via: &str) -> bool {
+        self.targets
+            .values()
+            .any(|target| target.node == node && target.via == via)
+    }
+
+    /// Prefetch jobs this session has started.
+    pub fn started_this_session(&self) -> u64 {
+        self.started_this_session
+    }
+}
+
+/// Follows the player through the scene graph and keeps the likely next steps prefetched.
+#[allow(clippy::too_many_arguments)] // A system's parameters are its dependencies.
+pub fn predict_next(
+    settings: Res<PredictionSettings>,
+    predictor: Res<ActivePredictor>,
+    flags: Res<SceneFlags>,
+    session: Res<PlaySession>,
+    graphs: Res<Assets<SceneGraph>>,
+    mut enters: MessageReader<EnterNode>,
+    mut choices: MessageReader<MakeChoice>,
+    mut provider: ResMut<AssetProvider>,
+    mut state: ResMut<PredictionState>,
+) {
+    if session.is_changed() {
+        state.started_this_session = 0;
+    }
+    for enter in enters.read() {
+        state.pending = Some((enter.graph.clone(), Position::Node(enter.node.clone())));
+    }
+    for choice in choices.read() {
+        if let Some(graph) = graphs.get(&choice.graph) {
+            provider.record_choice(&graph.id, &choice.edge);
+        }
+        state.pending = Some((choice.graph.clone(), Position::Edge(choice.edge.clone())));
+    }
+    if !settings.enabled {
+        if !state.targets.is_empty() || !state.waiting.is_empty() {
+            give_up_all(&mut state, &mut provider, settings.keep_if_progress);
+        }
+        return;
+    }
+    let moved = match state.pending.take() {
+        Some((handle, position)) => match graphs.get(&handle) {
+            Some(graph) => {
+                let node = match position {
+                    Position::Node(node) => Some(node),
+                    Position::Edge(edge) => graph.edge(&edge).map(|edge| edge.to.clone()),
+                };
+                state.graph = Some(handle);
+                state.at = node;
+                true
+            }
+            None => {
+                // The graph is still loading: look again next frame.
+                state.pending = Some((handle, position));
+                false
+            }
+        },
+        None => false,
+    };
+    if moved {
+        plan(&settings, &predictor, &flags, &graphs, &mut provider, &mut state);
+    }
+    if !state.waiting.is_empty() {
+        start_waiting(&settings, &mut provider, &mut state);
+    }
+}
+
+/// Ranks the steps from where the player is, gives up prefetches off the likely paths and
+/// queues the new ones.
+fn plan(
+    settings: &PredictionSettings,
+    predictor: &ActivePredictor,
+    flags: &SceneFlags,
+    graphs: &Assets<SceneGraph>,
+    provider: &mut AssetProvider,
+    state: &mut PredictionState,
+) {
+    let (Some(handle), Some(at)) = (state.graph.clone(), state.at.clone()) else {
+        return;
+    };
+    let Some(graph) = graphs.get(&handle) else {
+        return;
+    };
+    let counts = |edge: &str| provider.choice_count(&graph.id, edge);
+    let context = PredictionContext {
+        graph,
+        at: &at,
+        flags,
+        counts: &counts,
+    };
+    let steps: Vec<PredictedStep> = predictor
+        .0
+        .predict(&context)
+        .into_iter()
+        .filter(|step| step.probability >= settings.min_probability)
+        .take(settings.max_steps_per_node)
+        .collect();
+    let mut wanted: Vec<(RequestKey, AssetRequest, Target)> = Vec::new();
+    for step in &steps {
+        let Some(edge) = graph.edge(&step.via) else {
+            continue;
+        };
+        for request in graph.node_media(&step.node, Some(edge)) {
+            let key = provider.key_for(&request);
+            let target = Target {
+                node: step.node.clone(),
+                via: step.via.clone(),
+            };
+            wanted.push((key, request, target));
+        }
+    }
+    // The player's new node is being requested in the foreground right now: its prefetch is
+    // in use, not abandoned.
+    let keep_for_player = |target: &Target| target.node == at;
+    let abandoned: Vec<RequestKey> = state
+        .targets
+        .iter()
+        .filter(|(key, target)| {
+            !keep_for_player(target) && !wanted.iter().any(|(wanted, ..)| wanted == *key)
+        })
+        .map(|(key, _)| *key)
+        .collect();
+    for key in abandoned {
+        state.targets.remove(&key);
+        provider.cancel_prefetch(&key, settings.keep_if_progress);
+    }
+    state.targets.retain(|_, target| !keep_for_player(target));
+    state.waiting = wanted
+        .into_iter()
+        .filter(|(key, ..)| !state.targets.contains_key(key))
+        .collect();
+}
+
+/// Starts waiting prefetches while the budget allows, most likely first.
+fn start_waiting(
+    settings: &PredictionSettings,
+    provider: &mut AssetProvider,
+    state: &mut PredictionState,
+) {
+    let mut waiting = std::mem::take(&mut state.waiting).into_iter();
+    for (key, request, target) in waiting.by_ref() {
+        if state.targets.contains_key(&key) {
+            continue;
+        }
+        if provider.prefetches_in_flight() >= settings.max_in_flight
+            || state.started_this_session >= settings.max_per_session
+        {
+            state.waiting.push((key, request, target));
+            break;
+        }
+        let before = provider.stats().prefetched;
+        provider.prefetch(request);
+        state.started_this_session += provider.stats().prefetched - before;
+        state.targets.insert(key, target);
+    }
+    state.waiting.extend(waiting);
+    if state.started_this_session >= settings.max_per_session {
+        // The cap is spent for this session: nothing waits for it.
+        state.waiting.clear();
+    }
+}
+
+fn give_up_all(state: &mut PredictionState, provider: &mut AssetProvider, keep_if_progress: f32) {
+    for (key, _) in state.targets.drain() {
+        provider.cancel_prefetch(&key, keep_if_progress);
+    }
+    state.waiting.clear();
+}
