@@ -101,7 +101,9 @@ fn key_hex<S: Serializer>(key: &RequestKey, serializer: S) -> Result<S::Ok, S::E
 
 fn millis<S: Serializer>(elapsed: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
     match elapsed {
-        Some(elapsed) => serializer.serialize_u64(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
+        Some(elapsed) => {
+            serializer.serialize_u64(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        }
         None => serializer.serialize_none(),
     }
 }

@@ -164,15 +164,12 @@ mod tests {
             let first = permits.acquire(&background).await;
             let second = permits.acquire(&background).await;
             // A third background job must wait: the last slot is the foreground's.
-            let third = tokio::time::timeout(
-                Duration::from_millis(20),
-                permits.acquire(&background),
-            )
-            .await;
+            let third =
+                tokio::time::timeout(Duration::from_millis(20), permits.acquire(&background)).await;
             assert!(third.is_err());
             let foreground = LaneFlag::new(true);
-            let now = tokio::time::timeout(Duration::from_millis(20), permits.acquire(&foreground))
-                .await;
+            let now =
+                tokio::time::timeout(Duration::from_millis(20), permits.acquire(&foreground)).await;
             assert!(now.is_ok(), "the foreground starts at once");
             drop((first, second));
         });
@@ -219,9 +216,12 @@ mod tests {
             let permits = LanePermits::new(2);
             let _one = permits.acquire(&LaneFlag::new(false)).await;
             let lane = LaneFlag::new(false);
-            let blocked = tokio::time::timeout(Duration::from_millis(20), permits.acquire(&lane))
-                .await;
-            assert!(blocked.is_err(), "one background job at most with two slots");
+            let blocked =
+                tokio::time::timeout(Duration::from_millis(20), permits.acquire(&lane)).await;
+            assert!(
+                blocked.is_err(),
+                "one background job at most with two slots"
+            );
             lane.promote();
             permits.wake();
             let now = tokio::time::timeout(Duration::from_millis(20), permits.acquire(&lane)).await;

@@ -44,13 +44,13 @@ pub mod diagnostics;
 pub mod disk_cache;
 pub mod error;
 pub mod journal;
-pub mod local_generator;
 #[cfg(feature = "state")]
 pub mod loading;
+pub mod local_generator;
 pub mod messages;
 pub mod placeholder;
-pub mod prediction;
 pub mod plugin;
+pub mod prediction;
 pub mod premade;
 pub mod procedural;
 pub mod provider;
@@ -75,15 +75,15 @@ pub mod prelude {
     pub use crate::error::{AssetError, AssetErrorKind};
     #[cfg(feature = "state")]
     pub use crate::loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
-    pub use crate::prediction::{
-        PredictedStep, PredictionSettings, PredictionState, Predictor, SceneFlags,
-        WeightedPredictor,
-    };
     pub use crate::local_generator::LocalGenerator;
     pub use crate::messages::{
         AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset,
     };
     pub use crate::plugin::{AssetProviderPlugin, AssetProviderSystems};
+    pub use crate::prediction::{
+        PredictedStep, PredictionSettings, PredictionState, Predictor, SceneFlags,
+        WeightedPredictor,
+    };
     pub use crate::premade::PreMadeSource;
     pub use crate::provider::{AssetProvider, ProviderStats};
     pub use crate::request::{

@@ -13,16 +13,16 @@ use bevy::audio::AudioSource;
 use crate::analytics::{AnalyticsEvent, AssetPlayed};
 use crate::backend::PixSimSource;
 use crate::diagnostics;
-use crate::prediction::{
-    self, ActivePredictor, PredictionSettings, PredictionState, Predictor, SceneFlags,
-    WeightedPredictor,
-};
 use crate::disk_cache::DiskCacheConfig;
 use crate::disk_tier::DiskTier;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::local_generator::LocalGenerator;
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 use crate::placeholder::Placeholders;
+use crate::prediction::{
+    self, ActivePredictor, PredictionSettings, PredictionState, Predictor, SceneFlags,
+    WeightedPredictor,
+};
 use crate::premade::PreMadeSource;
 use crate::provider::{AssetProvider, ProviderParts, ProviderStats};
 use crate::request::{AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, RequestKey};

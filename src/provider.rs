@@ -15,10 +15,10 @@ use crate::analytics::{AnalyticsEvent, AnalyticsKind, CacheTier};
 use crate::disk_cache::DiskStats;
 use crate::disk_tier::{DiskCommand, DiskTier};
 use crate::error::{AssetError, AssetErrorKind};
+use crate::lanes::LaneFlag;
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::placeholder::Placeholders;
 use crate::request::{AssetRequest, CachingStrategy, MediaKind, RequestKey};
-use crate::lanes::LaneFlag;
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
 use crate::session::PlaySession;
 use crate::source::SourceKind;
@@ -265,9 +265,9 @@ impl AssetProvider {
 
     /// Whether `key` was prefetched and is not used yet; its status if so.
     pub fn prefetch_status(&self, key: &RequestKey) -> Option<TaskStatus> {
-        self.prefetches.contains_key(key).then(|| {
-            self.status(key).unwrap_or(TaskStatus::Cancelled)
-        })
+        self.prefetches
+            .contains_key(key)
+            .then(|| self.status(key).unwrap_or(TaskStatus::Cancelled))
     }
 
     /// Prefetch jobs in flight that no foreground request holds yet.
@@ -790,8 +790,11 @@ impl AssetProvider {
             }
             self.media_times.push_back(now.duration_since(job.started));
         }
-        self.notices
-            .extend(job_analytics(&job, outcome, now).into_iter().map(Notice::Analytics));
+        self.notices.extend(
+            job_analytics(&job, outcome, now)
+                .into_iter()
+                .map(Notice::Analytics),
+        );
         if let Ok(_) = outcome
             && job.joinable
         {

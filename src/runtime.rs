@@ -24,7 +24,10 @@ use crate::task::JobId;
 /// Work for the runtime.
 pub(crate) enum RuntimeCommand {
     Resolve(Box<JobSpec>),
-    Cancel { job: JobId, key: RequestKey },
+    Cancel {
+        job: JobId,
+        key: RequestKey,
+    },
     Disk(DiskCommand),
     /// A job's lane changed: waiting jobs look again.
     LanesChanged,
@@ -315,23 +318,22 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
         let _ = started_events.send(RuntimeEvent::GenerationStarted(job));
     };
     let started = Instant::now();
-    let outcome =
-        match tokio::time::timeout(
-            spec.timeout,
-            resolve_and_decode(&chain, &request, &generation_started),
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => Err(AssetError::new(
-                AssetErrorKind::TimedOut,
-                format!(
-                    "no {} media after {:.1} s (max_wait)",
-                    request.kind().as_str(),
-                    started.elapsed().as_secs_f32()
-                ),
-            )),
-        };
+    let outcome = match tokio::time::timeout(
+        spec.timeout,
+        resolve_and_decode(&chain, &request, &generation_started),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(_) => Err(AssetError::new(
+            AssetErrorKind::TimedOut,
+            format!(
+                "no {} media after {:.1} s (max_wait)",
+                request.kind().as_str(),
+                started.elapsed().as_secs_f32()
+            ),
+        )),
+    };
     if let Err(error) = &outcome
         && error.kind() != AssetErrorKind::NotFound
     {

@@ -75,6 +75,11 @@ impl DevBackend {
         self.state.data().completed_at.get(asset_id).copied()
     }
 
+    /// The `priority` of every create it answered, in order.
+    pub fn create_priorities(&self) -> Vec<u8> {
+        self.state.data().create_priorities.clone()
+    }
+
     /// Its files, to share with a second backend playing its CDN.
     pub fn media_store(&self) -> MediaStore {
         self.state.config.media.clone()
@@ -148,6 +153,8 @@ struct Data {
     by_cache_key: HashMap<String, (u64, Option<Instant>)>,
     /// When each generated asset's job completed, for latency measurements.
     completed_at: HashMap<String, Instant>,
+    /// The `priority` of every create answered, in order.
+    create_priorities: Vec<u8>,
     faults: super::Faults,
     rng: u64,
 }
@@ -839,6 +846,7 @@ async fn create_generation(
     let body: CreateGeneration = parse(&body)?;
     validate(&body)?;
     bump(&state.counters.creates);
+    state.data().create_priorities.push(body.priority);
     let (generation, _) = create(&state, &body);
     Ok(state.json(Endpoint::CreateGeneration, StatusCode::CREATED, &generation))
 }

@@ -194,7 +194,14 @@ pub fn predict_next(
         None => false,
     };
     if moved {
-        plan(&settings, &predictor, &flags, &graphs, &mut provider, &mut state);
+        plan(
+            &settings,
+            &predictor,
+            &flags,
+            &graphs,
+            &mut provider,
+            &mut state,
+        );
     }
     if !state.waiting.is_empty() {
         start_waiting(&settings, &mut provider, &mut state);

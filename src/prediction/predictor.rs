@@ -103,7 +103,11 @@ impl Default for WeightedPredictor {
 
 impl WeightedPredictor {
     /// The offered edges out of `node` with their probabilities.
-    fn edges<'g>(&self, context: &'g PredictionContext, node: &'g str) -> Vec<(&'g SceneEdge, f32)> {
+    fn edges<'g>(
+        &self,
+        context: &'g PredictionContext,
+        node: &'g str,
+    ) -> Vec<(&'g SceneEdge, f32)> {
         let edges: Vec<&SceneEdge> = context.offered(node).collect();
         let scores: Vec<f32> = edges
             .iter()

@@ -1,0 +1,365 @@
+//! Prediction, lanes and the loading state: ranking by weights and counts, the budget, abandoned
+//! branches, foreground requests joining prefetches, and foreground priority.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::dev_backend::DevBackend;
+use bevy_asset_provider::prediction::PredictionContext;
+use bevy_asset_provider::prelude::*;
+use common::*;
+use serde_json::json;
+
+/// start → left (weight 3) | right (weight 1) | locked (needs the key);
+/// left → cave | shore; right → tower.
+fn fixture() -> SceneGraph {
+    let node = |id: &str| json!({"id": id, "type": "video", "label": id, "meta": {"prompt": format!("the {id}")}});
+    let edge = |id: &str, from: &str, to: &str, weight: f32| json!({"id": id, "from": from, "to": to, "label": id, "weight": weight});
+    let mut locked = edge("to_vault", "start", "vault", 10.0);
+    locked["conditions"] = json!({"has_key": true});
+    let nodes = ["start", "left", "right", "vault", "cave", "shore", "tower"].map(node);
+    let graph = json!({
+        "id": "fixture", "title": "Fixture", "startNodeId": "start",
+        "nodes": nodes,
+        "edges": [
+            edge("to_left", "start", "left", 3.0),
+            edge("to_right", "start", "right", 1.0),
+            locked,
+            edge("to_cave", "left", "cave", 1.0),
+            edge("to_shore", "left", "shore", 1.0),
+            edge("to_tower", "right", "tower", 1.0),
+        ],
+    });
+    SceneGraph::from_json(graph.to_string().as_bytes(), "fixture.scene.json").unwrap()
+}
+
+fn rank(
+    graph: &SceneGraph,
+    flags: &SceneFlags,
+    counts: &dyn Fn(&str) -> u64,
+) -> Vec<(String, f32)> {
+    let context = PredictionContext {
+        graph,
+        at: "start",
+        flags,
+        counts,
+    };
+    WeightedPredictor::default()
+        .predict(&context)
+        .into_iter()
+        .map(|step| (step.via, step.probability))
+        .collect()
+}
+
+#[test]
+fn the_predictor_ranks_by_weight_then_by_what_players_chose() {
+    let graph = fixture();
+    let flags = SceneFlags::default();
+    let ranked = rank(&graph, &flags, &|_| 0);
+    let order: Vec<&str> = ranked.iter().map(|(via, _)| via.as_str()).collect();
+    assert_eq!(
+        order,
+        ["to_left", "to_cave", "to_shore", "to_right", "to_tower"],
+        "{ranked:?}"
+    );
+    assert!((ranked[0].1 - 0.75).abs() < 1e-6);
+    assert!((ranked[1].1 - 0.375).abs() < 1e-6);
+    // Players mostly went right: 40 choices outweigh the authored 3 : 1.
+    let ranked = rank(&graph, &flags, &|edge| {
+        if edge == "to_right" { 40 } else { 0 }
+    });
+    assert_eq!(ranked[0].0, "to_right", "{ranked:?}");
+    // The vault is offered only with the key.
+    assert!(!ranked.iter().any(|(via, _)| via == "to_vault"));
+    let mut with_key = SceneFlags::default();
+    with_key.set("has_key", true);
+    let ranked = rank(&graph, &with_key, &|_| 0);
+    assert_eq!(ranked[0].0, "to_vault", "{ranked:?}");
+}
+
+/// An app with `source` and prediction under `settings`, the fixture graph added.
+fn app_with(source: Arc<FakeGenerator>, settings: PredictionSettings) -> (App, Handle<SceneGraph>) {
+    let plugin = AssetProviderPlugin::new()
+        .without_disk_cache()
+        .with_shared_source(source)
+        .with_max_concurrent_generations(8)
+        .with_default_timeout(Duration::from_secs(10))
+        .with_prediction(settings);
+    let mut app = headless_app(plugin);
+    let graph = app
+        .world_mut()
+        .resource_mut::<Assets<SceneGraph>>()
+        .add(fixture());
+    app.update();
+    (app, graph)
+}
+
+fn enter(app: &mut App, graph: &Handle<SceneGraph>, node: &str) {
+    app.world_mut().write_message(EnterNode {
+        graph: graph.clone(),
+        node: node.to_owned(),
+    });
+    app.update();
+}
+
+fn choose(app: &mut App, graph: &Handle<SceneGraph>, from: &str, edge: &str) {
+    app.world_mut().write_message(MakeChoice {
+        graph: graph.clone(),
+        from: from.to_owned(),
+        edge: edge.to_owned(),
+    });
+    app.update();
+}
+
+fn provider(app: &App) -> &AssetProvider {
+    app.world().resource::<AssetProvider>()
+}
+
+fn key_of(app: &App, graph: &SceneGraph, node: &str, via: &str) -> RequestKey {
+    let request = graph.node_media(node, graph.edge(via)).remove(0);
+    provider(app).key_for(&request)
+}
+
+#[test]
+fn the_budget_is_never_exceeded() {
+    let generator = FakeGenerator::new(Behaviour::Stall);
+    let settings = PredictionSettings::default()
+        .max_in_flight(2)
+        .max_steps_per_node(4)
+        .max_per_session(3);
+    let (mut app, graph) = app_with(generator.clone(), settings);
+    enter(&mut app, &graph, "start");
+    for _ in 0..20 {
+        app.update();
+        assert!(provider(&app).prefetches_in_flight() <= 2);
+    }
+    assert_eq!(provider(&app).stats().prefetched, 2);
+    // Going elsewhere frees the slots; the session's cap of 3 still holds.
+    choose(&mut app, &graph, "start", "to_right");
+    for _ in 0..20 {
+        app.update();
+        assert!(provider(&app).prefetches_in_flight() <= 2);
+    }
+    assert_eq!(provider(&app).stats().prefetched, 3);
+}
+
+#[test]
+fn abandoned_branches_are_cancelled_and_the_chosen_one_is_used() {
+    let generator = FakeGenerator::new(Behaviour::Stall);
+    let (mut app, graph) = app_with(generator.clone(), PredictionSettings::default());
+    let fixture = fixture();
+    enter(&mut app, &graph, "start");
+    update_until(&mut app, "prefetches start", |app| {
+        provider(app).prefetches_in_flight() == 4
+    });
+    let left = key_of(&app, &fixture, "left", "to_left");
+    let right = key_of(&app, &fixture, "right", "to_right");
+    let cave = key_of(&app, &fixture, "cave", "to_cave");
+    choose(&mut app, &graph, "start", "to_right");
+    update_until(&mut app, "the abandoned prefetches are cancelled", |_| {
+        generator.cancelled().len() >= 2
+    });
+    let cancelled = generator.cancelled();
+    assert!(
+        cancelled.contains(&left) && cancelled.contains(&cave),
+        "{cancelled:?}"
+    );
+    assert!(!cancelled.contains(&right), "the chosen branch is kept");
+    let stats = provider(&app).stats();
+    assert_eq!(stats.prefetch_used, 1, "{stats:?}");
+    assert!(stats.prefetch_wasted >= 2, "{stats:?}");
+}
+
+#[test]
+fn a_foreground_request_joins_a_prefetch_in_flight_with_one_create() {
+    let dev = DevBackend::builder()
+        .job_delays(Duration::from_millis(5), Duration::from_millis(400))
+        .spawn()
+        .unwrap();
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .build()
+        .unwrap();
+    let plugin = AssetProviderPlugin::new()
+        .without_disk_cache()
+        .with_source(source)
+        .with_prediction(PredictionSettings::default().max_steps_per_node(1));
+    let mut app = headless_app(plugin);
+    let graph = app
+        .world_mut()
+        .resource_mut::<Assets<SceneGraph>>()
+        .add(fixture());
+    app.update();
+    enter(&mut app, &graph, "start");
+    update_until(&mut app, "the prefetch is created", |_| {
+        dev.stats().creates == 2
+    });
+    choose(&mut app, &graph, "start", "to_left");
+    let fixture = fixture();
+    let key = key_of(&app, &fixture, "left", "to_left");
+    update_until(&mut app, "the chosen node's media is ready", |app| {
+        provider(app).get(&key).is_some()
+    });
+    let stats = provider(&app).stats();
+    assert_eq!(stats.prefetch_used, 1, "{stats:?}");
+    assert!(stats.joined >= 1, "{stats:?}");
+    // The start node's media and the prefetched node's: one create each.
+    let creates_now = dev.stats().creates;
+    assert_eq!(creates_now, dev.stats().new_generations);
+    assert_eq!(
+        dev.stats().creates,
+        2 + (provider(&app).stats().prefetched - 1),
+        "no create was made twice"
+    );
+}
+
+#[test]
+fn a_foreground_request_starts_while_prefetches_fill_the_slots() {
+    let gate = gate();
+    let generator = FakeGenerator::new(Behaviour::Gated {
+        gate: gate.clone(),
+        width: 2,
+        height: 2,
+    });
+    let plugin = AssetProviderPlugin::new()
+        .without_disk_cache()
+        .without_prediction()
+        .with_shared_source(generator.clone())
+        .with_max_concurrent_generations(3);
+    let mut app = headless_app(plugin);
+    for n in 0..6 {
+        app.world_mut()
+            .resource_mut::<AssetProvider>()
+            .prefetch(AssetRequest::image().prompt(format!("maybe {n}")));
+    }
+    update_until(&mut app, "background work takes its slots", |_| {
+        generator.calls() == 2
+    });
+    for _ in 0..20 {
+        app.update();
+    }
+    assert_eq!(
+        generator.calls(),
+        2,
+        "one slot stays free for the foreground"
+    );
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("now"))
+        .id();
+    update_until(
+        &mut app,
+        "the foreground request reaches the generator",
+        |_| generator.calls() == 3,
+    );
+    gate.add_permits(100);
+    until_status(&mut app, entity, TaskStatus::Completed);
+}
+
+#[test]
+fn the_backend_hears_a_low_priority_for_prefetches() {
+    let dev = DevBackend::builder()
+        .job_delays(Duration::from_millis(5), Duration::from_millis(20))
+        .spawn()
+        .unwrap();
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .build()
+        .unwrap();
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(source),
+    );
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .prefetch(AssetRequest::image().prompt("later, maybe"));
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("right now"))
+        .id();
+    until_status(&mut app, entity, TaskStatus::Completed);
+    update_until(&mut app, "the prefetch completes", |app| {
+        provider(app).prefetches_in_flight() == 0
+    });
+    let priorities = dev.create_priorities();
+    assert_eq!(priorities.len(), 2, "{priorities:?}");
+    assert!(
+        priorities.contains(&1) && priorities.contains(&5),
+        "{priorities:?}"
+    );
+}
+
+#[derive(States, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+enum Game {
+    #[default]
+    Loading,
+    Playing,
+    Broken,
+}
+
+fn loading_app(source: Arc<FakeGenerator>) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default(), StatesPlugin))
+        .init_asset::<Image>()
+        .add_plugins(plugin_with(source))
+        .init_state::<Game>()
+        .add_plugins(
+            LoadingStatePlugin::new(Game::Loading, Game::Playing).on_failure(Game::Broken),
+        );
+    app.finish();
+    app.cleanup();
+    app
+}
+
+fn state(app: &App) -> Game {
+    *app.world().resource::<State<Game>>().get()
+}
+
+#[test]
+fn the_loading_state_waits_for_critical_requests_then_moves_on() {
+    let gate = gate();
+    let generator = FakeGenerator::new(Behaviour::Gated {
+        gate: gate.clone(),
+        width: 2,
+        height: 2,
+    });
+    let mut app = loading_app(generator);
+    for n in 0..2 {
+        app.world_mut().spawn((
+            AssetRequest::image().prompt(format!("title {n}")),
+            CriticalAsset,
+        ));
+    }
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(state(&app), Game::Loading);
+    assert_eq!(app.world().resource::<LoadingProgress>().total, 2);
+    gate.add_permits(1);
+    update_until(&mut app, "one critical request is ready", |app| {
+        app.world().resource::<LoadingProgress>().ready == 1
+    });
+    assert!((app.world().resource::<LoadingProgress>().fraction() - 0.5).abs() < 0.26);
+    assert_eq!(state(&app), Game::Loading);
+    gate.add_permits(1);
+    update_until(&mut app, "the game moves on", |app| {
+        state(app) == Game::Playing
+    });
+}
+
+#[test]
+fn a_failed_critical_request_moves_to_the_failure_state() {
+    let generator = FakeGenerator::new(Behaviour::Fail(AssetError::generation("no")));
+    let mut app = loading_app(generator);
+    app.world_mut()
+        .spawn((AssetRequest::image().prompt("title"), CriticalAsset));
+    update_until(&mut app, "the game gives up", |app| {
+        state(app) == Game::Broken
+    });
+}
