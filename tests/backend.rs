@@ -594,3 +594,23 @@ fn a_burst_of_requests_never_has_more_creates_or_downloads_in_flight_than_allowe
         "{stats:?}"
     );
 }
+
+#[test]
+fn jobs_created_before_the_socket_connects_still_follow_its_events() {
+    let dev = backend().spawn().unwrap();
+    // Polling so slow that only the socket can finish the job in time.
+    let source = PixSimSource::builder(dev.base_url())
+        .token(dev.token())
+        .poll_interval(Duration::from_secs(60), Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(source),
+    );
+    // The first request of a fresh client: its create races the socket's connect.
+    let (_, done) = run(&mut app, AssetRequest::image().prompt("first light"));
+    assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
+    assert!(dev.stats().polls <= 1, "{:?}", dev.stats());
+}

@@ -495,11 +495,12 @@ impl Inner {
         id: &BackendId,
         mut events: broadcast::Receiver<SocketEvent>,
         mut state: watch::Receiver<SocketState>,
-        trusted_since: Option<u64>,
+        mut trusted_since: Option<u64>,
         request: &SourceRequest,
     ) -> Result<Result<BackendId, AssetError>, AssetError> {
         let (start, max) = (self.config.poll_start, self.config.poll_max);
-        // Events can be relied on only while the socket that was up at create time stays up.
+        // Events can be relied on while the socket stays up; one that comes up later is trusted
+        // after a catch-up poll.
         let mut trust = trusted_since.is_some();
         let mut events_open = true;
         let mut state_open = true;
@@ -536,10 +537,20 @@ impl Inner {
                     if changed.is_err() {
                         state_open = false;
                         trust = false;
-                    } else if Some(state.borrow_and_update().epoch) != trusted_since {
-                        trust = false;
+                        false
+                    } else {
+                        let now = *state.borrow_and_update();
+                        if now.connected && Some(now.epoch) != trusted_since {
+                            // A socket came up: from now on its events arrive. One poll covers
+                            // whatever happened before it did.
+                            trusted_since = Some(now.epoch);
+                            trust = events_open;
+                            true
+                        } else {
+                            trust &= now.connected && Some(now.epoch) == trusted_since;
+                            false
+                        }
                     }
-                    false
                 }
                 _ = tokio::time::sleep(wait) => {
                     if !trust {

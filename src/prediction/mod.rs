@@ -29,7 +29,8 @@ use crate::session::PlaySession;
 pub struct PredictionSettings {
     /// Prefetch at all (default `true`). Turning it off gives up prefetches in flight.
     pub enabled: bool,
-    /// Prefetch jobs in flight at most, across the game (default 4).
+    /// Prefetch jobs in flight at most, across the game (default 8: a step is often a picture
+    /// and a sound).
     pub max_in_flight: usize,
     /// Predicted steps prefetched per node the player reaches (default 4).
     pub max_steps_per_node: usize,
@@ -46,7 +47,7 @@ impl Default for PredictionSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            max_in_flight: 4,
+            max_in_flight: 8,
             max_steps_per_node: 4,
             max_per_session: 64,
             min_probability: 0.1,
