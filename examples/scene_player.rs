@@ -291,6 +291,8 @@ fn main() -> AppExit {
                 ui::update_request_rows,
                 ui::play_cues,
                 ui::autoplay,
+                ui::mark_choices,
+                ui::show_diagnostics,
             )
                 .chain(),
         );
@@ -608,6 +610,17 @@ mod ui {
         to: String,
     }
 
+    /// Under a choice: whether its media is prefetched already.
+    #[derive(Component)]
+    pub struct ChoiceStatus {
+        edge: String,
+        to: String,
+    }
+
+    /// The diagnostics overlay.
+    #[derive(Component)]
+    pub struct Overlay;
+
     #[derive(Component)]
     pub struct RequestList;
 
@@ -687,6 +700,18 @@ mod ui {
                     });
                 });
                 root.spawn((
+                    Overlay,
+                    Text::new(""),
+                    TextFont::from_font_size(13.0),
+                    TextColor(Color::srgb(0.7, 0.74, 0.8)),
+                    Node {
+                        position_type: PositionType::Absolute,
+                        top: px(20),
+                        right: px(20),
+                        ..default()
+                    },
+                ));
+                root.spawn((
                     RequestList,
                     Node {
                         flex_direction: FlexDirection::Column,
@@ -740,15 +765,28 @@ mod ui {
                     },
                     Node {
                         padding: UiRect::axes(px(14), px(10)),
+                        flex_direction: FlexDirection::Column,
+                        row_gap: px(2),
                         ..default()
                     },
                     BackgroundColor(Color::srgb(0.16, 0.18, 0.23)),
                 ))
-                .with_child((
-                    Text::new(format!("{}. {}", i + 1, edge.label)),
-                    TextFont::from_font_size(18.0),
-                    TextColor(Color::srgb(0.92, 0.92, 0.95)),
-                ));
+                .with_children(|button| {
+                    button.spawn((
+                        Text::new(format!("{}. {}", i + 1, edge.label)),
+                        TextFont::from_font_size(18.0),
+                        TextColor(Color::srgb(0.92, 0.92, 0.95)),
+                    ));
+                    button.spawn((
+                        ChoiceStatus {
+                            edge: edge.id.clone(),
+                            to: edge.to.clone(),
+                        },
+                        Text::new(""),
+                        TextFont::from_font_size(12.0),
+                        TextColor(BADGE_PENDING),
+                    ));
+                });
             }
             if choices.is_empty() {
                 list.spawn((
@@ -758,6 +796,68 @@ mod ui {
                 ));
             }
         });
+    }
+
+    /// Marks the choices whose media is prefetched: ready, or on its way.
+    pub fn mark_choices(
+        story: Res<Story>,
+        graphs: Res<Assets<SceneGraph>>,
+        provider: Res<AssetProvider>,
+        mut marks: Query<(&ChoiceStatus, &mut Text, &mut TextColor)>,
+    ) {
+        let Some(graph) = graphs.get(&story.graph) else {
+            return;
+        };
+        for (status, mut text, mut color) in &mut marks {
+            let Some(edge) = graph.edge(&status.edge) else {
+                continue;
+            };
+            let keys: Vec<RequestKey> = graph
+                .node_media(&status.to, Some(edge))
+                .iter()
+                .map(|request| provider.key_for(request))
+                .collect();
+            let (label, tint) = if keys.iter().all(|key| provider.get(key).is_some()) {
+                ("prefetched: ready", BADGE_COMPLETED)
+            } else if keys.iter().any(|key| provider.status(key).is_some()) {
+                ("prefetching", BADGE_PROCESSING)
+            } else {
+                ("", BADGE_PENDING)
+            };
+            if text.0 != label {
+                text.0 = label.to_owned();
+                color.0 = tint;
+            }
+        }
+    }
+
+    /// The provider's diagnostics, as `LogDiagnosticsPlugin` would print them.
+    pub fn show_diagnostics(
+        diagnostics: Res<bevy::diagnostic::DiagnosticsStore>,
+        mut overlay: Single<&mut Text, With<Overlay>>,
+    ) {
+        let value = |path| {
+            diagnostics
+                .get(path)
+                .and_then(|diagnostic| diagnostic.value())
+        };
+        let percent = |path| value(path).map_or("-".to_owned(), |v| format!("{:.0}%", v * 100.0));
+        let millis = |path| value(path).map_or("-".to_owned(), |v| format!("{v:.0} ms"));
+        let count = |path| value(path).map_or("-".to_owned(), |v| format!("{v:.0}"));
+        let text = format!(
+            "in flight {} (prefetch {})\ncache hit rate {}\ntime to media p50 {} p95 {}\n\
+             prefetch hit rate {}\nwasted generations {}",
+            count(&AssetProviderDiagnostics::IN_FLIGHT),
+            count(&AssetProviderDiagnostics::PREFETCHES_IN_FLIGHT),
+            percent(&AssetProviderDiagnostics::CACHE_HIT_RATE),
+            millis(&AssetProviderDiagnostics::TIME_TO_MEDIA_P50),
+            millis(&AssetProviderDiagnostics::TIME_TO_MEDIA_P95),
+            percent(&AssetProviderDiagnostics::PREFETCH_HIT_RATE),
+            count(&AssetProviderDiagnostics::WASTED_GENERATIONS),
+        );
+        if overlay.0 != text {
+            overlay.0 = text;
+        }
     }
 
     /// Buttons and number keys take a choice; R restarts at an ending.
