@@ -94,3 +94,8 @@ pub mod prelude {
     pub use crate::source::{AssetSource, SourceKind};
     pub use crate::task::{GenerationTask, MediaHandle, TaskStatus};
 }
+
+/// The README's examples, compiled as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
