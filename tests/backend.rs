@@ -18,8 +18,7 @@ fn backend() -> DevBackendBuilder {
 
 /// A plugin whose only source is a client of `backend`, polling and retrying quickly.
 fn plugin(backend: &DevBackend) -> AssetProviderPlugin {
-    let source = PixSimSource::builder(backend.base_url())
-        .token(backend.token())
+    let source = client(backend)
         .poll_interval(Duration::from_millis(20), Duration::from_millis(200))
         .retries(4, Duration::from_millis(10), Duration::from_secs(2))
         .build()
@@ -293,8 +292,7 @@ fn random_server_errors_are_retried_until_the_job_completes() {
         .error_rate(Endpoint::Asset, 0.3)
         .spawn()
         .unwrap();
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
+    let source = client(&dev)
         .websocket(false)
         .poll_interval(Duration::from_millis(10), Duration::from_millis(50))
         .retries(8, Duration::from_millis(5), Duration::from_millis(50))
@@ -330,8 +328,7 @@ fn an_endpoint_that_always_fails_ends_in_an_error_after_bounded_tries() {
         .error_rate(Endpoint::CreateGeneration, 1.0)
         .spawn()
         .unwrap();
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
+    let source = client(&dev)
         .retries(3, Duration::from_millis(5), Duration::from_millis(20))
         .build()
         .unwrap();
@@ -472,12 +469,7 @@ fn the_library_pages_through_search_results_and_scores_them() {
         .tag("role:bg")
         .allow_generation(false);
     for (pages, searches, asset) in [(4, 3, "asset 101"), (1, 1, "asset 1")] {
-        let library = PixSimSource::builder(dev.base_url())
-            .token(dev.token())
-            .search_pages(pages)
-            .build()
-            .unwrap()
-            .library();
+        let library = client(&dev).search_pages(pages).build().unwrap().library();
         let mut app = headless_app(
             AssetProviderPlugin::new()
                 .without_disk_cache()
@@ -501,10 +493,7 @@ fn with_backend_makes_audio_locally_and_never_hides_a_failed_generation() {
         .reject_prompts_containing("forbidden")
         .spawn()
         .unwrap();
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
-        .build()
-        .unwrap();
+    let source = client(&dev).build().unwrap();
     let mut app = headless_app(
         AssetProviderPlugin::new()
             .without_disk_cache()
@@ -526,10 +515,7 @@ fn with_backend_makes_audio_locally_and_never_hides_a_failed_generation() {
 #[test]
 fn a_backend_scene_is_fetched_as_a_scene_graph() {
     let dev = backend().spawn().unwrap();
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
-        .build()
-        .unwrap();
+    let source = client(&dev).build().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -560,8 +546,7 @@ fn a_burst_of_requests_never_has_more_creates_or_downloads_in_flight_than_allowe
         .latency(Duration::from_millis(40))
         .spawn()
         .unwrap();
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
+    let source = client(&dev)
         .max_concurrent_creates(2)
         .max_concurrent_downloads(3)
         .build()
@@ -599,8 +584,7 @@ fn a_burst_of_requests_never_has_more_creates_or_downloads_in_flight_than_allowe
 fn jobs_created_before_the_socket_connects_still_follow_its_events() {
     let dev = backend().spawn().unwrap();
     // Polling so slow that only the socket can finish the job in time.
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
+    let source = client(&dev)
         .poll_interval(Duration::from_secs(60), Duration::from_secs(60))
         .build()
         .unwrap();

@@ -17,9 +17,8 @@ fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(20))
 }
 
-fn client(dev: &DevBackend) -> PixSimSource {
-    PixSimSource::builder(dev.base_url())
-        .token(dev.token())
+fn fast_client(dev: &DevBackend) -> PixSimSource {
+    client(dev)
         .poll_interval(Duration::from_millis(20), Duration::from_millis(200))
         .build()
         .unwrap()
@@ -75,7 +74,7 @@ fn a_second_run_of_the_story_path_is_served_from_disk_with_no_creates() {
     let first = backend().spawn().unwrap();
     {
         let plugin = AssetProviderPlugin::new()
-            .with_backend(client(&first))
+            .with_backend(fast_client(&first))
             .with_disk_cache_dir(dir.path());
         let mut app = app_with(plugin, PlaySession::default());
         for done in run_all(&mut app, &requests) {
@@ -86,7 +85,7 @@ fn a_second_run_of_the_story_path_is_served_from_disk_with_no_creates() {
 
     let second = backend().spawn().unwrap();
     let plugin = AssetProviderPlugin::new()
-        .with_backend(client(&second))
+        .with_backend(fast_client(&second))
         .with_disk_cache_dir(dir.path());
     let mut app = app_with(plugin, PlaySession::default());
     for done in run_all(&mut app, &requests) {
@@ -122,7 +121,7 @@ fn a_job_submitted_before_a_crash_is_followed_after_restart_not_submitted_again(
         .prompt("a ship in the night");
     {
         let plugin = AssetProviderPlugin::new()
-            .with_source(client(&dev))
+            .with_source(fast_client(&dev))
             .with_disk_cache_dir(dir.path());
         let mut app = app_with(plugin, PlaySession::default());
         let entity = app.world_mut().spawn(request.clone()).id();
@@ -136,7 +135,7 @@ fn a_job_submitted_before_a_crash_is_followed_after_restart_not_submitted_again(
     assert_eq!(dev.stats().cancels, 0, "stopping the game cancels nothing");
 
     let plugin = AssetProviderPlugin::new()
-        .with_source(client(&dev))
+        .with_source(fast_client(&dev))
         .with_disk_cache_dir(dir.path());
     let mut app = app_with(plugin, PlaySession::default());
     let done = &run_all(&mut app, std::slice::from_ref(&request))[0];

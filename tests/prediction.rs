@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
-use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prediction::PredictionContext;
 use bevy_asset_provider::prelude::*;
@@ -181,10 +180,7 @@ fn a_foreground_request_joins_a_prefetch_in_flight_with_one_create() {
         .job_delays(Duration::from_millis(5), Duration::from_millis(400))
         .spawn()
         .unwrap();
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
-        .build()
-        .unwrap();
+    let source = client(&dev).build().unwrap();
     let plugin = AssetProviderPlugin::new()
         .without_disk_cache()
         .with_source(source)
@@ -267,10 +263,7 @@ fn the_backend_hears_a_low_priority_for_prefetches() {
         .job_delays(Duration::from_millis(5), Duration::from_millis(20))
         .spawn()
         .unwrap();
-    let source = PixSimSource::builder(dev.base_url())
-        .token(dev.token())
-        .build()
-        .unwrap();
+    let source = client(&dev).build().unwrap();
     let mut app = headless_app(
         AssetProviderPlugin::new()
             .without_disk_cache()

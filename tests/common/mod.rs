@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bevy::prelude::*;
+use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
+use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
 
@@ -230,4 +232,9 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A client of `dev` with its token; add settings, then `build()`.
+pub fn client(dev: &DevBackend) -> PixSimSourceBuilder {
+    PixSimSource::builder(dev.base_url()).token(dev.token())
 }
