@@ -65,48 +65,80 @@ pub(crate) fn register(app: &mut App) {
     }
 }
 
-/// Adds this frame's measurements; reads counters only, never the disk.
-pub(crate) fn measure(provider: Option<Res<AssetProvider>>, mut diagnostics: Diagnostics) {
+/// Adds a measurement when a value changed; reads counters only, never the disk. Most frames
+/// nothing changes and nothing is recorded.
+pub(crate) fn measure(
+    provider: Option<Res<AssetProvider>>,
+    mut diagnostics: Diagnostics,
+    mut last: Local<Vec<Option<f64>>>,
+    mut last_served: Local<Option<u64>>,
+) {
     let Some(provider) = provider else { return };
     let stats = provider.stats();
     let disk = provider.disk_stats().unwrap_or_default();
-    diagnostics.add_measurement(&AssetProviderDiagnostics::IN_FLIGHT, || {
-        provider.in_flight() as f64
-    });
-    diagnostics.add_measurement(&AssetProviderDiagnostics::MEMORY_HITS, || {
-        stats.memory_hits as f64
-    });
-    diagnostics.add_measurement(&AssetProviderDiagnostics::DISK_HITS, || disk.hits as f64);
-    diagnostics.add_measurement(&AssetProviderDiagnostics::DISK_MISSES, || {
-        disk.misses as f64
-    });
-    diagnostics.add_measurement(&AssetProviderDiagnostics::DISK_BYTES, || disk.bytes as f64);
-    diagnostics.add_measurement(&AssetProviderDiagnostics::DISK_EVICTIONS, || {
-        disk.evictions as f64
-    });
-    if let Some((p50, p95)) = provider.time_to_media() {
-        diagnostics.add_measurement(&AssetProviderDiagnostics::TIME_TO_MEDIA_P50, || {
-            p50.as_secs_f64() * 1e3
-        });
-        diagnostics.add_measurement(&AssetProviderDiagnostics::TIME_TO_MEDIA_P95, || {
-            p95.as_secs_f64() * 1e3
-        });
-    }
-    if stats.prefetched > 0 {
-        diagnostics.add_measurement(&AssetProviderDiagnostics::PREFETCH_HIT_RATE, || {
-            stats.prefetch_used as f64 / stats.prefetched as f64
-        });
-    }
-    diagnostics.add_measurement(&AssetProviderDiagnostics::WASTED_GENERATIONS, || {
-        stats.prefetch_wasted as f64
-    });
-    diagnostics.add_measurement(&AssetProviderDiagnostics::PREFETCHES_IN_FLIGHT, || {
-        provider.prefetches_in_flight() as f64
-    });
     let served = stats.memory_hits + stats.cached + stats.pre_made + stats.generated;
-    if served > 0 {
-        diagnostics.add_measurement(&AssetProviderDiagnostics::CACHE_HIT_RATE, || {
-            (stats.memory_hits + stats.cached) as f64 / served as f64
-        });
+    // The percentiles sort a window of times: only when a request was served since.
+    let times = if *last_served != Some(served) {
+        *last_served = Some(served);
+        provider.time_to_media()
+    } else {
+        None
+    };
+    let ratio = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
+    let now: [(DiagnosticPath, Option<f64>); 12] = [
+        (
+            AssetProviderDiagnostics::IN_FLIGHT,
+            Some(provider.in_flight() as f64),
+        ),
+        (
+            AssetProviderDiagnostics::MEMORY_HITS,
+            Some(stats.memory_hits as f64),
+        ),
+        (AssetProviderDiagnostics::DISK_HITS, Some(disk.hits as f64)),
+        (
+            AssetProviderDiagnostics::DISK_MISSES,
+            Some(disk.misses as f64),
+        ),
+        (
+            AssetProviderDiagnostics::DISK_BYTES,
+            Some(disk.bytes as f64),
+        ),
+        (
+            AssetProviderDiagnostics::DISK_EVICTIONS,
+            Some(disk.evictions as f64),
+        ),
+        (
+            AssetProviderDiagnostics::CACHE_HIT_RATE,
+            ratio(stats.memory_hits + stats.cached, served),
+        ),
+        (
+            AssetProviderDiagnostics::TIME_TO_MEDIA_P50,
+            times.map(|(p50, _)| p50.as_secs_f64() * 1e3),
+        ),
+        (
+            AssetProviderDiagnostics::TIME_TO_MEDIA_P95,
+            times.map(|(_, p95)| p95.as_secs_f64() * 1e3),
+        ),
+        (
+            AssetProviderDiagnostics::PREFETCH_HIT_RATE,
+            ratio(stats.prefetch_used, stats.prefetched),
+        ),
+        (
+            AssetProviderDiagnostics::WASTED_GENERATIONS,
+            Some(stats.prefetch_wasted as f64),
+        ),
+        (
+            AssetProviderDiagnostics::PREFETCHES_IN_FLIGHT,
+            Some(provider.prefetches_in_flight() as f64),
+        ),
+    ];
+    last.resize(now.len(), None);
+    for ((path, value), last) in now.iter().zip(last.iter_mut()) {
+        if let Some(value) = *value
+            && *last != Some(value)
+        {
+            *last = Some(value);
+            diagnostics.add_measurement(path, || value);
+        }
     }
 }

@@ -350,6 +350,9 @@ impl Plugin for AssetProviderPlugin {
                 (
                     systems::flush_requests.in_set(AssetProviderSystems::Flush),
                     diagnostics::measure.after(AssetProviderSystems::Flush),
+                    systems::trigger_analytics
+                        .after(AssetProviderSystems::Flush)
+                        .run_if(on_message::<AnalyticsEvent>),
                 ),
             )
             .add_observer(systems::on_request_inserted)

@@ -18,16 +18,15 @@ use crate::task::{GenerationTask, MediaHandle, TaskStatus};
 
 /// The plugin's outgoing messages.
 #[derive(SystemParam)]
-pub(crate) struct ProviderMessages<'w, 's> {
+pub(crate) struct ProviderMessages<'w> {
     requested: MessageWriter<'w, AssetRequested>,
     ready: MessageWriter<'w, AssetReady>,
     failed: MessageWriter<'w, AssetFailed>,
     cancelled: MessageWriter<'w, AssetCancelled>,
     analytics: MessageWriter<'w, AnalyticsEvent>,
-    commands: Commands<'w, 's>,
 }
 
-impl ProviderMessages<'_, '_> {
+impl ProviderMessages<'_> {
     fn send(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
@@ -44,8 +43,6 @@ impl ProviderMessages<'_, '_> {
                     self.cancelled.write(message);
                 }
                 Notice::Analytics(event) => {
-                    // Observers too, for games that react to one kind of event.
-                    self.commands.trigger(event.clone());
                     self.analytics.write(event);
                 }
             }
@@ -233,12 +230,21 @@ pub(crate) fn receive_results(
 pub(crate) fn record_played(
     mut played: MessageReader<AssetPlayed>,
     mut analytics: MessageWriter<AnalyticsEvent>,
-    mut commands: Commands,
 ) {
     for message in played.read() {
-        let event = AnalyticsEvent::new(AnalyticsKind::Played, message.key, message.kind);
+        analytics.write(AnalyticsEvent::new(
+            AnalyticsKind::Played,
+            message.key,
+            message.kind,
+        ));
+    }
+}
+
+/// Triggers each analytics message as an event too, for observers. Runs only on frames that
+/// have some, so quiet frames pay nothing for it.
+pub(crate) fn trigger_analytics(mut events: MessageReader<AnalyticsEvent>, mut commands: Commands) {
+    for event in events.read() {
         commands.trigger(event.clone());
-        analytics.write(event);
     }
 }
 

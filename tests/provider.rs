@@ -463,3 +463,56 @@ fn the_memory_tier_forgets_the_least_recently_used_first() {
     assert_eq!(source.calls(), 3);
     assert_eq!(provider.stats().memory_hits, 1);
 }
+
+#[test]
+fn analytics_follow_a_request_from_requested_to_played_as_messages_and_events() {
+    let generator = FakeGenerator::new(Behaviour::Serve {
+        width: 2,
+        height: 2,
+    });
+    let mut app = headless_app(plugin_with(generator));
+    collect::<AnalyticsEvent>(&mut app);
+    app.init_resource::<Observed>().add_observer(
+        |event: On<AnalyticsEvent>, mut seen: ResMut<Observed>| {
+            seen.0.push(event.kind);
+        },
+    );
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("a kite"))
+        .id();
+    until_status(&mut app, entity, TaskStatus::Completed);
+    let key = task(&app, entity).key();
+    app.world_mut().write_message(AssetPlayed {
+        key,
+        kind: MediaKind::Image,
+    });
+    app.update();
+    // The same request again is a memory hit.
+    app.world_mut()
+        .spawn(AssetRequest::image().prompt("a kite"));
+    for _ in 0..3 {
+        app.update();
+    }
+    let kinds: Vec<AnalyticsKind> = collected::<AnalyticsEvent>(&app)
+        .iter()
+        .map(|event| event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            AnalyticsKind::Requested,
+            AnalyticsKind::GenerationStarted,
+            AnalyticsKind::Completed,
+            AnalyticsKind::Played,
+            AnalyticsKind::Requested,
+            AnalyticsKind::ServedFromCache,
+        ]
+    );
+    let memory_hit = &collected::<AnalyticsEvent>(&app)[5];
+    assert_eq!(memory_hit.tier, Some(CacheTier::Memory));
+    assert_eq!(app.world().resource::<Observed>().0, kinds);
+}
+
+#[derive(Resource, Default)]
+struct Observed(Vec<AnalyticsKind>);
