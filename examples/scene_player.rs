@@ -417,7 +417,18 @@ fn print_events(
             .map(|m| (m.node.clone(), m.edge.clone()))
             .unwrap_or_default()
     };
+    // Prefetches of the likely next choices get their own events; the journal counts what the
+    // player asked for.
     for message in requested.read() {
+        if message.prefetch {
+            println!(
+                "{}",
+                json!({"event": "prefetch", "key": message.key.short(), "scene": message.scene_id,
+                       "choice": message.choice_id, "kind": message.kind.as_str(),
+                       "status": "pending"})
+            );
+            continue;
+        }
         let (node, choice) = context(message.entity);
         journal.requested += 1;
         println!(
@@ -428,6 +439,15 @@ fn print_events(
         );
     }
     for message in ready.read() {
+        if message.prefetch {
+            println!(
+                "{}",
+                json!({"event": "prefetch_ready", "key": message.key.short(),
+                       "kind": message.kind.as_str(), "source": message.source.as_str(),
+                       "origin": message.origin, "ms": message.elapsed.as_millis()})
+            );
+            continue;
+        }
         let (node, choice) = context(message.entity);
         let ms = message.elapsed.as_millis();
         *journal
@@ -449,6 +469,15 @@ fn print_events(
         );
     }
     for message in failed.read() {
+        if message.prefetch {
+            println!(
+                "{}",
+                json!({"event": "prefetch_failed", "key": message.key.short(),
+                       "kind": message.kind.as_str(), "status": message.status.as_str(),
+                       "error": message.error.to_string()})
+            );
+            continue;
+        }
         let (node, choice) = context(message.entity);
         journal.failed += 1;
         println!(
@@ -576,6 +605,8 @@ fn finish(
                "time_to_real_media_ms": {"p50": percentile(0.5), "max": times.last()},
                "tiers": tiers, "disk": disk, "backend": backend,
                "resumed_jobs": provider.resumed_jobs(),
+               "prefetch": {"started": stats.prefetched, "used": stats.prefetch_used,
+                            "wasted": stats.prefetch_wasted},
                "requests": requests})
     );
     exit.write(if journal.failed == 0 {
