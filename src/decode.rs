@@ -15,6 +15,12 @@ pub(crate) enum DecodedMedia {
     Image(Box<Image>),
     #[cfg(feature = "audio")]
     Audio(AudioSource),
+    /// A clip's first frame, shown behind the handle, and the clip, played by a `VideoPlayer`.
+    #[cfg(feature = "video")]
+    Video {
+        first_frame: Box<Image>,
+        clip: Box<crate::video::VideoClip>,
+    },
 }
 
 /// Decodes `media` as `kind`, checking that its MIME type fits the kind.
@@ -22,12 +28,10 @@ pub(crate) fn decode(kind: MediaKind, media: &SourcedMedia) -> Result<DecodedMed
     let mime = media.mime.as_str();
     match kind {
         MediaKind::Image | MediaKind::Video if mime.starts_with("image/") => decode_image(media),
+        MediaKind::Video if mime.starts_with("video/") => decode_video(media),
         MediaKind::Video => Err(AssetError::new(
             AssetErrorKind::Unsupported,
-            format!(
-                "{}: cannot show {mime} as a video here: only still images are supported",
-                media.origin
-            ),
+            format!("{}: cannot show {mime} as a video", media.origin),
         )),
         MediaKind::Audio => decode_audio(media),
         MediaKind::Image => Err(AssetError::decode(format!(
@@ -55,6 +59,27 @@ fn decode_image(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
             media.mime
         ))
     })
+}
+
+#[cfg(feature = "video")]
+fn decode_video(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
+    let (clip, first_frame) = crate::video::open_clip(media.bytes.clone(), &media.origin)?;
+    Ok(DecodedMedia::Video {
+        first_frame: Box::new(first_frame),
+        clip: Box::new(clip),
+    })
+}
+
+#[cfg(not(feature = "video"))]
+fn decode_video(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
+    Err(AssetError::new(
+        AssetErrorKind::Unsupported,
+        format!(
+            "{}: cannot show {} as a video here: only still images are supported (playing \
+             video needs the `video` feature)",
+            media.origin, media.mime
+        ),
+    ))
 }
 
 #[cfg(feature = "audio")]

@@ -60,6 +60,8 @@ pub mod scoring;
 pub mod session;
 pub mod source;
 pub mod task;
+#[cfg(feature = "video")]
+pub mod video;
 
 mod decode;
 mod disk_tier;
@@ -93,6 +95,8 @@ pub mod prelude {
     pub use crate::session::PlaySession;
     pub use crate::source::{AssetSource, SourceKind};
     pub use crate::task::{GenerationTask, MediaHandle, TaskStatus};
+    #[cfg(feature = "video")]
+    pub use crate::video::{VideoClip, VideoClips, VideoEnded, VideoPlayer, VideoState};
 }
 
 /// The README's examples, compiled as doc tests.

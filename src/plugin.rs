@@ -358,6 +358,8 @@ impl Plugin for AssetProviderPlugin {
             .add_observer(systems::on_request_inserted)
             .add_observer(systems::on_task_removed);
         crate::scene_graph::plugin(app);
+        #[cfg(feature = "video")]
+        crate::video::plugin(app);
         diagnostics::register(app);
     }
 

@@ -357,7 +357,7 @@ pub fn encode_png(width: u32, height: u32, rgba: &[u8]) -> Vec<u8> {
 }
 
 /// Paints the landscape for `seed` and returns its RGBA8 pixels.
-fn paint_landscape(seed: u64, width: usize, height: usize) -> Vec<u8> {
+pub(crate) fn paint_landscape(seed: u64, width: usize, height: usize) -> Vec<u8> {
     let mut rng = Rng::new(seed);
     let palette = &PALETTES[rng.below(PALETTES.len())];
     // A slight per-seed tint keeps two scenes of the same palette from looking identical.

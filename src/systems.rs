@@ -56,6 +56,8 @@ pub(crate) struct MediaAssets<'w> {
     images: ResMut<'w, Assets<Image>>,
     #[cfg(feature = "audio")]
     sounds: Option<ResMut<'w, Assets<AudioSource>>>,
+    #[cfg(feature = "video")]
+    clips: Option<ResMut<'w, crate::video::VideoClips>>,
 }
 
 impl MediaAssets<'_> {
@@ -86,6 +88,15 @@ impl MediaAssets<'_> {
         match (handle, media) {
             (MediaHandle::Image(handle), DecodedMedia::Image(image)) => {
                 let _ = self.images.insert(handle.id(), *image);
+            }
+            #[cfg(feature = "video")]
+            (MediaHandle::Image(handle), DecodedMedia::Video { first_frame, clip }) => {
+                // The first frame shows at once; a `VideoPlayer` on the handle plays the rest.
+                if self.images.insert(handle.id(), *first_frame).is_ok()
+                    && let Some(clips) = self.clips.as_mut()
+                {
+                    clips.insert(handle.id(), *clip);
+                }
             }
             #[cfg(feature = "audio")]
             (MediaHandle::Audio(handle), DecodedMedia::Audio(sound)) => {

@@ -4,7 +4,8 @@
 //! It logs in with fixed dev credentials ([`DEV_EMAIL`], [`DEV_PASSWORD`]), checks the bearer
 //! token, deduplicates creates by reproducible hash and by cache key, runs jobs through
 //! `pending → processing → completed` after configurable delays, makes procedural PNG / WAV
-//! media with their SHA-256, announces jobs on the WebSocket, and can inject faults.
+//! media with their SHA-256 (and, with the `video` feature, H.264 mp4 clips for the video
+//! operations), announces jobs on the WebSocket, and can inject faults.
 //!
 //! ```no_run
 //! use bevy_asset_provider::dev_backend::DevBackend;
@@ -18,6 +19,8 @@
 //! ```
 
 mod server;
+#[cfg(feature = "video")]
+mod video_clip;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,6 +31,8 @@ use std::time::Duration;
 use crate::request::MediaKind;
 
 pub use server::DevBackend;
+#[cfg(feature = "video")]
+pub use video_clip::ClipSpec;
 
 /// The dev backend's login email.
 pub const DEV_EMAIL: &str = "dev@pixsim.local";
@@ -231,6 +236,7 @@ pub struct DevBackendBuilder {
     pub(crate) pending_delay: Duration,
     pub(crate) processing_delay: Duration,
     pub(crate) image_size: (u32, u32),
+    pub(crate) video_size: (u32, u32),
     pub(crate) faults: Faults,
     pub(crate) premade: Vec<PremadeSpec>,
     pub(crate) media_base_url: Option<String>,
@@ -250,6 +256,7 @@ impl Default for DevBackendBuilder {
             pending_delay: Duration::from_millis(100),
             processing_delay: Duration::from_millis(400),
             image_size: (64, 36),
+            video_size: (192, 108),
             faults: Faults::default(),
             premade: Vec::new(),
             media_base_url: None,
@@ -285,6 +292,14 @@ impl DevBackendBuilder {
     /// The size of generated images (default 64 × 36).
     pub fn image_size(mut self, width: u32, height: u32) -> Self {
         self.image_size = (width.max(1), height.max(1));
+        self
+    }
+
+    /// The size of generated video clips (default 192 × 108; sides are made even). Clips are
+    /// 24 fps and last the request's duration, 2 s by default. Without the `video` feature,
+    /// video operations make images of [`image_size`](Self::image_size).
+    pub fn video_size(mut self, width: u32, height: u32) -> Self {
+        self.video_size = (width.max(1), height.max(1));
         self
     }
 

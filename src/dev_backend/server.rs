@@ -137,7 +137,8 @@ struct Generation {
     response: GenerationResponse,
     kind: MediaKind,
     seed: u64,
-    duration: f32,
+    /// The create's `duration.target`, in seconds.
+    duration: Option<f32>,
     tags: Vec<String>,
     prompt: String,
     cancel_requested: bool,
@@ -596,7 +597,7 @@ fn create(state: &Arc<Shared>, body: &CreateGeneration) -> (GenerationResponse, 
         .duration
         .get("target")
         .and_then(Value::as_f64)
-        .unwrap_or(1.0) as f32;
+        .map(|seconds| seconds as f32);
     let mut tags: Vec<String> = Vec::new();
     if let Some(scene) = &body.from_scene {
         tags.push(format!("scene:{}", scene.id));
@@ -712,22 +713,31 @@ async fn lifecycle(state: Arc<Shared>, id: u64) {
         );
         return;
     }
-    let (width, height) = state.config.image_size;
-    let made = tokio::task::spawn_blocking(move || match kind {
-        MediaKind::Audio => (procedural_wav(seed, duration), "audio/wav"),
-        _ => (procedural_png(seed, width, height), "image/png"),
-    })
-    .await;
-    let Ok((bytes, mime)) = made else {
-        finish(
-            &state,
-            id,
-            GenerationStatus::Failed,
-            Some(("internal_error", "The media painter stopped")),
-        );
-        return;
+    let sizes = (state.config.image_size, state.config.video_size);
+    let made = tokio::task::spawn_blocking(move || make_media(kind, seed, duration, sizes)).await;
+    let media = match made {
+        Ok(Ok(media)) => media,
+        Ok(Err(error)) => {
+            bevy::log::warn!("dev backend: generation {id} failed: {error}");
+            finish(
+                &state,
+                id,
+                GenerationStatus::Failed,
+                Some(("internal_error", "The media encoder failed")),
+            );
+            return;
+        }
+        Err(_) => {
+            finish(
+                &state,
+                id,
+                GenerationStatus::Failed,
+                Some(("internal_error", "The media painter stopped")),
+            );
+            return;
+        }
     };
-    let asset = add_asset(&state, kind, bytes, mime, tags, Some(id));
+    let asset = add_asset(&state, kind, media, tags, Some(id));
     let asset_id = asset.id.clone();
     {
         let mut data = state.data();
@@ -774,25 +784,81 @@ fn finish(state: &Shared, id: u64, status: GenerationStatus, failure: Option<(&s
     state.broadcast(job_event(kind, id, status));
 }
 
+/// A made file: its bytes, MIME type, pixel size and length.
+struct Made {
+    bytes: Vec<u8>,
+    mime: &'static str,
+    size: Option<(u32, u32)>,
+    seconds: Option<f64>,
+}
+
+/// Paints (or encodes) media of `kind`: a WAV for audio, an H.264 mp4 for video (with the
+/// `video` feature; a PNG without it), a PNG otherwise. `sizes` are the image and video sizes.
+fn make_media(
+    kind: MediaKind,
+    seed: u64,
+    seconds: Option<f32>,
+    sizes: ((u32, u32), (u32, u32)),
+) -> Result<Made, String> {
+    let ((width, height), _video) = sizes;
+    match kind {
+        MediaKind::Audio => {
+            let seconds = seconds.unwrap_or(1.0);
+            Ok(Made {
+                bytes: procedural_wav(seed, seconds),
+                mime: "audio/wav",
+                size: None,
+                seconds: Some(f64::from(seconds)),
+            })
+        }
+        #[cfg(feature = "video")]
+        MediaKind::Video => {
+            let spec = super::ClipSpec::new(seed)
+                .size(_video.0, _video.1)
+                .seconds(seconds.unwrap_or(2.0));
+            let bytes = spec.encode().map_err(|error| error.to_string())?;
+            Ok(Made {
+                bytes,
+                mime: "video/mp4",
+                size: Some(spec.dimensions()),
+                seconds: Some(f64::from(spec.frame_count()) / f64::from(spec.frame_rate())),
+            })
+        }
+        _ => Ok(Made {
+            bytes: procedural_png(seed, width, height),
+            mime: "image/png",
+            size: Some((width, height)),
+            seconds: None,
+        }),
+    }
+}
+
+/// The file extension of a media key.
+fn extension(mime: &str) -> &'static str {
+    match mime {
+        "audio/wav" => "wav",
+        "video/mp4" => "mp4",
+        _ => "png",
+    }
+}
+
 fn add_asset(
     state: &Shared,
     kind: MediaKind,
-    bytes: Vec<u8>,
-    mime: &str,
+    made: Made,
     tags: Vec<String>,
     generation: Option<u64>,
 ) -> AssetResponse {
+    let Made {
+        bytes,
+        mime,
+        size: dimensions,
+        seconds,
+    } = made;
     let sha = hex::encode(Sha256::digest(&bytes));
-    let extension = if mime == "audio/wav" { "wav" } else { "png" };
-    let key = format!("{}.{extension}", &sha[..16]);
+    let key = format!("{}.{}", &sha[..16], extension(mime));
     let size = bytes.len() as u64;
-    let (width, height) = match kind {
-        MediaKind::Audio => (None, None),
-        _ => (
-            Some(state.config.image_size.0),
-            Some(state.config.image_size.1),
-        ),
-    };
+    let (width, height) = dimensions.unzip();
     if let Ok(mut files) = state.config.media.0.lock() {
         files.insert(key.clone(), (Arc::from(bytes), mime.to_owned()));
     }
@@ -811,7 +877,7 @@ fn add_asset(
         file_size_bytes: Some(size),
         width,
         height,
-        duration_sec: None,
+        duration_sec: seconds.filter(|_| kind != MediaKind::Image),
         file_url: Some(file_url),
         remote_url: None,
         thumbnail_url: None,
@@ -825,13 +891,14 @@ fn add_asset(
 }
 
 fn seed_premade(state: &Shared) {
-    let (width, height) = state.config.image_size;
+    let sizes = (state.config.image_size, state.config.video_size);
     for spec in state.config.premade.clone() {
-        let (bytes, mime) = match spec.kind {
-            MediaKind::Audio => (procedural_wav(spec.seed, 1.0), "audio/wav"),
-            _ => (procedural_png(spec.seed, width, height), "image/png"),
-        };
-        add_asset(state, spec.kind, bytes, mime, spec.tags, None);
+        match make_media(spec.kind, spec.seed, None, sizes) {
+            Ok(made) => {
+                add_asset(state, spec.kind, made, spec.tags, None);
+            }
+            Err(error) => bevy::log::warn!("dev backend: a pre-made asset failed: {error}"),
+        }
     }
 }
 
@@ -1078,10 +1145,7 @@ async fn asset_file(
         .assets
         .get(&number)
         .and_then(|asset| asset.sha256.clone().zip(asset.mime_type.clone()))
-        .map(|(sha, mime)| {
-            let extension = if mime == "audio/wav" { "wav" } else { "png" };
-            format!("{}.{extension}", &sha[..16.min(sha.len())])
-        })
+        .map(|(sha, mime)| format!("{}.{}", &sha[..16.min(sha.len())], extension(&mime)))
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "Asset not found"))?;
     serve_file(&state, &key)
 }

@@ -1,0 +1,65 @@
+//! Video requests that play. Behind the `video` feature.
+//!
+//! A video request keeps the ordinary image handle: it shows the placeholder, then the clip's
+//! first frame (decoded off the frame, where every download is decoded), then, once a
+//! [`VideoPlayer`] holding the same handle plays it, every frame in turn. Each `Sprite` and
+//! `ImageNode` holding the handle shows the video.
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use bevy_asset_provider::prelude::*;
+//!
+//! fn show_intro(mut commands: Commands, mut provider: ResMut<AssetProvider>) {
+//!     let frames = provider.request_image(AssetRequest::video().scene("harbor").prompt("waves"));
+//!     commands.spawn((
+//!         Sprite::from_image(frames.clone()),
+//!         VideoPlayer::new(frames).looping(true),
+//!     ));
+//! }
+//!
+//! fn advance(mut ended: MessageReader<VideoEnded>) {
+//!     for message in ended.read() {
+//!         info!("{} reached the end of its clip", message.entity);
+//!     }
+//! }
+//! ```
+//!
+//! How it plays: each playing clip has a decoder thread that decodes a few frames ahead into a
+//! bounded channel of RGBA frames (so a clip holds at most that many frames and its texture);
+//! frames are shown when the player's clock reaches their timestamps, in timestamp order, at any
+//! game frame rate. The system that shows them only ever `try_recv`s. Decoding uses the system's
+//! FFmpeg libraries through `ffmpeg-next`.
+
+mod clip;
+mod decoder;
+mod player;
+
+pub use clip::{PictureType, VideoClip, VideoClips, VideoFrame, VideoFrames, VideoInfo};
+pub use player::{DEFAULT_LOOK_AHEAD, VideoEnded, VideoPlayer, VideoState, VideoSystems};
+
+pub(crate) use decoder::open_clip;
+
+use bevy::asset::AssetEventSystems;
+use bevy::prelude::*;
+
+/// Registers the video types and systems; the main plugin calls this.
+pub(crate) fn plugin(app: &mut App) {
+    app.init_resource::<VideoClips>()
+        .add_message::<VideoEnded>()
+        .register_type::<(VideoPlayer, VideoState)>()
+        .configure_sets(PostUpdate, VideoSystems.before(AssetEventSystems))
+        .add_systems(PreUpdate, clip::forget_removed_clips)
+        .add_systems(PostUpdate, player::play_videos.in_set(VideoSystems))
+        .add_observer(player::on_player_removed);
+}
+
+/// Sets FFmpeg up once per process: quiet logging (bad input is reported as errors, not as
+/// FFmpeg's own lines on stderr).
+pub(crate) fn init_ffmpeg() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        // Only fails on FFmpeg builds older than the crate supports; decoding then reports it.
+        let _ = ffmpeg_next::init();
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
+    });
+}
