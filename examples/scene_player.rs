@@ -7,7 +7,9 @@
 //!
 //! Each node's media is requested when the player arrives (`EnterNode`) or chooses (`MakeChoice`).
 //! The picture shows a placeholder at once; the real image replaces it behind the same handle.
-//! Badges and bars show each request's status.
+//! Nodes of type `video` (rowing out, the rocks, the light returning) get an H.264 clip instead:
+//! its first frame shows when it arrives, then a `VideoPlayer` plays it on the stage. Badges and
+//! bars show each request's status.
 //!
 //! By default the media comes from a generation backend: a loopback dev backend started in this
 //! process, speaking the same HTTP API as a real PixSim7 (create, WebSocket, download). The
@@ -16,7 +18,8 @@
 //!
 //! `--headless` plays a scripted path without a window and prints one JSON object per line for
 //! each event (with the kind of source and the source that served it), then a summary; it exits
-//! non-zero if any request failed.
+//! non-zero if any request failed. Like a player, it watches each video node's clip to its end
+//! (`VideoEnded`) before taking the next choice.
 //!
 //! Options:
 //! - `--choices 1,2,1`: the path, 1-based per node (a window plays it by itself).
@@ -167,13 +170,18 @@ fn provider_plugin(
         Backend::Local => {
             let plugin = plugin
                 .with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST))
-                .with_source(LocalGenerator::new().latency(options.latency));
+                .with_source(
+                    LocalGenerator::new()
+                        .latency(options.latency)
+                        .video_size(480, 270),
+                );
             return Ok((plugin, None, None));
         }
         Backend::Dev => {
             let dev = DevBackend::builder()
                 .job_delays(options.latency / 4, options.latency * 3 / 4)
                 .image_size(480, 270)
+                .video_size(480, 270)
                 .spawn()
                 .map_err(|error| format!("could not start the dev backend: {error}"))?;
             let builder = PixSimSource::builder(dev.base_url()).token(dev.token());
@@ -266,19 +274,25 @@ fn main() -> AppExit {
         .add_systems(Startup, load_story)
         .add_systems(
             Update,
-            (start_story, print_events, advance_script)
+            (start_story, print_events, print_video_ends, advance_script)
                 .chain()
                 .after(AssetProviderSystems::Request),
         );
     } else {
-        app.add_plugins(DefaultPlugins.set(WindowPlugin {
-            primary_window: Some(Window {
-                title: "The Lighthouse Keeper — bevy_asset_provider".into(),
-                resolution: (1280, 720).into(),
-                ..default()
-            }),
-            ..default()
-        }))
+        // The crate's dev build has Bevy's web asset source for a benchmark; nothing here loads
+        // from the web.
+        app.add_plugins(
+            DefaultPlugins
+                .set(WindowPlugin {
+                    primary_window: Some(Window {
+                        title: "The Lighthouse Keeper — bevy_asset_provider".into(),
+                        resolution: (1280, 720).into(),
+                        ..default()
+                    }),
+                    ..default()
+                })
+                .disable::<bevy::asset::io::web::WebAssetPlugin>(),
+        )
         .add_plugins(provider)
         .add_systems(Startup, (load_story, ui::setup))
         .add_systems(
@@ -386,6 +400,10 @@ struct Journal {
     failed: usize,
     by_source: HashMap<&'static str, usize>,
     path: Vec<String>,
+    /// Clips watched to their end: node, frames shown, clip time in ms.
+    videos: Vec<(String, u64, u128)>,
+    /// Outcomes (ready or failed) seen per node and the choice that led there, this visit.
+    ended: HashMap<(String, Option<String>), usize>,
 }
 
 impl Default for Journal {
@@ -397,6 +415,8 @@ impl Default for Journal {
             failed: 0,
             by_source: HashMap::new(),
             path: Vec::new(),
+            videos: Vec::new(),
+            ended: HashMap::new(),
         }
     }
 }
@@ -449,6 +469,10 @@ fn print_events(
             continue;
         }
         let (node, choice) = context(message.entity);
+        *journal
+            .ended
+            .entry((node.clone(), choice.clone()))
+            .or_default() += 1;
         let ms = message.elapsed.as_millis();
         *journal
             .by_source
@@ -480,6 +504,10 @@ fn print_events(
         }
         let (node, choice) = context(message.entity);
         journal.failed += 1;
+        *journal
+            .ended
+            .entry((node.clone(), choice.clone()))
+            .or_default() += 1;
         println!(
             "{}",
             json!({"event": "failed", "key": message.key.short(), "scene": scene, "node": node,
@@ -490,13 +518,77 @@ fn print_events(
     }
 }
 
-/// Waits until every request of the current node has ended, then takes the next scripted choice,
-/// or prints the summary and exits.
+/// Prints each clip that played to its end (or stopped on a decoding error).
+fn print_video_ends(
+    mut ended: MessageReader<VideoEnded>,
+    players: Query<(&VideoPlayer, &SceneMedia)>,
+    mut journal: ResMut<Journal>,
+) {
+    for message in ended.read() {
+        let Ok((player, media)) = players.get(message.entity) else {
+            continue;
+        };
+        let ms = player.position().as_millis();
+        journal
+            .videos
+            .push((media.node.clone(), player.frames_shown(), ms));
+        println!(
+            "{}",
+            json!({"event": "video_ended", "node": media.node, "choice": media.edge,
+                   "frames": player.frames_shown(), "clip_ms": ms,
+                   "error": message.error.as_ref().map(ToString::to_string),
+                   "ms": journal.started.elapsed().as_millis()})
+        );
+    }
+}
+
+/// The story's request entities.
+type SceneTasks<'w, 's> = Query<'w, 's, (Entity, &'static SceneMedia, &'static GenerationTask)>;
+
+/// Whether the node's clips have played to their end: a video request whose clip arrived gets a
+/// `VideoPlayer` on its entity, and the story waits for it (a still served for a video request
+/// has nothing to wait for).
+fn clips_watched(
+    commands: &mut Commands,
+    node: &str,
+    via: &Option<String>,
+    tasks: &SceneTasks,
+    players: &Query<&VideoPlayer>,
+    clips: &VideoClips,
+) -> bool {
+    let mut watched = true;
+    for (entity, media, task) in tasks {
+        if media.node != node || media.edge != *via || media.kind != MediaKind::Video {
+            continue;
+        }
+        let Some(image) = task
+            .handle()
+            .image()
+            .filter(|i| clips.get(i.id()).is_some())
+        else {
+            continue;
+        };
+        match players.get(entity) {
+            Ok(player) if matches!(player.state(), VideoState::Ended | VideoState::Failed) => {}
+            Ok(_) => watched = false,
+            Err(_) => {
+                commands
+                    .entity(entity)
+                    .insert(VideoPlayer::new(image.clone()));
+                watched = false;
+            }
+        }
+    }
+    watched
+}
+
+/// Waits until the outcome of every request of the current node has been printed and its clips
+/// have played, then takes the next scripted choice, or prints the summary and exits.
 fn advance_script(
-    mut story: ResMut<Story>,
+    mut commands: Commands,
+    (mut story, graphs): (ResMut<Story>, Res<Assets<SceneGraph>>),
     mut options: ResMut<Options>,
-    graphs: Res<Assets<SceneGraph>>,
-    tasks: Query<(&SceneMedia, &GenerationTask)>,
+    (tasks, players, clips): (SceneTasks, Query<&VideoPlayer>, Res<VideoClips>),
     mut journal: ResMut<Journal>,
     (mut choice, mut exit): (MessageWriter<MakeChoice>, MessageWriter<AppExit>),
     // What the summary reports.
@@ -508,16 +600,14 @@ fn advance_script(
     let expected = graph
         .node_media(&node, via.as_ref().and_then(|e| graph.edge(e)))
         .len();
-    let mut seen = 0;
-    for (media, task) in &tasks {
-        if media.node == node && media.edge == via {
-            if !task.status().is_terminal() {
-                return;
-            }
-            seen += 1;
-        }
-    }
-    if seen < expected {
+    // Outcomes arrive as messages a frame after a task ends (at once for a memory hit): count
+    // those, so that the journal has them all.
+    let seen = journal
+        .ended
+        .get(&(node.clone(), via.clone()))
+        .copied()
+        .unwrap_or(0);
+    if seen < expected || !clips_watched(&mut commands, &node, &via, &tasks, &players, &clips) {
         return;
     }
     if story.moved {
@@ -548,6 +638,8 @@ fn advance_script(
                        "status": null, "ms": journal.started.elapsed().as_millis()})
             );
             let (edge, to) = (edge.id.clone(), edge.to.clone());
+            // A node visited again by the same way counts its outcomes afresh.
+            journal.ended.remove(&(to.clone(), Some(edge.clone())));
             take_choice(&mut story, &edge, &mut choice, &to);
         }
         None => finish(&journal, &provider, dev.as_deref(), &mut exit),
@@ -586,6 +678,11 @@ fn finish(
         json!({"creates": stats.creates, "new_generations": stats.new_generations,
                "downloads": stats.downloads})
     });
+    let videos: Vec<_> = journal
+        .videos
+        .iter()
+        .map(|(node, frames, ms)| json!({"node": node, "frames": frames, "clip_ms": ms}))
+        .collect();
     let requests: Vec<_> = journal
         .ready
         .iter()
@@ -607,7 +704,7 @@ fn finish(
                "resumed_jobs": provider.resumed_jobs(),
                "prefetch": {"started": stats.prefetched, "used": stats.prefetch_used,
                             "wasted": stats.prefetch_wasted},
-               "requests": requests})
+               "videos": videos, "requests": requests})
     );
     exit.write(if journal.failed == 0 {
         AppExit::Success
@@ -753,13 +850,14 @@ mod ui {
             });
     }
 
-    /// When the player moves: the node's image on the stage, its label, its choices.
+    /// When the player moves: the node's picture on the stage (a video node's clip plays there),
+    /// its label, its choices.
     pub fn show_node(
         mut commands: Commands,
         mut story: ResMut<Story>,
-        graphs: Res<Assets<SceneGraph>>,
+        (options, graphs): (Res<Options>, Res<Assets<SceneGraph>>),
         tasks: Query<(&SceneMedia, &GenerationTask)>,
-        mut stage: Single<&mut ImageNode, With<Stage>>,
+        mut stage: Single<(Entity, &mut ImageNode), With<Stage>>,
         mut caption: Single<&mut Text, With<Caption>>,
         list: Single<Entity, With<ChoiceList>>,
     ) {
@@ -767,10 +865,15 @@ mod ui {
         else {
             return;
         };
-        // The node's image request is spawned a frame after the move; wait for it.
-        let Some(image) = tasks.iter().find_map(|(media, task)| {
-            (media.node == node_id && media.edge == via && media.kind == MediaKind::Image)
-                .then(|| task.handle().image().cloned())
+        // The node's picture request is spawned a frame after the move; wait for it.
+        let Some((image, kind)) = tasks.iter().find_map(|(media, task)| {
+            (media.node == node_id && media.edge == via && media.kind != MediaKind::Audio)
+                .then(|| {
+                    task.handle()
+                        .image()
+                        .cloned()
+                        .map(|image| (image, media.kind))
+                })
                 .flatten()
         }) else {
             return;
@@ -779,7 +882,17 @@ mod ui {
             return;
         }
         story.moved = false;
-        stage.image = image;
+        let (stage_entity, stage_image) = &mut *stage;
+        stage_image.image = image.clone();
+        // The placeholder, then the clip's first frame, then the clip: looping while the player
+        // reads, once when the story plays itself.
+        if kind == MediaKind::Video {
+            commands
+                .entity(*stage_entity)
+                .insert(VideoPlayer::new(image).looping(!options.autoplay));
+        } else {
+            commands.entity(*stage_entity).remove::<VideoPlayer>();
+        }
         let node = graph
             .node(&node_id)
             .expect("validated graphs name their nodes");
@@ -1089,12 +1202,14 @@ mod ui {
     }
 
     /// With `--choices` in a window: takes the next scripted choice a moment after the node's
-    /// media has arrived, so the story plays itself (for demos and screenshots).
+    /// media has arrived and its clip (if any) has played, so the story plays itself (for demos
+    /// and screenshots).
     pub fn autoplay(
         mut story: ResMut<Story>,
         mut options: ResMut<Options>,
         graphs: Res<Assets<SceneGraph>>,
         tasks: Query<(&SceneMedia, &GenerationTask)>,
+        (stage, clips): (Single<Option<&VideoPlayer>, With<Stage>>, Res<VideoClips>),
         mut choice: MessageWriter<MakeChoice>,
         mut settled_since: Local<Option<Instant>>,
     ) {
@@ -1110,7 +1225,12 @@ mod ui {
             .iter()
             .filter(|(media, _)| media.node == node && media.edge == via)
             .peekable();
-        if mine.peek().is_none() || mine.any(|(_, task)| !task.status().is_terminal()) {
+        // A clip that arrived plays to its end first; a still served for it has no end.
+        let playing = stage.is_some_and(|player| {
+            clips.get(player.image().id()).is_some()
+                && !matches!(player.state(), VideoState::Ended | VideoState::Failed)
+        });
+        if mine.peek().is_none() || mine.any(|(_, task)| !task.status().is_terminal()) || playing {
             *settled_since = None;
             return;
         }

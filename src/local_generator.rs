@@ -1,11 +1,13 @@
 //! The embedded default generator, used when no generation backend is configured: it paints a
-//! small landscape or plays a soft chime ([`procedural`](crate::procedural)) after a short,
-//! generator-like wait.
+//! small landscape, plays a soft chime ([`procedural`](crate::procedural)) or, with the `video`
+//! feature, films a short clip, after a short, generator-like wait.
 
 use async_trait::async_trait;
 use std::time::Duration;
 
-use crate::error::{AssetError, AssetErrorKind};
+use crate::error::AssetError;
+#[cfg(not(feature = "video"))]
+use crate::error::AssetErrorKind;
 use crate::procedural::{procedural_png, procedural_wav, seed_from_key};
 use crate::request::MediaKind;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
@@ -16,12 +18,18 @@ const PROGRESS_STEPS: u32 = 10;
 /// Longest cue made for a request's `duration_secs`: a chime, not a soundtrack.
 const MAX_CUE_SECONDS: f32 = 30.0;
 
-/// Generates images and audio locally, deterministically: the same request always gets the same
-/// media, different requests get different media.
+/// Length of a clip when the request gives no `duration_secs`.
+#[cfg(feature = "video")]
+const DEFAULT_CLIP_SECONDS: f32 = 2.0;
+
+/// Generates images, audio and (with the `video` feature) H.264 mp4 clips locally,
+/// deterministically: the same request always gets the same media, different requests get
+/// different media.
 ///
 /// It waits a configurable latency first (reporting progress as it goes) so a game sees the same
 /// placeholder-then-media flow it will see with a real backend. The painting itself runs on a
-/// blocking thread, never on the async workers. It does not make video.
+/// blocking thread, never on the async workers. Without the `video` feature, video requests fail
+/// with [`AssetErrorKind::Unsupported`](crate::error::AssetErrorKind::Unsupported).
 ///
 /// ```
 /// use bevy_asset_provider::local_generator::LocalGenerator;
@@ -38,6 +46,7 @@ pub struct LocalGenerator {
     width: u32,
     height: u32,
     cue_seconds: f32,
+    video_size: (u32, u32),
 }
 
 impl Default for LocalGenerator {
@@ -47,12 +56,13 @@ impl Default for LocalGenerator {
             width: 480,
             height: 270,
             cue_seconds: 0.8,
+            video_size: (320, 180),
         }
     }
 }
 
 impl LocalGenerator {
-    /// A generator with a 1.5 s latency, 480×270 images and 0.8 s cues.
+    /// A generator with a 1.5 s latency, 480×270 images, 0.8 s cues and 320×180 clips.
     pub fn new() -> Self {
         Self::default()
     }
@@ -75,6 +85,13 @@ impl LocalGenerator {
     /// [`duration_secs`](crate::request::AssetRequest::duration_secs).
     pub fn cue_seconds(mut self, seconds: f32) -> Self {
         self.cue_seconds = seconds;
+        self
+    }
+
+    /// The size of generated video clips (default 320×180; sides are made even, within
+    /// 16..=1920). Clips are 24 fps and last the request's `duration_secs`, 2 s by default.
+    pub fn video_size(mut self, width: u32, height: u32) -> Self {
+        self.video_size = (width, height);
         self
     }
 
@@ -103,10 +120,11 @@ impl AssetSource for LocalGenerator {
 
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         let kind = request.kind();
+        #[cfg(not(feature = "video"))]
         if kind == MediaKind::Video {
             return Err(AssetError::new(
                 AssetErrorKind::Unsupported,
-                "the local generator makes images and audio, not video",
+                "the local generator makes video only with the `video` feature",
             ));
         }
 
@@ -120,17 +138,27 @@ impl AssetSource for LocalGenerator {
 
         let seed = Self::seed_for(request);
         let (width, height) = (self.width, self.height);
-        let seconds = request
-            .request
-            .duration_secs
-            .map_or(self.cue_seconds, |wanted| wanted.min(MAX_CUE_SECONDS));
-        // Painting a few hundred thousand pixels is CPU work: keep it off the async workers.
-        let (bytes, mime) = tokio::task::spawn_blocking(move || match kind {
-            MediaKind::Audio => (procedural_wav(seed, seconds), "audio/wav"),
-            _ => (procedural_png(seed, width, height), "image/png"),
+        let wanted = request.request.duration_secs;
+        let seconds = wanted.map_or(self.cue_seconds, |wanted| wanted.min(MAX_CUE_SECONDS));
+        #[cfg(feature = "video")]
+        let (clip_seconds, video_size) = (wanted.unwrap_or(DEFAULT_CLIP_SECONDS), self.video_size);
+        // Painting and encoding are CPU work: keep them off the async workers.
+        let (bytes, mime) = tokio::task::spawn_blocking(move || {
+            Ok::<_, AssetError>(match kind {
+                MediaKind::Audio => (procedural_wav(seed, seconds), "audio/wav"),
+                #[cfg(feature = "video")]
+                MediaKind::Video => (
+                    crate::video::ClipSpec::new(seed)
+                        .size(video_size.0, video_size.1)
+                        .seconds(clip_seconds)
+                        .encode()?,
+                    "video/mp4",
+                ),
+                _ => (procedural_png(seed, width, height), "image/png"),
+            })
         })
         .await
-        .map_err(|err| AssetError::generation(format!("local generator task failed: {err}")))?;
+        .map_err(|err| AssetError::generation(format!("local generator task failed: {err}")))??;
         request.progress.report(1.0);
         Ok(Some(SourcedMedia::new(bytes, mime, "local_generator")))
     }
@@ -202,6 +230,7 @@ mod tests {
         assert_ne!(first.bytes, reseeded.bytes);
     }
 
+    #[cfg(not(feature = "video"))]
     #[tokio::test]
     async fn video_is_unsupported() {
         let err = quick()
@@ -209,7 +238,24 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), AssetErrorKind::Unsupported);
-        assert!(err.message().contains("not video"));
+        assert!(err.message().contains("`video` feature"));
+    }
+
+    #[cfg(feature = "video")]
+    #[tokio::test]
+    async fn video_is_an_h264_clip_of_the_requested_length() {
+        let generator = quick().video_size(64, 36);
+        let request = AssetRequest::video().scene("park").duration_secs(0.5);
+        let media = generate(&generator, request.clone()).await;
+        assert_eq!(media.mime, "video/mp4");
+        let (clip, first_frame) = crate::video::VideoClip::open(media.bytes.clone()).unwrap();
+        let info = clip.info();
+        assert_eq!((info.width, info.height), (64, 36));
+        assert_eq!(first_frame.width(), 64);
+        assert_eq!(info.codec, "h264");
+        // 0.5 s at 24 fps.
+        assert_eq!(clip.frames().unwrap().count(), 12);
+        assert_eq!(generate(&generator, request).await.bytes, media.bytes);
     }
 
     #[tokio::test]

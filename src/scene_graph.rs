@@ -101,6 +101,17 @@ impl SceneNode {
             .or_else(|| Some(self.label.as_str()).filter(|l| !l.is_empty()))
     }
 
+    /// What the node shows: a clip for a `"video"` node when the crate is built with the
+    /// `video` feature (and so can play it), a picture otherwise: without the feature a video
+    /// node's media is asked for as a still image.
+    pub fn media_kind(&self) -> MediaKind {
+        if cfg!(feature = "video") && self.node_type == "video" {
+            MediaKind::Video
+        } else {
+            MediaKind::Image
+        }
+    }
+
     /// The sound prompt (`meta.cue`), if this node has a sound.
     pub fn cue(&self) -> Option<&str> {
         self.meta_str("cue")
@@ -330,10 +341,11 @@ impl SceneGraph {
     /// The media requests for showing `node_id`, entered directly (`via` is `None`) or by
     /// taking the choice `via`. Empty when the graph has no such node.
     ///
-    /// Always an image request; also an audio request when the node has a `meta.cue`. The
-    /// image asks for the node's pre-made `assetId` when it has one (generation stays possible
-    /// as a fallback) and is then keyed on the node alone, since every way in shows the same
-    /// picture. Otherwise it is keyed on how the player got there: `scene(node)` when entered
+    /// Always a picture request first, of [`SceneNode::media_kind`] (a video clip for
+    /// `"video"` nodes with the `video` feature, an image otherwise); also an audio request when
+    /// the node has a `meta.cue`. The picture asks for the node's pre-made `assetId` when it has
+    /// one (generation stays possible as a fallback) and is then keyed on the node alone, since
+    /// every way in shows the same picture. Otherwise it is keyed on how the player got there: `scene(node)` when entered
     /// directly, `scene(edge.from).choice(edge.id).to_scene(node)` after a choice, like the
     /// backend's cache key. Context comes from `meta` (`prompt` or the label, `location`,
     /// `character`, `tags`, `strategy`, `seed`), plus the tag `scene:<graph id>`.
@@ -358,7 +370,9 @@ impl SceneGraph {
             .filter_map(Value::as_str)
             .map(str::to_owned)
             .chain([format!("scene:{}", self.id)]);
-        let mut image = AssetRequest::image().strategy(strategy).tags(tags);
+        let mut image = AssetRequest::new(node.media_kind())
+            .strategy(strategy)
+            .tags(tags);
         image = match (&node.asset_id, via) {
             // The pre-made id names one picture whatever the way in: key it on the node alone.
             (Some(asset_id), _) => image.asset_id(asset_id).scene(&node.id),
@@ -863,6 +877,29 @@ mod tests {
             ..expected
         };
         assert_eq!(sound, &expected_sound);
+    }
+
+    #[test]
+    fn video_nodes_ask_for_clips_when_video_can_play() {
+        let json = r#"{"id": "park", "startNodeId": "v", "nodes": [
+            {"id": "v", "type": "video", "label": "Bench", "meta": {"cue": "birds"}},
+            {"id": "i", "type": "image", "label": "Gate"}, {"id": "u", "label": "Pond"}]}"#;
+        let graph = SceneGraph::from_json(json.as_bytes(), "park.scene.json").unwrap();
+        let clip = if cfg!(feature = "video") {
+            MediaKind::Video
+        } else {
+            MediaKind::Image
+        };
+        let kinds = |node: &str| -> Vec<MediaKind> {
+            graph
+                .node_media(node, None)
+                .iter()
+                .map(|r| r.kind)
+                .collect()
+        };
+        assert_eq!(kinds("v"), [clip, MediaKind::Audio]);
+        assert_eq!(kinds("i"), [MediaKind::Image]);
+        assert_eq!(kinds("u"), [MediaKind::Image]);
     }
 
     #[test]

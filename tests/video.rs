@@ -288,12 +288,36 @@ fn a_looping_clip_starts_over_at_its_end() {
 }
 
 #[test]
+fn a_clock_far_ahead_of_the_decoder_waits_near_the_newest_frame() {
+    let mut app = app_serving(clip_bytes(), "video/mp4", None);
+    let handle = request_video(&mut app);
+    // Each update asks for 8 s of a 2 s clip: far more than the decoder has ready.
+    app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs(1)));
+    let entity = app
+        .world_mut()
+        .spawn(VideoPlayer::new(handle).looping(true).with_speed(8.0))
+        .id();
+    update_until(&mut app, "three passes", |app| {
+        let position = player(app, entity).position();
+        assert!(position <= Duration::from_millis(2100), "{position:?}");
+        collected::<VideoEnded>(app).len() >= 3
+    });
+    // The clip moved on with its frames, not in jumps to its end.
+    assert!(player(&app, entity).frames_shown() >= 3 * 48 / 5);
+}
+
+#[test]
 fn pause_holds_the_frame_speed_scales_the_clock_and_seek_goes_back_to_the_start() {
     // Long enough that it cannot end while the clock is measured.
     let bytes = ClipSpec::new(12).seconds(5.0).encode().unwrap();
     let mut app = app_serving(bytes, "video/mp4", None);
     let handle = request_video(&mut app);
-    let entity = app.world_mut().spawn(VideoPlayer::new(handle.clone())).id();
+    // Room for every frame the clock is measured over, decoded while paused: the clock then
+    // follows time alone, however fast the updates come.
+    let entity = app
+        .world_mut()
+        .spawn(VideoPlayer::new(handle.clone()).with_look_ahead(32))
+        .id();
     update_until(&mut app, "a few frames play", |app| {
         player(app, entity).frames_shown() >= 3
     });
@@ -310,6 +334,10 @@ fn pause_holds_the_frame_speed_scales_the_clock_and_seek_goes_back_to_the_start(
     assert_eq!(still.position(), held.position());
     assert_eq!(still.frames_shown(), held.frames_shown());
     assert_eq!(pixels(&app, &handle), held_pixels);
+    update_until(&mut app, "the decoder fills its look-ahead", |app| {
+        player(app, entity).frames_ahead() >= 32
+    });
+    assert_eq!(player(&app, entity).position(), held.position());
 
     // Twice as fast: the clock moves two frames' worth per update.
     {
@@ -383,6 +411,63 @@ fn a_player_waits_for_its_clip_and_plays_when_it_arrives() {
     for _ in 0..3 {
         app.update();
     }
+}
+
+#[test]
+fn a_second_player_of_an_image_waits_until_the_first_is_gone() {
+    let mut app = app_serving(clip_bytes(), "video/mp4", None);
+    let handle = request_video(&mut app);
+    let first = app.world_mut().spawn(VideoPlayer::new(handle.clone())).id();
+    update_until(&mut app, "the first player plays", |app| {
+        player(app, first).frames_shown() > 2
+    });
+    let second = app.world_mut().spawn(VideoPlayer::new(handle.clone())).id();
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(player(&app, second).state(), VideoState::Waiting);
+    assert_eq!(player(&app, second).frames_shown(), 0);
+    assert_eq!(player(&app, first).state(), VideoState::Playing);
+
+    app.world_mut().entity_mut(first).despawn();
+    update_until(&mut app, "the second player takes over", |app| {
+        player(app, second).frames_shown() > 2
+    });
+    assert_eq!(player(&app, second).state(), VideoState::Playing);
+}
+
+#[test]
+fn a_replaced_player_stops_and_the_new_one_plays_its_own_image() {
+    let mut app = app_serving(clip_bytes(), "video/mp4", None);
+    let harbour = request_video(&mut app);
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::video().prompt("a storm over the lighthouse"))
+        .id();
+    until_status(&mut app, entity, TaskStatus::Completed);
+    let storm = task(&app, entity).handle().image().unwrap().clone();
+    assert_ne!(harbour.id(), storm.id());
+
+    let stage = app
+        .world_mut()
+        .spawn(VideoPlayer::new(harbour.clone()).looping(true))
+        .id();
+    update_until(&mut app, "the harbour plays", |app| {
+        player(app, stage).frames_shown() > 2
+    });
+    app.world_mut()
+        .entity_mut(stage)
+        .insert(VideoPlayer::new(storm.clone()).looping(true));
+    update_until(&mut app, "the storm plays", |app| {
+        player(app, stage).frames_shown() > 2
+    });
+    // The harbour's decoder is gone: its image holds still while the storm moves on.
+    let (harbour_before, storm_before) = (pixels(&app, &harbour), pixels(&app, &storm));
+    for _ in 0..12 {
+        app.update();
+    }
+    assert_eq!(pixels(&app, &harbour), harbour_before);
+    assert_ne!(pixels(&app, &storm), storm_before);
 }
 
 /// Requests a video whose media is `bytes` as `mime`; returns the failed task's error and the

@@ -19,8 +19,6 @@
 //! ```
 
 mod server;
-#[cfg(feature = "video")]
-mod video_clip;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,9 +28,10 @@ use std::time::Duration;
 
 use crate::request::MediaKind;
 
-pub use server::DevBackend;
+/// The clips the dev backend makes for video operations.
 #[cfg(feature = "video")]
-pub use video_clip::ClipSpec;
+pub use crate::video::ClipSpec;
+pub use server::DevBackend;
 
 /// The dev backend's login email.
 pub const DEV_EMAIL: &str = "dev@pixsim.local";

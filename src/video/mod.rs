@@ -32,9 +32,11 @@
 
 mod clip;
 mod decoder;
+mod encode;
 mod player;
 
 pub use clip::{PictureType, VideoClip, VideoClips, VideoFrame, VideoFrames, VideoInfo};
+pub use encode::ClipSpec;
 pub use player::{DEFAULT_LOOK_AHEAD, VideoEnded, VideoPlayer, VideoState, VideoSystems};
 
 pub(crate) use decoder::open_clip;
@@ -50,7 +52,7 @@ pub(crate) fn plugin(app: &mut App) {
         .configure_sets(PostUpdate, VideoSystems.before(AssetEventSystems))
         .add_systems(PreUpdate, clip::forget_removed_clips)
         .add_systems(PostUpdate, player::play_videos.in_set(VideoSystems))
-        .add_observer(player::on_player_removed);
+        .add_observer(player::on_player_discarded);
 }
 
 /// Sets FFmpeg up once per process: quiet logging (bad input is reported as errors, not as

@@ -1,6 +1,7 @@
 //! [`VideoPlayer`]: plays the clip behind an image handle into that image, on the clip's own
 //! clock.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use bevy::prelude::*;
@@ -12,6 +13,11 @@ use crate::error::AssetError;
 
 /// Frames a playing clip decodes ahead of what it shows, unless its player says otherwise.
 pub const DEFAULT_LOOK_AHEAD: usize = 4;
+
+/// How far a clip's clock may run past its newest decoded frame. A decoder that falls behind
+/// (a loaded machine, a big clip) then slows the clip down instead of letting its clock race to
+/// the end while the picture lags.
+const MAX_LEAD: Duration = Duration::from_millis(100);
 
 /// The system that shows video frames (`PostUpdate`, before Bevy flushes asset events), for
 /// ordering your own systems against it. Control players in `Update`.
@@ -56,7 +62,8 @@ pub struct VideoEnded {
 /// Give it the handle a video request returned. Until the request's media arrives the player
 /// waits (the placeholder shows, then the first frame); then it plays, on the clip's own
 /// timestamps at any frame rate, scaled by [`speed`](Self::speed) and by virtual time (pausing
-/// `Time<Virtual>` pauses video). One player per image: two would fight over its pixels.
+/// `Time<Virtual>` pauses video). One player per image: a second player of an image that is
+/// already playing waits (with a warning) until the first one ends or goes away.
 ///
 /// ```no_run
 /// # use bevy::prelude::*;
@@ -87,6 +94,9 @@ pub struct VideoPlayer {
     frames_ahead: usize,
     loops: u32,
     error: Option<String>,
+    /// Waiting because another player is playing into the same image.
+    #[reflect(ignore)]
+    blocked: bool,
 }
 
 impl VideoPlayer {
@@ -106,6 +116,7 @@ impl VideoPlayer {
             frames_ahead: 0,
             loops: 0,
             error: None,
+            blocked: false,
         }
     }
 
@@ -232,6 +243,8 @@ pub(crate) struct Playback {
     /// nothing.
     primed: bool,
     clock: Duration,
+    /// The timestamp of the newest frame received this pass.
+    newest: Duration,
     width: u32,
     height: u32,
 }
@@ -256,14 +269,23 @@ impl Playback {
             while self.end.is_none() {
                 if self.pending.is_none() {
                     match self.frames.try_recv() {
-                        Ok(Decoded::Frame(frame)) => self.pending = Some(frame),
+                        Ok(Decoded::Frame(frame)) => {
+                            self.newest = frame.timestamp;
+                            self.pending = Some(frame);
+                        }
                         Ok(Decoded::End { length }) => self.end = Some(length),
                         Ok(Decoded::Failed(error)) => {
                             step.failed = Some(error);
                             return step;
                         }
-                        // The decoder is behind: show what we have, the rest next frame.
-                        Err(TryRecvError::Empty) => break,
+                        // The decoder is behind: show what we have, the rest next frame, and
+                        // hold the clock near the picture.
+                        Err(TryRecvError::Empty) => {
+                            if self.primed {
+                                self.clock = self.clock.min(self.newest + MAX_LEAD);
+                            }
+                            break;
+                        }
                         Err(TryRecvError::Disconnected) => {
                             step.failed = Some(AssetError::decode("the video decoder stopped"));
                             return step;
@@ -292,6 +314,7 @@ impl Playback {
                     // A pass of no length cannot be looped without spinning.
                     if looping && !length.is_zero() {
                         self.clock -= length;
+                        self.newest = Duration::ZERO;
                         self.end = None;
                         continue;
                     }
@@ -316,6 +339,12 @@ pub(crate) fn play_videos(
     mut ended: MessageWriter<VideoEnded>,
 ) {
     let delta = time.delta();
+    // The images being played into: a second player of one of them waits.
+    let mut playing: HashSet<AssetId<Image>> = players
+        .iter()
+        .filter(|(_, _, playback)| playback.is_some())
+        .map(|(_, player, _)| player.image.id())
+        .collect();
     for (entity, mut player, playback) in &mut players {
         let mut playback = playback;
         let restart = player.restart;
@@ -323,16 +352,28 @@ pub(crate) fn play_videos(
             playback.is_none() && matches!(player.state, VideoState::Ended | VideoState::Failed);
         if restart || (playback.is_none() && !idle) {
             // Waiting players only look again when something changed.
-            let look = restart || clips.is_changed() || player.is_changed();
+            let look = restart || clips.is_changed() || player.is_changed() || player.blocked;
             if !look {
                 continue;
             }
             let Some(clip) = clips.get(player.image.id()) else {
                 continue;
             };
+            // A restart of a clip already playing here is no second player.
+            if playback.is_none() && playing.contains(&player.image.id()) {
+                if !player.blocked {
+                    warn!(
+                        "video for {entity} waits: another player is playing into its image {:?}",
+                        player.image.id()
+                    );
+                    player.blocked = true;
+                }
+                continue;
+            }
             let info = clip.info().clone();
             let player = player.as_mut();
             player.restart = false;
+            player.blocked = false;
             match spawn_decoder(clip.clone(), player.look_ahead) {
                 Ok(frames) => {
                     player.state = if player.paused {
@@ -348,11 +389,13 @@ pub(crate) fn play_videos(
                         end: None,
                         primed: false,
                         clock: Duration::ZERO,
+                        newest: Duration::ZERO,
                         width: info.width,
                         height: info.height,
                     };
                     // Shown from the next frame on: its first frame takes a moment anyway.
                     commands.entity(entity).insert(session);
+                    playing.insert(player.image.id());
                 }
                 Err(error) => {
                     warn!("video for {entity} cannot play: {error}");
@@ -375,6 +418,12 @@ pub(crate) fn play_videos(
             player.state = wanted;
         }
         if !playing && session.primed {
+            // The decoder fills its look-ahead meanwhile; report it without touching the
+            // player every frame.
+            let ahead = session.frames.len() + usize::from(session.pending.is_some());
+            if player.frames_ahead != ahead {
+                player.frames_ahead = ahead;
+            }
             continue;
         }
         // Checked, not `mul_f32`: a speed set through reflection may be anything.
@@ -436,8 +485,9 @@ fn show(images: &mut Assets<Image>, handle: &Handle<Image>, session: &Playback, 
     }
 }
 
-/// Stops a player's decoder when the player goes away but its entity stays.
-pub(crate) fn on_player_removed(event: On<Remove, VideoPlayer>, mut commands: Commands) {
+/// Stops a player's decoder when the player goes away or is replaced by another (which starts
+/// afresh) while its entity stays.
+pub(crate) fn on_player_discarded(event: On<Discard, VideoPlayer>, mut commands: Commands) {
     if let Ok(mut entity) = commands.get_entity(event.entity) {
         entity.try_remove::<Playback>();
     }

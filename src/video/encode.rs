@@ -1,5 +1,6 @@
-//! Short H.264 clips for the dev backend's video operations, encoded with FFmpeg's libx264 the
-//! way providers deliver them: High profile, B-frames, in an mp4. Behind the `video` feature.
+//! Short procedural H.264 clips, encoded with FFmpeg's libx264 the way providers deliver them:
+//! High profile, B-frames, in an mp4. The embedded generator and the dev backend make them for
+//! video requests.
 
 use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use ffmpeg_next as ffmpeg;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::procedural::paint_landscape;
 
-/// Largest side of a clip the dev backend encodes.
+/// Largest side of a clip.
 const MAX_SIDE: u32 = 1920;
 /// Longest clip, in seconds.
 const MAX_SECONDS: f32 = 30.0;
@@ -23,7 +24,7 @@ const MAX_SECONDS: f32 = 30.0;
 /// differs from its neighbours. [`encode`](Self::encode) makes the mp4.
 ///
 /// ```no_run
-/// use bevy_asset_provider::dev_backend::ClipSpec;
+/// use bevy_asset_provider::video::ClipSpec;
 ///
 /// let mp4 = ClipSpec::new(7).size(192, 108).fps(24).seconds(2.0).encode().unwrap();
 /// assert_eq!(&mp4[4..8], b"ftyp");
@@ -83,7 +84,7 @@ impl ClipSpec {
         self
     }
 
-    /// Encoder threads (default 1, so the dev backend leaves the game's cores alone).
+    /// Encoder threads (default 1, so encoding leaves the game's cores alone).
     pub fn threads(mut self, threads: u32) -> Self {
         self.threads = threads.max(1);
         self
