@@ -29,7 +29,7 @@ const DEFAULT_CLIP_SECONDS: f32 = 2.0;
 /// It waits a configurable latency first (reporting progress as it goes) so a game sees the same
 /// placeholder-then-media flow it will see with a real backend. The painting itself runs on a
 /// blocking thread, never on the async workers. Without the `video` feature, video requests fail
-/// with [`AssetErrorKind::Unsupported`](crate::error::AssetErrorKind::Unsupported).
+/// with an [`Unsupported`](crate::error::AssetErrorKind::Unsupported) error.
 ///
 /// ```
 /// use bevy_asset_provider::local_generator::LocalGenerator;
