@@ -33,7 +33,8 @@
 //! - `--cache-dir DIR`: where results are kept between runs (default: the platform's cache
 //!   directory, `~/.cache/scene_player` on Linux, or `BEVY_ASSET_PROVIDER_CACHE_DIR`);
 //!   `--no-disk-cache` keeps them in memory only. A second run of the same path is served from
-//!   disk: the summary counts hits per tier and the backend's creates.
+//!   disk: the summary counts hits per tier and the backend's creates (`player_creates` is 0;
+//!   prefetches the first run abandoned before they finished are made again).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -675,8 +676,17 @@ fn finish(
     });
     let backend = dev.map(|dev| {
         let stats = dev.0.stats();
-        json!({"creates": stats.creates, "new_generations": stats.new_generations,
-               "downloads": stats.downloads})
+        // Prefetches are sent in the background lane, at a lower priority than the player's own.
+        let prefetch_creates = dev
+            .0
+            .create_priorities()
+            .iter()
+            .filter(|&&priority| priority <= 1)
+            .count();
+        json!({"creates": stats.creates,
+               "player_creates": stats.creates.saturating_sub(prefetch_creates as u64),
+               "prefetch_creates": prefetch_creates,
+               "new_generations": stats.new_generations, "downloads": stats.downloads})
     });
     let videos: Vec<_> = journal
         .videos
