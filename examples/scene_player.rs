@@ -837,6 +837,7 @@ mod ui {
                         ));
                     });
                 });
+                // Bottom right: clear of the caption and the choices.
                 root.spawn((
                     Overlay,
                     Text::new(""),
@@ -844,7 +845,7 @@ mod ui {
                     TextColor(Color::srgb(0.7, 0.74, 0.8)),
                     Node {
                         position_type: PositionType::Absolute,
-                        top: px(20),
+                        bottom: px(20),
                         right: px(20),
                         ..default()
                     },
