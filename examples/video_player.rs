@@ -170,6 +170,14 @@ fn report_headless(
         if player.is_looping() {
             player.set_looping(false);
         }
+        // A clip that cannot start sends no `VideoEnded`.
+        if player.state() == VideoState::Failed {
+            eprintln!(
+                "the clip cannot play: {}",
+                player.error().unwrap_or("unknown error")
+            );
+            exit.write(AppExit::from_code(1));
+        }
     }
     for message in ended.read() {
         let Ok(player) = players.get(message.entity) else {

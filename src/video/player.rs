@@ -63,7 +63,8 @@ pub struct VideoEnded {
 /// waits (the placeholder shows, then the first frame); then it plays, on the clip's own
 /// timestamps at any frame rate, scaled by [`speed`](Self::speed) and by virtual time (pausing
 /// `Time<Virtual>` pauses video). One player per image: a second player of an image that is
-/// already playing waits (with a warning) until the first one ends or goes away.
+/// already playing waits (with a warning) until the first one stops: ends without looping,
+/// fails, or is removed. A paused or looping first player keeps the image.
 ///
 /// ```no_run
 /// # use bevy::prelude::*;
@@ -340,7 +341,7 @@ pub(crate) fn play_videos(
 ) {
     let delta = time.delta();
     // The images being played into: a second player of one of them waits.
-    let mut playing: HashSet<AssetId<Image>> = players
+    let mut busy_images: HashSet<AssetId<Image>> = players
         .iter()
         .filter(|(_, _, playback)| playback.is_some())
         .map(|(_, player, _)| player.image.id())
@@ -360,7 +361,7 @@ pub(crate) fn play_videos(
                 continue;
             };
             // A restart of a clip already playing here is no second player.
-            if playback.is_none() && playing.contains(&player.image.id()) {
+            if playback.is_none() && busy_images.contains(&player.image.id()) {
                 if !player.blocked {
                     warn!(
                         "video for {entity} waits: another player is playing into its image {:?}",
@@ -395,7 +396,7 @@ pub(crate) fn play_videos(
                     };
                     // Shown from the next frame on: its first frame takes a moment anyway.
                     commands.entity(entity).insert(session);
-                    playing.insert(player.image.id());
+                    busy_images.insert(player.image.id());
                 }
                 Err(error) => {
                     warn!("video for {entity} cannot play: {error}");
@@ -465,10 +466,13 @@ pub(crate) fn play_videos(
                 error: Some(error),
             });
             commands.entity(entity).remove::<Playback>();
+            busy_images.remove(&image);
         } else if step.finished {
             player.state = VideoState::Ended;
             player.frames_ahead = 0;
             commands.entity(entity).remove::<Playback>();
+            // Free for another player of the image from this frame on.
+            busy_images.remove(&image);
         }
     }
 }
