@@ -570,7 +570,7 @@ fn clips_watched(
             continue;
         };
         match players.get(entity) {
-            Ok(player) if matches!(player.state(), VideoState::Ended | VideoState::Failed) => {}
+            Ok(player) if player.state().has_stopped() => {}
             Ok(_) => watched = false,
             Err(_) => {
                 commands
@@ -1238,8 +1238,7 @@ mod ui {
             .peekable();
         // A clip that arrived plays to its end first; a still served for it has no end.
         let playing = stage.is_some_and(|player| {
-            clips.get(player.image().id()).is_some()
-                && !matches!(player.state(), VideoState::Ended | VideoState::Failed)
+            clips.get(player.image().id()).is_some() && !player.state().has_stopped()
         });
         if mine.peek().is_none() || mine.any(|(_, task)| !task.status().is_terminal()) || playing {
             *settled_since = None;

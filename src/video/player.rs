@@ -40,6 +40,14 @@ pub enum VideoState {
     Failed,
 }
 
+impl VideoState {
+    /// Whether the clip has stopped for good ([`Ended`](Self::Ended) or
+    /// [`Failed`](Self::Failed)): nothing more plays until [`VideoPlayer::play`].
+    pub fn has_stopped(self) -> bool {
+        matches!(self, Self::Ended | Self::Failed)
+    }
+}
+
 /// Sent when a player's clip reaches its end (every time round, when it loops), or when
 /// decoding fails part-way so that nothing waits for an end that will not come.
 #[derive(Message, Clone, Debug)]
@@ -149,7 +157,7 @@ impl VideoPlayer {
     /// Plays: resumes when paused, starts over when the clip had ended or failed.
     pub fn play(&mut self) {
         self.paused = false;
-        if matches!(self.state, VideoState::Ended | VideoState::Failed) {
+        if self.state.has_stopped() {
             self.restart = true;
         }
     }
@@ -338,19 +346,22 @@ pub(crate) fn play_videos(
     mut images: ResMut<Assets<Image>>,
     mut players: Query<(Entity, &mut VideoPlayer, Option<&mut Playback>)>,
     mut ended: MessageWriter<VideoEnded>,
+    // Kept between frames so that finding them allocates nothing.
+    mut busy_images: Local<HashSet<AssetId<Image>>>,
 ) {
     let delta = time.delta();
     // The images being played into: a second player of one of them waits.
-    let mut busy_images: HashSet<AssetId<Image>> = players
-        .iter()
-        .filter(|(_, _, playback)| playback.is_some())
-        .map(|(_, player, _)| player.image.id())
-        .collect();
+    busy_images.clear();
+    busy_images.extend(
+        players
+            .iter()
+            .filter(|(_, _, playback)| playback.is_some())
+            .map(|(_, player, _)| player.image.id()),
+    );
     for (entity, mut player, playback) in &mut players {
         let mut playback = playback;
         let restart = player.restart;
-        let idle =
-            playback.is_none() && matches!(player.state, VideoState::Ended | VideoState::Failed);
+        let idle = playback.is_none() && player.state.has_stopped();
         if restart || (playback.is_none() && !idle) {
             // Waiting players only look again when something changed.
             let look = restart || clips.is_changed() || player.is_changed() || player.blocked;
