@@ -345,10 +345,11 @@ impl SceneGraph {
     /// `"video"` nodes with the `video` feature, an image otherwise); also an audio request when
     /// the node has a `meta.cue`. The picture asks for the node's pre-made `assetId` when it has
     /// one (generation stays possible as a fallback) and is then keyed on the node alone, since
-    /// every way in shows the same picture. Otherwise it is keyed on how the player got there: `scene(node)` when entered
-    /// directly, `scene(edge.from).choice(edge.id).to_scene(node)` after a choice, like the
-    /// backend's cache key. Context comes from `meta` (`prompt` or the label, `location`,
-    /// `character`, `tags`, `strategy`, `seed`), plus the tag `scene:<graph id>`.
+    /// every way in shows the same picture. Otherwise it is keyed on how the player got there:
+    /// `scene(node)` when entered directly, `scene(edge.from).choice(edge.id).to_scene(node)`
+    /// after a choice, like the backend's cache key. Context comes from `meta` (`prompt` or the
+    /// label, `location`, `character`, `tags`, `strategy`, `seed`), plus the tag
+    /// `scene:<graph id>`.
     ///
     /// The function is pure: the same node, edge and graph give equal requests, so a predictor
     /// can build the exact keys of the choices a player may make next.
