@@ -19,6 +19,7 @@ use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 /// What to keep on disk once a request is served.
 pub(crate) struct ToStore {
     pub media: SourcedMedia,
+    /// The [`id`](AssetSource::id) of the source that made it.
     pub source: String,
 }
 
@@ -38,8 +39,10 @@ pub(crate) struct DiskTier {
     /// Set after a failed write (a full disk): no more writes this run.
     read_only: AtomicBool,
     warned_write: AtomicBool,
-    /// The latest stats, for the frame to read without touching the cache's locks.
-    snapshot: Mutex<Option<DiskStats>>,
+    /// The latest stats, for the frame to read without touching the cache's locks, with the
+    /// order they were read in: an operation that finishes late must not overwrite newer ones.
+    snapshot: Mutex<Option<(u64, DiskStats)>>,
+    stats_reads: Arc<AtomicU64>,
     /// Journalled jobs being followed again; a request for the same key waits for them.
     resuming: Mutex<HashMap<RequestKey, watch::Receiver<bool>>>,
     /// Flips to `true` once the journal has been read, so no request slips past a resume.
@@ -55,10 +58,16 @@ impl DiskTier {
             read_only: AtomicBool::new(false),
             warned_write: AtomicBool::new(false),
             snapshot: Mutex::new(None),
+            stats_reads: Arc::new(AtomicU64::new(0)),
             resuming: Mutex::new(HashMap::new()),
             recovered: watch::channel(false).0,
             resumed_jobs: AtomicU64::new(0),
         }
+    }
+
+    /// Whether entries of sources no longer in the chain may be served.
+    pub fn serves_retired_sources(&self) -> bool {
+        self.config.serves_retired_sources()
     }
 
     /// The open cache, or `None` when the directory cannot be used (warned once).
@@ -96,15 +105,19 @@ impl DiskTier {
         work: impl FnOnce(&DiskCache) -> Result<T, AssetError> + Send + 'static,
     ) -> Option<Result<T, AssetError>> {
         let cache = self.cache().await?;
+        let reads = self.stats_reads.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let outcome = work(&cache);
-            (outcome, cache.stats())
+            let order = reads.fetch_add(1, Ordering::AcqRel);
+            (outcome, order, cache.stats())
         })
         .await;
         match outcome {
-            Ok((outcome, stats)) => {
-                if let Ok(mut snapshot) = self.snapshot.lock() {
-                    *snapshot = Some(stats);
+            Ok((outcome, order, stats)) => {
+                if let Ok(mut snapshot) = self.snapshot.lock()
+                    && snapshot.is_none_or(|(newest, _)| newest < order)
+                {
+                    *snapshot = Some((order, stats));
                 }
                 Some(outcome)
             }
@@ -116,7 +129,10 @@ impl DiskTier {
 
     /// The stats as of the last disk operation (`None` before the cache opened or when off).
     pub fn stats(&self) -> Option<DiskStats> {
-        self.snapshot.lock().ok().and_then(|snapshot| *snapshot)
+        self.snapshot
+            .lock()
+            .ok()
+            .and_then(|snapshot| snapshot.map(|(_, stats)| stats))
     }
 
     /// Journalled jobs followed again since start.
@@ -146,15 +162,20 @@ impl DiskTier {
         }
     }
 
-    /// The request's media from disk, if an entry for its key and scope is there and intact.
-    pub async fn get(&self, request: &SourceRequest) -> Option<SourcedMedia> {
+    /// The request's media from disk, if an entry for its key and scope is there, intact, and
+    /// made by a source whose [`id`](AssetSource::id) `made_by` accepts.
+    pub async fn get(
+        &self,
+        request: &SourceRequest,
+        made_by: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Option<SourcedMedia> {
         if !request.request.is_cacheable() || !request.request.prefer_cached {
             return None;
         }
         let key = request.key;
         let scope = request.request.strategy.scope(&request.session);
         let found = self
-            .with_cache(move |cache| cache.get(key, scope.as_deref()))
+            .with_cache(move |cache| cache.get_made_by(key, scope.as_deref(), made_by))
             .await?;
         match found {
             Ok(Some(entry)) => {
@@ -179,17 +200,7 @@ impl DiskTier {
             return;
         }
         let key = request.key;
-        let media = store.media;
-        let mut entry = NewEntry::new(
-            media.bytes,
-            request.kind(),
-            media.mime,
-            request.request.strategy,
-            store.source,
-        )
-        .scope(request.request.strategy.scope(&request.session));
-        entry.generation_id = media.generation_id;
-        entry.asset_id = media.asset_id;
+        let entry = new_entry(&request.request, &request.session, store);
         if let Some(Err(error)) = self.with_cache(move |cache| cache.put(key, entry)).await {
             self.read_only.store(true, Ordering::Relaxed);
             if !self.warned_write.swap(true, Ordering::Relaxed) {
@@ -198,8 +209,8 @@ impl DiskTier {
         }
     }
 
-    /// Forgets the journal entry of `key`: its job has ended.
-    pub async fn forget_job(&self, key: RequestKey) {
+    /// Forgets the journal entry of `key` whatever job it names.
+    async fn forget_job(&self, key: RequestKey) {
         if let Some(Err(error)) = self
             .with_cache(move |cache| cache.journal_finish(key))
             .await
@@ -267,7 +278,7 @@ impl DiskTier {
             let source = record.as_ref().and_then(|record| {
                 sources
                     .iter()
-                    .find(|source| source.name() == record.source)
+                    .find(|source| source.id() == record.source)
                     .cloned()
             });
             let (Some(record), Some(source)) = (record, source) else {
@@ -306,7 +317,7 @@ impl DiskTier {
                 let decoded = tokio::task::spawn_blocking(move || decode(kind, &check)).await;
                 match decoded {
                     Ok(Ok(_)) => {
-                        let source = source.name().to_owned();
+                        let source = source.id().into_owned();
                         self.put(&request, ToStore { media, source }).await;
                     }
                     Ok(Err(error)) => warn!("resumed job {}: {error}", record.generation_id),
@@ -319,8 +330,34 @@ impl DiskTier {
                 record.generation_id, record.source
             ),
         }
-        self.forget_job(request.key).await;
+        let (key, id) = (request.key, record.generation_id);
+        if let Some(Err(error)) = self
+            .with_cache(move |cache| cache.journal_finish_job(key, &id))
+            .await
+        {
+            warn!("could not clear the journal entry of {key:?}: {error}");
+        }
     }
+}
+
+/// The disk entry for `store`, served to `request`'s scope.
+fn new_entry(
+    request: &crate::request::AssetRequest,
+    session: &crate::session::PlaySession,
+    store: ToStore,
+) -> NewEntry {
+    let media = store.media;
+    let mut entry = NewEntry::new(
+        media.bytes,
+        request.kind,
+        media.mime,
+        request.strategy,
+        store.source,
+    )
+    .scope(request.strategy.scope(session));
+    entry.generation_id = media.generation_id;
+    entry.asset_id = media.asset_id;
+    entry
 }
 
 /// The journal half of the cache.
@@ -332,5 +369,25 @@ impl JournalStore for DiskJournal {
             .map_err(|error| AssetError::invalid_data(format!("journal record: {error}")))?;
         self.0
             .journal_record_details(record.key, &record.generation_id, Some(&details))
+    }
+
+    fn forget(&self, key: RequestKey, generation_id: &str) -> Result<(), AssetError> {
+        self.0.journal_finish_job(key, generation_id).map(|_| ())
+    }
+
+    fn keep(&self, record: &JournalRecord, media: SourcedMedia) -> Result<(), AssetError> {
+        // Kept only if it decodes, as a served result would be.
+        decode(record.request.kind, &media)?;
+        if record.request.is_cacheable() {
+            let store = ToStore {
+                media,
+                source: record.source.clone(),
+            };
+            self.0.put(
+                record.key,
+                new_entry(&record.request, &record.session, store),
+            )?;
+        }
+        self.forget(record.key, &record.generation_id)
     }
 }

@@ -3,6 +3,7 @@
 //! feature, films a short clip, after a short, generator-like wait.
 
 use async_trait::async_trait;
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::error::AssetError;
@@ -17,6 +18,10 @@ const PROGRESS_STEPS: u32 = 10;
 
 /// Longest cue made for a request's `duration_secs`: a chime, not a soundtrack.
 const MAX_CUE_SECONDS: f32 = 30.0;
+
+/// The version of what the generator paints: bump it when the same request would look or sound
+/// different, so media cached from an older version is not served as this one's.
+pub const GENERATOR_VERSION: u32 = 1;
 
 /// Length of a clip when the request gives no `duration_secs`.
 #[cfg(feature = "video")]
@@ -112,6 +117,15 @@ impl LocalGenerator {
 impl AssetSource for LocalGenerator {
     fn name(&self) -> &str {
         "local_generator"
+    }
+
+    /// The generator, its version and the sizes it makes: media cached from another version or
+    /// size is not served as this one's.
+    fn id(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "local_generator@{GENERATOR_VERSION} {}x{} {}x{} {}s",
+            self.width, self.height, self.video_size.0, self.video_size.1, self.cue_seconds
+        ))
     }
 
     fn kind(&self) -> SourceKind {

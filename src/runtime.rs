@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bevy::log::{debug, warn};
 use crossbeam_channel::{Receiver, Sender};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
 
 use crate::decode::{DecodedMedia, decode};
@@ -74,9 +74,14 @@ pub(crate) struct RuntimeConfig {
 /// The ordered sources and the limits that apply while asking them.
 struct SourceChain {
     sources: Vec<Arc<dyn AssetSource>>,
+    /// Each source's [`id`](AssetSource::id), in the same order.
+    ids: Vec<String>,
     generation_permits: LanePermits,
     decode_permits: Semaphore,
     disk: Option<Arc<DiskTier>>,
+    /// How many of the game's disk commands (purges) have been carried out; a job waits for
+    /// those sent before it, so it never sees what they removed.
+    disk_commands_done: watch::Sender<u64>,
 }
 
 /// Who served a request.
@@ -93,11 +98,18 @@ impl SourceChain {
     async fn resolve(
         &self,
         request: &SourceRequest,
+        disk_commands_before: u64,
         generation_started: &(dyn Fn() + Send + Sync),
     ) -> Result<Served, AssetError> {
         if let Some(disk) = &self.disk {
             disk.join_resumed(request.key).await;
-            if let Some(media) = disk.get(request).await {
+            let mut done = self.disk_commands_done.subscribe();
+            let _ = done.wait_for(|done| *done >= disk_commands_before).await;
+            let made_by = self.made_by(request, disk.serves_retired_sources());
+            if let Some(media) = disk
+                .get(request, move |id| made_by.iter().any(|ok| ok == id))
+                .await
+            {
                 return Ok(Served {
                     media,
                     kind: SourceKind::Cached,
@@ -137,7 +149,7 @@ impl SourceChain {
                     return Ok(Served {
                         media,
                         kind,
-                        keep_as: keep.then(|| source.name().to_owned()),
+                        keep_as: keep.then(|| source.id().into_owned()),
                     });
                 }
                 Ok(None) => {}
@@ -169,6 +181,25 @@ impl SourceChain {
                 )
             })
         }))
+    }
+
+    /// The sources whose disk entries `request` may be served: those the chain would ask for
+    /// it, up to the first generator that makes its kind (a later generator's media is not what
+    /// this chain would make). Every source when generation is not allowed, or when retired
+    /// sources are served too.
+    fn made_by(&self, request: &SourceRequest, any_source: bool) -> Vec<String> {
+        if any_source || !request.request.allow_generation {
+            return self.ids.clone();
+        }
+        let kind = request.kind();
+        let mut ids = Vec::new();
+        for (source, id) in self.sources.iter().zip(&self.ids) {
+            ids.push(id.clone());
+            if source.kind() == SourceKind::Generated && source.handles(kind) {
+                break;
+            }
+        }
+        ids
     }
 
     async fn cancel(&self, key: RequestKey) {
@@ -210,10 +241,15 @@ impl ProviderRuntime {
         let (command_tx, command_rx) = crossbeam_channel::unbounded();
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
         let chain = Arc::new(SourceChain {
+            ids: sources
+                .iter()
+                .map(|source| source.id().into_owned())
+                .collect(),
             sources,
             generation_permits: LanePermits::new(config.max_concurrent_generations),
             decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
             disk,
+            disk_commands_done: watch::channel(0).0,
         });
         if let Some(disk) = chain.disk.clone() {
             let sources = chain.sources.clone();
@@ -262,30 +298,45 @@ fn dispatch(
 ) {
     let mut running: HashMap<JobId, AbortHandle> = HashMap::new();
     let mut prune_at = 64;
+    let mut disk_commands_sent = 0u64;
+    // Purges run one after another, in the order the game sent them.
+    let (disk_queue, mut disk_commands) = tokio::sync::mpsc::unbounded_channel::<DiskCommand>();
+    if let Some(disk) = chain.disk.clone() {
+        let chain = chain.clone();
+        runtime.spawn(async move {
+            while let Some(command) = disk_commands.recv().await {
+                disk.run(command).await;
+                chain.disk_commands_done.send_modify(|done| *done += 1);
+            }
+        });
+    }
     while let Ok(command) = commands.recv() {
         match command {
             RuntimeCommand::Resolve(spec) => {
                 let job = spec.job;
-                let task = runtime.spawn(run_job(chain.clone(), *spec, events.clone()));
+                let task = runtime.spawn(run_job(
+                    chain.clone(),
+                    *spec,
+                    disk_commands_sent,
+                    events.clone(),
+                ));
                 running.insert(job, task.abort_handle());
             }
             RuntimeCommand::Cancel { job, key } => {
+                // Dropping the job tells its source (a backend leaves or cancels its generation,
+                // and keeps what a lost cancel race still delivers).
                 if let Some(task) = running.remove(&job) {
                     task.abort();
                 }
                 let chain = chain.clone();
-                runtime.spawn(async move {
-                    chain.cancel(key).await;
-                    if let Some(disk) = &chain.disk {
-                        disk.forget_job(key).await;
-                    }
-                });
+                runtime.spawn(async move { chain.cancel(key).await });
             }
             RuntimeCommand::LanesChanged => chain.generation_permits.wake(),
             RuntimeCommand::Disk(command) => {
-                // Here, not on a task: requests sent after a purge must not see what it removed.
-                if let Some(disk) = &chain.disk {
-                    runtime.block_on(disk.run(command));
+                // Never waited for here: the dispatcher must not stall behind a slow disk. Jobs
+                // sent from now on wait for it before they read the disk.
+                if chain.disk.is_some() && disk_queue.send(command).is_ok() {
+                    disk_commands_sent += 1;
                 }
             }
         }
@@ -296,7 +347,12 @@ fn dispatch(
     }
 }
 
-async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeEvent>) {
+async fn run_job(
+    chain: Arc<SourceChain>,
+    spec: JobSpec,
+    disk_commands_before: u64,
+    events: Sender<RuntimeEvent>,
+) {
     let job = spec.job;
     let _ = events.send(RuntimeEvent::Started(job));
     let progress_events = events.clone();
@@ -320,7 +376,7 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
     let started = Instant::now();
     let outcome = match tokio::time::timeout(
         spec.timeout,
-        resolve_and_decode(&chain, &request, &generation_started),
+        resolve_and_decode(&chain, &request, disk_commands_before, &generation_started),
     )
     .await
     {
@@ -350,18 +406,19 @@ async fn run_job(chain: Arc<SourceChain>, spec: JobSpec, events: Sender<RuntimeE
         if let Some(store) = store {
             disk.put(&request, store).await;
         }
-        if request.journal.was_recorded() {
-            disk.forget_job(request.key).await;
-        }
+        request.journal.finish().await;
     }
 }
 
 async fn resolve_and_decode(
     chain: &SourceChain,
     request: &SourceRequest,
+    disk_commands_before: u64,
     generation_started: &(dyn Fn() + Send + Sync),
 ) -> Result<Resolved, AssetError> {
-    let served = chain.resolve(request, generation_started).await?;
+    let served = chain
+        .resolve(request, disk_commands_before, generation_started)
+        .await?;
     let kind = request.kind();
     let origin = served.media.origin.clone();
     let media = served.media;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use bevy::reflect::Reflect;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -211,6 +212,21 @@ pub trait AssetSource: Send + Sync + 'static {
     /// What kind of source this is; decides which requests may use it (generators are skipped
     /// when generation is not allowed, caches when the request wants a fresh result).
     fn kind(&self) -> SourceKind;
+
+    /// A stable identity for what this source makes (default: its [`name`](Self::name)). The
+    /// disk tier records it with every entry the source made and serves an entry only while a
+    /// source with the same identity would be asked for the request; change it when the
+    /// source's output changes (another backend, a new generator version).
+    fn id(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.name())
+    }
+
+    /// Whether this source may serve requests of `kind` at all (default `true`). A generator
+    /// that passes on a kind (a backend without audio) says `false`, so that media a later
+    /// source made for that kind is still served from the disk tier.
+    fn handles(&self, _kind: MediaKind) -> bool {
+        true
+    }
 
     /// Serves `request`, or says it has nothing for it.
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError>;

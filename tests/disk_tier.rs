@@ -20,6 +20,8 @@ fn backend() -> DevBackendBuilder {
 fn fast_client(dev: &DevBackend) -> PixSimSource {
     client(dev)
         .poll_interval(Duration::from_millis(20), Duration::from_millis(200))
+        // One backend as far as the disk tier knows, though each test server has its own port.
+        .source_id("story-backend")
         .build()
         .unwrap()
 }

@@ -271,10 +271,11 @@ fn the_backend_hears_a_low_priority_for_prefetches() {
     );
     app.world_mut()
         .resource_mut::<AssetProvider>()
-        .prefetch(AssetRequest::image().prompt("later, maybe"));
+        .prefetch(AssetRequest::image().scene("later").prompt("later, maybe"));
+    // Another scene: the server's cache key ignores prompts, and one create each is counted.
     let entity = app
         .world_mut()
-        .spawn(AssetRequest::image().prompt("right now"))
+        .spawn(AssetRequest::image().scene("now").prompt("right now"))
         .id();
     until_status(&mut app, entity, TaskStatus::Completed);
     update_until(&mut app, "the prefetch completes", |app| {

@@ -6,35 +6,28 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bevy::log::{debug, warn};
-use reqwest::header::CONTENT_TYPE;
-use reqwest::{Method, StatusCode, Url};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
-use tokio::sync::{RwLock, Semaphore, broadcast, watch};
+use bevy::log::debug;
+use reqwest::Method;
+use tokio::sync::Semaphore;
 
+use crate::backend::api::{Api, Auth, Retry};
 use crate::backend::config::PixSimConfig;
-use crate::backend::follow::{SocketHub, SocketState};
-use crate::backend::http::{
-    RetryPolicy, Secret, is_retryable, normalise_base, resolve, retry_after, same_origin,
-    status_error, transport_error,
-};
+use crate::backend::follow::SocketHub;
+use crate::backend::generations::{Followers, JobError, Submitted};
+use crate::backend::governor::CreateGovernor;
+use crate::backend::http::{MAX_SERVER_WAIT, RetryPolicy, Secret, normalise_base, scrub_url};
 use crate::backend::library::PixSimLibrary;
-use crate::backend::types::{
-    AssetResponse, BackendId, CreateGeneration, GenerationResponse, GenerationStatus, LoginRequest,
-    LoginResponse, SocketEvent, operation_for,
-};
-use crate::error::{AssetError, AssetErrorKind};
-use crate::request::MediaKind;
+use crate::backend::types::{BackendId, CreateGeneration, GenerationStatus, operation_for};
+use crate::error::AssetError;
 use crate::scene_graph::SceneGraph;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// The backend priority of prefetches (0 lowest, 10 highest; requests default to 5).
 const BACKGROUND_PRIORITY: u8 = 1;
 
-/// The error code of a job the provider refused for its content.
-const CONTENT_REJECTED: &str = "content_prompt_rejected";
+/// How often a request asks for new work when the server's answer cannot serve it (another
+/// account's generation, or one cancelled by someone else).
+const MAX_SUBMISSIONS: usize = 3;
 
 /// Builds a [`PixSimSource`]. Every setting has a default but the base URL.
 #[derive(Clone)]
@@ -46,13 +39,17 @@ pub struct PixSimSourceBuilder {
     audio_operation: Option<String>,
     request_timeout: Duration,
     connect_timeout: Duration,
-    poll_start: Duration,
-    poll_max: Duration,
+    pub(super) poll_start: Duration,
+    pub(super) poll_max: Duration,
     max_concurrent_creates: usize,
     max_concurrent_downloads: usize,
-    max_download_bytes: u64,
+    pub(super) max_download_bytes: u64,
     user_agent: String,
     retry: RetryPolicy,
+    max_server_wait: Duration,
+    pub(super) retry_grace: Duration,
+    max_creates_per_minute: u32,
+    source_id: Option<String>,
     websocket: bool,
     pub(super) game_endpoint: bool,
     pub(super) search_pages: usize,
@@ -159,6 +156,38 @@ impl PixSimSourceBuilder {
         self
     }
 
+    /// The longest wait a server's `Retry-After` (or a 429's "try again in N seconds") is
+    /// honoured for before a retry (default 2 min); the request's own deadline still applies.
+    pub fn max_server_wait(mut self, wait: Duration) -> Self {
+        self.max_server_wait = wait.min(MAX_SERVER_WAIT);
+        self
+    }
+
+    /// How long a generation that failed with a code the server retries by itself
+    /// (`content_render_moderated`, provider hiccups) is watched for that retry before the
+    /// failure is believed (default 60 s; the request's deadline still applies).
+    pub fn retry_grace(mut self, grace: Duration) -> Self {
+        self.retry_grace = grace;
+        self
+    }
+
+    /// How many creates may go out in any minute (default 20, the real service's limit per
+    /// user; 0: no limit). Every request of this client shares the budget; prefetches leave a
+    /// quarter of it to the player's own requests, which go first.
+    pub fn max_creates_per_minute(mut self, creates: u32) -> Self {
+        self.max_creates_per_minute = creates;
+        self
+    }
+
+    /// The identity the disk tier records with what this backend makes (default
+    /// `pixsim(<base URL>, <provider>)`). Entries are served only while a source with the same
+    /// identity is in the chain; give a stable one to a backend whose URL changes between runs
+    /// (a dev server on a free port) but whose media does not.
+    pub fn source_id(mut self, id: impl Into<String>) -> Self {
+        self.source_id = Some(id.into());
+        self
+    }
+
     /// Whether to follow jobs over the WebSocket (default `true`); polling is used otherwise.
     pub fn websocket(mut self, enabled: bool) -> Self {
         self.websocket = enabled;
@@ -195,15 +224,29 @@ impl PixSimSourceBuilder {
                 AssetError::generation(format!("could not build the HTTP client: {error}"))
             })?;
         let hub = SocketHub::new(&base, self.websocket);
+        let name = self.source_id.clone().unwrap_or_else(|| {
+            format!(
+                "pixsim({}, {})",
+                scrub_url(base.as_str()).trim_end_matches('/'),
+                self.provider_id
+            )
+        });
         Ok(PixSimSource {
             inner: Arc::new(Inner {
-                name: format!("pixsim({})", base.as_str().trim_end_matches('/')),
-                token: RwLock::new(self.token.clone()),
+                name,
+                api: Api::new(
+                    base,
+                    http,
+                    self.token.clone(),
+                    self.login.clone(),
+                    self.retry,
+                    self.max_server_wait,
+                ),
                 creates: Semaphore::new(self.max_concurrent_creates),
                 downloads: Semaphore::new(self.max_concurrent_downloads),
+                governor: CreateGovernor::new(self.max_creates_per_minute),
+                followers: Followers::default(),
                 game_endpoint_missing: AtomicBool::new(false),
-                base,
-                http,
                 hub,
                 config: self,
             }),
@@ -213,11 +256,18 @@ impl PixSimSourceBuilder {
 
 /// The generation backend of the contract as a [`Generated`](SourceKind::Generated) source.
 ///
-/// For each request it creates a generation (the server may answer with an existing one,
-/// already completed), follows it over the shared WebSocket or by polling, fetches its asset,
-/// downloads the file (the token goes only to the backend's own origin), checks its type, size
-/// and SHA-256, and hands the bytes on. Failures become typed errors: a job refused for its
-/// content is [`Rejected`](AssetErrorKind::Rejected); the placeholder stays.
+/// For each request it creates a generation, follows it over the shared WebSocket or by
+/// polling, fetches its asset, downloads the file (the token goes only to the backend's own
+/// origin), checks its type, size and SHA-256, and hands the bytes on.
+///
+/// The request's key is the promise, whatever the server's dedup does: a `once` request takes
+/// the server's existing work only when its parameters (prompt, seed, style, duration, scenes)
+/// are the request's; scoped and `always` requests ask for new work; a generation that turns
+/// out to be another account's, or is cancelled by someone else, is asked for anew. A failure
+/// the server retries by itself is waited out; creates stay under the server's rate limit; a
+/// generation is cancelled only when no request of this client follows it any more. Failures
+/// become typed errors: a job refused for its content is [`Rejected`](AssetErrorKind::Rejected);
+/// the placeholder stays.
 ///
 /// Audio requests get `Ok(None)` (the next source serves them) unless an
 /// [`audio_operation`](PixSimSourceBuilder::audio_operation) is set.
@@ -227,13 +277,14 @@ pub struct PixSimSource {
 }
 
 pub(super) struct Inner {
+    /// The source's identity, in logs, origins and the disk tier's records.
     pub(super) name: String,
     config: PixSimSourceBuilder,
-    base: Url,
-    http: reqwest::Client,
-    token: RwLock<Option<Secret>>,
-    creates: Semaphore,
-    downloads: Semaphore,
+    pub(super) api: Api,
+    pub(super) creates: Semaphore,
+    pub(super) downloads: Semaphore,
+    pub(super) governor: CreateGovernor,
+    pub(super) followers: Followers,
     hub: Arc<SocketHub>,
     /// Set once the backend answered 404 on the game endpoint.
     pub(super) game_endpoint_missing: AtomicBool,
@@ -242,7 +293,7 @@ pub(super) struct Inner {
 impl fmt::Debug for PixSimSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PixSimSource")
-            .field("base_url", &self.inner.base.as_str())
+            .field("name", &self.inner.name)
             .field("provider_id", &self.inner.config.provider_id)
             .field(
                 "token",
@@ -274,6 +325,10 @@ impl PixSimSource {
                 base: Duration::from_millis(250),
                 cap: Duration::from_secs(10),
             },
+            max_server_wait: Duration::from_secs(120),
+            retry_grace: Duration::from_secs(60),
+            max_creates_per_minute: 20,
+            source_id: None,
             websocket: true,
             game_endpoint: true,
             search_pages: 4,
@@ -289,7 +344,7 @@ impl PixSimSource {
 
     /// The backend's base URL.
     pub fn base_url(&self) -> &str {
-        self.inner.base.as_str()
+        self.inner.api.base.as_str()
     }
 
     /// The backend's library of pre-made assets as a source of its own, sharing this client's
@@ -306,471 +361,28 @@ impl PixSimSource {
     pub async fn scene(&self, id: &str) -> Result<SceneGraph, AssetError> {
         let value: serde_json::Value = self
             .inner
-            .call_json::<_, ()>(Method::GET, &format!("api/v1/game/scenes/{id}"), None, true)
+            .api
+            .json::<_, ()>(
+                Method::GET,
+                &format!("api/v1/game/scenes/{id}"),
+                None,
+                Auth::Bearer,
+                Retry::Transient,
+            )
             .await?;
         let bytes = serde_json::to_vec(&value)
             .map_err(|error| AssetError::invalid_data(format!("scene {id}: {error}")))?;
         SceneGraph::from_json(
             &bytes,
-            &format!("{}api/v1/game/scenes/{id}", self.base_url()),
+            &format!("{}api/v1/game/scenes/{id}", scrub_url(self.base_url())),
         )
         .map_err(AssetError::from)
     }
 }
 
-/// The largest JSON answer read; a bigger one is not an answer of this API.
-const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
-
 impl Inner {
     pub(super) fn config(&self) -> &PixSimSourceBuilder {
         &self.config
-    }
-
-    async fn bearer(&self) -> Result<Option<Secret>, AssetError> {
-        if let Some(token) = self.token.read().await.clone() {
-            return Ok(Some(token));
-        }
-        if self.config.login.is_some() {
-            // Boxed: login sends through `call_json`, which asks for the bearer again.
-            return Box::pin(self.login()).await.map(Some);
-        }
-        Ok(None)
-    }
-
-    /// Logs in and keeps the token. Several jobs refused at once log in once.
-    async fn login(&self) -> Result<Secret, AssetError> {
-        let mut slot = self.token.write().await;
-        if let Some(token) = slot.clone() {
-            // Another job logged in while this one waited.
-            return Ok(token);
-        }
-        let Some((user, password)) = &self.config.login else {
-            return Err(AssetError::generation(
-                "the backend refused the token and no login is configured",
-            ));
-        };
-        let body = if user.contains('@') {
-            LoginRequest {
-                email: Some(user.clone()),
-                username: None,
-                password: password.expose().to_owned(),
-            }
-        } else {
-            LoginRequest {
-                email: None,
-                username: Some(user.clone()),
-                password: password.expose().to_owned(),
-            }
-        };
-        let answer: LoginResponse = self
-            .call_json(Method::POST, "api/v1/auth/login", Some(&body), false)
-            .await?;
-        let token = Secret::new(answer.access_token);
-        *slot = Some(token.clone());
-        Ok(token)
-    }
-
-    /// Sends a request to the backend with retries and parses the answer as `T`.
-    pub(super) async fn call_json<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-        authenticate: bool,
-    ) -> Result<T, AssetError> {
-        let what = format!("{method} /{}", path.trim_start_matches('/'));
-        let url = resolve(&self.base, path)?;
-        let policy = self.config.retry;
-        let mut relogged = false;
-        let mut attempt = 0;
-        loop {
-            let token = if authenticate {
-                self.bearer().await?
-            } else {
-                None
-            };
-            let mut builder = self.http.request(method.clone(), url.clone());
-            if let Some(token) = &token {
-                builder = builder.bearer_auth(token.expose());
-            }
-            if let Some(body) = body {
-                builder = builder.json(body);
-            }
-            let last = attempt + 1 >= policy.attempts;
-            let failure = match send_capped(builder, MAX_ANSWER_BYTES).await {
-                Ok(answer) if answer.status.is_success() => {
-                    match serde_json::from_slice::<T>(&answer.bytes) {
-                        Ok(value) => return Ok(value),
-                        Err(error) => {
-                            // A proxy hiccup or a half-written answer: worth another try.
-                            let error = AssetError::invalid_data(format!(
-                                "{what} answered malformed JSON: {error}"
-                            ));
-                            (error, None)
-                        }
-                    }
-                }
-                Ok(answer)
-                    if answer.status == StatusCode::UNAUTHORIZED
-                        && authenticate
-                        && !relogged
-                        && self.config.login.is_some() =>
-                {
-                    relogged = true;
-                    *self.token.write().await = None;
-                    continue;
-                }
-                Ok(answer) if is_retryable(answer.status) => (
-                    status_error(&what, answer.status, &answer.bytes),
-                    answer.retry_after,
-                ),
-                Ok(answer) => return Err(status_error(&what, answer.status, &answer.bytes)),
-                Err(DownloadError::TooLarge) => {
-                    return Err(AssetError::invalid_data(format!(
-                        "{what} answered more than {MAX_ANSWER_BYTES} bytes"
-                    )));
-                }
-                Err(DownloadError::Http(error)) => (transport_error(&what, &error), None),
-            };
-            let (error, wait) = failure;
-            if last {
-                return Err(AssetError::new(
-                    error.kind(),
-                    format!("{} (after {} tries)", error.message(), attempt + 1),
-                ));
-            }
-            let wait = wait
-                .map(|wait| wait.min(policy.cap))
-                .unwrap_or_else(|| policy.backoff(attempt));
-            debug!("{what}: {error}; retrying in {wait:?}");
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
-    }
-
-    async fn generation(&self, id: &BackendId) -> Result<GenerationResponse, AssetError> {
-        self.call_json::<_, ()>(Method::GET, &format!("api/v1/generations/{id}"), None, true)
-            .await
-    }
-
-    /// What a terminal or running generation means for the job: its asset, an error, or
-    /// `None` while it runs.
-    fn outcome(generation: &GenerationResponse) -> Result<Option<BackendId>, AssetError> {
-        let id = &generation.id;
-        match generation.status {
-            GenerationStatus::Completed => match &generation.asset {
-                Some(asset) => Ok(Some(asset.id.clone())),
-                None => Err(AssetError::invalid_data(format!(
-                    "generation {id} is completed but names no asset"
-                ))),
-            },
-            GenerationStatus::Failed => {
-                let code = generation.error_code.as_deref().unwrap_or("unknown");
-                let message = generation
-                    .error_message
-                    .as_deref()
-                    .unwrap_or("no message from the backend");
-                let kind = if code == CONTENT_REJECTED {
-                    AssetErrorKind::Rejected
-                } else {
-                    AssetErrorKind::Generation
-                };
-                Err(AssetError::new(
-                    kind,
-                    format!("generation {id} failed ({code}): {message}"),
-                ))
-            }
-            GenerationStatus::Cancelled => Err(AssetError::new(
-                AssetErrorKind::Cancelled,
-                format!("generation {id} was cancelled on the backend"),
-            )),
-            _ => Ok(None),
-        }
-    }
-
-    /// Waits for generation `id` to end: the outer error is giving up on it (the backend
-    /// unreachable), the inner result is how it ended (its asset, or why it failed).
-    async fn follow(
-        &self,
-        id: &BackendId,
-        mut events: broadcast::Receiver<SocketEvent>,
-        mut state: watch::Receiver<SocketState>,
-        mut trusted_since: Option<u64>,
-        request: &SourceRequest,
-    ) -> Result<Result<BackendId, AssetError>, AssetError> {
-        let (start, max) = (self.config.poll_start, self.config.poll_max);
-        // Events can be relied on while the socket stays up; one that comes up later is trusted
-        // after a catch-up poll.
-        let mut trust = trusted_since.is_some();
-        let mut events_open = true;
-        let mut state_open = true;
-        let mut interval = start;
-        loop {
-            let wait = if trust { max } else { interval };
-            let poll_now = tokio::select! {
-                event = events.recv(), if events_open => match event {
-                    Ok(event) if event.generation().as_ref() == Some(id) => {
-                        match event.kind.as_str() {
-                            "asset:created" => {
-                                if let Some(asset) = event.asset_id {
-                                    return Ok(Ok(asset));
-                                }
-                                true
-                            }
-                            "job:started" => {
-                                request.progress.report(0.5);
-                                false
-                            }
-                            "job:completed" | "job:failed" | "job:cancelled" => true,
-                            _ => false,
-                        }
-                    }
-                    Ok(_) => false,
-                    Err(broadcast::error::RecvError::Lagged(_)) => true,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        events_open = false;
-                        trust = false;
-                        false
-                    }
-                },
-                changed = state.changed(), if state_open => {
-                    if changed.is_err() {
-                        state_open = false;
-                        trust = false;
-                        false
-                    } else {
-                        let now = *state.borrow_and_update();
-                        if now.connected && Some(now.epoch) != trusted_since {
-                            // A socket came up: from now on its events arrive. One poll covers
-                            // whatever happened before it did.
-                            trusted_since = Some(now.epoch);
-                            trust = events_open;
-                            true
-                        } else {
-                            trust &= now.connected && Some(now.epoch) == trusted_since;
-                            false
-                        }
-                    }
-                }
-                _ = tokio::time::sleep(wait) => {
-                    if !trust {
-                        interval = (interval * 2).min(max);
-                    }
-                    true
-                }
-            };
-            if poll_now {
-                let generation = self.generation(id).await?;
-                if generation.status == GenerationStatus::Processing {
-                    request.progress.report(0.5);
-                }
-                match Self::outcome(&generation) {
-                    Ok(None) => {}
-                    Ok(Some(asset)) => return Ok(Ok(asset)),
-                    Err(error) => return Ok(Err(error)),
-                }
-            }
-        }
-    }
-
-    /// Downloads `asset`'s file and checks it: type, size, SHA-256.
-    pub(super) async fn download(
-        &self,
-        asset_id: &BackendId,
-        asset: &AssetResponse,
-        kind: MediaKind,
-    ) -> Result<SourcedMedia, AssetError> {
-        let location = asset
-            .file_url
-            .as_deref()
-            .or(asset.remote_url.as_deref())
-            .ok_or_else(|| {
-                AssetError::invalid_data(format!("asset {asset_id} has no file_url to download"))
-            })?;
-        let url = resolve(&self.base, location)?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(AssetError::invalid_data(format!(
-                "asset {asset_id}: cannot download {location:?} (not http or https)"
-            )));
-        }
-        let max = self.config.max_download_bytes;
-        if let Some(size) = asset.file_size_bytes.filter(|size| *size > max) {
-            return Err(AssetError::invalid_data(format!(
-                "asset {asset_id} is {size} bytes, over the {max}-byte download limit"
-            )));
-        }
-        // The token is for the backend only: a CDN or the provider's host never sees it.
-        let with_token = same_origin(&self.base, &url);
-        let what = format!("download of asset {asset_id}");
-        let policy = self.config.retry;
-        let _permit = self
-            .downloads
-            .acquire()
-            .await
-            .map_err(|_| AssetError::new(AssetErrorKind::Shutdown, "the source is closing"))?;
-        let mut attempt = 0;
-        let answer = loop {
-            let mut builder = self.http.get(url.clone());
-            if with_token && let Some(token) = self.bearer().await? {
-                builder = builder.bearer_auth(token.expose());
-            }
-            let last = attempt + 1 >= policy.attempts;
-            let (error, wait) = match send_capped(builder, max).await {
-                Ok(answer) if answer.status.is_success() => break answer,
-                Ok(answer) if is_retryable(answer.status) => (
-                    status_error(&what, answer.status, &answer.bytes),
-                    answer.retry_after,
-                ),
-                Ok(answer) => return Err(status_error(&what, answer.status, &answer.bytes)),
-                Err(DownloadError::TooLarge) => {
-                    return Err(AssetError::invalid_data(format!(
-                        "{what} is over the {max}-byte download limit"
-                    )));
-                }
-                Err(DownloadError::Http(error)) => (transport_error(&what, &error), None),
-            };
-            if last {
-                return Err(error);
-            }
-            tokio::time::sleep(
-                wait.map(|wait| wait.min(policy.cap))
-                    .unwrap_or_else(|| policy.backoff(attempt)),
-            )
-            .await;
-            attempt += 1;
-        };
-
-        let mime = asset
-            .mime_type
-            .clone()
-            .or(answer.content_type.clone())
-            .map(|mime| mime.split(';').next().unwrap_or("").trim().to_owned())
-            .unwrap_or_default();
-        let fits = match kind {
-            MediaKind::Image => mime.starts_with("image/"),
-            MediaKind::Audio => mime.starts_with("audio/"),
-            MediaKind::Video => mime.starts_with("video/") || mime.starts_with("image/"),
-        };
-        if !fits {
-            return Err(AssetError::decode(format!(
-                "asset {asset_id} is {:?}, not {} media",
-                mime,
-                kind.as_str()
-            )));
-        }
-        let bytes = answer.bytes;
-        if let Some(size) = asset.file_size_bytes
-            && size != bytes.len() as u64
-        {
-            return Err(AssetError::decode(format!(
-                "{what}: got {} bytes, the asset says {size} (truncated or corrupted)",
-                bytes.len()
-            )));
-        }
-        if let Some(expected) = &asset.sha256 {
-            let actual = hex::encode(Sha256::digest(&bytes));
-            if !actual.eq_ignore_ascii_case(expected.trim()) {
-                return Err(AssetError::decode(format!(
-                    "{what}: integrity check failed, SHA-256 is {actual} but the asset says \
-                     {expected}"
-                )));
-            }
-        }
-        Ok(SourcedMedia::new(
-            bytes,
-            mime,
-            format!("{}asset {asset_id}", self.name_prefix()),
-        ))
-    }
-
-    fn name_prefix(&self) -> String {
-        format!("{}: ", self.name)
-    }
-
-    async fn cancel_generation(&self, id: &BackendId) {
-        let result: Result<GenerationResponse, _> = self
-            .call_json::<_, ()>(
-                Method::POST,
-                &format!("api/v1/generations/{id}/cancel"),
-                None,
-                true,
-            )
-            .await;
-        if let Err(error) = result {
-            warn!("cancelling generation {id} failed: {error}");
-        }
-    }
-}
-
-enum DownloadError {
-    TooLarge,
-    Http(reqwest::Error),
-}
-
-impl From<reqwest::Error> for DownloadError {
-    fn from(error: reqwest::Error) -> Self {
-        Self::Http(error)
-    }
-}
-
-struct FullAnswer {
-    status: StatusCode,
-    content_type: Option<String>,
-    retry_after: Option<Duration>,
-    bytes: Vec<u8>,
-}
-
-/// Sends and reads the whole body, stopping once it passes `max` bytes.
-async fn send_capped(
-    builder: reqwest::RequestBuilder,
-    max: u64,
-) -> Result<FullAnswer, DownloadError> {
-    let mut response = builder.send().await?;
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let retry_after = retry_after(response.headers());
-    if status.is_success() && response.content_length().is_some_and(|len| len > max) {
-        return Err(DownloadError::TooLarge);
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if bytes.len() as u64 + chunk.len() as u64 > max {
-            return Err(DownloadError::TooLarge);
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(FullAnswer {
-        status,
-        content_type,
-        retry_after,
-        bytes,
-    })
-}
-
-/// Cancels a generation on the backend when the job following it is dropped before the
-/// generation ended: the request was cancelled, timed out, or the client gave up on it. The
-/// runtime drops a job's future for all three, so this is the one place that needs to know.
-struct CancelOnDrop {
-    inner: Arc<Inner>,
-    id: BackendId,
-    ended: bool,
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if self.ended {
-            return;
-        }
-        // Outside a runtime (the runtime itself is going away) there is nobody to send it.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let inner = self.inner.clone();
-            let id = self.id.clone();
-            runtime.spawn(async move { inner.cancel_generation(&id).await });
-        }
     }
 }
 
@@ -782,6 +394,10 @@ impl AssetSource for PixSimSource {
 
     fn kind(&self) -> SourceKind {
         SourceKind::Generated
+    }
+
+    fn handles(&self, kind: crate::request::MediaKind) -> bool {
+        operation_for(kind).is_some() || self.inner.config.audio_operation.is_some()
     }
 
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
@@ -808,38 +424,46 @@ impl AssetSource for PixSimSource {
             body.priority = body.priority.min(BACKGROUND_PRIORITY);
         }
         inner.hub.ensure_started();
-        // Subscribe before creating: the job's events may come before the create's answer.
-        let (events, state) = inner.hub.subscribe();
-        let trusted_since = {
-            let state = *state.borrow();
-            state.connected.then_some(state.epoch)
-        };
-        let generation: GenerationResponse = {
-            let _permit =
-                inner.creates.acquire().await.map_err(|_| {
-                    AssetError::new(AssetErrorKind::Shutdown, "the source is closing")
-                })?;
-            inner
-                .call_json(Method::POST, "api/v1/generations", Some(&body), true)
-                .await?
-        };
-        if !generation.status.is_terminal() {
-            // Before anything else: a crash from here on must not pay for this job again.
-            request
-                .journal
-                .submitted(
-                    &inner.name,
-                    generation.id.as_str(),
-                    request.key,
-                    &request.request,
-                    &request.session,
-                )
-                .await;
+        let mut last = None;
+        for _ in 0..MAX_SUBMISSIONS {
+            // Subscribe before creating: the job's events may come before the create's answer.
+            let (events, state) = inner.hub.subscribe();
+            let trusted_since = {
+                let state = *state.borrow();
+                state.connected.then_some(state.epoch)
+            };
+            let submitted = inner.submit(&mut body, &request.lane).await?;
+            if !submitted.generation.status.is_terminal() {
+                // Before anything else: a crash from here on must not pay for this job again.
+                request
+                    .journal
+                    .submitted(
+                        &inner.name,
+                        submitted.generation.id.as_str(),
+                        request.key,
+                        &request.request,
+                        &request.session,
+                    )
+                    .await;
+            }
+            match inner
+                .finish_job(request, submitted, events, state, trusted_since)
+                .await
+            {
+                Ok(media) => return Ok(Some(media)),
+                Err(JobError::Failed(error)) => return Err(error),
+                Err(JobError::AskAgain(why)) => {
+                    debug!("{}: {why}; asking for new work", inner.name);
+                    body.force_new = true;
+                    last = Some(why);
+                }
+            }
         }
-        let media = inner
-            .finish_job(request, generation, events, state, trusted_since)
-            .await?;
-        Ok(Some(media))
+        Err(AssetError::generation(format!(
+            "{}: no generation could serve the request: {}",
+            inner.name,
+            last.unwrap_or_default()
+        )))
     }
 
     async fn resume(
@@ -857,59 +481,26 @@ impl AssetSource for PixSimSource {
         };
         let generation = match inner.generation(&id).await {
             Ok(generation) => generation,
-            // Gone from the backend: the request is made anew.
-            Err(error) if error.kind() == AssetErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error),
+            // Gone from the backend, or not this account's: the request is made anew.
+            Err(error) if error.is_not_found() || error.is_not_yours() => return Ok(None),
+            Err(error) => return Err(error.into()),
         };
         if generation.status == GenerationStatus::Cancelled {
             return Ok(None);
         }
-        let media = inner
-            .finish_job(request, generation, events, state, trusted_since)
-            .await?;
-        Ok(Some(media))
-    }
-}
-
-impl Inner {
-    /// Follows `generation` to its end, fetches its asset and downloads the file.
-    async fn finish_job(
-        self: &Arc<Self>,
-        request: &SourceRequest,
-        generation: GenerationResponse,
-        events: broadcast::Receiver<SocketEvent>,
-        state: watch::Receiver<SocketState>,
-        trusted_since: Option<u64>,
-    ) -> Result<SourcedMedia, AssetError> {
-        let id = generation.id.clone();
-        request.progress.report(0.1);
-        let mut guard = CancelOnDrop {
-            inner: self.clone(),
-            id: id.clone(),
-            ended: generation.status.is_terminal(),
+        // A resumed job is followed, never cancelled: nobody holds it but the disk tier.
+        let submitted = Submitted {
+            generation,
+            ours: false,
         };
-        let asset_id = match Self::outcome(&generation)? {
-            Some(asset) => asset,
-            None => {
-                let ended = self
-                    .follow(&id, events, state, trusted_since, request)
-                    .await?;
-                guard.ended = true;
-                ended?
-            }
-        };
-        guard.ended = true;
-        request.progress.report(0.8);
-        let asset: AssetResponse = self
-            .call_json::<_, ()>(
-                Method::GET,
-                &format!("api/v1/assets/{asset_id}"),
-                None,
-                true,
-            )
-            .await?;
-        let media = self.download(&asset_id, &asset, request.kind()).await?;
-        Ok(media.with_backend_ids(Some(id.0), Some(asset_id.0)))
+        match inner
+            .finish_job(request, submitted, events, state, trusted_since)
+            .await
+        {
+            Ok(media) => Ok(Some(media)),
+            Err(JobError::AskAgain(_)) => Ok(None),
+            Err(JobError::Failed(error)) => Err(error),
+        }
     }
 }
 
@@ -943,21 +534,17 @@ mod tests {
     }
 
     #[test]
-    fn failed_jobs_become_typed_errors() {
-        let mut generation: GenerationResponse = serde_json::from_str(
-            r#"{"id": 9, "status": "failed", "error_code": "content_prompt_rejected",
-                "error_message": "prompt refused"}"#,
-        )
-        .unwrap();
-        let error = Inner::outcome(&generation).unwrap_err();
-        assert_eq!(error.kind(), AssetErrorKind::Rejected);
-        assert!(error.message().contains("prompt refused"));
-        generation.error_code = Some("provider_down".into());
-        assert_eq!(
-            Inner::outcome(&generation).unwrap_err().kind(),
-            AssetErrorKind::Generation
-        );
-        generation.status = GenerationStatus::Unknown;
-        assert_eq!(Inner::outcome(&generation).unwrap(), None);
+    fn the_name_is_the_scrubbed_base_and_provider_unless_set() {
+        let source = PixSimSource::builder("http://user:pw@127.0.0.1:1/?token=t")
+            .provider_id("fake")
+            .build()
+            .unwrap();
+        assert_eq!(source.name(), "pixsim(http://127.0.0.1:1, fake)");
+        let source = PixSimSource::builder("http://127.0.0.1:1")
+            .source_id("studio-backend")
+            .build()
+            .unwrap();
+        assert_eq!(source.name(), "studio-backend");
+        assert_eq!(source.library().name(), "studio-backend library");
     }
 }

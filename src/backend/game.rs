@@ -7,9 +7,10 @@ use bevy::log::info;
 use reqwest::Method;
 use serde_json::{Map, Value};
 
+use crate::backend::api::{Auth, Retry};
 use crate::backend::client::Inner;
 use crate::backend::types::{AssetResponse, GameAssetRequest, GameAssetResponse};
-use crate::error::{AssetError, AssetErrorKind};
+use crate::error::AssetError;
 use crate::request::{CachingStrategy, MediaKind};
 use crate::source::{SourceKind, SourceRequest, SourcedMedia};
 
@@ -44,16 +45,18 @@ impl Inner {
                 .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
         };
         let answer: GameAssetResponse = match self
-            .call_json(
+            .api
+            .json(
                 Method::POST,
                 "api/v1/game/assets/request",
                 Some(&body),
-                true,
+                Auth::Bearer,
+                Retry::Transient,
             )
             .await
         {
             Ok(answer) => answer,
-            Err(error) if error.kind() == AssetErrorKind::NotFound => {
+            Err(error) if error.is_not_found() => {
                 if !self.game_endpoint_missing.swap(true, Ordering::Relaxed) {
                     info!(
                         "{}: no game endpoint (404); using the generation endpoints",
@@ -62,16 +65,18 @@ impl Inner {
                 }
                 return Ok(None);
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into()),
         };
         request.progress.report(0.8);
         // The answer names the asset; its record carries the size and hash to check.
         let asset: AssetResponse = self
-            .call_json::<_, ()>(
+            .api
+            .json::<_, ()>(
                 Method::GET,
                 &format!("api/v1/assets/{}", answer.asset_id),
                 None,
-                true,
+                Auth::Bearer,
+                Retry::Transient,
             )
             .await?;
         let asset = AssetResponse {

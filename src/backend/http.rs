@@ -108,16 +108,50 @@ fn jitter() -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The longest wait any answer can ask for; a larger `Retry-After` is read as this much.
+pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// `Retry-After` in seconds (the HTTP-date form is rare on APIs and falls back to backoff).
+/// Absurd values (`1e20`) are capped at [`MAX_SERVER_WAIT`], never overflow.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = text.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    seconds(text.parse().ok()?)
 }
 
-/// Whether an answer with `status` is worth another try.
-pub(crate) fn is_retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+/// The wait a 429 body names when the header is absent: the real service says "Rate limit
+/// exceeded. Try again in 54 seconds."
+pub(crate) fn try_again_in(body: &[u8]) -> Option<Duration> {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let after = &lower[lower.find("try again in")? + "try again in".len()..];
+    let number: String = after
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    seconds(number.parse().ok()?)
+}
+
+fn seconds(value: f64) -> Option<Duration> {
+    (value.is_finite() && value >= 0.0)
+        .then(|| Duration::try_from_secs_f64(value).unwrap_or(MAX_SERVER_WAIT))
+        .map(|wait| wait.min(MAX_SERVER_WAIT))
+}
+
+/// What the real service answers with a 500 although the request itself is at fault (an empty
+/// prompt, an unknown provider, an image operation without inputs): retrying cannot help.
+const BAD_INPUT_500S: &[&str] = &[
+    "requires a non-empty",
+    "not found or not registered",
+    "requires 'composition_assets'",
+];
+
+/// Whether a 5xx `body` names a bad input rather than a server fault.
+pub(crate) fn is_bad_input(status: StatusCode, body: &[u8]) -> bool {
+    status.is_server_error() && {
+        let text = String::from_utf8_lossy(body);
+        BAD_INPUT_500S.iter().any(|pattern| text.contains(pattern))
+    }
 }
 
 /// The error for a final answer `status` with `body` to `what` (`POST /api/v1/generations`).
@@ -138,6 +172,7 @@ pub(crate) fn status_error(what: &str, status: StatusCode, body: &[u8]) -> Asset
     let kind = match status {
         StatusCode::NOT_FOUND => AssetErrorKind::NotFound,
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => AssetErrorKind::InvalidData,
+        _ if is_bad_input(status, body) => AssetErrorKind::InvalidData,
         _ => AssetErrorKind::Generation,
     };
     let hint = match status {
@@ -148,8 +183,9 @@ pub(crate) fn status_error(what: &str, status: StatusCode, body: &[u8]) -> Asset
     AssetError::new(kind, format!("{what} answered {status}{hint}: {said}"))
 }
 
-/// The error for a request that never got an answer.
-pub(crate) fn transport_error(what: &str, error: &reqwest::Error) -> AssetError {
+/// Why a request never got an answer, without its URL: reqwest names the URL, which can carry
+/// a token in its query (`?token=`) or userinfo, so the caller names the call instead.
+pub(crate) fn transport_error(error: reqwest::Error) -> String {
     let why = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -157,8 +193,50 @@ pub(crate) fn transport_error(what: &str, error: &reqwest::Error) -> AssetError 
     } else {
         "failed"
     };
-    // reqwest's message names the URL (never the headers), so it carries no token.
-    AssetError::generation(format!("{what} {why}: {error}"))
+    let error = error.without_url();
+    // The source chain says what happened (refused, reset); the top line is only "error
+    // sending request".
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        detail = format!("{detail}: {cause}");
+        source = cause.source();
+    }
+    format!("{why}: {}", scrub_text(&detail))
+}
+
+/// `url` with any user, password, query and fragment removed, for logs, names and errors.
+pub(crate) fn scrub_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// `text` with every URL in it scrubbed (see [`scrub_url`]).
+pub(crate) fn scrub_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["http://", "https://", "ws://", "wss://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
+            .map_or(rest.len(), |len| at + len);
+        out.push_str(&scrub_url(&rest[at..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -204,6 +282,40 @@ mod tests {
         assert!(error.message().contains("config.prompt"));
         let error = status_error("GET /x", StatusCode::UNAUTHORIZED, b"");
         assert!(error.message().contains("token"));
+        let body = br#"{"code":"internal_error","message":"Failed to create generation: text_to_image operation requires a non-empty 'prompt'"}"#;
+        let error = status_error("POST /x", StatusCode::INTERNAL_SERVER_ERROR, body);
+        assert_eq!(error.kind(), AssetErrorKind::InvalidData);
+        assert!(error.message().contains("non-empty 'prompt'"), "{error}");
+    }
+
+    #[test]
+    fn server_waits_are_read_from_the_header_or_the_body_and_never_overflow() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(RETRY_AFTER, "100000000000000000000".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_SERVER_WAIT));
+        headers.insert(RETRY_AFTER, "-1".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+        let body =
+            br#"{"code":"http_429","message":"Rate limit exceeded. Try again in 54 seconds."}"#;
+        assert_eq!(try_again_in(body), Some(Duration::from_secs(54)));
+        assert_eq!(
+            try_again_in(b"Try again in 1e400 seconds"),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(try_again_in(b"slow down"), None);
+    }
+
+    #[test]
+    fn urls_lose_their_secrets() {
+        assert_eq!(
+            scrub_url("https://user:pw@example.com:8080/api/v1/media/x.png?token=abc#frag"),
+            "https://example.com:8080/api/v1/media/x.png"
+        );
+        let text = scrub_text("GET https://cdn.example/x?token=tok-1 failed (http://a:b@h/)");
+        assert!(!text.contains("tok-1") && !text.contains("a:b"), "{text}");
+        assert!(text.contains("https://cdn.example/x"), "{text}");
     }
 
     #[test]

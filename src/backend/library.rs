@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Map, Value};
 
+use crate::backend::api::{Auth, Retry};
 use crate::backend::client::Inner;
 use crate::backend::types::{AssetResponse, AssetSearch, AssetSearchResponse, BackendId};
-use crate::error::{AssetError, AssetErrorKind};
+use crate::error::AssetError;
 use crate::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
@@ -64,7 +65,14 @@ impl PixSimLibrary {
         for _ in 0..self.inner.config().search_pages {
             let page: AssetSearchResponse = self
                 .inner
-                .call_json(Method::POST, "api/v1/assets/search", Some(&search), true)
+                .api
+                .json(
+                    Method::POST,
+                    "api/v1/assets/search",
+                    Some(&search),
+                    Auth::Bearer,
+                    Retry::Transient,
+                )
                 .await?;
             found.extend(page.assets);
             match page.next_cursor {
@@ -82,13 +90,20 @@ impl PixSimLibrary {
         let id = BackendId(id.to_owned());
         match self
             .inner
-            .call_json::<AssetResponse, ()>(Method::GET, &format!("api/v1/assets/{id}"), None, true)
+            .api
+            .json::<AssetResponse, ()>(
+                Method::GET,
+                &format!("api/v1/assets/{id}"),
+                None,
+                Auth::Bearer,
+                Retry::Transient,
+            )
             .await
         {
             Ok(asset) => Ok(Some((id, asset))),
-            // Not the backend's: another source may know the id.
-            Err(error) if error.kind() == AssetErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
+            // Not the backend's (or not this account's): another source may know the id.
+            Err(error) if error.is_not_found() || error.is_not_yours() => Ok(None),
+            Err(error) => Err(error.into()),
         }
     }
 }

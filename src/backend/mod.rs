@@ -13,10 +13,14 @@
 //! let plugin = AssetProviderPlugin::new().with_source(backend);
 //! ```
 
+mod api;
 mod client;
 mod config;
+mod download;
 mod follow;
 mod game;
+mod generations;
+mod governor;
 mod http;
 mod library;
 pub mod types;

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 
-use crate::request::{AssetRequest, MediaKind, RequestKey};
+use crate::request::{AssetRequest, CachingStrategy, MediaKind, RequestKey};
 use crate::session::PlaySession;
 
 /// An id as the backend sends it: a JSON number on the real service, a string in some answers
-/// (`"asset_id": "456"`). Kept as its decimal text; written back as a number when it is one.
+/// (`"asset_id": "456"`). Kept as its decimal text. Written back as a number when it is one, as
+/// the server writes its own ids; ids the client *sends* in bodies are [`SceneRef`]s, always
+/// strings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BackendId(pub String);
 
@@ -197,6 +199,24 @@ pub struct GenerationResponse {
     /// When it finished.
     #[serde(default)]
     pub completed_at: Option<String>,
+    /// The parameters the server made it from (the real service: `prompt`, `seed`, the style's
+    /// scalars, `duration`, `scene_context`, `player_context`). The client compares them with
+    /// what it asked for when the server answers a create with existing work.
+    #[serde(default)]
+    pub canonical_params: Option<Value>,
+    /// The prompt the provider was given.
+    #[serde(default)]
+    pub final_prompt: Option<String>,
+    /// The name given at create.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The account that owns it (`{"type": "user", "id": 1}`).
+    #[serde(default)]
+    pub user: Option<EntityRef>,
+    /// An action the server will take once it can (`"cancel"` while a cancelled job is still
+    /// running at the provider).
+    #[serde(default)]
+    pub deferred_action: Option<String>,
 }
 
 /// A page of generations (`GET /api/v1/generations`).
@@ -442,11 +462,26 @@ impl fmt::Debug for LoginResponse {
     }
 }
 
-/// `{"id": "romance_5"}`.
+/// `{"id": "romance_5"}`. The id is always sent as a JSON string: the real service refuses a
+/// number (422), even for a numeric-looking id such as `"5"`. Read tolerantly (a number reads as
+/// its decimal text).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SceneRef {
     /// The scene's id.
-    pub id: BackendId,
+    #[serde(deserialize_with = "id_text")]
+    pub id: String,
+}
+
+impl SceneRef {
+    /// A reference to scene `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+}
+
+/// Reads an id that may be a string or an integer as its text.
+fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    BackendId::deserialize(deserializer).map(|id| id.0)
 }
 
 /// Who is playing: `{"playthroughId", "playerId"}`.
@@ -560,7 +595,12 @@ impl CreateGeneration {
     ///
     /// The seed goes to `style.<provider_id>.seed` (the only one the server reads): the
     /// request's own, or one derived from its key so the same request asks for the same media.
-    /// `force_new` is set when the request does not want cached results.
+    ///
+    /// Only `once` requests let the server answer from existing work (`force_new: false`), and
+    /// they carry no `player_context`: the server's scopes are not the game's (its
+    /// `per_playthrough` key never sees the playthrough, its `per_player` key is the backend
+    /// account), so scoped and `always` requests, and requests that do not want cached
+    /// results, ask for new work and the plugin's own caches keep them apart.
     pub fn from_request(
         request: &AssetRequest,
         key: &RequestKey,
@@ -627,13 +667,15 @@ impl CreateGeneration {
                 .to_scene_id
                 .as_deref()
                 .map(|id| SceneRef { id: id.into() }),
-            player_context: Some(PlayerContext {
+            // A shared (`once`) result is the same for every player, so who asks stays out of
+            // the body: the server's dedup then shares it across players as the key does.
+            player_context: (request.strategy != CachingStrategy::Once).then(|| PlayerContext {
                 playthrough_id: Some(session.playthrough_id.clone()),
                 player_id: Some(session.player_id.clone()),
             }),
             name,
             priority: request.priority.min(10),
-            force_new: !request.prefer_cached,
+            force_new: !request.prefer_cached || request.strategy != CachingStrategy::Once,
         }
     }
 
@@ -662,7 +704,7 @@ impl CreateGeneration {
         let scene = |scene: &Option<SceneRef>| {
             scene
                 .as_ref()
-                .map(|s| s.id.0.clone())
+                .map(|s| s.id.clone())
                 .unwrap_or_else(|| "none".to_owned())
         };
         Some(format!(
@@ -812,7 +854,7 @@ mod tests {
                 "player_context": {"playthroughId": "pt-1", "playerId": "p-7"},
                 "name": "romance_5/confess",
                 "priority": 7,
-                "force_new": false
+                "force_new": true
             })
         );
         assert_eq!(

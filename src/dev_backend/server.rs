@@ -616,6 +616,15 @@ fn create(state: &Arc<Shared>, body: &CreateGeneration) -> (GenerationResponse, 
         created_at: Some(now_iso()),
         started_at: None,
         completed_at: None,
+        canonical_params: Some(canonical_params(body)),
+        final_prompt: body.config.prompt.clone(),
+        name: body.name.clone(),
+        user: Some(EntityRef {
+            kind: Some("user".to_owned()),
+            id: BackendId::from(1),
+            meta: None,
+        }),
+        deferred_action: None,
     };
     data.generations.insert(
         id,
@@ -640,6 +649,50 @@ fn create(state: &Arc<Shared>, body: &CreateGeneration) -> (GenerationResponse, 
     state.broadcast(job_event("job:created", id, GenerationStatus::Pending));
     tokio::spawn(lifecycle(state.clone(), id));
     (response, true)
+}
+
+/// The parameters a generation is made from, as the real service reports them: the style's
+/// scalars (and its provider section's, the seed included) flattened, the duration's target,
+/// the prompt, and the scene and player contexts with the fields it fills with `null`.
+pub(crate) fn canonical_params(body: &CreateGeneration) -> Value {
+    let mut params = serde_json::Map::new();
+    let scalars = |map: &serde_json::Map<String, Value>,
+                   params: &mut serde_json::Map<String, Value>| {
+        for (key, value) in map {
+            if !value.is_object() && !value.is_array() {
+                params.insert(key.clone(), value.clone());
+            }
+        }
+    };
+    if let Some(style) = body.config.style.as_object() {
+        scalars(style, &mut params);
+        if let Some(section) = style.get(&body.provider_id).and_then(Value::as_object) {
+            scalars(section, &mut params);
+        }
+    }
+    if let Some(target) = body.config.duration.get("target").and_then(Value::as_f64) {
+        params.insert("duration".to_owned(), json!(target));
+    }
+    if let Some(prompt) = &body.config.prompt {
+        params.insert("prompt".to_owned(), json!(prompt));
+    }
+    let scene = |scene: &Option<SceneRef>| match scene {
+        Some(scene) => json!({"id": scene.id, "mood": null, "summary": null, "location": null,
+            "emotionalState": null}),
+        None => Value::Null,
+    };
+    params.insert(
+        "scene_context".to_owned(),
+        json!({"from_scene": scene(&body.from_scene), "to_scene": scene(&body.to_scene)}),
+    );
+    let player = match &body.player_context {
+        Some(context) => json!({"playthroughId": context.playthrough_id,
+            "playerId": context.player_id, "choices": null, "flags": null, "stats": null}),
+        None => Value::Null,
+    };
+    params.insert("player_context".to_owned(), player);
+    params.insert("social_context".to_owned(), Value::Null);
+    Value::Object(params)
 }
 
 /// A seed from the first 16 hex digits of a hash.

@@ -44,6 +44,7 @@ pub struct DiskCacheConfig {
     pub(super) max_bytes: u64,
     pub(super) clock: Clock,
     pub(super) verify_reads: VerifyReads,
+    pub(super) serve_retired_sources: bool,
 }
 
 impl DiskCacheConfig {
@@ -55,6 +56,7 @@ impl DiskCacheConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             clock: Arc::new(SystemTime::now),
             verify_reads: VerifyReads::default(),
+            serve_retired_sources: false,
         }
     }
 
@@ -87,6 +89,23 @@ impl DiskCacheConfig {
         self
     }
 
+    /// Whether the plugin serves entries whose source is no longer the one its chain would ask
+    /// (default `false`). Each entry records the [identity](crate::source::AssetSource::id) of
+    /// the source that made it (a backend's URL and provider, the embedded generator and its
+    /// version); by default a request is served an entry only when that source is still the
+    /// one it would go to, so media the embedded generator made is not shown once a backend is
+    /// configured, nor an old backend's once a new one is. `true` keeps serving what any source
+    /// made.
+    pub fn serve_retired_sources(mut self, serve: bool) -> Self {
+        self.serve_retired_sources = serve;
+        self
+    }
+
+    /// See [`serve_retired_sources`](Self::serve_retired_sources).
+    pub fn serves_retired_sources(&self) -> bool {
+        self.serve_retired_sources
+    }
+
     /// The platform's per-user cache directory joined with `game_name`, unless
     /// [`CACHE_DIR_ENV`] is set, in which case its value.
     ///
@@ -115,6 +134,7 @@ impl fmt::Debug for DiskCacheConfig {
             .field("directory", &self.directory)
             .field("max_bytes", &self.max_bytes)
             .field("verify_reads", &self.verify_reads)
+            .field("serve_retired_sources", &self.serve_retired_sources)
             .finish_non_exhaustive()
     }
 }

@@ -360,7 +360,23 @@ impl DiskCache {
         key: RequestKey,
         scope: Option<&str>,
     ) -> Result<Option<CachedEntry>, AssetError> {
-        let result = self.inner.get(key, scope);
+        self.get_made_by(key, scope, |_| true)
+    }
+
+    /// Like [`get`](Self::get), but only an entry whose [source](NewEntry::source) `made_by`
+    /// accepts is served; another is left in place (its source may be back later) and counts as
+    /// a miss.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn get_made_by(
+        &self,
+        key: RequestKey,
+        scope: Option<&str>,
+        made_by: impl Fn(&str) -> bool,
+    ) -> Result<Option<CachedEntry>, AssetError> {
+        let result = self.inner.get(key, scope, &made_by);
         let counter = match &result {
             Ok(Some(_)) => &self.inner.counters.hits,
             _ => &self.inner.counters.misses,
@@ -502,6 +518,36 @@ impl DiskCache {
                 .remove(&key.0)
                 .map_err(|e| inner.index_err(e))?
                 .is_some()
+        };
+        txn.commit().map_err(|e| inner.index_err(e))?;
+        Ok(removed)
+    }
+
+    /// Forgets the job recorded for `key` only if it is still `generation_id` (a later job of
+    /// the same key may have replaced it); `true` if it was.
+    ///
+    /// # Errors
+    ///
+    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
+    pub fn journal_finish_job(
+        &self,
+        key: RequestKey,
+        generation_id: &str,
+    ) -> Result<bool, AssetError> {
+        let inner = &self.inner;
+        let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
+        let removed = {
+            let mut table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
+            let current = table
+                .get(&key.0)
+                .map_err(|e| inner.index_err(e))?
+                .and_then(|value| JournalRow::from_bytes(value.value()));
+            if current.is_some_and(|row| row.generation_id == generation_id) {
+                table.remove(&key.0).map_err(|e| inner.index_err(e))?;
+                true
+            } else {
+                false
+            }
         };
         txn.commit().map_err(|e| inner.index_err(e))?;
         Ok(removed)
@@ -803,7 +849,12 @@ impl Inner {
         self.enforce_cap(&mut state, Some(key))
     }
 
-    fn get(&self, key: RequestKey, scope: Option<&str>) -> Result<Option<CachedEntry>, AssetError> {
+    fn get(
+        &self,
+        key: RequestKey,
+        scope: Option<&str>,
+        made_by: &dyn Fn(&str) -> bool,
+    ) -> Result<Option<CachedEntry>, AssetError> {
         let now = self.now_ms();
         let Some(raw) = self.read_row(key)? else {
             return Ok(None);
@@ -816,7 +867,7 @@ impl Inner {
             self.evict(key, Some(row.id), Reason::Expired)?;
             return Ok(None);
         }
-        if row.scope.as_deref() != scope {
+        if row.scope.as_deref() != scope || !made_by(&row.source) {
             return Ok(None);
         }
 

@@ -1,0 +1,903 @@
+//! Generations on the backend: create one for a request (taking the server's existing work only
+//! when it provably is what was asked for), follow it to its end, and cancel it only when no job
+//! of this client follows it any more, keeping what a lost cancel race still delivers.
+//!
+//! Why the checks: the real service answers a create from existing work by a dedup hash shared
+//! by all users and by a cache key that has no prompt, no seed and no game player in it, so a
+//! create can come back with another request's generation. Only the plugin's own request keys
+//! know what belongs together.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::log::{debug, warn};
+use reqwest::{Method, StatusCode};
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use crate::backend::api::{ApiError, Auth, Failure, Retry};
+use crate::backend::client::Inner;
+use crate::backend::follow::SocketState;
+use crate::backend::types::{
+    AssetResponse, BackendId, CreateGeneration, GenerationList, GenerationResponse,
+    GenerationStatus, SocketEvent,
+};
+use crate::error::{AssetError, AssetErrorKind};
+use crate::journal::JobJournal;
+use crate::lanes::LaneFlag;
+use crate::request::MediaKind;
+use crate::source::{SourceRequest, SourcedMedia};
+
+/// The error code of a job the provider refused for its content (final).
+const CONTENT_REJECTED: &str = "content_prompt_rejected";
+
+/// Failure codes after which the real service retries the job itself (its
+/// `RETRYABLE_ERROR_CODES`): a `failed` generation with one of them may turn `pending` again.
+const SERVER_RETRIES: &[&str] = &[
+    "content_output_rejected",
+    "content_image_rejected",
+    "content_filtered",
+    "content_render_moderated",
+    "provider_quota",
+    "provider_concurrent_limit",
+    "provider_rate_limit",
+    "provider_unavailable",
+    "provider_timeout",
+    "provider_generic",
+];
+
+/// How long a cancelled generation of ours is followed for what it may still deliver.
+const SALVAGE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// A generation obtained for a request.
+pub(super) struct Submitted {
+    pub generation: GenerationResponse,
+    /// This client created it (so it may cancel it); `false` for the server's existing work.
+    pub ours: bool,
+}
+
+/// How following a generation ended, when it did not end with media.
+pub(super) enum JobError {
+    /// The generation cannot serve this request after all (another account's, or cancelled by
+    /// someone else): ask for new work.
+    AskAgain(String),
+    /// Final.
+    Failed(AssetError),
+}
+
+impl From<AssetError> for JobError {
+    fn from(error: AssetError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+impl From<ApiError> for JobError {
+    fn from(error: ApiError) -> Self {
+        if error.is_not_yours() {
+            Self::AskAgain(format!(
+                "{} refused: the generation belongs to another account",
+                error.what
+            ))
+        } else {
+            Self::Failed(error.into())
+        }
+    }
+}
+
+/// Where a running generation stands for the job following it.
+#[derive(Debug)]
+enum Outcome {
+    Running,
+    Done(BackendId),
+    /// Failed with a code the server retries by itself: wait a while before believing it.
+    MaybeRetried(AssetError),
+    Failed(AssetError),
+    /// Cancelled by someone else: this client cancels only what nobody of its own follows.
+    Cancelled(BackendId),
+}
+
+/// A generation id tag for the create's `name`, so the client can tell its own generations from
+/// the server's existing work and find a create whose answer was lost.
+fn new_nonce() -> String {
+    format!("bap-{:016x}", fastrand::u64(..))
+}
+
+fn tagged_name(name: Option<&str>, nonce: &str) -> String {
+    match name {
+        Some(name) if !name.is_empty() => format!("{name} [{nonce}]"),
+        _ => format!("[{nonce}]"),
+    }
+}
+
+/// Whether `got`, the server's answer to the create `sent`, provably is what `sent` asks for:
+/// the same operation, prompt, seed, duration, style scalars and scenes, and, when `sent` names
+/// a player or playthrough, the same ones. `Err` says what differs.
+pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> Result<(), String> {
+    if matches!(
+        got.status,
+        GenerationStatus::Failed | GenerationStatus::Cancelled
+    ) {
+        return Err(format!("it is {}", got.status.as_str()));
+    }
+    if let Some(operation) = &got.operation_type
+        && operation != &sent.config.generation_type
+    {
+        return Err(format!("it is a {operation}"));
+    }
+    let Some(params) = got.canonical_params.as_ref().and_then(Value::as_object) else {
+        return Err("the server does not say what it was made from".to_owned());
+    };
+    let theirs_prompt = params
+        .get("prompt")
+        .and_then(Value::as_str)
+        .or(got.final_prompt.as_deref());
+    if theirs_prompt != sent.config.prompt.as_deref() {
+        return Err(format!(
+            "its prompt is {theirs_prompt:?}, not {:?}",
+            sent.config.prompt
+        ));
+    }
+    let ours_seed = sent.config.seed(&sent.provider_id);
+    let theirs_seed = params.get("seed").and_then(Value::as_u64);
+    if ours_seed != theirs_seed {
+        return Err(format!("its seed is {theirs_seed:?}, not {ours_seed:?}"));
+    }
+    let ours_duration = sent.config.duration.get("target").and_then(Value::as_f64);
+    let theirs_duration = params.get("duration").and_then(Value::as_f64);
+    let same_duration = match (ours_duration, theirs_duration) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+        (None, None) => true,
+        _ => false,
+    };
+    if !same_duration {
+        return Err(format!(
+            "its duration is {theirs_duration:?}, not {ours_duration:?}"
+        ));
+    }
+    // The server flattens the style's scalars (and its provider section's) into the params; it
+    // may drop keys it does not use, but one it kept must agree.
+    for (key, ours) in style_scalars(&sent.config.style, &sent.provider_id) {
+        if let Some(theirs) = params.get(key)
+            && !same_scalar(theirs, ours)
+        {
+            return Err(format!("its {key} is {theirs}, not {ours}"));
+        }
+    }
+    let scene_id = |name: &str| {
+        params
+            .get("scene_context")
+            .and_then(|context| context.get(name))
+            .and_then(|scene| scene.get("id"))
+            .and_then(id_text)
+    };
+    for (name, ours) in [
+        ("from_scene", sent.from_scene.as_ref().map(|s| s.id.clone())),
+        ("to_scene", sent.to_scene.as_ref().map(|s| s.id.clone())),
+    ] {
+        let theirs = scene_id(name);
+        if theirs != ours {
+            return Err(format!("its {name} is {theirs:?}, not {ours:?}"));
+        }
+    }
+    if let Some(player) = &sent.player_context {
+        let context = params.get("player_context");
+        let field = |name: &str| {
+            context
+                .and_then(|context| context.get(name))
+                .and_then(id_text)
+        };
+        for (name, ours) in [
+            ("playthroughId", &player.playthrough_id),
+            ("playerId", &player.player_id),
+        ] {
+            if ours.is_some() && &field(name) != ours {
+                return Err(format!("it was made for another {name}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The scalars of a create's style as the server flattens them: top-level ones and those of the
+/// provider's own section, its seed aside.
+fn style_scalars<'a>(style: &'a Value, provider: &str) -> Vec<(&'a str, &'a Value)> {
+    let scalars = |map: &'a Map<String, Value>| {
+        map.iter()
+            .filter(|(key, value)| {
+                key.as_str() != "seed" && !value.is_object() && !value.is_array()
+            })
+            .map(|(key, value)| (key.as_str(), value))
+            .collect::<Vec<_>>()
+    };
+    let Some(map) = style.as_object() else {
+        return Vec::new();
+    };
+    let mut all = scalars(map);
+    if let Some(section) = map.get(provider).and_then(Value::as_object) {
+        all.extend(scalars(section));
+    }
+    all
+}
+
+fn same_scalar(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+        _ => a == b,
+    }
+}
+
+fn id_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// What a generation's status means for the job following it.
+fn outcome(generation: &GenerationResponse) -> Outcome {
+    let id = &generation.id;
+    match generation.status {
+        GenerationStatus::Completed => match &generation.asset {
+            Some(asset) => Outcome::Done(asset.id.clone()),
+            None => Outcome::Failed(AssetError::invalid_data(format!(
+                "generation {id} is completed but names no asset"
+            ))),
+        },
+        GenerationStatus::Failed => {
+            let code = generation.error_code.as_deref().unwrap_or("unknown");
+            let message = generation
+                .error_message
+                .as_deref()
+                .unwrap_or("no message from the backend");
+            let kind = if code == CONTENT_REJECTED {
+                AssetErrorKind::Rejected
+            } else {
+                AssetErrorKind::Generation
+            };
+            let error =
+                AssetError::new(kind, format!("generation {id} failed ({code}): {message}"));
+            if SERVER_RETRIES.contains(&code) {
+                Outcome::MaybeRetried(error)
+            } else {
+                Outcome::Failed(error)
+            }
+        }
+        GenerationStatus::Cancelled => Outcome::Cancelled(id.clone()),
+        _ => Outcome::Running,
+    }
+}
+
+/// Counts this client's jobs following each generation, so one job's cancel never ends a
+/// generation another still needs (the server's dedup can give two requests one generation).
+#[derive(Default)]
+pub(super) struct Followers(std::sync::Mutex<HashMap<BackendId, usize>>);
+
+impl Followers {
+    fn enter(&self, id: &BackendId) {
+        if let Ok(mut map) = self.0.lock() {
+            *map.entry(id.clone()).or_default() += 1;
+        }
+    }
+
+    /// One follower left; `true` when it was the last.
+    fn leave(&self, id: &BackendId) -> bool {
+        let Ok(mut map) = self.0.lock() else {
+            return false;
+        };
+        let Some(count) = map.get_mut(id) else {
+            return true;
+        };
+        *count -= 1;
+        if *count == 0 {
+            map.remove(id);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A job following a generation. Dropped before the generation ended (the request was
+/// cancelled or timed out), it leaves the generation to the client's other jobs, or cancels it
+/// when none is left and this client created it, then keeps following it: a cancel that loses
+/// the race ends in a paid result, which goes to the disk tier under the request's key.
+struct FollowGuard {
+    inner: Arc<Inner>,
+    id: BackendId,
+    ours: bool,
+    ended: bool,
+    journal: JobJournal,
+    kind: MediaKind,
+}
+
+impl Drop for FollowGuard {
+    fn drop(&mut self) {
+        let last = self.inner.followers.leave(&self.id);
+        if self.ended {
+            return;
+        }
+        // Outside a runtime (the runtime itself is going away) there is nobody to send it; the
+        // journal entry stays and the next start follows the job.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (inner, id, journal, kind) = (
+            self.inner.clone(),
+            self.id.clone(),
+            self.journal.clone(),
+            self.kind,
+        );
+        if last && self.ours {
+            runtime.spawn(async move { inner.cancel_and_salvage(id, journal, kind).await });
+        } else {
+            // Another job of ours follows it, or it is the server's shared work: not ours to end.
+            runtime.spawn(async move { journal.ended(id.as_str()).await });
+        }
+    }
+}
+
+impl Inner {
+    /// A generation for `body`: created, or the server's existing work when it provably matches.
+    /// A mismatch turns `body` into a request for new work (`force_new`).
+    pub(super) async fn submit(
+        &self,
+        body: &mut CreateGeneration,
+        lane: &LaneFlag,
+    ) -> Result<Submitted, AssetError> {
+        loop {
+            let nonce = new_nonce();
+            let mut sent = body.clone();
+            sent.name = Some(tagged_name(body.name.as_deref(), &nonce));
+            let generation = self.create(&sent, lane, &nonce).await?;
+            let tagged = generation
+                .name
+                .as_deref()
+                .is_some_and(|name| name.contains(&nonce));
+            if sent.force_new || tagged {
+                return Ok(Submitted {
+                    generation,
+                    ours: true,
+                });
+            }
+            match reuse_check(&sent, &generation) {
+                Ok(()) => {
+                    return Ok(Submitted {
+                        generation,
+                        ours: false,
+                    });
+                }
+                Err(why) => {
+                    debug!(
+                        "{}: the server answered with generation {}, but {why}; asking for new work",
+                        self.name, generation.id
+                    );
+                    body.force_new = true;
+                }
+            }
+        }
+    }
+
+    /// Sends one create through the rate governor. A create for new work is sent again only
+    /// when it provably did not arrive, or when it is not among the account's recent generations
+    /// (found by its `nonce`): a lost answer never pays twice.
+    async fn create(
+        &self,
+        body: &CreateGeneration,
+        lane: &LaneFlag,
+        nonce: &str,
+    ) -> Result<GenerationResponse, AssetError> {
+        let policy = self.api.retry;
+        let mut attempt = 0;
+        loop {
+            self.governor.admit(lane).await;
+            let answer = {
+                let _permit = self.creates.acquire().await.map_err(|_| {
+                    AssetError::new(AssetErrorKind::Shutdown, "the source is closing")
+                })?;
+                self.api
+                    .json::<GenerationResponse, _>(
+                        Method::POST,
+                        "api/v1/generations",
+                        Some(body),
+                        Auth::Bearer,
+                        Retry::Never,
+                    )
+                    .await
+            };
+            let mut error = match answer {
+                Ok(generation) => return Ok(generation),
+                Err(error) => error,
+            };
+            attempt += 1;
+            error.tries = attempt;
+            let last = attempt >= policy.attempts;
+            match &error.failure {
+                Failure::Status { status, wait, .. }
+                    if *status == StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    // Refused before any work: every create of this client waits it out.
+                    let wait = wait
+                        .unwrap_or_else(|| policy.backoff(attempt))
+                        .min(self.api.max_server_wait);
+                    self.governor.close_for(wait);
+                    if last {
+                        return Err(error.into());
+                    }
+                    continue;
+                }
+                Failure::Transport { connect: true, .. } => {}
+                Failure::Status {
+                    status, body: text, ..
+                } if status.is_server_error()
+                    && !crate::backend::http::is_bad_input(*status, text) => {}
+                Failure::Transport { .. } | Failure::Malformed(_) => {}
+                _ => return Err(error.into()),
+            }
+            if last {
+                return Err(error.into());
+            }
+            tokio::time::sleep(policy.backoff(attempt - 1)).await;
+            if body.force_new
+                && error.may_have_reached()
+                && let Some(found) = self.find_created(nonce).await
+            {
+                debug!(
+                    "{}: the create's answer was lost, but it made generation {}",
+                    self.name, found.id
+                );
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The account's recent generation named with `nonce`, if the server has one.
+    async fn find_created(&self, nonce: &str) -> Option<GenerationResponse> {
+        let list: GenerationList = self
+            .api
+            .json::<_, ()>(
+                Method::GET,
+                "api/v1/generations?limit=50&offset=0",
+                None,
+                Auth::Bearer,
+                Retry::Transient,
+            )
+            .await
+            .ok()?;
+        list.generations.into_iter().find(|generation| {
+            generation
+                .name
+                .as_deref()
+                .is_some_and(|name| name.contains(nonce))
+        })
+    }
+
+    pub(super) async fn generation(&self, id: &BackendId) -> Result<GenerationResponse, ApiError> {
+        self.api
+            .json::<_, ()>(
+                Method::GET,
+                &format!("api/v1/generations/{id}"),
+                None,
+                Auth::Bearer,
+                Retry::Transient,
+            )
+            .await
+    }
+
+    /// Follows `submitted` to its end, fetches its asset and downloads the file.
+    pub(super) async fn finish_job(
+        self: &Arc<Self>,
+        request: &SourceRequest,
+        submitted: Submitted,
+        events: broadcast::Receiver<SocketEvent>,
+        state: watch::Receiver<SocketState>,
+        trusted_since: Option<u64>,
+    ) -> Result<SourcedMedia, JobError> {
+        let generation = submitted.generation;
+        let id = generation.id.clone();
+        request.progress.report(0.1);
+        self.followers.enter(&id);
+        let mut guard = FollowGuard {
+            inner: self.clone(),
+            id: id.clone(),
+            ours: submitted.ours,
+            ended: generation.status.is_terminal(),
+            journal: request.journal.clone(),
+            kind: request.kind(),
+        };
+        let asset_id = self
+            .follow(&generation, events, state, trusted_since, request)
+            .await;
+        guard.ended = true;
+        drop(guard);
+        let asset_id = asset_id?;
+        request.progress.report(0.8);
+        let asset: AssetResponse = self
+            .api
+            .json::<_, ()>(
+                Method::GET,
+                &format!("api/v1/assets/{asset_id}"),
+                None,
+                Auth::Bearer,
+                Retry::Transient,
+            )
+            .await?;
+        let media = self
+            .download(&asset_id, &asset, request.kind())
+            .await
+            .map_err(|error| match error {
+                DownloadError::NotYours(why) => JobError::AskAgain(why),
+                DownloadError::Failed(error) => JobError::Failed(error),
+            })?;
+        Ok(media.with_backend_ids(Some(id.0), Some(asset_id.0)))
+    }
+
+    /// Waits for `generation` to end with an asset.
+    ///
+    /// Events are relied on while the socket stays up; one that comes up later is trusted after
+    /// a catch-up poll. A failure with a code the server retries by itself is believed only after
+    /// it stays failed for the retry grace; a generation cancelled by someone else asks for new
+    /// work.
+    async fn follow(
+        &self,
+        generation: &GenerationResponse,
+        mut events: broadcast::Receiver<SocketEvent>,
+        mut state: watch::Receiver<SocketState>,
+        mut trusted_since: Option<u64>,
+        request: &SourceRequest,
+    ) -> Result<BackendId, JobError> {
+        let id = &generation.id;
+        let (start, max) = (self.config().poll_start, self.config().poll_max);
+        let mut trust = trusted_since.is_some();
+        let mut events_open = true;
+        let mut state_open = true;
+        let mut interval = start;
+        // Set while a failure may still be retried by the server.
+        let mut grace: Option<(Instant, AssetError)> = None;
+        let mut current = outcome(generation);
+        loop {
+            match current {
+                Outcome::Running => grace = None,
+                Outcome::Done(asset) => return Ok(asset),
+                Outcome::Failed(error) => return Err(JobError::Failed(error)),
+                Outcome::Cancelled(id) => {
+                    return Err(JobError::AskAgain(format!(
+                        "generation {id} was cancelled on the backend by someone else"
+                    )));
+                }
+                Outcome::MaybeRetried(error) => match &grace {
+                    Some((until, _)) if Instant::now() >= *until => {
+                        return Err(JobError::Failed(error));
+                    }
+                    Some(_) => {}
+                    None => {
+                        debug!("{error}; the server may retry it, waiting");
+                        grace = Some((Instant::now() + self.config().retry_grace, error));
+                    }
+                },
+            }
+            let wait = if grace.is_some() {
+                start
+            } else if trust {
+                max
+            } else {
+                interval
+            };
+            let poll_now = tokio::select! {
+                event = events.recv(), if events_open => match event {
+                    Ok(event) if event.generation().as_ref() == Some(id) => {
+                        match event.kind.as_str() {
+                            "asset:created" if grace.is_none() => {
+                                if let Some(asset) = event.asset_id {
+                                    return Ok(asset);
+                                }
+                                true
+                            }
+                            "job:started" => {
+                                request.progress.report(0.5);
+                                // A retry started: poll to see it.
+                                grace.is_some()
+                            }
+                            "job:completed" | "job:failed" | "job:cancelled" | "job:retrying" => true,
+                            _ => false,
+                        }
+                    }
+                    Ok(_) => false,
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        events_open = false;
+                        trust = false;
+                        false
+                    }
+                },
+                changed = state.changed(), if state_open => {
+                    if changed.is_err() {
+                        state_open = false;
+                        trust = false;
+                        false
+                    } else {
+                        let now = *state.borrow_and_update();
+                        if now.connected && Some(now.epoch) != trusted_since {
+                            // A socket came up: from now on its events arrive. One poll covers
+                            // whatever happened before it did.
+                            trusted_since = Some(now.epoch);
+                            trust = events_open;
+                            true
+                        } else {
+                            trust &= now.connected && Some(now.epoch) == trusted_since;
+                            false
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {
+                    if !trust {
+                        interval = (interval * 2).min(max);
+                    }
+                    true
+                }
+            };
+            if poll_now {
+                let generation = self.generation(id).await?;
+                if generation.status == GenerationStatus::Processing {
+                    request.progress.report(0.5);
+                }
+                current = outcome(&generation);
+            } else {
+                current = match grace.take() {
+                    Some((until, error)) => {
+                        grace = Some((until, error.clone()));
+                        Outcome::MaybeRetried(error)
+                    }
+                    None => Outcome::Running,
+                };
+            }
+        }
+    }
+
+    /// Cancels generation `id` (every job of ours has left it) and follows it for a while: if
+    /// the provider finished first, the result is paid for, so it goes to the disk tier.
+    async fn cancel_and_salvage(
+        self: Arc<Self>,
+        id: BackendId,
+        journal: JobJournal,
+        kind: MediaKind,
+    ) {
+        let answer = self
+            .api
+            .json::<GenerationResponse, ()>(
+                Method::POST,
+                &format!("api/v1/generations/{id}/cancel"),
+                None,
+                Auth::Bearer,
+                Retry::Transient,
+            )
+            .await;
+        let mut generation = match answer {
+            Ok(generation) => generation,
+            // 409: it completed before the cancel arrived.
+            Err(error)
+                if matches!(&error.failure, Failure::Status { status, .. }
+                    if *status == StatusCode::CONFLICT) =>
+            {
+                match self.generation(&id).await {
+                    Ok(generation) => generation,
+                    Err(error) => {
+                        debug!("generation {id}: {:?}", error);
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                // The journal entry stays: the next start asks the backend how it ended.
+                warn!(
+                    "cancelling generation {id} failed: {}",
+                    error.to_asset_error()
+                );
+                return;
+            }
+        };
+        if !journal.is_enabled() {
+            return;
+        }
+        let deadline = Instant::now() + SALVAGE_WINDOW;
+        let mut interval = self.config().poll_start;
+        loop {
+            match outcome(&generation) {
+                Outcome::Done(asset_id) => {
+                    let asset = self
+                        .api
+                        .json::<AssetResponse, ()>(
+                            Method::GET,
+                            &format!("api/v1/assets/{asset_id}"),
+                            None,
+                            Auth::Bearer,
+                            Retry::Transient,
+                        )
+                        .await;
+                    let media = match asset {
+                        Ok(asset) => self.download(&asset_id, &asset, kind).await.ok(),
+                        Err(_) => None,
+                    };
+                    match media {
+                        Some(media) => {
+                            debug!("generation {id} completed after its cancel; kept on disk");
+                            let media =
+                                media.with_backend_ids(Some(id.0.clone()), Some(asset_id.0));
+                            journal.finished_late(media).await;
+                        }
+                        None => journal.ended(id.as_str()).await,
+                    }
+                    return;
+                }
+                Outcome::Running | Outcome::MaybeRetried(_) => {}
+                Outcome::Failed(_) | Outcome::Cancelled(_) => {
+                    journal.ended(id.as_str()).await;
+                    return;
+                }
+            }
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 2).min(self.config().poll_max);
+            generation = match self.generation(&id).await {
+                Ok(generation) => generation,
+                Err(error) if error.is_not_found() || error.is_not_yours() => {
+                    journal.ended(id.as_str()).await;
+                    return;
+                }
+                Err(_) => continue,
+            };
+        }
+    }
+}
+
+/// Why a download did not deliver.
+pub(super) enum DownloadError {
+    /// The server refused the file as another account's.
+    NotYours(String),
+    /// Anything else.
+    Failed(AssetError),
+}
+
+impl From<DownloadError> for AssetError {
+    fn from(error: DownloadError) -> Self {
+        match error {
+            DownloadError::NotYours(why) => AssetError::generation(why),
+            DownloadError::Failed(error) => error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::types::{PlayerContext, SceneRef};
+    use crate::request::{AssetRequest, CachingStrategy};
+    use crate::session::PlaySession;
+    use serde_json::json;
+
+    fn body(request: &AssetRequest, session: &PlaySession) -> CreateGeneration {
+        let key = request.fingerprint(session);
+        CreateGeneration::from_request(request, &key, session, "pixverse", "text_to_image", 1)
+    }
+
+    fn answer(params: Value) -> GenerationResponse {
+        serde_json::from_value(json!({
+            "id": 7, "status": "completed", "operation_type": "text_to_image",
+            "asset": {"type": "asset", "id": 3}, "canonical_params": params,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_servers_work_is_taken_only_when_it_is_what_was_asked() {
+        let session = PlaySession::new("pt-1", "alice");
+        let request = AssetRequest::image()
+            .scene("5")
+            .to_scene("6")
+            .prompt("a lighthouse")
+            .style(json!({"pacing": "slow", "pixverse": {"aspect_ratio": "16:9"}}))
+            .duration_secs(3.0)
+            .seed(42);
+        let sent = body(&request, &session);
+        let same = json!({"prompt": "a lighthouse", "seed": 42, "duration": 3.0,
+            "pacing": "slow", "aspect_ratio": "16:9", "model": "v5",
+            "scene_context": {"from_scene": {"id": "5", "mood": null}, "to_scene": {"id": 6}},
+            "player_context": null});
+        assert_eq!(reuse_check(&sent, &answer(same.clone())), Ok(()));
+
+        let mut other = same.clone();
+        other["prompt"] = json!("a harbour");
+        assert!(
+            reuse_check(&sent, &answer(other))
+                .unwrap_err()
+                .contains("prompt")
+        );
+        let mut other = same.clone();
+        other["seed"] = json!(7);
+        assert!(
+            reuse_check(&sent, &answer(other))
+                .unwrap_err()
+                .contains("seed")
+        );
+        let mut other = same.clone();
+        other["aspect_ratio"] = json!("1:1");
+        assert!(reuse_check(&sent, &answer(other)).is_err());
+        let mut other = same.clone();
+        other["scene_context"]["to_scene"]["id"] = json!("7");
+        assert!(
+            reuse_check(&sent, &answer(other))
+                .unwrap_err()
+                .contains("to_scene")
+        );
+        let mut other = same.clone();
+        other.as_object_mut().unwrap().remove("duration");
+        assert!(reuse_check(&sent, &answer(other)).is_err());
+        // Nothing to compare with: not provably the same.
+        let mut bare = answer(same.clone());
+        bare.canonical_params = None;
+        assert!(reuse_check(&sent, &bare).is_err());
+        let mut cancelled = answer(same);
+        cancelled.status = GenerationStatus::Cancelled;
+        assert!(reuse_check(&sent, &cancelled).is_err());
+    }
+
+    #[test]
+    fn a_scoped_create_matches_only_its_own_player() {
+        let mut sent = body(
+            &AssetRequest::image()
+                .prompt("a room")
+                .seed(1)
+                .strategy(CachingStrategy::PerPlayer),
+            &PlaySession::new("pt-1", "alice"),
+        );
+        assert_eq!(
+            sent.player_context,
+            Some(PlayerContext {
+                playthrough_id: Some("pt-1".into()),
+                player_id: Some("alice".into())
+            })
+        );
+        let params = |player: &str| {
+            json!({"prompt": "a room", "seed": 1,
+                "scene_context": {"from_scene": null, "to_scene": null},
+                "player_context": {"playthroughId": "pt-1", "playerId": player}})
+        };
+        assert_eq!(reuse_check(&sent, &answer(params("alice"))), Ok(()));
+        assert!(reuse_check(&sent, &answer(params("bob"))).is_err());
+        sent.from_scene = Some(SceneRef::new("x"));
+        assert!(reuse_check(&sent, &answer(params("alice"))).is_err());
+    }
+
+    #[test]
+    fn failures_the_server_retries_are_not_final_at_once() {
+        let failed = |code: &str| -> GenerationResponse {
+            serde_json::from_value(json!({"id": 1, "status": "failed", "error_code": code,
+                "error_message": "filtered"}))
+            .unwrap()
+        };
+        assert!(matches!(
+            outcome(&failed("content_render_moderated")),
+            Outcome::MaybeRetried(_)
+        ));
+        match outcome(&failed("content_prompt_rejected")) {
+            Outcome::Failed(error) => assert_eq!(error.kind(), AssetErrorKind::Rejected),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            outcome(&failed("param_invalid")),
+            Outcome::Failed(_)
+        ));
+    }
+
+    #[test]
+    fn names_carry_a_tag_per_create() {
+        let a = new_nonce();
+        assert_ne!(a, new_nonce());
+        assert_eq!(tagged_name(Some("5/7"), &a), format!("5/7 [{a}]"));
+        assert_eq!(tagged_name(None, &a), format!("[{a}]"));
+    }
+}
