@@ -24,17 +24,20 @@
 //! Options:
 //! - `--choices 1,2,1`: the path, 1-based per node (a window plays it by itself).
 //! - `--backend URL --token T`: a real PixSim7 (settings from `PIXSIM_CONFIG` and `PIXSIM_*`
-//!   apply too); `--backend local`: no backend, the embedded generator only.
+//!   apply too); `--backend local`: no backend, the embedded generator only; `--backend
+//!   dev-real`: the dev backend behaving like the real service (its dedup and cache keys that
+//!   ignore prompts and players, its rate limit, cancels that lose the race, its errors).
 //! - `--scene ID`: play the backend's scene `ID` (`GET /api/v1/game/scenes/ID`) instead of the
 //!   bundled story; the dev backend has the bundled story as `lighthouse`.
 //! - `--provider ID`: the provider sent with creates (default `pixverse`).
 //! - `--latency-ms N`: how long a generation takes on the dev backend or the embedded generator
 //!   (default 1200).
 //! - `--cache-dir DIR`: where results are kept between runs (default: the platform's cache
-//!   directory, `~/.cache/scene_player` on Linux, or `BEVY_ASSET_PROVIDER_CACHE_DIR`);
-//!   `--no-disk-cache` keeps them in memory only. A second run of the same path is served from
-//!   disk: the summary counts hits per tier and the backend's creates (`player_creates` is 0;
-//!   prefetches the first run abandoned before they finished are made again).
+//!   directory for the game, `~/.cache/The Lighthouse Keeper` on Linux, or
+//!   `BEVY_ASSET_PROVIDER_CACHE_DIR`); `--no-disk-cache` keeps them in memory only. A scripted
+//!   run waits at each node for the prefetches of its next choices, as a reader would, so a
+//!   second run of the same path is served from disk and creates nothing: the summary counts
+//!   hits per tier and the backend's creates.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -53,7 +56,7 @@ use serde_json::json;
 const STORY: &str = "story/lighthouse.scene.json";
 
 const USAGE: &str = "usage: scene_player [--headless] [--choices 1,2,1] \
-    [--backend URL [--token T] | --backend local] [--scene ID] [--provider ID] [--latency-ms N] \
+    [--backend URL [--token T] | --backend local | --backend dev-real] [--scene ID] [--provider ID] [--latency-ms N] \
     [--cache-dir DIR | --no-disk-cache]";
 
 /// Where generated media comes from.
@@ -61,6 +64,9 @@ const USAGE: &str = "usage: scene_player [--headless] [--choices 1,2,1] \
 enum Backend {
     /// A dev backend on 127.0.0.1, started by this process.
     Dev,
+    /// A dev backend that behaves like the real PixSim7 service (its dedup and cache keys, its
+    /// rate limit, its errors and event shapes, cancels that lose the race).
+    DevReal,
     /// The embedded generator; no backend.
     Local,
     /// A backend at this URL.
@@ -127,6 +133,7 @@ fn parse_options() -> Result<Options, String> {
                 options.backend = match value("--backend")?.as_str() {
                     "local" => Backend::Local,
                     "dev" => Backend::Dev,
+                    "dev-real" => Backend::DevReal,
                     url => Backend::Remote(url.to_owned()),
                 };
             }
@@ -161,7 +168,9 @@ fn provider_plugin(
     ),
     String,
 > {
-    let plugin = AssetProviderPlugin::new().with_default_timeout(Duration::from_secs(30));
+    let plugin = AssetProviderPlugin::new()
+        .with_game_name("The Lighthouse Keeper")
+        .with_default_timeout(Duration::from_secs(60));
     let plugin = match (&options.cache_dir, options.disk_cache) {
         (_, false) => plugin.without_disk_cache(),
         (Some(dir), true) => plugin.with_disk_cache_dir(dir),
@@ -178,14 +187,23 @@ fn provider_plugin(
                 );
             return Ok((plugin, None, None));
         }
-        Backend::Dev => {
-            let dev = DevBackend::builder()
+        Backend::Dev | Backend::DevReal => {
+            let (dev, id) = if options.backend == Backend::DevReal {
+                (DevBackend::like_real_service(), "pixsim-dev-real")
+            } else {
+                (DevBackend::builder(), "pixsim-dev")
+            };
+            let dev = dev
                 .job_delays(options.latency / 4, options.latency * 3 / 4)
                 .image_size(480, 270)
                 .video_size(480, 270)
                 .spawn()
                 .map_err(|error| format!("could not start the dev backend: {error}"))?;
-            let builder = PixSimSource::builder(dev.base_url()).token(dev.token());
+            // Each run starts its own server on a free port; the disk tier should know it as
+            // the same backend, whose media it is.
+            let builder = PixSimSource::builder(dev.base_url())
+                .token(dev.token())
+                .source_id(id);
             (builder, Some(dev))
         }
         Backend::Remote(url) => {
@@ -248,6 +266,9 @@ fn main() -> AppExit {
     };
     let backend = match (&options.backend, &dev_backend) {
         (Backend::Dev, Some(dev)) => format!("dev backend {}", dev.base_url()),
+        (Backend::DevReal, Some(dev)) => {
+            format!("dev backend like the real service {}", dev.base_url())
+        }
         (Backend::Remote(url), _) => url.clone(),
         _ => "local generator".to_owned(),
     };
@@ -609,6 +630,11 @@ fn advance_script(
         .copied()
         .unwrap_or(0);
     if seen < expected || !clips_watched(&mut commands, &node, &via, &tasks, &players, &clips) {
+        return;
+    }
+    // Like a player reading the scene, the script gives the prefetches of the next choices time
+    // to finish: none is given up half-paid, and a second run finds them all on disk.
+    if provider.prefetches_in_flight() > 0 {
         return;
     }
     if story.moved {

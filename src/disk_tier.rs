@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bevy::log::{info, warn};
 use tokio::sync::{OnceCell, watch};
@@ -35,6 +36,9 @@ pub(crate) enum DiskCommand {
 
 pub(crate) struct DiskTier {
     config: DiskCacheConfig,
+    /// How long a journalled job is followed at start before requests for its key stop waiting
+    /// for it (the plugin's default timeout).
+    resume_deadline: Duration,
     cache: OnceCell<Option<DiskCache>>,
     /// Set after a failed write (a full disk): no more writes this run.
     read_only: AtomicBool,
@@ -51,9 +55,10 @@ pub(crate) struct DiskTier {
 }
 
 impl DiskTier {
-    pub fn new(config: DiskCacheConfig) -> Self {
+    pub fn new(config: DiskCacheConfig, resume_deadline: Duration) -> Self {
         Self {
             config,
+            resume_deadline,
             cache: OnceCell::new(),
             read_only: AtomicBool::new(false),
             warned_write: AtomicBool::new(false),
@@ -309,7 +314,22 @@ impl DiskTier {
 
     async fn resume(&self, source: Arc<dyn AssetSource>, record: JournalRecord) {
         let request = SourceRequest::new(record.key, record.request, record.session);
-        match source.resume(&request, &record.generation_id).await {
+        let resumed = tokio::time::timeout(
+            self.resume_deadline,
+            source.resume(&request, &record.generation_id),
+        )
+        .await;
+        let Ok(resumed) = resumed else {
+            // A stuck job must not hold requests for its key all session; the entry stays, and
+            // the next start asks again.
+            warn!(
+                "journalled job {} of {} did not end within {:?}; requests for it go on \
+                 without it",
+                record.generation_id, record.source, self.resume_deadline
+            );
+            return;
+        };
+        match resumed {
             Ok(Some(media)) => {
                 // Kept only if it decodes, as a served result would be.
                 let kind = request.kind();
@@ -325,10 +345,15 @@ impl DiskTier {
                 }
             }
             Ok(None) => {}
-            Err(error) => warn!(
-                "journalled job {} of {} ended without media: {error}",
-                record.generation_id, record.source
-            ),
+            Err(error) => {
+                // Not known how it ended (a short outage at start): a paid job is not forgotten.
+                warn!(
+                    "journalled job {} of {} could not be followed, kept for the next start: \
+                     {error}",
+                    record.generation_id, record.source
+                );
+                return;
+            }
         }
         let (key, id) = (request.key, record.generation_id);
         if let Some(Err(error)) = self

@@ -13,7 +13,7 @@ use bevy::audio::AudioSource;
 use crate::analytics::{AnalyticsEvent, AssetPlayed};
 use crate::backend::PixSimSource;
 use crate::diagnostics;
-use crate::disk_cache::DiskCacheConfig;
+use crate::disk_cache::{CACHE_DIR_ENV, DiskCacheConfig};
 use crate::disk_tier::DiskTier;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::local_generator::LocalGenerator;
@@ -108,9 +108,9 @@ impl AssetProviderPlugin {
     /// no source serves fail and keep their placeholder.
     ///
     /// The memory tier and the disk tier are on: results are kept on disk under the platform's
-    /// cache directory for the game (`~/.cache/<game>` on Linux), or under
-    /// `BEVY_ASSET_PROVIDER_CACHE_DIR` when it is set. See
-    /// [`with_disk_cache`](Self::with_disk_cache).
+    /// cache directory for the game (`~/.cache/<game>` on Linux, see
+    /// [`with_game_name`](Self::with_game_name)), or under `BEVY_ASSET_PROVIDER_CACHE_DIR` when it
+    /// is set. See [`with_disk_cache`](Self::with_disk_cache).
     pub fn new() -> Self {
         Self {
             sources: Vec::new(),
@@ -228,7 +228,10 @@ impl AssetProviderPlugin {
         self.with_disk_cache(DiskCacheConfig::new(directory))
     }
 
-    /// The name the default disk directory is made from (default: the executable's name).
+    /// Your game's name: the disk tier lives in the platform's cache directory under it
+    /// (`~/.cache/<name>` on Linux). Without it, the directory is
+    /// `~/.cache/bevy_asset_provider/<executable name>`, which two games whose executables share
+    /// a name (`game`, `main`) would share; set it.
     pub fn with_game_name(mut self, name: impl Into<String>) -> Self {
         self.disk = DiskSetting::ForGame(Some(name.into()));
         self
@@ -272,8 +275,18 @@ impl AssetProviderPlugin {
             DiskSetting::Off => return None,
             DiskSetting::At(config) => config.clone(),
             DiskSetting::ForGame(name) => {
+                let directory = match name {
+                    Some(name) => DiskCacheConfig::default_directory(name),
+                    // Inside a folder of our own: an executable's name alone might be another
+                    // program's cache directory.
+                    None => match std::env::var_os(CACHE_DIR_ENV).filter(|dir| !dir.is_empty()) {
+                        Some(directory) => Some(PathBuf::from(directory)),
+                        None => DiskCacheConfig::default_directory(DEFAULT_CACHE_FOLDER)
+                            .map(|folder| folder.join(executable_name())),
+                    },
+                };
                 let name = name.clone().unwrap_or_else(executable_name);
-                match DiskCacheConfig::default_directory(&name) {
+                match directory {
                     Some(directory) => DiskCacheConfig::new(directory),
                     None => {
                         warn!("no cache directory for {name:?} on this platform: memory only");
@@ -282,9 +295,12 @@ impl AssetProviderPlugin {
                 }
             }
         };
-        Some(Arc::new(DiskTier::new(config)))
+        Some(Arc::new(DiskTier::new(config, self.default_timeout)))
     }
 }
+
+/// The folder of the default cache directories of games that set no name.
+const DEFAULT_CACHE_FOLDER: &str = "bevy_asset_provider";
 
 /// The running executable's name, for the default cache directory.
 fn executable_name() -> String {

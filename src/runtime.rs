@@ -105,11 +105,13 @@ impl SourceChain {
             disk.join_resumed(request.key).await;
             let mut done = self.disk_commands_done.subscribe();
             let _ = done.wait_for(|done| *done >= disk_commands_before).await;
-            let made_by = self.made_by(request, disk.serves_retired_sources());
-            if let Some(media) = disk
-                .get(request, move |id| made_by.iter().any(|ok| ok == id))
-                .await
-            {
+            let made_by = (!disk.serves_retired_sources()).then(|| self.made_by(request));
+            let accepted = move |id: &str| {
+                made_by
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|ok| ok == id))
+            };
+            if let Some(media) = disk.get(request, accepted).await {
                 return Ok(Served {
                     media,
                     kind: SourceKind::Cached,
@@ -185,10 +187,9 @@ impl SourceChain {
 
     /// The sources whose disk entries `request` may be served: those the chain would ask for
     /// it, up to the first generator that makes its kind (a later generator's media is not what
-    /// this chain would make). Every source when generation is not allowed, or when retired
-    /// sources are served too.
-    fn made_by(&self, request: &SourceRequest, any_source: bool) -> Vec<String> {
-        if any_source || !request.request.allow_generation {
+    /// this chain would make); every source of the chain when generation is not allowed.
+    fn made_by(&self, request: &SourceRequest) -> Vec<String> {
+        if !request.request.allow_generation {
             return self.ids.clone();
         }
         let kind = request.kind();

@@ -247,8 +247,10 @@ pub trait AssetSource: Send + Sync + 'static {
 
     /// Follows a job this source submitted before the game last stopped (its
     /// [journal](crate::journal::JobJournal) entry) to its end, instead of submitting it again.
-    /// `Ok(None)` when the source cannot resume jobs (the default) or the job is gone; the
-    /// request is then resolved as new.
+    /// `Ok(None)` when the source cannot resume jobs (the default), or the job is gone or ended
+    /// without media: the entry is forgotten and a request is resolved as new. An error means
+    /// how the job ended could not be learnt (the backend unreachable): the entry is kept for
+    /// the next start.
     async fn resume(
         &self,
         _request: &SourceRequest,

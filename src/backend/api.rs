@@ -107,6 +107,11 @@ impl ApiError {
         }
     }
 
+    /// Whether no answer came at all (refused, reset, timed out).
+    pub fn is_transport(&self) -> bool {
+        matches!(self.failure, Failure::Transport { .. })
+    }
+
     /// Whether the call may have reached the server and done its work, though no answer says
     /// so (a timeout, a reset, a 5xx or a garbled answer).
     pub fn may_have_reached(&self) -> bool {

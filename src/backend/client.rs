@@ -451,7 +451,7 @@ impl AssetSource for PixSimSource {
                 .await
             {
                 Ok(media) => return Ok(Some(media)),
-                Err(JobError::Failed(error)) => return Err(error),
+                Err(JobError::Failed(error) | JobError::Unreachable(error)) => return Err(error),
                 Err(JobError::AskAgain(why)) => {
                     debug!("{}: {why}; asking for new work", inner.name);
                     body.force_new = true;
@@ -499,7 +499,13 @@ impl AssetSource for PixSimSource {
         {
             Ok(media) => Ok(Some(media)),
             Err(JobError::AskAgain(_)) => Ok(None),
-            Err(JobError::Failed(error)) => Err(error),
+            // It ended without usable media: nothing to follow any more.
+            Err(JobError::Failed(error)) => {
+                debug!("{}: journalled job {id}: {error}", inner.name);
+                Ok(None)
+            }
+            // How it ended is not known: the journal keeps it for the next start.
+            Err(JobError::Unreachable(error)) => Err(error),
         }
     }
 }

@@ -24,6 +24,8 @@ pub const CONFIG_ENV: &str = "PIXSIM_CONFIG";
 /// poll_start_ms = 2000
 /// poll_max_ms = 30000
 /// max_concurrent_creates = 4
+/// max_creates_per_minute = 20 # the service's limit per user
+/// retry_grace_secs = 60        # how long a failure the server retries itself is waited out
 /// websocket = true
 /// ```
 ///
@@ -68,6 +70,12 @@ pub struct PixSimConfig {
     pub game_endpoint: Option<bool>,
     /// How many search pages to read per request.
     pub search_pages: Option<usize>,
+    /// How many creates may go out in any minute (0: no limit).
+    pub max_creates_per_minute: Option<u32>,
+    /// How long a failure the server retries by itself is watched for that retry.
+    pub retry_grace_secs: Option<f64>,
+    /// The identity the disk tier records with this backend's media.
+    pub source_id: Option<String>,
 }
 
 impl fmt::Debug for PixSimConfig {
@@ -95,12 +103,34 @@ impl PixSimConfig {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// Parses TOML settings; `origin` names them in errors.
+    /// Parses TOML settings; `origin` names them in errors. Errors name the line, the column
+    /// and what was wrong, but never quote the file: its lines hold the token and password.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, AssetError> {
         toml::from_str(text).map_err(|error| {
+            let place = error
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                    // The setting's name, never its value.
+                    let key = text
+                        .lines()
+                        .nth(line - 1)
+                        .and_then(|line| line.split_once('='))
+                        .map(|(key, _)| key.trim())
+                        .filter(|key| {
+                            !key.is_empty()
+                                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        })
+                        .map(|key| format!(" ({key})"))
+                        .unwrap_or_default();
+                    format!(" line {line}, column {column}{key}:")
+                })
+                .unwrap_or_else(|| ":".to_owned());
             AssetError::invalid_data(format!(
-                "backend settings {origin}: {}",
-                error.to_string().trim_end()
+                "backend settings {origin}{place} {}",
+                error.message().trim_end()
             ))
         })
     }
@@ -150,6 +180,9 @@ impl PixSimConfig {
             websocket: over.websocket.or(self.websocket),
             game_endpoint: over.game_endpoint.or(self.game_endpoint),
             search_pages: over.search_pages.or(self.search_pages),
+            max_creates_per_minute: over.max_creates_per_minute.or(self.max_creates_per_minute),
+            retry_grace_secs: over.retry_grace_secs.or(self.retry_grace_secs),
+            source_id: over.source_id.or(self.source_id),
         }
     }
 
@@ -226,6 +259,15 @@ impl PixSimConfig {
         if let Some(pages) = self.search_pages {
             builder = builder.search_pages(pages);
         }
+        if let Some(creates) = self.max_creates_per_minute {
+            builder = builder.max_creates_per_minute(creates);
+        }
+        if let Some(value) = self.retry_grace_secs {
+            builder = builder.retry_grace(seconds("retry_grace_secs", value)?);
+        }
+        if let Some(id) = self.source_id {
+            builder = builder.source_id(id);
+        }
         Ok(builder)
     }
 }
@@ -269,7 +311,14 @@ mod tests {
         assert!(error.message().contains("game.toml"), "{error}");
         assert!(error.message().contains("poll_strat_ms"), "{error}");
         let error = PixSimConfig::from_toml("url = 7\n", "game.toml").unwrap_err();
-        assert!(error.message().contains("url"), "{error}");
+        assert!(error.message().contains("line 1"), "{error}");
+        assert!(error.message().contains("(url)"), "{error}");
+        // A malformed line holding a secret is named, never quoted.
+        let error =
+            PixSimConfig::from_toml("url = \"http://x\"\ntoken = \"tok-secret-9\n", "g.toml")
+                .unwrap_err();
+        assert!(error.message().contains("line 2"), "{error}");
+        assert!(!error.message().contains("tok-secret-9"), "{error}");
         let error = PixSimConfig::default().builder().unwrap_err();
         assert!(error.message().contains("PIXSIM_URL"), "{error}");
         let error = PixSimConfig::from_toml("url = \"http://x\"\nemail = \"a@b\"\n", "g.toml")

@@ -63,7 +63,10 @@ pub(super) enum JobError {
     /// The generation cannot serve this request after all (another account's, or cancelled by
     /// someone else): ask for new work.
     AskAgain(String),
-    /// Final.
+    /// The backend could not be reached (or answered nonsense) often enough: how the job ended
+    /// is not known.
+    Unreachable(AssetError),
+    /// The job ended without media, or its media is unusable.
     Failed(AssetError),
 }
 
@@ -80,8 +83,10 @@ impl From<ApiError> for JobError {
                 "{} refused: the generation belongs to another account",
                 error.what
             ))
-        } else {
+        } else if error.is_not_found() || !error.may_have_reached() && !error.is_transport() {
             Self::Failed(error.into())
+        } else {
+            Self::Unreachable(error.into())
         }
     }
 }

@@ -18,6 +18,8 @@ mod client;
 mod config;
 mod download;
 mod follow;
+#[cfg(test)]
+mod fuzz;
 mod game;
 mod generations;
 mod governor;

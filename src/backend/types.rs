@@ -984,6 +984,54 @@ mod tests {
     }
 
     #[test]
+    fn scene_ids_are_sent_as_strings_even_when_numeric() {
+        let request = AssetRequest::image().scene("5").to_scene("6").prompt("x");
+        let session = PlaySession::new("pt", "p");
+        let key = request.fingerprint(&session);
+        let body = CreateGeneration::from_request(
+            &request,
+            &key,
+            &session,
+            "pixverse",
+            "text_to_image",
+            1,
+        );
+        let value = serde_json::to_value(&body).unwrap();
+        assert_eq!(value["from_scene"], json!({"id": "5"}));
+        assert_eq!(value["to_scene"], json!({"id": "6"}));
+        // A shared request lets the server share: no player context, no force_new.
+        assert_eq!(value.get("player_context"), None);
+        assert_eq!(value["force_new"], json!(false));
+        // Read tolerantly.
+        let scene: SceneRef = serde_json::from_str(r#"{"id": 5}"#).unwrap();
+        assert_eq!(scene.id, "5");
+    }
+
+    #[test]
+    fn the_real_services_null_fields_in_events_are_tolerated() {
+        let created: SocketEvent = serde_json::from_str(
+            r#"{"type":"job:created","generation_id":2,"status":null,"user_id":1,
+                "data":{"job_id":2,"generation_id":2},"timestamp":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(created.status, None);
+        assert_eq!(created.generation(), Some(BackendId::from(2)));
+        let asset: SocketEvent = serde_json::from_str(
+            r#"{"type":"asset:created","asset_id":2,"user_id":1,"media_type":null,
+                "data":{"asset_id":2,"generation_id":2,"job_id":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(asset.media_type, None);
+        assert_eq!(asset.generation(), Some(BackendId::from(2)));
+        let failed: SocketEvent = serde_json::from_str(
+            r#"{"type":"job:failed","generation_id":12,"status":"failed","user_id":1,
+                "data":{"error":"filtered","error_code":"content_prompt_rejected"}}"#,
+        )
+        .unwrap();
+        assert_eq!(failed.status, Some(GenerationStatus::Failed));
+    }
+
+    #[test]
     fn secrets_stay_out_of_debug() {
         let login = LoginRequest {
             email: Some("dev@example.com".into()),

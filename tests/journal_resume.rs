@@ -1,0 +1,221 @@
+//! Jobs journalled by a run that stopped are followed at the next start within a deadline, and
+//! their entries are forgotten only when the source says the job is gone or ended.
+#![cfg(feature = "dev-backend")]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bevy::prelude::*;
+use bevy_asset_provider::disk_cache::{DiskCache, DiskCacheConfig};
+use bevy_asset_provider::journal::JournalRecord;
+use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+use common::*;
+
+/// What a [`Resumer`]'s `resume` does.
+#[derive(Clone, Copy)]
+enum Resume {
+    /// Never answers (a job stuck on the backend).
+    Hang,
+    /// Cannot reach the backend.
+    Unreachable,
+    /// The job is gone.
+    Gone,
+}
+
+/// A source that serves requests at once and resumes journalled jobs as told.
+struct Resumer {
+    resume: Resume,
+    resumed: AtomicUsize,
+    served: AtomicUsize,
+}
+
+#[async_trait]
+impl AssetSource for Resumer {
+    fn name(&self) -> &str {
+        "resumer"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generated
+    }
+
+    async fn resolve(&self, _: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        self.served.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(SourcedMedia::new(
+            png(4, 4, [9, 9, 9, 255]),
+            "image/png",
+            "resumer",
+        )))
+    }
+
+    async fn resume(
+        &self,
+        _: &SourceRequest,
+        _generation_id: &str,
+    ) -> Result<Option<SourcedMedia>, AssetError> {
+        self.resumed.fetch_add(1, Ordering::SeqCst);
+        match self.resume {
+            Resume::Hang => std::future::pending().await,
+            Resume::Unreachable => Err(AssetError::generation("could not connect")),
+            Resume::Gone => Ok(None),
+        }
+    }
+}
+
+fn request() -> AssetRequest {
+    AssetRequest::image()
+        .prompt("a journalled picture")
+        .strategy(CachingStrategy::PerPlayer)
+        .max_wait(Duration::from_secs(10))
+}
+
+/// Leaves a journal entry in `dir` as a run that stopped mid-job would.
+fn journal_a_job(dir: &std::path::Path) {
+    let session = PlaySession::default();
+    let request = request();
+    let key = request.fingerprint(&session);
+    let record = JournalRecord {
+        key,
+        source: "resumer".into(),
+        generation_id: "41".into(),
+        request,
+        session,
+    };
+    let cache = DiskCache::open(DiskCacheConfig::new(dir)).unwrap();
+    cache
+        .journal_record_details(key, "41", Some(&serde_json::to_string(&record).unwrap()))
+        .unwrap();
+}
+
+fn pending_jobs(dir: &std::path::Path) -> usize {
+    let cache = DiskCache::open(DiskCacheConfig::new(dir)).unwrap();
+    cache.journal_pending().unwrap().len()
+}
+
+fn app(dir: &std::path::Path, source: Arc<Resumer>, deadline: Duration) -> App {
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .with_shared_source(source)
+            .with_disk_cache_dir(dir)
+            .with_default_timeout(deadline),
+    );
+    app.update();
+    app
+}
+
+fn resumer(resume: Resume) -> Arc<Resumer> {
+    Arc::new(Resumer {
+        resume,
+        resumed: AtomicUsize::new(0),
+        served: AtomicUsize::new(0),
+    })
+}
+
+#[test]
+fn a_stuck_resumed_job_holds_requests_for_its_key_only_until_the_deadline() {
+    let dir = TempDir::new("resume-stuck");
+    journal_a_job(dir.path());
+    let source = resumer(Resume::Hang);
+    {
+        let mut app = app(dir.path(), source.clone(), Duration::from_millis(300));
+        update_until(&mut app, "the job is followed again", |_| {
+            source.resumed.load(Ordering::SeqCst) == 1
+        });
+        let entity = app.world_mut().spawn(request()).id();
+        until_status(&mut app, entity, TaskStatus::Completed);
+        assert_eq!(source.served.load(Ordering::SeqCst), 1);
+    }
+    // Nobody learnt how the job ended: its entry stays for the next start.
+    assert_eq!(pending_jobs(dir.path()), 1);
+}
+
+#[test]
+fn an_outage_at_start_does_not_forget_a_paid_job() {
+    let dir = TempDir::new("resume-outage");
+    journal_a_job(dir.path());
+    let source = resumer(Resume::Unreachable);
+    {
+        let mut app = app(dir.path(), source.clone(), Duration::from_secs(10));
+        update_until(&mut app, "the job is followed again", |_| {
+            source.resumed.load(Ordering::SeqCst) == 1
+        });
+        let entity = app.world_mut().spawn(request()).id();
+        until_status(&mut app, entity, TaskStatus::Completed);
+    }
+    assert_eq!(pending_jobs(dir.path()), 1);
+
+    // A later start learns the job is gone: then it is forgotten.
+    let source = resumer(Resume::Gone);
+    {
+        let mut app = app(dir.path(), source.clone(), Duration::from_secs(10));
+        // The request waits for the resume, so once it is served the entry is settled.
+        let entity = app.world_mut().spawn(request()).id();
+        until_status(&mut app, entity, TaskStatus::Completed);
+        assert_eq!(source.resumed.load(Ordering::SeqCst), 1);
+    }
+    assert_eq!(pending_jobs(dir.path()), 0);
+}
+
+#[test]
+fn a_backend_that_cannot_be_reached_keeps_the_entry_and_one_that_lost_the_job_forgets_it() {
+    use bevy_asset_provider::backend::PixSimSource;
+    use bevy_asset_provider::dev_backend::DevBackend;
+
+    let dir = TempDir::new("resume-backend");
+    let session = PlaySession::default();
+    let request = request();
+    let key = request.fingerprint(&session);
+    let record = JournalRecord {
+        key,
+        source: "studio".into(),
+        generation_id: "9999".into(),
+        request: request.clone(),
+        session,
+    };
+    DiskCache::open(DiskCacheConfig::new(dir.path()))
+        .unwrap()
+        .journal_record_details(key, "9999", Some(&serde_json::to_string(&record).unwrap()))
+        .unwrap();
+    // Nothing listens on port 1 of the loopback: every call is refused.
+    let unreachable = PixSimSource::builder("http://127.0.0.1:1")
+        .source_id("studio")
+        .retries(2, Duration::from_millis(5), Duration::from_millis(10))
+        .websocket(false)
+        .build()
+        .unwrap();
+    {
+        let mut app = headless_app(
+            AssetProviderPlugin::new()
+                .with_source(unreachable)
+                .with_disk_cache_dir(dir.path()),
+        );
+        update_until(&mut app, "the resume gives up", |app| {
+            app.world().resource::<AssetProvider>().resumed_jobs() == 1
+        });
+        // A request for the key waits for the resume, then fails on the unreachable backend.
+        let entity = app.world_mut().spawn(request.clone()).id();
+        update_until(&mut app, "the request ends", |app| {
+            task(app, entity).status().is_terminal()
+        });
+    }
+    assert_eq!(pending_jobs(dir.path()), 1);
+
+    let dev = DevBackend::builder().spawn().unwrap();
+    let reachable = client(&dev).source_id("studio").build().unwrap();
+    {
+        let mut app = headless_app(
+            AssetProviderPlugin::new()
+                .with_source(reachable)
+                .with_disk_cache_dir(dir.path()),
+        );
+        let entity = app.world_mut().spawn(request).id();
+        until_status(&mut app, entity, TaskStatus::Completed);
+    }
+    // The backend said 404: the job is gone, and so is its entry.
+    assert_eq!(pending_jobs(dir.path()), 0);
+}
