@@ -7,6 +7,20 @@
 //! media with their SHA-256 (and, with the `video` feature, H.264 mp4 clips for the video
 //! operations), announces jobs on the WebSocket, and can inject faults.
 //!
+//! By default it serves the contract as written. Knobs make it behave like the real PixSim7
+//! service where that differs (CONTRACT.md, last section), one difference each:
+//! [`extra_account`](DevBackendBuilder::extra_account) and
+//! [`global_dedup`](DevBackendBuilder::global_dedup),
+//! [`real_cache_key`](DevBackendBuilder::real_cache_key),
+//! [`moderate_prompts_containing`](DevBackendBuilder::moderate_prompts_containing),
+//! [`cancel_loses_race`](DevBackendBuilder::cancel_loses_race),
+//! [`invalid_creates_answer_500`](DevBackendBuilder::invalid_creates_answer_500),
+//! [`create_rate_limit`](DevBackendBuilder::create_rate_limit),
+//! [`reject_numeric_ids`](DevBackendBuilder::reject_numeric_ids),
+//! [`real_event_shapes`](DevBackendBuilder::real_event_shapes) and
+//! [`scene_media`](DevBackendBuilder::scene_media); [`DevBackend::like_real_service`] turns
+//! them all on.
+//!
 //! ```no_run
 //! use bevy_asset_provider::dev_backend::DevBackend;
 //! use std::time::Duration;
@@ -18,6 +32,7 @@
 //! println!("serving on {}", backend.base_url());
 //! ```
 
+mod real;
 mod server;
 
 use std::collections::HashMap;
@@ -41,6 +56,22 @@ pub const DEV_USERNAME: &str = "dev";
 pub const DEV_PASSWORD: &str = "dev-password";
 /// The token the dev backend hands out unless told otherwise.
 pub const DEV_TOKEN: &str = "dev-token";
+
+/// How `GET /api/v1/game/scenes/{id}` reports its nodes' media; see
+/// [`DevBackendBuilder::scene_media`]. (Not `SceneMedia`: that name is the scene graph's
+/// marker component, in the prelude.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SceneMediaMode {
+    /// The scene JSON exactly as given to [`DevBackendBuilder::scene`].
+    #[default]
+    AsWritten,
+    /// As the real service: a node whose `assetId` names an asset of this backend gets that
+    /// asset's absolute remote (CDN) URL as `mediaUrl` (and in `media[]`), `null` when it has
+    /// none (pre-made assets); other nodes get `null`. Node and edge ids are strings, edges have
+    /// no `weight`, and their `isDefault`, `conditions` and `effects` are `null`. Generated
+    /// assets then get a `remote_url` on this server, `/cdn/{key}`, served without a token.
+    RemoteOrNull,
+}
 
 /// The endpoints faults can be injected into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,6 +130,18 @@ pub struct DevStats {
     pub peak_concurrent_downloads: u64,
     /// Faults injected (errors, 429s, malformed answers).
     pub faults: u64,
+    /// Creates answered with existing work (a dedup hash or cache key hit).
+    pub reused: u64,
+    /// Creates refused by [`create_rate_limit`](DevBackendBuilder::create_rate_limit).
+    pub rate_limited: u64,
+    /// Cancels that lost the race ([`cancel_loses_race`](DevBackendBuilder::cancel_loses_race)):
+    /// answered `processing` with `deferred_action: "cancel"`, the job then completed.
+    pub cancels_lost: u64,
+    /// Jobs the server retried by itself after a render moderation
+    /// ([`moderate_prompts_containing`](DevBackendBuilder::moderate_prompts_containing)).
+    pub server_retries: u64,
+    /// Reads of another account's generation, asset or file, refused.
+    pub foreign_refused: u64,
 }
 
 #[derive(Default)]
@@ -122,6 +165,11 @@ pub(crate) struct Counters {
     peak_concurrent_creates: AtomicU64,
     peak_concurrent_downloads: AtomicU64,
     faults: AtomicU64,
+    reused: AtomicU64,
+    rate_limited: AtomicU64,
+    cancels_lost: AtomicU64,
+    server_retries: AtomicU64,
+    foreign_refused: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -172,6 +220,11 @@ impl Counters {
             peak_concurrent_creates: read(&self.peak_concurrent_creates),
             peak_concurrent_downloads: read(&self.peak_concurrent_downloads),
             faults: read(&self.faults),
+            reused: read(&self.reused),
+            rate_limited: read(&self.rate_limited),
+            cancels_lost: read(&self.cancels_lost),
+            server_retries: read(&self.server_retries),
+            foreign_refused: read(&self.foreign_refused),
         }
     }
 }
@@ -219,6 +272,46 @@ pub(crate) struct Faults {
     pub drop_sockets_after: Option<usize>,
 }
 
+/// Where the dev backend behaves like the real service instead of the contract; all off by
+/// default.
+#[derive(Clone, Debug)]
+pub(crate) struct RealService {
+    /// Tokens of users 2, 3, ...
+    pub extra_accounts: Vec<String>,
+    pub global_dedup: bool,
+    pub real_cache_key: bool,
+    /// The word, and how many times a job with it fails before it renders.
+    pub moderation: Option<(String, u32)>,
+    pub server_retry_delay: Duration,
+    pub max_server_retries: u32,
+    pub cancel_loses_race: bool,
+    pub invalid_creates_answer_500: bool,
+    /// Creates a minute per user, and whether a 429 says `Retry-After`.
+    pub create_rate_limit: Option<(u32, bool)>,
+    pub reject_numeric_ids: bool,
+    pub real_event_shapes: bool,
+    pub scene_media: SceneMediaMode,
+}
+
+impl Default for RealService {
+    fn default() -> Self {
+        Self {
+            extra_accounts: Vec::new(),
+            global_dedup: false,
+            real_cache_key: false,
+            moderation: None,
+            server_retry_delay: Duration::from_millis(300),
+            max_server_retries: 3,
+            cancel_loses_race: false,
+            invalid_creates_answer_500: false,
+            create_rate_limit: None,
+            reject_numeric_ids: false,
+            real_event_shapes: false,
+            scene_media: SceneMediaMode::AsWritten,
+        }
+    }
+}
+
 /// A pre-made asset the dev backend starts with.
 #[derive(Clone, Debug)]
 pub(crate) struct PremadeSpec {
@@ -244,6 +337,7 @@ pub struct DevBackendBuilder {
     pub(crate) scenes: HashMap<String, Arc<[u8]>>,
     pub(crate) seed: u64,
     pub(crate) game_endpoint: bool,
+    pub(crate) real: RealService,
 }
 
 impl Default for DevBackendBuilder {
@@ -264,6 +358,7 @@ impl Default for DevBackendBuilder {
             scenes: HashMap::from([("lighthouse".to_owned(), Arc::from(story))]),
             seed: 0x0DEF_ACED,
             game_endpoint: true,
+            real: RealService::default(),
         }
     }
 }
@@ -406,6 +501,126 @@ impl DevBackendBuilder {
     /// answers 404, as PixSim7 does today.
     pub fn game_endpoint(mut self, enabled: bool) -> Self {
         self.game_endpoint = enabled;
+        self
+    }
+
+    /// Adds another backend account whose requests carry `token`. The default token is user 1;
+    /// each extra token is the next user (2, 3, ...). Every generation and asset records the
+    /// user that made it, and generations answer `"user": {"type": "user", "id": N}`. An
+    /// extra account logs in with `username` `"user{N}"` (or `email` `"user{N}@pixsim.local"`)
+    /// and [`DEV_PASSWORD`].
+    ///
+    /// Without [`global_dedup`](Self::global_dedup) a user's creates are only answered with its
+    /// own existing work, and reading another user's generation or asset answers 404 (its file
+    /// 403); the list of generations shows the caller's own. Searches find the caller's assets
+    /// and the pre-made ones, which belong to nobody. The WebSocket carries every user's events.
+    pub fn extra_account(mut self, token: impl Into<String>) -> Self {
+        self.real.extra_accounts.push(token.into());
+        self
+    }
+
+    /// Dedup by hash (and by cache key) looks across all users, as the real service does. A
+    /// create may then be answered with another user's generation, and reading it
+    /// (`GET /api/v1/generations/{id}`, cancel, retry, delete) answers **500** `internal_error`
+    /// "Failed to get generation: Cannot access other users' generations"; its asset answers
+    /// 500 "Failed to get asset: Cannot access other users' assets" and its file **403**.
+    pub fn global_dedup(mut self, global: bool) -> Self {
+        self.real.global_dedup = global;
+        self
+    }
+
+    /// Answers creates from existing work as the real service does (CONTRACT.md point 2):
+    /// first by a dedup hash, SHA-256 over the canonical params (prompt, seed, style scalars,
+    /// duration, scene and player contexts) and inputs, where any hit that is not `failed` is
+    /// returned as it is (a cancelled one too); then by the cache key
+    /// `{operation}|{purpose}|{from_scene}|{to_scene}|{strategy}` plus `|pt:unknown` for
+    /// `per_playthrough` (the service reads the wrong field) or `|player:{backend user}` for
+    /// `per_player`, plus `|v1`: no prompt, no seed, no character. A `failed` hit is skipped.
+    /// `force_new` skips both lookups; `always` skips the cache key. The reported
+    /// `reproducible_hash` is the seedless hash of the canonical params.
+    pub fn real_cache_key(mut self, real: bool) -> Self {
+        self.real.real_cache_key = real;
+        self
+    }
+
+    /// Jobs whose prompt contains `word` fail at render time with
+    /// `content_render_moderated` (after `processing`, event `job:failed`), `failures` times;
+    /// after each failure the server retries the job itself once
+    /// [`server_retry_delay`](Self::server_retry_delay) has passed: the generation turns
+    /// `pending` with `retry_count` + 1 (no `job:retrying` event), then `job:started` again. A
+    /// job still failing after [`max_server_retries`](Self::max_server_retries) stays failed;
+    /// one that failed `failures` times completes normally on its next run.
+    pub fn moderate_prompts_containing(mut self, word: impl Into<String>, failures: u32) -> Self {
+        self.real.moderation = Some((word.into(), failures));
+        self
+    }
+
+    /// How long a moderated job stays `failed` before the server retries it (default 300 ms;
+    /// the real service takes about 20 s).
+    pub fn server_retry_delay(mut self, delay: Duration) -> Self {
+        self.real.server_retry_delay = delay;
+        self
+    }
+
+    /// How often the server retries a moderated job before leaving it failed (default 3).
+    pub fn max_server_retries(mut self, retries: u32) -> Self {
+        self.real.max_server_retries = retries;
+        self
+    }
+
+    /// Cancelling a `processing` generation loses the race, as on the real service: the answer
+    /// is still `processing` with `"deferred_action": "cancel"`, and the job completes anyway
+    /// (its asset made, `job:completed` sent). Cancelling a completed generation answers **409**
+    /// `conflict` "Generation already completed" (by default it answers the generation).
+    /// Pending generations are still cancelled at once.
+    pub fn cancel_loses_race(mut self, loses: bool) -> Self {
+        self.real.cancel_loses_race = loses;
+        self
+    }
+
+    /// Invalid creates answer as the real service does: **500** `internal_error` for a
+    /// text-to-* create without a non-empty prompt ("Failed to create generation:
+    /// text_to_image operation requires a non-empty 'prompt'"), an unknown `provider_id`
+    /// (known: `pixverse`, `fake`) and an `image_to_video` / `image_to_image` create without
+    /// `config.composition_assets`; **422** for an unknown `generationType`, `text_to_audio`
+    /// included (which the dev backend otherwise accepts, making WAV media).
+    pub fn invalid_creates_answer_500(mut self, real: bool) -> Self {
+        self.real.invalid_creates_answer_500 = real;
+        self
+    }
+
+    /// Limits creates per user as the real service does: the `per_minute + 1`-th create within
+    /// any 60 s answers **429** `http_429` "Rate limit exceeded. Try again in N seconds." (N:
+    /// seconds until a slot frees), with a `Retry-After: N` header only if
+    /// `retry_after_header`. Refused creates are counted in [`DevStats::rate_limited`].
+    pub fn create_rate_limit(mut self, per_minute: u32, retry_after_header: bool) -> Self {
+        self.real.create_rate_limit = Some((per_minute, retry_after_header));
+        self
+    }
+
+    /// A create whose `from_scene.id` or `to_scene.id` is a JSON number answers **422**
+    /// `validation_error` with a field error at `["body", "from_scene", "id"]`, "Input should
+    /// be a valid string", as the real service does (by default numbers are read as text).
+    pub fn reject_numeric_ids(mut self, reject: bool) -> Self {
+        self.real.reject_numeric_ids = reject;
+        self
+    }
+
+    /// Events and answers take the real service's shapes: `job:created` has `"status": null`,
+    /// `asset:created` has `"media_type": null` and its generation id only in `data`, a
+    /// failure's `error` and `error_code` are only inside `data`, and every event carries a
+    /// `user_id`; generations carry `account`, `account_email`, `attempt_count` and
+    /// `wait_reason`, assets a `user_id`. A prompt refused by
+    /// [`reject_prompts_containing`](Self::reject_prompts_containing) then fails at submit, with
+    /// no `job:started`, as the service's does.
+    pub fn real_event_shapes(mut self, real: bool) -> Self {
+        self.real.real_event_shapes = real;
+        self
+    }
+
+    /// How scenes report their nodes' media (default [`SceneMediaMode::AsWritten`]).
+    pub fn scene_media(mut self, mode: SceneMediaMode) -> Self {
+        self.real.scene_media = mode;
         self
     }
 

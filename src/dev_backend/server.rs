@@ -4,7 +4,7 @@
 // would buy nothing in a test server.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,11 +21,13 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 
-use super::{Counters, DevBackendBuilder, DevStats, Endpoint, MediaStore, bump};
+use super::{
+    Counters, DevBackendBuilder, DevStats, Endpoint, MediaStore, SceneMediaMode, bump, real,
+};
 use crate::backend::types::{
     AssetResponse, AssetSearch, AssetSearchResponse, BackendId, CreateGeneration, EntityRef,
-    ErrorBody, GameAssetRequest, GameAssetResponse, GenerationList, GenerationResponse,
-    GenerationStatus, LoginRequest, LoginResponse, SceneRef, TagRef,
+    ErrorBody, GameAssetRequest, GameAssetResponse, GenerationResponse, GenerationStatus,
+    LoginRequest, LoginResponse, SceneRef, TagRef,
 };
 use crate::procedural::{procedural_png, procedural_wav};
 use crate::request::{AssetRequest, CachingStrategy, MediaKind};
@@ -52,6 +54,39 @@ impl DevBackend {
     /// jobs done in half a second, no faults.
     pub fn builder() -> DevBackendBuilder {
         DevBackendBuilder::default()
+    }
+
+    /// A builder that behaves like the real PixSim7 service wherever it differs from the
+    /// contract (CONTRACT.md, last section): global dedup and the real cache key, render
+    /// moderation of prompts containing `"moderated"` (every run, like the service's fake
+    /// provider, so such a job ends failed after its server retries), cancels that lose the
+    /// race, 500s for invalid creates, 20 creates a minute per user without `Retry-After`,
+    /// numeric scene ids refused, the real event and answer shapes, scene media remote or
+    /// `null`, no game asset endpoint (404), and prompts containing `"forbidden"` refused at
+    /// submit with `content_prompt_rejected`. Each can be turned off again on the builder.
+    pub fn like_real_service() -> DevBackendBuilder {
+        DevBackendBuilder::default()
+            .global_dedup(true)
+            .real_cache_key(true)
+            .moderate_prompts_containing("moderated", u32::MAX)
+            .cancel_loses_race(true)
+            .invalid_creates_answer_500(true)
+            .create_rate_limit(20, false)
+            .reject_numeric_ids(true)
+            .real_event_shapes(true)
+            .scene_media(SceneMediaMode::RemoteOrNull)
+            .game_endpoint(false)
+            .reject_prompts_containing("forbidden")
+    }
+
+    /// Generation `id` as it stands now, whoever owns it; `None` if there is none.
+    pub fn generation(&self, id: &str) -> Option<GenerationResponse> {
+        let id = id.parse::<u64>().ok()?;
+        self.state
+            .data()
+            .generations
+            .get(&id)
+            .map(|generation| generation.response.clone())
     }
 
     /// Where it listens: `http://127.0.0.1:PORT`.
@@ -94,7 +129,7 @@ impl DevBackend {
         let listener = std::net::TcpListener::bind(("127.0.0.1", config.port))?;
         listener.set_nonblocking(true)?;
         let base_url = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(Shared::new(config));
+        let state = Arc::new(Shared::new(config, base_url.clone()));
         seed_premade(&state);
         let app = router(state.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -142,6 +177,14 @@ struct Generation {
     tags: Vec<String>,
     prompt: String,
     cancel_requested: bool,
+    /// The backend user that created it.
+    owner: u64,
+    /// Runs started at the provider (the real service's `attempt_count`).
+    attempts: u32,
+    /// Render moderations so far.
+    moderated: u32,
+    /// Bumped by each retry, so a job the server meant to retry is not run twice.
+    run: u64,
 }
 
 #[derive(Default)]
@@ -156,12 +199,19 @@ struct Data {
     completed_at: HashMap<String, Instant>,
     /// The `priority` of every create answered, in order.
     create_priorities: Vec<u8>,
+    /// The user each generated asset belongs to (pre-made ones belong to nobody).
+    asset_owner: HashMap<u64, u64>,
+    /// The same by media key.
+    media_owner: HashMap<String, u64>,
+    /// When each user's recent creates came, for the per-minute limit.
+    create_times: HashMap<u64, VecDeque<Instant>>,
     faults: super::Faults,
     rng: u64,
 }
 
 struct Shared {
     config: DevBackendBuilder,
+    base_url: String,
     counters: Counters,
     events: broadcast::Sender<String>,
     data: Mutex<Data>,
@@ -170,7 +220,7 @@ struct Shared {
 type Answer = Result<Response, Response>;
 
 impl Shared {
-    fn new(config: DevBackendBuilder) -> Self {
+    fn new(config: DevBackendBuilder, base_url: String) -> Self {
         let data = Data {
             next_generation: 1,
             next_asset: 1,
@@ -183,6 +233,7 @@ impl Shared {
             events: broadcast::channel(4096).0,
             data: Mutex::new(data),
             config,
+            base_url,
         }
     }
 
@@ -193,27 +244,55 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn authorised(&self, headers: &HeaderMap) -> bool {
-        headers
+    /// The user whose token `headers` carry: 1 for the main token, 2, 3, ... for the
+    /// [extra accounts](DevBackendBuilder::extra_account).
+    fn user_of(&self, headers: &HeaderMap) -> Option<u64> {
+        let token = headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .is_some_and(|token| token == self.config.token)
+            .and_then(|value| value.strip_prefix("Bearer "))?;
+        self.user_of_token(token)
     }
 
-    /// Latency, auth and the faults of `endpoint`, before a handler does its work.
+    /// The user `token` belongs to.
+    fn user_of_token(&self, token: &str) -> Option<u64> {
+        if token == self.config.token {
+            return Some(1);
+        }
+        let extra = &self.config.real.extra_accounts;
+        extra.iter().position(|t| t == token).map(|i| i as u64 + 2)
+    }
+
+    /// The token of user `user`, if there is such a user.
+    fn token_of(&self, user: u64) -> Option<&str> {
+        match user {
+            1 => Some(&self.config.token),
+            n => {
+                let index = usize::try_from(n.checked_sub(2)?).ok()?;
+                self.config
+                    .real
+                    .extra_accounts
+                    .get(index)
+                    .map(String::as_str)
+            }
+        }
+    }
+
+    /// Latency, auth and the faults of `endpoint`, before a handler does its work. Answers the
+    /// calling user (0 on an endpoint without auth and no token).
     async fn gate(
         &self,
         endpoint: Endpoint,
         headers: &HeaderMap,
         auth: bool,
-    ) -> Result<(), Response> {
+    ) -> Result<u64, Response> {
         let latency = self.data().faults.latency;
         if !latency.is_zero() {
             let _in_flight = self.counters.enter(endpoint);
             tokio::time::sleep(latency).await;
         }
-        if auth && !self.authorised(headers) {
+        let user = self.user_of(headers);
+        if auth && user.is_none() {
             bump(&self.counters.unauthorized);
             return Err(error(
                 StatusCode::UNAUTHORIZED,
@@ -263,7 +342,158 @@ impl Shared {
                 "Injected failure (dev backend fault knob)",
             ));
         }
-        Ok(())
+        Ok(user.unwrap_or(0))
+    }
+
+    /// The per-minute create limit of `user`, if one is set: refuses the create over it.
+    fn rate_check(&self, user: u64) -> Result<(), Response> {
+        let Some((per_minute, retry_after)) = self.config.real.create_rate_limit else {
+            return Ok(());
+        };
+        let window = Duration::from_secs(60);
+        let now = Instant::now();
+        let mut data = self.data();
+        let times = data.create_times.entry(user).or_default();
+        while times
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= window)
+        {
+            times.pop_front();
+        }
+        if times.len() < per_minute as usize {
+            times.push_back(now);
+            return Ok(());
+        }
+        // Seconds until the oldest create leaves the window, rounded up.
+        let free_in = times.front().map_or(window, |oldest| {
+            window.saturating_sub(now.duration_since(*oldest))
+        });
+        let seconds = free_in.as_secs() + u64::from(free_in.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        drop(data);
+        bump(&self.counters.rate_limited);
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "http_429",
+            &format!("Rate limit exceeded. Try again in {seconds} seconds."),
+        );
+        if retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        Err(response)
+    }
+
+    /// The answer for generation `id` read by `user`: its number, or 404 when unknown; another
+    /// user's answers 500 with global dedup (as the real service), 404 without.
+    fn own_generation(&self, id: &str, user: u64) -> Result<u64, Response> {
+        let number = parse_id(id)?;
+        let owner = self.data().generations.get(&number).map(|g| g.owner);
+        match owner {
+            None => Err(error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("Generation with id {number} not found"),
+            )),
+            Some(owner) if owner != user => Err(self.foreign("generation")),
+            Some(_) => Ok(number),
+        }
+    }
+
+    /// The refusal of a read of another user's `what` (`generation`, `asset`).
+    fn foreign(&self, what: &str) -> Response {
+        bump(&self.counters.foreign_refused);
+        if self.config.real.global_dedup {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                &format!("Failed to get {what}: Cannot access other users' {what}s"),
+            )
+        } else {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("No such {what}"),
+            )
+        }
+    }
+
+    /// Generation `id` as answered: the wire type, plus the real service's extra fields when
+    /// asked for. `None` if there is none.
+    fn generation_value(&self, id: u64) -> Option<Value> {
+        let data = self.data();
+        let generation = data.generations.get(&id)?;
+        let mut value = serde_json::to_value(&generation.response).ok()?;
+        if self.config.real.real_event_shapes
+            && let Some(map) = value.as_object_mut()
+        {
+            let provider = generation.response.provider_id.clone().unwrap_or_default();
+            map.insert(
+                "account".to_owned(),
+                json!({"type": "account", "id": 1, "meta": null}),
+            );
+            map.insert(
+                "account_email".to_owned(),
+                json!(format!("accountless+{provider}@pixsim.local")),
+            );
+            map.insert("attempt_count".to_owned(), json!(generation.attempts));
+            map.insert("wait_reason".to_owned(), Value::Null);
+        }
+        Some(value)
+    }
+
+    /// Answers generation `id` with `status`.
+    fn answer_generation(&self, endpoint: Endpoint, status: StatusCode, id: u64) -> Answer {
+        let value = self
+            .generation_value(id)
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "Generation not found"))?;
+        Ok(self.json(endpoint, status, &value))
+    }
+
+    /// A `job:*` event for generation `id`, in the shape asked for; `failure` is its error
+    /// code and message.
+    fn job_event(
+        &self,
+        kind: &str,
+        id: u64,
+        status: GenerationStatus,
+        failure: Option<(&str, &str)>,
+    ) -> Value {
+        if !self.config.real.real_event_shapes {
+            return job_event(kind, id, status);
+        }
+        let data = self.data();
+        let generation = data.generations.get(&id);
+        let user = generation.map_or(1, |g| g.owner);
+        let mut inner = json!({"job_id": id, "generation_id": id, "user_id": user});
+        let status_value = if kind == "job:created" {
+            if let (Some(generation), Some(map)) = (generation, inner.as_object_mut()) {
+                let response = &generation.response;
+                map.insert("operation_type".to_owned(), json!(response.operation_type));
+                map.insert("provider_id".to_owned(), json!(response.provider_id));
+                map.insert("params".to_owned(), json!(response.canonical_params));
+                map.insert("priority".to_owned(), json!(response.priority));
+            }
+            Value::Null
+        } else {
+            if let Some(map) = inner.as_object_mut() {
+                map.insert("status".to_owned(), json!(status.as_str()));
+                if let Some((code, message)) = failure {
+                    map.insert("error".to_owned(), json!(message));
+                    map.insert("error_code".to_owned(), json!(code));
+                }
+            }
+            json!(status.as_str())
+        };
+        json!({
+            "type": kind,
+            "generation_id": id,
+            "status": status_value,
+            "user_id": user,
+            "data": inner,
+            "timestamp": now_iso(),
+        })
     }
 
     /// `value` as JSON with `status`, or cut off when `endpoint` has a malformed answer due.
@@ -342,10 +572,7 @@ pub(crate) fn reproducible_hash(body: &CreateGeneration) -> String {
         "operation_type": body.config.generation_type,
         "config": serde_json::to_value(&body.config).unwrap_or(Value::Null),
     });
-    let value = json!({"canonical_params": strip_seeds(params), "inputs": []});
-    let mut text = String::new();
-    write_python_json(&value, &mut text);
-    hex::encode(Sha256::digest(text.as_bytes()))
+    params_hash(strip_seeds(params))
 }
 
 fn strip_seeds(value: Value) -> Value {
@@ -441,6 +668,11 @@ fn router(state: Arc<Shared>) -> Router {
     } else {
         router
     };
+    let router = if state.config.real.scene_media == SceneMediaMode::RemoteOrNull {
+        router.route("/cdn/{key}", get(cdn_file))
+    } else {
+        router
+    };
     router
         .fallback(|State(state): State<Arc<Shared>>| async move {
             bump(&state.counters.unknown_paths);
@@ -470,22 +702,58 @@ fn parse_id(id: &str) -> Result<u64, Response> {
 async fn login(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Answer {
     state.gate(Endpoint::Login, &headers, false).await?;
     let request: LoginRequest = parse(&body)?;
-    let user_ok = request.email.as_deref() == Some(super::DEV_EMAIL)
-        || request.username.as_deref() == Some(super::DEV_USERNAME);
-    if !user_ok || request.password != super::DEV_PASSWORD {
+    let user = login_user(&request);
+    let token = user.and_then(|user| state.token_of(user).map(|token| (user, token)));
+    let Some((user, token)) = token.filter(|_| request.password == super::DEV_PASSWORD) else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
             "Incorrect email or password",
         ));
-    }
+    };
     bump(&state.counters.logins);
+    let (email, username) = account_names(user);
     let answer = LoginResponse {
-        access_token: state.config.token.clone(),
+        access_token: token.to_owned(),
         token_type: Some("bearer".to_owned()),
-        user: Some(json!({"id": 1, "email": super::DEV_EMAIL, "username": super::DEV_USERNAME})),
+        user: Some(json!({"id": user, "email": email, "username": username})),
     };
     Ok(state.json(Endpoint::Login, StatusCode::OK, &answer))
+}
+
+/// The email and user name of backend user `user`: the dev ones for user 1, `user{N}` for the
+/// extra accounts.
+fn account_names(user: u64) -> (String, String) {
+    if user == 1 {
+        (super::DEV_EMAIL.to_owned(), super::DEV_USERNAME.to_owned())
+    } else {
+        (format!("user{user}@pixsim.local"), format!("user{user}"))
+    }
+}
+
+/// The user a login names by email or user name (whether it exists is checked with its token).
+fn login_user(request: &LoginRequest) -> Option<u64> {
+    let extra = |name: &str| {
+        name.strip_prefix("user")?
+            .parse::<u64>()
+            .ok()
+            .filter(|user| *user >= 2)
+    };
+    let by_email = request.email.as_deref().and_then(|email| {
+        if email == super::DEV_EMAIL {
+            Some(1)
+        } else {
+            extra(email.strip_suffix("@pixsim.local")?)
+        }
+    });
+    let by_name = request.username.as_deref().and_then(|name| {
+        if name == super::DEV_USERNAME {
+            Some(1)
+        } else {
+            extra(name)
+        }
+    });
+    by_email.or(by_name)
 }
 
 const OPERATIONS: &[&str] = &[
@@ -500,7 +768,8 @@ const OPERATIONS: &[&str] = &[
     "text_to_audio",
 ];
 
-fn validate(body: &CreateGeneration) -> Result<(), Response> {
+/// The contract's checks of a create; `operations` are the accepted `generationType`s.
+fn validate(body: &CreateGeneration, operations: &[&str]) -> Result<(), Response> {
     let config = &body.config;
     if body.provider_id.trim().is_empty() {
         return Err(validation(
@@ -508,7 +777,7 @@ fn validate(body: &CreateGeneration) -> Result<(), Response> {
             "provider_id",
         ));
     }
-    if !OPERATIONS.contains(&config.generation_type.as_str()) {
+    if !operations.contains(&config.generation_type.as_str()) {
         return Err(validation(
             format!("unknown generationType {:?}", config.generation_type),
             "config.generationType",
@@ -552,32 +821,69 @@ fn strategy_ttl(strategy: &str) -> Option<Duration> {
     strategy.ttl()
 }
 
-fn reusable(data: &Data, id: u64) -> bool {
-    data.generations.get(&id).is_some_and(|generation| {
-        !matches!(
-            generation.response.status,
-            GenerationStatus::Failed | GenerationStatus::Cancelled
-        )
-    })
+/// Whether existing generation `id` may answer a create: by default neither failed nor
+/// cancelled ones; with the real cache key only failed ones are skipped.
+fn reusable(data: &Data, id: u64, real: bool) -> bool {
+    data.generations
+        .get(&id)
+        .is_some_and(|generation| match generation.response.status {
+            GenerationStatus::Failed => false,
+            GenerationStatus::Cancelled => real,
+            _ => true,
+        })
 }
 
-/// Creates a generation or finds the one that dedups it; `true` when it is new.
-fn create(state: &Arc<Shared>, body: &CreateGeneration) -> (GenerationResponse, bool) {
-    let hash = reproducible_hash(body);
-    let cache_key = body.cache_key();
-    let dedup = !body.force_new && cache_key.is_some();
+/// SHA-256 hex of `{"canonical_params": params, "inputs": []}` written as the contract says.
+fn params_hash(params: Value) -> String {
+    let value = json!({"canonical_params": params, "inputs": []});
+    let mut text = String::new();
+    write_python_json(&value, &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Creates a generation for `user` or finds the one that dedups it; answers its id, `true`
+/// when it is new.
+fn create(state: &Arc<Shared>, body: &CreateGeneration, user: u64) -> (u64, bool) {
+    let real = &state.config.real;
+    let canonical = canonical_params(body);
+    // The real service dedups by a hash that keeps the seed, and reports one without it.
+    let (dedup_hash, hash, cache_key) = if real.real_cache_key {
+        (
+            params_hash(canonical.clone()),
+            params_hash(strip_seeds(canonical.clone())),
+            real::cache_key(body, user),
+        )
+    } else {
+        let hash = reproducible_hash(body);
+        (hash.clone(), hash, body.cache_key())
+    };
+    // Without global dedup each user has their own lookups.
+    let scope = if real.global_dedup {
+        String::new()
+    } else {
+        format!("u{user}|")
+    };
+    let hash_slot = format!("{scope}{dedup_hash}");
+    let key_slot = cache_key.as_ref().map(|key| format!("{scope}{key}"));
     let mut data = state.data();
-    if dedup {
+    let lookup = if real.real_cache_key {
+        !body.force_new
+    } else {
+        !body.force_new && cache_key.is_some()
+    };
+    if lookup {
         let now = Instant::now();
-        let by_hash = data.by_hash.get(&hash).copied();
-        let by_key = cache_key
+        let by_hash = data.by_hash.get(&hash_slot).copied();
+        let by_key = key_slot
             .as_ref()
             .and_then(|key| data.by_cache_key.get(key))
             .filter(|(_, expires)| expires.is_none_or(|at| at > now))
             .map(|(id, _)| *id);
         for id in [by_hash, by_key].into_iter().flatten() {
-            if reusable(&data, id) {
-                return (data.generations[&id].response.clone(), false);
+            if reusable(&data, id, real.real_cache_key) {
+                drop(data);
+                bump(&state.counters.reused);
+                return (id, false);
             }
         }
     }
@@ -616,12 +922,12 @@ fn create(state: &Arc<Shared>, body: &CreateGeneration) -> (GenerationResponse, 
         created_at: Some(now_iso()),
         started_at: None,
         completed_at: None,
-        canonical_params: Some(canonical_params(body)),
+        canonical_params: Some(canonical),
         final_prompt: body.config.prompt.clone(),
         name: body.name.clone(),
         user: Some(EntityRef {
             kind: Some("user".to_owned()),
-            id: BackendId::from(1),
+            id: BackendId::from(user),
             meta: None,
         }),
         deferred_action: None,
@@ -629,26 +935,34 @@ fn create(state: &Arc<Shared>, body: &CreateGeneration) -> (GenerationResponse, 
     data.generations.insert(
         id,
         Generation {
-            response: response.clone(),
+            response,
             kind,
             seed,
             duration,
             tags,
             prompt: body.config.prompt.clone().unwrap_or_default(),
             cancel_requested: false,
+            owner: user,
+            attempts: 0,
+            moderated: 0,
+            run: 0,
         },
     );
-    if let Some(key) = cache_key {
+    if let Some(key) = key_slot {
         let ttl = strategy_ttl(body.config.strategy.as_deref().unwrap_or("once"));
         let expires = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         data.by_cache_key.insert(key, (id, expires));
-        data.by_hash.insert(hash, id);
+        data.by_hash.insert(hash_slot, id);
+    } else if real.real_cache_key {
+        // The real service records every create's hash, `always` ones too.
+        data.by_hash.insert(hash_slot, id);
     }
     drop(data);
     bump(&state.counters.new_generations);
-    state.broadcast(job_event("job:created", id, GenerationStatus::Pending));
-    tokio::spawn(lifecycle(state.clone(), id));
-    (response, true)
+    let event = state.job_event("job:created", id, GenerationStatus::Pending, None);
+    state.broadcast(event);
+    tokio::spawn(lifecycle(state.clone(), id, 0));
+    (id, true)
 }
 
 /// The parameters a generation is made from, as the real service reports them: the style's
@@ -710,62 +1024,167 @@ fn job_event(kind: &str, id: u64, status: GenerationStatus) -> Value {
     })
 }
 
-/// Runs a job: pending, processing, then completed (or failed, cancelled, stalled).
-async fn lifecycle(state: Arc<Shared>, id: u64) {
-    tokio::time::sleep(state.config.pending_delay).await;
-    {
-        let mut data = state.data();
-        let Some(generation) = data.generations.get_mut(&id) else {
-            return;
+/// The failure of a prompt refused by
+/// [`reject_prompts_containing`](DevBackendBuilder::reject_prompts_containing).
+fn rejection(state: &Shared, provider: &str) -> (&'static str, String) {
+    let message = if state.config.real.real_event_shapes {
+        format!(
+            "Content filtered by provider '{provider}': the provider rejected the content for \
+             safety or policy reasons (dev backend prompt rejection)."
+        )
+    } else {
+        "The provider refused the prompt's content".to_owned()
+    };
+    ("content_prompt_rejected", message)
+}
+
+const MODERATED: (&str, &str) = (
+    "content_render_moderated",
+    "The provider moderated the rendered content (dev backend render moderation)",
+);
+
+/// Runs a job: pending, processing, then completed (or failed, cancelled, stalled, or failed
+/// by a render moderation and retried by the server). `run` is the generation's run number
+/// when it started; a retry starts another run and this one ends.
+async fn lifecycle(state: Arc<Shared>, id: u64, run: u64) {
+    let real = &state.config.real;
+    loop {
+        tokio::time::sleep(state.config.pending_delay).await;
+        let refused = {
+            let mut data = state.data();
+            let word = data.faults.reject_prompts_containing.clone();
+            let Some(generation) = data.generations.get_mut(&id) else {
+                return;
+            };
+            if generation.run != run || generation.response.status != GenerationStatus::Pending {
+                return;
+            }
+            // The real service's provider refuses a prompt at submit, before it starts.
+            let refused = real.real_event_shapes
+                && word
+                    .as_deref()
+                    .is_some_and(|word| generation.prompt.contains(word));
+            if !refused {
+                generation.response.status = GenerationStatus::Processing;
+                generation.response.started_at = Some(now_iso());
+                generation.attempts += 1;
+            }
+            refused.then(|| generation.response.provider_id.clone().unwrap_or_default())
         };
-        if generation.response.status != GenerationStatus::Pending {
+        if let Some(provider) = refused {
+            let (code, message) = rejection(&state, &provider);
+            finish(&state, id, GenerationStatus::Failed, Some((code, &message)));
             return;
         }
-        generation.response.status = GenerationStatus::Processing;
-        generation.response.started_at = Some(now_iso());
-    }
-    state.broadcast(job_event("job:started", id, GenerationStatus::Processing));
-    if state.data().faults.stall_jobs {
-        return;
-    }
-    tokio::time::sleep(state.config.processing_delay).await;
-    let (kind, seed, duration, prompt, tags, cancelled) = {
-        let data = state.data();
-        let Some(generation) = data.generations.get(&id) else {
+        let event = state.job_event("job:started", id, GenerationStatus::Processing, None);
+        state.broadcast(event);
+        if state.data().faults.stall_jobs {
             return;
+        }
+        tokio::time::sleep(state.config.processing_delay).await;
+        let (render, prompt, cancelled, moderated) = {
+            let data = state.data();
+            let Some(generation) = data.generations.get(&id) else {
+                return;
+            };
+            if generation.run != run {
+                return;
+            }
+            let render = Render {
+                kind: generation.kind,
+                seed: generation.seed,
+                duration: generation.duration,
+                tags: generation.tags.clone(),
+                owner: generation.owner,
+                provider: generation.response.provider_id.clone().unwrap_or_default(),
+            };
+            (
+                render,
+                generation.prompt.clone(),
+                generation.cancel_requested
+                    || generation.response.status != GenerationStatus::Processing,
+                generation.moderated,
+            )
         };
-        (
-            generation.kind,
-            generation.seed,
-            generation.duration,
-            generation.prompt.clone(),
-            generation.tags.clone(),
-            generation.cancel_requested
-                || generation.response.status != GenerationStatus::Processing,
-        )
-    };
-    if cancelled {
-        finish(&state, id, GenerationStatus::Cancelled, None);
+        if cancelled {
+            finish(&state, id, GenerationStatus::Cancelled, None);
+            return;
+        }
+        let rejected = state
+            .data()
+            .faults
+            .reject_prompts_containing
+            .as_deref()
+            .is_some_and(|word| prompt.contains(word));
+        if rejected {
+            let (code, message) = rejection(&state, &render.provider);
+            finish(&state, id, GenerationStatus::Failed, Some((code, &message)));
+            return;
+        }
+        let moderate = real.moderation.as_ref().is_some_and(|(word, failures)| {
+            prompt.contains(word.as_str()) && moderated < *failures
+        });
+        if moderate {
+            let retry = {
+                let mut data = state.data();
+                let Some(generation) = data.generations.get_mut(&id) else {
+                    return;
+                };
+                generation.moderated += 1;
+                // A cancel waiting for the job's end is honoured: no retry.
+                generation.response.retry_count.unwrap_or(0) < real.max_server_retries
+                    && generation.response.deferred_action.is_none()
+            };
+            finish(&state, id, GenerationStatus::Failed, Some(MODERATED));
+            if !retry {
+                return;
+            }
+            tokio::time::sleep(real.server_retry_delay).await;
+            {
+                let mut data = state.data();
+                let Some(generation) = data.generations.get_mut(&id) else {
+                    return;
+                };
+                if generation.run != run || generation.response.status != GenerationStatus::Failed {
+                    return;
+                }
+                let response = &mut generation.response;
+                response.status = GenerationStatus::Pending;
+                response.retry_count = Some(response.retry_count.unwrap_or(0) + 1);
+                response.error_code = None;
+                response.error_message = None;
+                response.started_at = None;
+                response.completed_at = None;
+            }
+            // No `job:retrying`: the real service announces the retry only by `job:started`.
+            bump(&state.counters.server_retries);
+            continue;
+        }
+        complete(&state, id, render).await;
         return;
     }
-    let rejected = state
-        .data()
-        .faults
-        .reject_prompts_containing
-        .as_deref()
-        .is_some_and(|word| prompt.contains(word));
-    if rejected {
-        finish(
-            &state,
-            id,
-            GenerationStatus::Failed,
-            Some((
-                "content_prompt_rejected",
-                "The provider refused the prompt's content",
-            )),
-        );
-        return;
-    }
+}
+
+/// What a job needs to make its media.
+struct Render {
+    kind: MediaKind,
+    seed: u64,
+    duration: Option<f32>,
+    tags: Vec<String>,
+    owner: u64,
+    provider: String,
+}
+
+/// Makes generation `id`'s media and completes it.
+async fn complete(state: &Arc<Shared>, id: u64, render: Render) {
+    let Render {
+        kind,
+        seed,
+        duration,
+        tags,
+        owner,
+        provider,
+    } = render;
     let sizes = (state.config.image_size, state.config.video_size);
     let made = tokio::task::spawn_blocking(move || make_media(kind, seed, duration, sizes)).await;
     let media = match made {
@@ -773,7 +1192,7 @@ async fn lifecycle(state: Arc<Shared>, id: u64) {
         Ok(Err(error)) => {
             bevy::log::warn!("dev backend: generation {id} failed: {error}");
             finish(
-                &state,
+                state,
                 id,
                 GenerationStatus::Failed,
                 Some(("internal_error", "The media encoder failed")),
@@ -782,7 +1201,7 @@ async fn lifecycle(state: Arc<Shared>, id: u64) {
         }
         Err(_) => {
             finish(
-                &state,
+                state,
                 id,
                 GenerationStatus::Failed,
                 Some(("internal_error", "The media painter stopped")),
@@ -790,7 +1209,7 @@ async fn lifecycle(state: Arc<Shared>, id: u64) {
             return;
         }
     };
-    let asset = add_asset(&state, kind, media, tags, Some(id));
+    let asset = add_asset(state, kind, media, tags, Some((id, owner)));
     let asset_id = asset.id.clone();
     {
         let mut data = state.data();
@@ -802,19 +1221,35 @@ async fn lifecycle(state: Arc<Shared>, id: u64) {
             });
             generation.response.status = GenerationStatus::Completed;
             generation.response.completed_at = Some(now_iso());
+            // A cancel that lost the race has nothing left to wait for.
+            generation.response.deferred_action = None;
         }
         if let Some(asset) = &asset_id {
             data.completed_at.insert(asset.0.clone(), Instant::now());
         }
     }
-    state.broadcast(json!({
-        "type": "asset:created",
-        "asset_id": asset_id,
-        "media_type": asset.media_type,
-        "data": {"generation_id": id},
-        "timestamp": now_iso(),
-    }));
-    state.broadcast(job_event("job:completed", id, GenerationStatus::Completed));
+    let created = if state.config.real.real_event_shapes {
+        json!({
+            "type": "asset:created",
+            "asset_id": asset_id,
+            "user_id": owner,
+            "media_type": null,
+            "data": {"asset_id": asset_id, "user_id": owner, "generation_id": id, "job_id": id,
+                "provider_id": provider},
+            "timestamp": now_iso(),
+        })
+    } else {
+        json!({
+            "type": "asset:created",
+            "asset_id": asset_id,
+            "media_type": asset.media_type,
+            "data": {"generation_id": id},
+            "timestamp": now_iso(),
+        })
+    };
+    state.broadcast(created);
+    let event = state.job_event("job:completed", id, GenerationStatus::Completed, None);
+    state.broadcast(event);
 }
 
 fn finish(state: &Shared, id: u64, status: GenerationStatus, failure: Option<(&str, &str)>) {
@@ -825,6 +1260,7 @@ fn finish(state: &Shared, id: u64, status: GenerationStatus, failure: Option<(&s
         };
         generation.response.status = status;
         generation.response.completed_at = Some(now_iso());
+        generation.response.deferred_action = None;
         if let Some((code, message)) = failure {
             generation.response.error_code = Some(code.to_owned());
             generation.response.error_message = Some(message.to_owned());
@@ -834,7 +1270,8 @@ fn finish(state: &Shared, id: u64, status: GenerationStatus, failure: Option<(&s
         GenerationStatus::Failed => "job:failed",
         _ => "job:cancelled",
     };
-    state.broadcast(job_event(kind, id, status));
+    let event = state.job_event(kind, id, status, failure);
+    state.broadcast(event);
 }
 
 /// A made file: its bytes, MIME type, pixel size and length.
@@ -895,12 +1332,14 @@ fn extension(mime: &str) -> &'static str {
     }
 }
 
+/// Stores a made file as an asset; `generation` is the generation that made it and its owner
+/// (pre-made assets have none and belong to nobody).
 fn add_asset(
     state: &Shared,
     kind: MediaKind,
     made: Made,
     tags: Vec<String>,
-    generation: Option<u64>,
+    generation: Option<(u64, u64)>,
 ) -> AssetResponse {
     let Made {
         bytes,
@@ -922,6 +1361,10 @@ fn add_asset(
         Some(base) => format!("{base}/api/v1/media/{key}"),
         None => format!("/api/v1/assets/{id}/file"),
     };
+    // The provider's CDN copy, which the real service's scenes point at.
+    let remote_url = (generation.is_some()
+        && state.config.real.scene_media == SceneMediaMode::RemoteOrNull)
+        .then(|| format!("{}/cdn/{key}", state.base_url));
     let asset = AssetResponse {
         id: Some(BackendId::from(id)),
         media_type: Some(kind.as_str().to_owned()),
@@ -932,14 +1375,18 @@ fn add_asset(
         height,
         duration_sec: seconds.filter(|_| kind != MediaKind::Image),
         file_url: Some(file_url),
-        remote_url: None,
+        remote_url,
         thumbnail_url: None,
         tags: tags.iter().map(|tag| TagRef::from_slug(tag)).collect(),
-        source_generation_id: generation.map(BackendId::from),
+        source_generation_id: generation.map(|(generation, _)| BackendId::from(generation)),
         reproducible_hash: None,
         created_at: Some(now_iso()),
     };
     data.assets.insert(id, asset.clone());
+    if let Some((_, owner)) = generation {
+        data.asset_owner.insert(id, owner);
+        data.media_owner.insert(key, owner);
+    }
     asset
 }
 
@@ -960,25 +1407,29 @@ async fn create_generation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    state
+    let user = state
         .gate(Endpoint::CreateGeneration, &headers, true)
         .await?;
+    state.rate_check(user)?;
+    let real = &state.config.real;
+    // Checks of the body as sent, before the tolerant parse reads numbers as text.
+    let raw: Option<Value> = serde_json::from_slice(&body).ok();
+    if real.reject_numeric_ids
+        && let Some(raw) = &raw
+    {
+        real::numeric_scene_ids(raw)?;
+    }
     let body: CreateGeneration = parse(&body)?;
-    validate(&body)?;
+    if real.invalid_creates_answer_500 {
+        real::check_create(raw.as_ref().unwrap_or(&Value::Null), &body)?;
+        validate(&body, real::OPERATIONS)?;
+    } else {
+        validate(&body, OPERATIONS)?;
+    }
     bump(&state.counters.creates);
     state.data().create_priorities.push(body.priority);
-    let (generation, _) = create(&state, &body);
-    Ok(state.json(Endpoint::CreateGeneration, StatusCode::CREATED, &generation))
-}
-
-fn find(state: &Shared, id: &str) -> Result<GenerationResponse, Response> {
-    let id = parse_id(id)?;
-    state
-        .data()
-        .generations
-        .get(&id)
-        .map(|generation| generation.response.clone())
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "Generation not found"))
+    let (id, _) = create(&state, &body, user);
+    state.answer_generation(Endpoint::CreateGeneration, StatusCode::CREATED, id)
 }
 
 async fn get_generation(
@@ -986,10 +1437,10 @@ async fn get_generation(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    state.gate(Endpoint::GetGeneration, &headers, true).await?;
-    let generation = find(&state, &id)?;
+    let user = state.gate(Endpoint::GetGeneration, &headers, true).await?;
+    let number = state.own_generation(&id, user)?;
     bump(&state.counters.polls);
-    Ok(state.json(Endpoint::GetGeneration, StatusCode::OK, &generation))
+    state.answer_generation(Endpoint::GetGeneration, StatusCode::OK, number)
 }
 
 #[derive(serde::Deserialize)]
@@ -1004,34 +1455,32 @@ async fn list_generations(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Answer {
-    state.gate(Endpoint::GetGeneration, &headers, true).await?;
+    let user = state.gate(Endpoint::GetGeneration, &headers, true).await?;
     let limit = query.limit.unwrap_or(50).min(100);
     let offset = query.offset.unwrap_or(0);
-    let data = state.data();
-    let matching: Vec<GenerationResponse> = data
+    let matching: Vec<u64> = state
+        .data()
         .generations
-        .values()
+        .iter()
         .rev()
-        .filter(|g| {
+        .filter(|(_, g)| g.owner == user)
+        .filter(|(_, g)| {
             query
                 .status
                 .as_deref()
                 .is_none_or(|status| g.response.status.as_str() == status)
         })
-        .map(|g| g.response.clone())
+        .map(|(id, _)| *id)
         .collect();
     let total = matching.len() as u64;
-    let page = GenerationList {
-        generations: matching
-            .into_iter()
-            .skip(offset as usize)
-            .take(limit as usize)
-            .collect(),
-        total,
-        limit,
-        offset,
-    };
-    drop(data);
+    let generations: Vec<Value> = matching
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .filter_map(|id| state.generation_value(id))
+        .collect();
+    let page =
+        json!({"generations": generations, "total": total, "limit": limit, "offset": offset});
     Ok(state.json(Endpoint::GetGeneration, StatusCode::OK, &page))
 }
 
@@ -1040,10 +1489,11 @@ async fn cancel_generation(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    state.gate(Endpoint::GetGeneration, &headers, true).await?;
-    let number = parse_id(&id)?;
+    let user = state.gate(Endpoint::GetGeneration, &headers, true).await?;
+    let number = state.own_generation(&id, user)?;
     bump(&state.counters.cancels);
-    let status = {
+    let loses_race = state.config.real.cancel_loses_race;
+    let cancel_now = {
         let mut data = state.data();
         let stalled = data.faults.stall_jobs;
         let Some(generation) = data.generations.get_mut(&number) else {
@@ -1055,20 +1505,34 @@ async fn cancel_generation(
         };
         match generation.response.status {
             // A stalled job would never reach its end; cancel it now.
-            GenerationStatus::Pending | GenerationStatus::Paused => Some(()),
-            GenerationStatus::Processing if stalled => Some(()),
+            GenerationStatus::Pending | GenerationStatus::Paused => true,
+            GenerationStatus::Processing if stalled => true,
+            // The provider finishes first: the cancel waits for an end that is a completion.
+            GenerationStatus::Processing if loses_race => {
+                if generation.response.deferred_action.is_none() {
+                    generation.response.deferred_action = Some("cancel".to_owned());
+                    bump(&state.counters.cancels_lost);
+                }
+                false
+            }
             GenerationStatus::Processing => {
                 generation.cancel_requested = true;
-                None
+                false
             }
-            _ => None,
+            GenerationStatus::Completed if loses_race => {
+                return Err(error(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Generation already completed",
+                ));
+            }
+            _ => false,
         }
     };
-    if status.is_some() {
+    if cancel_now {
         finish(&state, number, GenerationStatus::Cancelled, None);
     }
-    let generation = find(&state, &id)?;
-    Ok(state.json(Endpoint::GetGeneration, StatusCode::OK, &generation))
+    state.answer_generation(Endpoint::GetGeneration, StatusCode::OK, number)
 }
 
 async fn retry_generation(
@@ -1076,9 +1540,9 @@ async fn retry_generation(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    state.gate(Endpoint::GetGeneration, &headers, true).await?;
-    let number = parse_id(&id)?;
-    {
+    let user = state.gate(Endpoint::GetGeneration, &headers, true).await?;
+    let number = state.own_generation(&id, user)?;
+    let run = {
         let mut data = state.data();
         let Some(generation) = data.generations.get_mut(&number) else {
             return Err(error(
@@ -1103,11 +1567,14 @@ async fn retry_generation(
         generation.response.completed_at = None;
         generation.cancel_requested = false;
         generation.response.retry_count = Some(generation.response.retry_count.unwrap_or(0) + 1);
-    }
-    state.broadcast(job_event("job:retrying", number, GenerationStatus::Pending));
-    tokio::spawn(lifecycle(state.clone(), number));
-    let generation = find(&state, &id)?;
-    Ok(state.json(Endpoint::GetGeneration, StatusCode::OK, &generation))
+        // A server retry still waiting for this generation must not run it too.
+        generation.run += 1;
+        generation.run
+    };
+    let event = state.job_event("job:retrying", number, GenerationStatus::Pending, None);
+    state.broadcast(event);
+    tokio::spawn(lifecycle(state.clone(), number, run));
+    state.answer_generation(Endpoint::GetGeneration, StatusCode::OK, number)
 }
 
 async fn delete_generation(
@@ -1115,8 +1582,8 @@ async fn delete_generation(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    state.gate(Endpoint::GetGeneration, &headers, true).await?;
-    let number = parse_id(&id)?;
+    let user = state.gate(Endpoint::GetGeneration, &headers, true).await?;
+    let number = state.own_generation(&id, user)?;
     let mut data = state.data();
     let Some(generation) = data.generations.get(&number) else {
         return Err(error(
@@ -1143,15 +1610,28 @@ async fn get_asset(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Answer {
-    state.gate(Endpoint::Asset, &headers, true).await?;
+    let user = state.gate(Endpoint::Asset, &headers, true).await?;
     let number = parse_id(&id)?;
-    let asset = state
-        .data()
-        .assets
-        .get(&number)
-        .cloned()
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "Asset not found"))?;
+    let (asset, owner) = {
+        let data = state.data();
+        let asset = data
+            .assets
+            .get(&number)
+            .cloned()
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "Asset not found"))?;
+        (asset, data.asset_owner.get(&number).copied())
+    };
+    if owner.is_some_and(|owner| owner != user) {
+        return Err(state.foreign("asset"));
+    }
     bump(&state.counters.asset_fetches);
+    if state.config.real.real_event_shapes {
+        let mut value = serde_json::to_value(&asset).unwrap_or(Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.insert("user_id".to_owned(), json!(owner.unwrap_or(1)));
+        }
+        return Ok(state.json(Endpoint::Asset, StatusCode::OK, &value));
+    }
     Ok(state.json(Endpoint::Asset, StatusCode::OK, &asset))
 }
 
@@ -1179,6 +1659,20 @@ fn serve_file(state: &Shared, key: &str) -> Answer {
     Ok(([(CONTENT_TYPE, mime)], bytes).into_response())
 }
 
+/// Refuses `user` the file `key` when another user's generation made it.
+fn check_file_owner(state: &Shared, key: &str, user: u64) -> Result<(), Response> {
+    let owner = state.data().media_owner.get(key).copied();
+    if owner.is_some_and(|owner| owner != user) {
+        bump(&state.counters.foreign_refused);
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Access denied: the file belongs to another user",
+        ));
+    }
+    Ok(())
+}
+
 fn count_download(state: &Shared, headers: &HeaderMap) {
     if headers.contains_key(AUTHORIZATION) {
         bump(&state.counters.downloads_with_token);
@@ -1191,15 +1685,16 @@ async fn asset_file(
     Path(id): Path<String>,
 ) -> Answer {
     count_download(&state, &headers);
-    state.gate(Endpoint::Download, &headers, true).await?;
+    let user = state.gate(Endpoint::Download, &headers, true).await?;
     let number = parse_id(&id)?;
     let key = state
         .data()
         .assets
         .get(&number)
         .and_then(|asset| asset.sha256.clone().zip(asset.mime_type.clone()))
-        .map(|(sha, mime)| format!("{}.{}", &sha[..16.min(sha.len())], extension(&mime)))
+        .map(|(sha, mime)| format!("{}.{}", sha.get(..16).unwrap_or(&sha), extension(&mime)))
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "Asset not found"))?;
+    check_file_owner(&state, &key, user)?;
     serve_file(&state, &key)
 }
 
@@ -1209,9 +1704,22 @@ async fn media_file(
     Path(key): Path<String>,
 ) -> Answer {
     count_download(&state, &headers);
-    state
-        .gate(Endpoint::Download, &headers, !state.config.public_media)
-        .await?;
+    let public = state.config.public_media;
+    let user = state.gate(Endpoint::Download, &headers, !public).await?;
+    if !public {
+        check_file_owner(&state, &key, user)?;
+    }
+    serve_file(&state, &key)
+}
+
+/// The provider's CDN (`remote_url`): absolute, and served without a token.
+async fn cdn_file(
+    State(state): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Answer {
+    count_download(&state, &headers);
+    state.gate(Endpoint::Download, &headers, false).await?;
     serve_file(&state, &key)
 }
 
@@ -1222,7 +1730,7 @@ async fn search_assets(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    state.gate(Endpoint::Search, &headers, true).await?;
+    let user = state.gate(Endpoint::Search, &headers, true).await?;
     let search: AssetSearch = parse(&body)?;
     let offset = match search.cursor.as_deref() {
         None | Some("") => 0,
@@ -1245,10 +1753,13 @@ async fn search_assets(
         .unwrap_or_default();
     let q = search.q.as_deref().map(str::to_lowercase);
     // Any of the tags matches; assets with more of them come first.
-    let mut matching: Vec<(usize, AssetResponse)> = state
-        .data()
+    let data = state.data();
+    let mut matching: Vec<(usize, AssetResponse)> = data
         .assets
-        .values()
+        .iter()
+        // The caller's own assets and the pre-made ones, which belong to nobody.
+        .filter(|(id, _)| data.asset_owner.get(id).is_none_or(|owner| *owner == user))
+        .map(|(_, asset)| asset)
         .filter(|asset| {
             media_types.is_empty()
                 || asset
@@ -1274,6 +1785,7 @@ async fn search_assets(
         })
         .filter(|(hits, _)| search.tag.is_empty() || *hits > 0)
         .collect();
+    drop(data);
     matching.sort_by_key(|(hits, _)| std::cmp::Reverse(*hits));
     let total = matching.len();
     let page: Vec<AssetResponse> = matching
@@ -1301,7 +1813,12 @@ async fn socket(State(state): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> 
 
 async fn serve_socket(state: Arc<Shared>, mut socket: WebSocket) {
     let mut events = state.events.subscribe();
-    let greeting = json!({"type": "connected", "message": "Connected to generation updates"});
+    let greeting = if state.config.real.real_event_shapes {
+        json!({"type": "connected", "payload": null, "data": null, "error": null,
+            "message": "Connected to generation updates", "user_id": null})
+    } else {
+        json!({"type": "connected", "message": "Connected to generation updates"})
+    };
     if socket
         .send(Message::Text(greeting.to_string().into()))
         .await
@@ -1341,7 +1858,7 @@ async fn serve_socket(state: Arc<Shared>, mut socket: WebSocket) {
 }
 
 async fn game_request(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Answer {
-    state.gate(Endpoint::GameRequest, &headers, true).await?;
+    let user = state.gate(Endpoint::GameRequest, &headers, true).await?;
     let request: GameAssetRequest = parse(&body)?;
     bump(&state.counters.game_requests);
     let context = |name: &str| {
@@ -1412,10 +1929,9 @@ async fn game_request(State(state): State<Arc<Shared>>, headers: HeaderMap, body
         priority: 5,
         force_new: false,
     };
-    validate(&body)?;
+    validate(&body, OPERATIONS)?;
     let started = Instant::now();
-    let (generation, new) = create(&state, &body);
-    let id = parse_id(generation.id.as_str())?;
+    let (id, new) = create(&state, &body, user);
     let wait = Duration::from_millis(request.max_wait_ms.unwrap_or(30_000));
     loop {
         let (status, asset) = {
@@ -1500,5 +2016,20 @@ async fn scene(
         return Err(error(StatusCode::NOT_FOUND, "not_found", "Scene not found"));
     };
     bump(&state.counters.scenes);
+    if state.config.real.scene_media == SceneMediaMode::RemoteOrNull {
+        let data = state.data();
+        let asset = |id: &Value| {
+            let id = match id {
+                Value::Number(number) => number.as_u64(),
+                Value::String(text) => text.parse().ok(),
+                _ => None,
+            }?;
+            data.assets.get(&id).cloned()
+        };
+        if let Some(scene) = real::scene(&json, asset) {
+            drop(data);
+            return Ok(state.json(Endpoint::GameRequest, StatusCode::OK, &scene));
+        }
+    }
     Ok(([(CONTENT_TYPE, "application/json")], json.to_vec()).into_response())
 }
