@@ -43,10 +43,8 @@ pub(crate) struct DiskTier {
     /// Set after a failed write (a full disk): no more writes this run.
     read_only: AtomicBool,
     warned_write: AtomicBool,
-    /// The latest stats, for the frame to read without touching the cache's locks, with the
-    /// order they were read in: an operation that finishes late must not overwrite newer ones.
-    snapshot: Mutex<Option<(u64, DiskStats)>>,
-    stats_reads: Arc<AtomicU64>,
+    /// The latest stats, for the frame to read without touching the cache's locks.
+    snapshot: Arc<StatsSnapshot>,
     /// Journalled jobs being followed again; a request for the same key waits for them.
     resuming: Mutex<HashMap<RequestKey, watch::Receiver<bool>>>,
     /// Flips to `true` once the journal has been read, so no request slips past a resume.
@@ -62,8 +60,7 @@ impl DiskTier {
             cache: OnceCell::new(),
             read_only: AtomicBool::new(false),
             warned_write: AtomicBool::new(false),
-            snapshot: Mutex::new(None),
-            stats_reads: Arc::new(AtomicU64::new(0)),
+            snapshot: Arc::default(),
             resuming: Mutex::new(HashMap::new()),
             recovered: watch::channel(false).0,
             resumed_jobs: AtomicU64::new(0),
@@ -110,22 +107,15 @@ impl DiskTier {
         work: impl FnOnce(&DiskCache) -> Result<T, AssetError> + Send + 'static,
     ) -> Option<Result<T, AssetError>> {
         let cache = self.cache().await?;
-        let reads = self.stats_reads.clone();
+        let snapshot = self.snapshot.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let outcome = work(&cache);
-            let order = reads.fetch_add(1, Ordering::AcqRel);
-            (outcome, order, cache.stats())
+            snapshot.refresh(&cache);
+            outcome
         })
         .await;
         match outcome {
-            Ok((outcome, order, stats)) => {
-                if let Ok(mut snapshot) = self.snapshot.lock()
-                    && snapshot.is_none_or(|(newest, _)| newest < order)
-                {
-                    *snapshot = Some((order, stats));
-                }
-                Some(outcome)
-            }
+            Ok(outcome) => Some(outcome),
             Err(error) => Some(Err(AssetError::io(format!(
                 "the disk cache stopped: {error}"
             )))),
@@ -134,10 +124,7 @@ impl DiskTier {
 
     /// The stats as of the last disk operation (`None` before the cache opened or when off).
     pub fn stats(&self) -> Option<DiskStats> {
-        self.snapshot
-            .lock()
-            .ok()
-            .and_then(|snapshot| snapshot.map(|(_, stats)| stats))
+        self.snapshot.latest()
     }
 
     /// Journalled jobs followed again since start.
@@ -148,7 +135,10 @@ impl DiskTier {
     /// A journal for one request: records go to the cache's journal.
     pub async fn journal(&self) -> JobJournal {
         match self.cache().await {
-            Some(cache) => JobJournal::new(Arc::new(DiskJournal(cache))),
+            Some(cache) => JobJournal::new(Arc::new(DiskJournal {
+                cache,
+                snapshot: self.snapshot.clone(),
+            })),
             None => JobJournal::disabled(),
         }
     }
@@ -385,19 +375,52 @@ fn new_entry(
     entry
 }
 
+/// The stats as of the latest disk operation, with the order they were read in: an operation
+/// that finishes late must not overwrite newer figures.
+#[derive(Default)]
+struct StatsSnapshot {
+    reads: AtomicU64,
+    latest: Mutex<Option<(u64, DiskStats)>>,
+}
+
+impl StatsSnapshot {
+    /// Reads `cache`'s stats now (on the blocking pool, after an operation).
+    fn refresh(&self, cache: &DiskCache) {
+        let order = self.reads.fetch_add(1, Ordering::AcqRel);
+        let stats = cache.stats();
+        if let Ok(mut latest) = self.latest.lock()
+            && latest.is_none_or(|(newest, _)| newest < order)
+        {
+            *latest = Some((order, stats));
+        }
+    }
+
+    fn latest(&self) -> Option<DiskStats> {
+        self.latest
+            .lock()
+            .ok()
+            .and_then(|latest| latest.map(|(_, stats)| stats))
+    }
+}
+
 /// The journal half of the cache.
-struct DiskJournal(DiskCache);
+struct DiskJournal {
+    cache: DiskCache,
+    snapshot: Arc<StatsSnapshot>,
+}
 
 impl JournalStore for DiskJournal {
     fn record(&self, record: &JournalRecord) -> Result<(), AssetError> {
         let details = serde_json::to_string(record)
             .map_err(|error| AssetError::invalid_data(format!("journal record: {error}")))?;
-        self.0
+        self.cache
             .journal_record_details(record.key, &record.generation_id, Some(&details))
     }
 
     fn forget(&self, key: RequestKey, generation_id: &str) -> Result<(), AssetError> {
-        self.0.journal_finish_job(key, generation_id).map(|_| ())
+        self.cache
+            .journal_finish_job(key, generation_id)
+            .map(|_| ())
     }
 
     fn keep(&self, record: &JournalRecord, media: SourcedMedia) -> Result<(), AssetError> {
@@ -408,10 +431,12 @@ impl JournalStore for DiskJournal {
                 media,
                 source: record.source.clone(),
             };
-            self.0.put(
+            let kept = self.cache.put(
                 record.key,
                 new_entry(&record.request, &record.session, store),
-            )?;
+            );
+            self.snapshot.refresh(&self.cache);
+            kept?;
         }
         self.forget(record.key, &record.generation_id)
     }

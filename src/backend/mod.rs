@@ -1,6 +1,30 @@
 //! The generation backend of the contract (PixSim7's API): its JSON types and the
 //! [`PixSimSource`] client that turns requests into generations and downloads their media.
 //!
+//! # The request's key is the promise
+//!
+//! The real service answers a create from existing work: first by a dedup hash over the
+//! parameters (prompt, seed, scenes, player context) shared by all accounts, then by a cache key
+//! of operation, purpose, scenes and strategy only, with no prompt, no seed, no character and no
+//! game player (its `per_playthrough` scope is always `pt:unknown`, its `per_player` scope the
+//! backend account). Trusting that reuse would show one request's picture for another's, and one
+//! player's media to another. So the client decides what may be shared, as the plugin's keys do:
+//!
+//! - **`once`**: shared across players is the point (one payment for everyone), so the create
+//!   asks for existing work (`force_new: false`) and carries no player context. The answer is
+//!   taken only when its `canonical_params` show it is what was asked (prompt, seed, style,
+//!   duration, scenes); otherwise the create is sent again with `force_new`. Checking what came
+//!   back, rather than making every field of the server's key differ, keeps the real sharing
+//!   (same prompt, same scene) and costs one extra call only when the server would have been
+//!   wrong.
+//! - **`per_playthrough`, `per_player`, `always`**: the server's scopes are not the game's, so
+//!   these ask for new work (`force_new: true`) and the plugin's memory and disk tiers, keyed by
+//!   playthrough and player, are what shares them. A check could not save anything here: the
+//!   server's answer for another scope is always wrong.
+//! - A generation that turns out to be another account's (500 "Cannot access other users'
+//!   generations", 403 on its file), or that someone else cancelled, sends the request for new
+//!   work; it never fails the request.
+//!
 //! ```no_run
 //! use bevy_asset_provider::prelude::*;
 //! use bevy_asset_provider::backend::PixSimSource;
