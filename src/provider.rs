@@ -317,8 +317,23 @@ impl AssetProvider {
         }
     }
 
-    pub(crate) fn generation_started(&mut self, job_id: JobId) {
+    pub(crate) fn generation_started(
+        &mut self,
+        job_id: JobId,
+        key: RequestKey,
+        kind: MediaKind,
+        background: bool,
+    ) {
         let Some(job) = self.jobs.get(&job_id) else {
+            if background {
+                // A prefetch given up before this frame heard it had reached a generator: it
+                // was wasted all the same.
+                self.stats.generations_started += 1;
+                self.stats.prefetch_wasted += 1;
+                let mut event = AnalyticsEvent::new(AnalyticsKind::PrefetchWasted, key, kind);
+                event.prefetch = true;
+                self.notices.push(Notice::Analytics(event));
+            }
             return;
         };
         self.stats.generations_started += 1;

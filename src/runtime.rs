@@ -46,8 +46,14 @@ pub(crate) struct JobSpec {
 /// What the runtime reports back to the frame.
 pub(crate) enum RuntimeEvent {
     Started(JobId),
-    /// A generator was asked: from here on the job may cost money.
-    GenerationStarted(JobId),
+    /// A generator was asked: from here on the job may cost money. `background` when the job
+    /// was a prefetch nobody had asked for yet.
+    GenerationStarted {
+        job: JobId,
+        key: RequestKey,
+        kind: crate::request::MediaKind,
+        background: bool,
+    },
     Progress(JobId, f32),
     /// The choice counts kept on disk, read at start.
     ChoiceCounts(Vec<(String, String, u64)>),
@@ -371,8 +377,15 @@ async fn run_job(
         lane: spec.lane,
     };
     let started_events = events.clone();
+    let (started_key, started_kind, started_lane) =
+        (request.key, request.kind(), request.lane.clone());
     let generation_started = move || {
-        let _ = started_events.send(RuntimeEvent::GenerationStarted(job));
+        let _ = started_events.send(RuntimeEvent::GenerationStarted {
+            job,
+            key: started_key,
+            kind: started_kind,
+            background: !started_lane.is_foreground(),
+        });
     };
     let started = Instant::now();
     let outcome = match tokio::time::timeout(

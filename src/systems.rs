@@ -184,7 +184,12 @@ pub(crate) fn receive_results(
                     }
                 }
             }
-            RuntimeEvent::GenerationStarted(job) => provider.generation_started(job),
+            RuntimeEvent::GenerationStarted {
+                job,
+                key,
+                kind,
+                background,
+            } => provider.generation_started(job, key, kind, background),
             RuntimeEvent::ChoiceCounts(counts) => provider.add_choice_counts(counts),
             RuntimeEvent::Progress(job, fraction) => {
                 provider.set_progress(job, fraction);
