@@ -51,6 +51,7 @@ pub struct PixSimSourceBuilder {
     max_creates_per_minute: u32,
     source_id: Option<String>,
     websocket: bool,
+    socket_keep_alive: Duration,
     pub(super) game_endpoint: bool,
     pub(super) search_pages: usize,
 }
@@ -188,6 +189,14 @@ impl PixSimSourceBuilder {
         self
     }
 
+    /// How long the WebSocket may stay quiet before a `ping` (default 25 s). A socket still
+    /// silent as long again after it is taken for dead (a half-open connection), dropped and
+    /// reopened; meanwhile jobs poll.
+    pub fn socket_keep_alive(mut self, quiet: Duration) -> Self {
+        self.socket_keep_alive = quiet;
+        self
+    }
+
     /// Whether to follow jobs over the WebSocket (default `true`); polling is used otherwise.
     pub fn websocket(mut self, enabled: bool) -> Self {
         self.websocket = enabled;
@@ -223,7 +232,7 @@ impl PixSimSourceBuilder {
             .map_err(|error| {
                 AssetError::generation(format!("could not build the HTTP client: {error}"))
             })?;
-        let hub = SocketHub::new(&base, self.websocket);
+        let hub = SocketHub::new(&base, self.websocket, self.socket_keep_alive);
         let name = self.source_id.clone().unwrap_or_else(|| {
             format!(
                 "pixsim({}, {})",
@@ -330,6 +339,7 @@ impl PixSimSource {
             max_creates_per_minute: 20,
             source_id: None,
             websocket: true,
+            socket_keep_alive: Duration::from_secs(25),
             game_endpoint: true,
             search_pages: 4,
         }

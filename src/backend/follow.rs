@@ -14,6 +14,7 @@ use reqwest::Url;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::backend::http::{scrub_text, scrub_url};
 use crate::backend::types::SocketEvent;
 
 /// The socket's state as jobs see it.
@@ -32,11 +33,13 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(5);
 const RECONNECT_START: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const KEEP_ALIVE: Duration = Duration::from_secs(25);
 
 /// The shared socket of one client.
 pub(crate) struct SocketHub {
     url: Option<Url>,
+    /// A `ping` goes out this long after the last message; a socket that stays silent as long
+    /// again is dead (half-open), even if TCP has not noticed.
+    keep_alive: Duration,
     events: broadcast::Sender<SocketEvent>,
     state: watch::Sender<SocketState>,
     started: AtomicBool,
@@ -45,9 +48,10 @@ pub(crate) struct SocketHub {
 impl SocketHub {
     /// A hub for the backend at `base` (`ws://` for `http`, `wss://` for `https`);
     /// `enabled: false` leaves jobs to polling.
-    pub(crate) fn new(base: &Url, enabled: bool) -> Arc<Self> {
+    pub(crate) fn new(base: &Url, enabled: bool, keep_alive: Duration) -> Arc<Self> {
         Arc::new(Self {
             url: enabled.then(|| socket_url(base)).flatten(),
+            keep_alive: keep_alive.max(Duration::from_millis(10)),
             events: broadcast::channel(EVENT_BUFFER).0,
             state: watch::channel(SocketState::default()).0,
             started: AtomicBool::new(false),
@@ -60,7 +64,7 @@ impl SocketHub {
         if self.started.swap(true, Ordering::AcqRel) {
             return;
         }
-        tokio::spawn(run(Arc::downgrade(self), url));
+        tokio::spawn(run(Arc::downgrade(self), url, self.keep_alive));
     }
 
     /// A job's view: the events from now on, and the socket's state.
@@ -98,7 +102,7 @@ fn set_state(hub: &Weak<SocketHub>, connected: bool) -> bool {
 }
 
 /// Connects, reads, reconnects with backoff; ends when the client is gone.
-async fn run(hub: Weak<SocketHub>, url: Url) {
+async fn run(hub: Weak<SocketHub>, url: Url, keep_alive: Duration) {
     let mut backoff = RECONNECT_START;
     loop {
         if hub.strong_count() == 0 {
@@ -115,7 +119,7 @@ async fn run(hub: Weak<SocketHub>, url: Url) {
                     return;
                 }
                 let since = Instant::now();
-                let alive = read(&hub, socket).await;
+                let alive = read(&hub, socket, keep_alive).await;
                 if !set_state(&hub, false) || !alive {
                     return;
                 }
@@ -124,49 +128,71 @@ async fn run(hub: Weak<SocketHub>, url: Url) {
                     backoff = RECONNECT_START;
                 }
             }
-            Ok(Err(error)) => debug!("generation socket {url} did not open: {error}"),
-            Err(_) => debug!("generation socket {url} did not open within {CONNECT_TIMEOUT:?}"),
+            Ok(Err(error)) => debug!(
+                "generation socket {} did not open: {}",
+                scrub_url(url.as_str()),
+                scrub_text(&error.to_string())
+            ),
+            Err(_) => debug!(
+                "generation socket {} did not open within {CONNECT_TIMEOUT:?}",
+                scrub_url(url.as_str())
+            ),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RECONNECT_MAX);
     }
 }
 
-/// Reads until the socket drops; `false` when the client is gone.
-async fn read<S>(hub: &Weak<SocketHub>, socket: S) -> bool
+/// The largest message read; a bigger one is not an event of this API and ends the socket.
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Reads until the socket drops or goes silent; `false` when the client is gone.
+async fn read<S>(hub: &Weak<SocketHub>, socket: S, keep_alive: Duration) -> bool
 where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
         + futures_util::Sink<Message>
         + Unpin,
 {
     let (mut sink, mut stream) = socket.split();
-    let mut keep_alive = tokio::time::interval(KEEP_ALIVE);
-    keep_alive.tick().await;
+    let mut pinged = false;
     loop {
-        tokio::select! {
-            message = stream.next() => {
-                let text = match message {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return true,
-                    Some(Ok(_)) => continue,
-                };
-                if text.as_str() == "pong" {
-                    continue;
-                }
-                // Other users' events and unknown messages are fine to see; unreadable ones are
-                // skipped rather than dropping the socket.
-                let Ok(event) = serde_json::from_str::<SocketEvent>(text.as_str()) else {
-                    continue;
-                };
-                let Some(hub) = hub.upgrade() else { return false };
-                let _ = hub.events.send(event);
+        // Quiet for `keep_alive`: ping; quiet as long again after the ping: it is dead.
+        let message = match tokio::time::timeout(keep_alive, stream.next()).await {
+            Ok(message) => message,
+            Err(_) if pinged => {
+                debug!("generation socket silent after a ping; reconnecting");
+                return true;
             }
-            _ = keep_alive.tick() => {
-                if sink.send(Message::text("ping")).await.is_err() {
+            Err(_) => {
+                pinged = true;
+                let sent = tokio::time::timeout(keep_alive, sink.send(Message::text("ping"))).await;
+                if !matches!(sent, Ok(Ok(()))) {
                     return true;
                 }
+                continue;
             }
+        };
+        pinged = false;
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return true,
+            Some(Ok(_)) => continue,
+        };
+        if text.len() > MAX_MESSAGE_BYTES {
+            return true;
         }
+        if text.as_str() == "pong" {
+            continue;
+        }
+        // Other users' events and unknown messages are fine to see; unreadable ones are skipped
+        // rather than dropping the socket.
+        let Ok(event) = serde_json::from_str::<SocketEvent>(text.as_str()) else {
+            continue;
+        };
+        let Some(hub) = hub.upgrade() else {
+            return false;
+        };
+        let _ = hub.events.send(event);
     }
 }
 

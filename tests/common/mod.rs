@@ -238,3 +238,6 @@ impl Drop for TempDir {
 pub fn client(dev: &DevBackend) -> PixSimSourceBuilder {
     PixSimSource::builder(dev.base_url()).token(dev.token())
 }
+
+#[cfg(feature = "dev-backend")]
+pub mod hostile;
