@@ -13,6 +13,7 @@ use crate::decode::decode;
 use crate::disk_cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
 use crate::error::AssetError;
 use crate::journal::{JobJournal, JournalRecord, JournalStore};
+use crate::media_limits::MediaLimits;
 use crate::request::{CachingStrategy, RequestKey};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
@@ -35,6 +36,8 @@ pub(crate) enum DiskCommand {
 
 pub(crate) struct DiskTier {
     config: DiskCacheConfig,
+    /// What a result must fit to be kept, as it must to be served.
+    media_limits: MediaLimits,
     cache: OnceCell<Option<DiskCache>>,
     /// Set after a failed write (a full disk): no more writes this run.
     read_only: AtomicBool,
@@ -51,9 +54,10 @@ pub(crate) struct DiskTier {
 }
 
 impl DiskTier {
-    pub fn new(config: DiskCacheConfig) -> Self {
+    pub fn new(config: DiskCacheConfig, media_limits: MediaLimits) -> Self {
         Self {
             config,
+            media_limits,
             cache: OnceCell::new(),
             read_only: AtomicBool::new(false),
             warned_write: AtomicBool::new(false),
@@ -143,7 +147,7 @@ impl DiskTier {
     /// A journal for one request: records go to the cache's journal.
     pub async fn journal(&self) -> JobJournal {
         match self.cache().await {
-            Some(cache) => JobJournal::new(Arc::new(DiskJournal(cache))),
+            Some(cache) => JobJournal::new(Arc::new(DiskJournal(cache, self.media_limits))),
             None => JobJournal::disabled(),
         }
     }
@@ -261,6 +265,14 @@ impl DiskTier {
     /// Reads the journal and follows every job it lists to its end in the background, caching
     /// the results. Requests for those keys wait for them ([`join_resumed`](Self::join_resumed)).
     pub async fn recover(self: &Arc<Self>, sources: &[Arc<dyn AssetSource>]) {
+        // Requests wait for this flag: it must flip even if recovery panics.
+        struct Recovered<'a>(&'a watch::Sender<bool>);
+        impl Drop for Recovered<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(true);
+            }
+        }
+        let _recovered = Recovered(&self.recovered);
         let pending = self.with_cache(|cache| cache.journal_pending()).await;
         let pending = match pending {
             Some(Ok(pending)) => pending,
@@ -304,7 +316,6 @@ impl DiskTier {
                 done.send_replace(true);
             });
         }
-        self.recovered.send_replace(true);
     }
 
     async fn resume(&self, source: Arc<dyn AssetSource>, record: JournalRecord) {
@@ -314,7 +325,9 @@ impl DiskTier {
                 // Kept only if it decodes, as a served result would be.
                 let kind = request.kind();
                 let check = media.clone();
-                let decoded = tokio::task::spawn_blocking(move || decode(kind, &check)).await;
+                let limits = self.media_limits;
+                let decoded =
+                    tokio::task::spawn_blocking(move || decode(kind, &check, &limits)).await;
                 match decoded {
                     Ok(Ok(_)) => {
                         let source = source.id().into_owned();
@@ -360,8 +373,8 @@ fn new_entry(
     entry
 }
 
-/// The journal half of the cache.
-struct DiskJournal(DiskCache);
+/// The journal half of the cache, and the limits what it keeps must fit.
+struct DiskJournal(DiskCache, MediaLimits);
 
 impl JournalStore for DiskJournal {
     fn record(&self, record: &JournalRecord) -> Result<(), AssetError> {
@@ -377,7 +390,7 @@ impl JournalStore for DiskJournal {
 
     fn keep(&self, record: &JournalRecord, media: SourcedMedia) -> Result<(), AssetError> {
         // Kept only if it decodes, as a served result would be.
-        decode(record.request.kind, &media)?;
+        decode(record.request.kind, &media, &self.1)?;
         if record.request.is_cacheable() {
             let store = ToStore {
                 media,
