@@ -2,7 +2,7 @@
 //! and the tag that marks the directory as a cache. Only files with the names the cache gives
 //! are ever deleted.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -211,11 +211,11 @@ impl Layout {
         })
     }
 
-    /// The names of the blobs on disk. Blobs not in `keep` are deleted: they are left from writes
+    /// The names of the blobs on disk, with their sizes. Blobs not in `keep` are deleted: they are left from writes
     /// whose index row was never committed or from deletes that did not finish. Files that are
     /// not named as blobs are left alone.
-    pub fn sweep_blobs(&self, keep: &HashSet<&str>) -> Result<HashSet<String>, AssetError> {
-        let mut present = HashSet::new();
+    pub fn sweep_blobs(&self, keep: &HashSet<&str>) -> Result<HashMap<String, u64>, AssetError> {
+        let mut present = HashMap::new();
         let fans = fs::read_dir(&self.blobs)
             .map_err(|e| AssetError::io(format!("cannot read {}: {e}", self.blobs.display())))?;
         for fan in fans.flatten() {
@@ -244,7 +244,8 @@ impl Layout {
                     continue;
                 }
                 if keep.contains(name) {
-                    present.insert(name.to_owned());
+                    let size = file.metadata().map_or(u64::MAX, |meta| meta.len());
+                    present.insert(name.to_owned(), size);
                 } else {
                     let _ = fs::remove_file(file.path());
                 }
