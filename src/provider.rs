@@ -135,6 +135,8 @@ pub struct AssetProvider {
     /// The session the provider and the [`PlaySession`] resource last agreed on: tells which
     /// of the two changed since.
     synced_session: PlaySession,
+    /// Direct [`request`](Self::request) calls since the provider and the resource last agreed.
+    direct_since_sync: u32,
     default_timeout: Duration,
     memory_capacity: usize,
     next_job: u64,
@@ -180,6 +182,7 @@ impl AssetProvider {
             placeholders: parts.placeholders,
             session: PlaySession::default(),
             synced_session: PlaySession::default(),
+            direct_since_sync: 0,
             default_timeout: parts.default_timeout,
             memory_capacity: parts.memory_capacity,
             next_job: 0,
@@ -204,6 +207,7 @@ impl AssetProvider {
     ///
     /// The request is held until it completes; use [`cancel`](Self::cancel) to give it up.
     pub fn request(&mut self, request: AssetRequest) -> MediaHandle {
+        self.direct_since_sync = self.direct_since_sync.saturating_add(1);
         self.start(None, request, false).handle
     }
 
@@ -492,6 +496,14 @@ impl AssetProvider {
     pub(crate) fn sync_session(&mut self, resource: &PlaySession) -> Option<PlaySession> {
         let update = if *resource != self.synced_session {
             // The game changed the resource.
+            if self.direct_since_sync > 0 {
+                warn_once!(
+                    "the PlaySession resource changed while AssetProvider::request was called \
+                     directly: requests made after the change in the same frame used the \
+                     previous session; change sessions with AssetProvider::set_session in \
+                     systems that request directly"
+                );
+            }
             self.session = resource.clone();
             None
         } else if self.session != *resource {
@@ -501,6 +513,7 @@ impl AssetProvider {
             None
         };
         self.synced_session = self.session.clone();
+        self.direct_since_sync = 0;
         update
     }
 

@@ -125,6 +125,11 @@ impl GenerationPurpose {
 /// [`RequestAsset`](crate::messages::RequestAsset) message, or insert it on an entity: the plugin
 /// then adds a [`GenerationTask`](crate::task::GenerationTask) beside it in the same frame.
 ///
+/// Inserting a request on an entity whose task is still in flight replaces that request (its
+/// job is given up, a new one starts) unless the new request has the same key: then the job
+/// goes on, and nothing is cancelled, started or sent. Fields outside the key (`priority`,
+/// `max_wait`, `allow_generation`, ...) do not change a job already running.
+///
 /// ```
 /// # use bevy_asset_provider::prelude::*;
 /// let request = AssetRequest::image()

@@ -366,7 +366,7 @@ fn dispatch(
 }
 
 /// What a panic carried, as text.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+fn panic_message(panic: &(dyn Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|message| (*message).to_owned())
@@ -392,14 +392,15 @@ async fn run_job_to_its_end(
         events.clone(),
         finished.clone(),
     );
-    if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await
-        && !finished.load(std::sync::atomic::Ordering::Acquire)
-    {
-        let error = AssetError::generation(format!(
-            "the {} job panicked: {}",
-            kind.as_str(),
-            panic_message(&*panic)
-        ));
+    if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
+        let message = panic_message(&*panic);
+        if finished.load(std::sync::atomic::Ordering::Acquire) {
+            // The request already has its result; only keeping it on disk was lost.
+            warn!("job {job:?} panicked after its result was sent: {message}");
+            return;
+        }
+        let error =
+            AssetError::generation(format!("the {} job panicked: {message}", kind.as_str()));
         warn!("job {job:?} failed: {error}");
         let _ = events.send(RuntimeEvent::Finished(job, Box::new(Err(error))));
     }

@@ -153,8 +153,10 @@ fn abandoned_branches_are_cancelled_and_the_chosen_one_is_used() {
     let (mut app, graph) = app_with(generator.clone(), PredictionSettings::default());
     let fixture = fixture();
     enter(&mut app, &graph, "start");
+    // Until all have reached the generator (the start node's request and the 4 prefetches):
+    // only prefetches that did count as wasted when abandoned.
     update_until(&mut app, "prefetches start", |app| {
-        provider(app).prefetches_in_flight() == 4
+        provider(app).prefetches_in_flight() == 4 && provider(app).stats().generations_started == 5
     });
     let left = key_of(&app, &fixture, "left", "to_left");
     let right = key_of(&app, &fixture, "right", "to_right");
