@@ -365,13 +365,14 @@ fn dispatch(
     }
 }
 
-/// What a panic carried, as text.
+/// What a panic carried, as text, without secrets a URL in it may hold.
 fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
+    let message = panic
         .downcast_ref::<&str>()
         .map(|message| (*message).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_owned())
+        .unwrap_or_else(|| "no message".to_owned());
+    crate::error::without_url_secrets(&message)
 }
 
 /// Runs a job so that it always ends: a panic anywhere in it before its result is sent becomes
