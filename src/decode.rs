@@ -7,6 +7,7 @@ use bevy::image::{CompressedImageFormats, Image, ImageSampler, ImageType};
 use bevy::audio::AudioSource;
 
 use crate::error::{AssetError, AssetErrorKind};
+use crate::media_limits::MediaLimits;
 use crate::request::MediaKind;
 use crate::source::SourcedMedia;
 
@@ -23,12 +24,19 @@ pub(crate) enum DecodedMedia {
     },
 }
 
-/// Decodes `media` as `kind`, checking that its MIME type fits the kind.
-pub(crate) fn decode(kind: MediaKind, media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
+/// Decodes `media` as `kind`, checking that its MIME type fits the kind and that its size,
+/// read from its header first, is within `limits`.
+pub(crate) fn decode(
+    kind: MediaKind,
+    media: &SourcedMedia,
+    limits: &MediaLimits,
+) -> Result<DecodedMedia, AssetError> {
     let mime = media.mime.as_str();
     match kind {
-        MediaKind::Image | MediaKind::Video if mime.starts_with("image/") => decode_image(media),
-        MediaKind::Video if mime.starts_with("video/") => decode_video(media),
+        MediaKind::Image | MediaKind::Video if mime.starts_with("image/") => {
+            decode_image(media, limits)
+        }
+        MediaKind::Video if mime.starts_with("video/") => decode_video(media, limits),
         MediaKind::Video => Err(AssetError::new(
             AssetErrorKind::Unsupported,
             format!("{}: cannot show {mime} as a video", media.origin),
@@ -41,7 +49,14 @@ pub(crate) fn decode(kind: MediaKind, media: &SourcedMedia) -> Result<DecodedMed
     }
 }
 
-fn decode_image(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
+fn decode_image(media: &SourcedMedia, limits: &MediaLimits) -> Result<DecodedMedia, AssetError> {
+    let (width, height) = image_size(media)?;
+    limits.check(width, height).map_err(|problem| {
+        AssetError::decode(format!(
+            "{}: the {} image is {problem}",
+            media.origin, media.mime
+        ))
+    })?;
     Image::from_buffer(
         &media.bytes,
         ImageType::MimeType(&media.mime),
@@ -61,9 +76,42 @@ fn decode_image(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
     })
 }
 
+/// The image's width and height from its header alone: a small file can claim a huge image,
+/// and decoding it would allocate all of it.
+fn image_size(media: &SourcedMedia) -> Result<(u32, u32), AssetError> {
+    let unreadable = |error: &dyn std::fmt::Display| {
+        AssetError::decode(format!(
+            "{}: {} bytes of {} did not decode: {error}",
+            media.origin,
+            media.bytes.len(),
+            media.mime
+        ))
+    };
+    let bytes = std::io::Cursor::new(&media.bytes[..]);
+    if media.mime == "image/png" {
+        let mut decoder = png::Decoder::new(bytes);
+        let info = decoder.read_header_info().map_err(|e| unreadable(&e))?;
+        return Ok((info.width, info.height));
+    }
+    // The `image` crate is the one Bevy decodes with: it reads the headers of exactly the
+    // formats the game's Bevy features turned on.
+    let Some(format) = image::ImageFormat::from_mime_type(&media.mime) else {
+        return Err(AssetError::new(
+            AssetErrorKind::Unsupported,
+            format!(
+                "{}: cannot read the size of {} before decoding it, so it is not accepted",
+                media.origin, media.mime
+            ),
+        ));
+    };
+    image::ImageReader::with_format(bytes, format)
+        .into_dimensions()
+        .map_err(|e| unreadable(&e))
+}
+
 #[cfg(feature = "video")]
-fn decode_video(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
-    let (clip, first_frame) = crate::video::open_clip(media.bytes.clone(), &media.origin)?;
+fn decode_video(media: &SourcedMedia, limits: &MediaLimits) -> Result<DecodedMedia, AssetError> {
+    let (clip, first_frame) = crate::video::open_clip(media.bytes.clone(), &media.origin, limits)?;
     Ok(DecodedMedia::Video {
         first_frame: Box::new(first_frame),
         clip: Box::new(clip),
@@ -71,7 +119,7 @@ fn decode_video(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
 }
 
 #[cfg(not(feature = "video"))]
-fn decode_video(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
+fn decode_video(media: &SourcedMedia, _limits: &MediaLimits) -> Result<DecodedMedia, AssetError> {
     Err(AssetError::new(
         AssetErrorKind::Unsupported,
         format!(
@@ -82,21 +130,50 @@ fn decode_video(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
     ))
 }
 
+/// Highest WAV sample rate accepted; past it a header is taken as damaged.
+#[cfg(feature = "audio")]
+const MAX_WAV_SAMPLE_RATE: u32 = 768_000;
+
+/// Most WAV channels accepted; past it a header is taken as damaged.
+#[cfg(feature = "audio")]
+const MAX_WAV_CHANNELS: u16 = 64;
+
+/// Bevy decodes audio only when it plays, and its decoders panic on what they cannot read: check
+/// here, off the frame, that the sound is one Bevy can play, so a bad file fails its request
+/// instead of reaching an `AudioPlayer`.
+///
+/// WAV is checked in full (header and data length). MP3, Ogg Vorbis and FLAC are accepted only
+/// when this crate's `mp3`, `vorbis` or `flac` feature turned Bevy's decoder for them on
+/// (Bevy's own features are not visible here), and then only their signature is checked.
 #[cfg(feature = "audio")]
 fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
-    // Bevy decodes audio when it plays; check the container here so a bad file fails the
-    // request instead of failing silently at playback.
     let bytes = &media.bytes;
-    let looks_right = match media.mime.as_str() {
-        "audio/wav" | "audio/wave" | "audio/x-wav" => {
-            bytes.len() > 44 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WAVE"
+    let (playable, feature, looks_right) = match media.mime.as_str() {
+        "audio/wav" | "audio/wave" | "audio/x-wav" | "audio/vnd.wave" => {
+            check_wav(bytes).map_err(|problem| {
+                AssetError::decode(format!(
+                    "{}: {} bytes of {} are not a playable WAV: {problem}",
+                    media.origin,
+                    bytes.len(),
+                    media.mime
+                ))
+            })?;
+            (true, "audio", true)
         }
-        "audio/ogg" => bytes.starts_with(b"OggS"),
-        "audio/flac" => bytes.starts_with(b"fLaC"),
-        "audio/mpeg" | "audio/mp3" => {
+        "audio/ogg" | "audio/vorbis" => (
+            cfg!(feature = "vorbis"),
+            "vorbis",
+            bytes.starts_with(b"OggS"),
+        ),
+        "audio/flac" | "audio/x-flac" => {
+            (cfg!(feature = "flac"), "flac", bytes.starts_with(b"fLaC"))
+        }
+        "audio/mpeg" | "audio/mp3" => (
+            cfg!(feature = "mp3"),
+            "mp3",
             bytes.starts_with(b"ID3")
-                || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0)
-        }
+                || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0),
+        ),
         other => {
             return Err(AssetError::decode(format!(
                 "{}: expected audio, got {other}",
@@ -104,6 +181,16 @@ fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
             )));
         }
     };
+    if !playable {
+        return Err(AssetError::new(
+            AssetErrorKind::Unsupported,
+            format!(
+                "{}: {} cannot be played here: turn on bevy_asset_provider's `{feature}` \
+                 feature (it turns on Bevy's decoder for it)",
+                media.origin, media.mime
+            ),
+        ));
+    }
     if !looks_right {
         return Err(AssetError::decode(format!(
             "{}: {} bytes are not valid {}",
@@ -115,6 +202,54 @@ fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
     Ok(DecodedMedia::Audio(AudioSource {
         bytes: bytes.clone(),
     }))
+}
+
+/// Checks a WAV the way Bevy's decoder (rodio with hound) will read it, and what that decoder
+/// assumes without checking: channels and sample rate above zero, sample widths it plays, and
+/// a data chunk that fits in the file.
+#[cfg(feature = "audio")]
+fn check_wav(bytes: &[u8]) -> Result<(), String> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let spec = reader.spec();
+    let samples = u64::from(reader.len());
+    let data_start = reader.into_inner().position() as usize;
+    if spec.channels == 0 || spec.channels > MAX_WAV_CHANNELS {
+        return Err(format!(
+            "{} channels (1 to {MAX_WAV_CHANNELS} play)",
+            spec.channels
+        ));
+    }
+    if spec.sample_rate == 0 || spec.sample_rate > MAX_WAV_SAMPLE_RATE {
+        return Err(format!(
+            "a sample rate of {} Hz (1 to {MAX_WAV_SAMPLE_RATE} Hz play)",
+            spec.sample_rate
+        ));
+    }
+    let width_plays = match spec.sample_format {
+        hound::SampleFormat::Float => spec.bits_per_sample == 32,
+        hound::SampleFormat::Int => (1..=32).contains(&spec.bits_per_sample),
+    };
+    if !width_plays {
+        return Err(format!(
+            "{}-bit {:?} samples do not play",
+            spec.bits_per_sample, spec.sample_format
+        ));
+    }
+    // The data chunk's length is the 4 bytes hound read just before the data.
+    let claimed = data_start
+        .checked_sub(4)
+        .and_then(|at| bytes.get(at..data_start))
+        .and_then(|field| field.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or("no data chunk")?;
+    let present = bytes.len() - data_start;
+    if u64::from(claimed) > present as u64 {
+        return Err(format!(
+            "its data chunk claims {claimed} bytes ({samples} samples) but only {present} \
+             follow"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(not(feature = "audio"))]

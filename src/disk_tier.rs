@@ -14,6 +14,7 @@ use crate::decode::decode;
 use crate::disk_cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
 use crate::error::AssetError;
 use crate::journal::{JobJournal, JournalRecord, JournalStore};
+use crate::media_limits::MediaLimits;
 use crate::request::{CachingStrategy, RequestKey};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
@@ -39,6 +40,8 @@ pub(crate) struct DiskTier {
     /// How long a journalled job is followed at start before requests for its key stop waiting
     /// for it (the plugin's default timeout).
     resume_deadline: Duration,
+    /// What a result must fit to be kept, as it must to be served.
+    media_limits: MediaLimits,
     cache: OnceCell<Option<DiskCache>>,
     /// Set after a failed write (a full disk): no more writes this run.
     read_only: AtomicBool,
@@ -53,10 +56,15 @@ pub(crate) struct DiskTier {
 }
 
 impl DiskTier {
-    pub fn new(config: DiskCacheConfig, resume_deadline: Duration) -> Self {
+    pub fn new(
+        config: DiskCacheConfig,
+        resume_deadline: Duration,
+        media_limits: MediaLimits,
+    ) -> Self {
         Self {
             config,
             resume_deadline,
+            media_limits,
             cache: OnceCell::new(),
             read_only: AtomicBool::new(false),
             warned_write: AtomicBool::new(false),
@@ -138,6 +146,7 @@ impl DiskTier {
             Some(cache) => JobJournal::new(Arc::new(DiskJournal {
                 cache,
                 snapshot: self.snapshot.clone(),
+                media_limits: self.media_limits,
             })),
             None => JobJournal::disabled(),
         }
@@ -256,6 +265,14 @@ impl DiskTier {
     /// Reads the journal and follows every job it lists to its end in the background, caching
     /// the results. Requests for those keys wait for them ([`join_resumed`](Self::join_resumed)).
     pub async fn recover(self: &Arc<Self>, sources: &[Arc<dyn AssetSource>]) {
+        // Requests wait for this flag: it must flip even if recovery panics.
+        struct Recovered<'a>(&'a watch::Sender<bool>);
+        impl Drop for Recovered<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(true);
+            }
+        }
+        let _recovered = Recovered(&self.recovered);
         let pending = self.with_cache(|cache| cache.journal_pending()).await;
         let pending = match pending {
             Some(Ok(pending)) => pending,
@@ -299,7 +316,6 @@ impl DiskTier {
                 done.send_replace(true);
             });
         }
-        self.recovered.send_replace(true);
     }
 
     async fn resume(&self, source: Arc<dyn AssetSource>, record: JournalRecord) {
@@ -324,7 +340,9 @@ impl DiskTier {
                 // Kept only if it decodes, as a served result would be.
                 let kind = request.kind();
                 let check = media.clone();
-                let decoded = tokio::task::spawn_blocking(move || decode(kind, &check)).await;
+                let limits = self.media_limits;
+                let decoded =
+                    tokio::task::spawn_blocking(move || decode(kind, &check, &limits)).await;
                 match decoded {
                     Ok(Ok(_)) => {
                         let source = source.id().into_owned();
@@ -375,38 +393,37 @@ fn new_entry(
     entry
 }
 
-/// The stats as of the latest disk operation, with the order they were read in: an operation
-/// that finishes late must not overwrite newer figures.
+/// The stats as of the latest disk operation, for the frame: it reads a copy and never waits
+/// for the cache (whose locks are held across disk I/O).
 #[derive(Default)]
 struct StatsSnapshot {
-    reads: AtomicU64,
-    latest: Mutex<Option<(u64, DiskStats)>>,
+    /// Held while reading and storing, so refreshes happen one after another: the one stored
+    /// last was read last, after every operation that finished before it. Only blocking
+    /// threads take it.
+    refreshing: Mutex<()>,
+    latest: Mutex<Option<DiskStats>>,
 }
 
 impl StatsSnapshot {
     /// Reads `cache`'s stats now (on the blocking pool, after an operation).
     fn refresh(&self, cache: &DiskCache) {
-        let order = self.reads.fetch_add(1, Ordering::AcqRel);
+        let _one_at_a_time = self.refreshing.lock();
         let stats = cache.stats();
-        if let Ok(mut latest) = self.latest.lock()
-            && latest.is_none_or(|(newest, _)| newest < order)
-        {
-            *latest = Some((order, stats));
+        if let Ok(mut latest) = self.latest.lock() {
+            *latest = Some(stats);
         }
     }
 
     fn latest(&self) -> Option<DiskStats> {
-        self.latest
-            .lock()
-            .ok()
-            .and_then(|latest| latest.map(|(_, stats)| stats))
+        self.latest.lock().ok().and_then(|latest| *latest)
     }
 }
 
-/// The journal half of the cache.
+/// The journal half of the cache, and the limits what it keeps must fit.
 struct DiskJournal {
     cache: DiskCache,
     snapshot: Arc<StatsSnapshot>,
+    media_limits: MediaLimits,
 }
 
 impl JournalStore for DiskJournal {
@@ -425,7 +442,7 @@ impl JournalStore for DiskJournal {
 
     fn keep(&self, record: &JournalRecord, media: SourcedMedia) -> Result<(), AssetError> {
         // Kept only if it decodes, as a served result would be.
-        decode(record.request.kind, &media)?;
+        decode(record.request.kind, &media, &self.media_limits)?;
         if record.request.is_cacheable() {
             let store = ToStore {
                 media,

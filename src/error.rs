@@ -114,3 +114,37 @@ impl fmt::Display for AssetError {
 }
 
 impl std::error::Error for AssetError {}
+
+/// `text` with the userinfo, query and fragment of every URL in it removed: text the crate does
+/// not control (a panic's message) may carry a token in a URL.
+pub(crate) fn without_url_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme_end) = rest.find("://") {
+        let (head, tail) = rest.split_at(scheme_end + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        let url = url.split(['?', '#']).next().unwrap_or_default();
+        let (authority, path) = url.split_at(url.find('/').unwrap_or(url.len()));
+        out.push_str(authority.rsplit('@').next().unwrap_or_default());
+        out.push_str(path);
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_secrets() {
+        let text = "GET https://me:pw@host:8/a/b?token=s3cret#x failed, see http://h/p";
+        assert_eq!(
+            super::without_url_secrets(text),
+            "GET https://host:8/a/b failed, see http://h/p"
+        );
+    }
+}

@@ -47,6 +47,7 @@ pub mod journal;
 #[cfg(feature = "state")]
 pub mod loading;
 pub mod local_generator;
+pub mod media_limits;
 pub mod messages;
 pub mod placeholder;
 pub mod plugin;
@@ -78,6 +79,7 @@ pub mod prelude {
     #[cfg(feature = "state")]
     pub use crate::loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
     pub use crate::local_generator::LocalGenerator;
+    pub use crate::media_limits::MediaLimits;
     pub use crate::messages::{
         AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset,
     };

@@ -72,9 +72,10 @@ impl LocalGenerator {
         Self::default()
     }
 
-    /// How long a generation takes (default 1.5 s); zero answers at once.
+    /// How long a generation takes (default 1.5 s, at most
+    /// [`LONGEST_WAIT`](crate::request::LONGEST_WAIT)); zero answers at once.
     pub fn latency(mut self, latency: Duration) -> Self {
-        self.latency = latency;
+        self.latency = latency.min(crate::request::LONGEST_WAIT);
         self
     }
 

@@ -17,6 +17,7 @@ use crate::disk_cache::{CACHE_DIR_ENV, DiskCacheConfig};
 use crate::disk_tier::DiskTier;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::local_generator::LocalGenerator;
+use crate::media_limits::MediaLimits;
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 use crate::placeholder::Placeholders;
 use crate::prediction::{
@@ -25,7 +26,9 @@ use crate::prediction::{
 };
 use crate::premade::PreMadeSource;
 use crate::provider::{AssetProvider, ProviderParts, ProviderStats};
-use crate::request::{AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, RequestKey};
+use crate::request::{
+    AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, RequestKey,
+};
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
 use crate::session::PlaySession;
 use crate::source::{AssetSource, SourceKind};
@@ -77,6 +80,7 @@ pub struct AssetProviderPlugin {
     max_concurrent_decodes: usize,
     default_timeout: Duration,
     memory_capacity: usize,
+    media_limits: MediaLimits,
     disk: DiskSetting,
     prediction: PredictionSettings,
     predictor: Arc<dyn Predictor>,
@@ -120,6 +124,7 @@ impl AssetProviderPlugin {
             max_concurrent_decodes: 2,
             default_timeout: Duration::from_secs(60),
             memory_capacity: 64,
+            media_limits: MediaLimits::default(),
             disk: DiskSetting::ForGame(None),
             prediction: PredictionSettings::default(),
             predictor: Arc::new(WeightedPredictor::default()),
@@ -209,9 +214,18 @@ impl AssetProviderPlugin {
         self
     }
 
-    /// How long a request waits when it sets no `max_wait` (default 60 s).
+    /// How long a request waits when it sets no `max_wait` (default 60 s; at most
+    /// [`LONGEST_WAIT`], which longer timeouts become).
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
-        self.default_timeout = timeout;
+        self.default_timeout = timeout.min(LONGEST_WAIT);
+        self
+    }
+
+    /// The largest images and video frames accepted (default [`MediaLimits::default`]: 8192
+    /// pixels a side, 16,777,216 pixels). Sizes are read from headers before decoding; media
+    /// over a limit fails its request with a `Decode` error.
+    pub fn with_media_limits(mut self, limits: MediaLimits) -> Self {
+        self.media_limits = limits;
         self
     }
 
@@ -295,7 +309,11 @@ impl AssetProviderPlugin {
                 }
             }
         };
-        Some(Arc::new(DiskTier::new(config, self.default_timeout)))
+        Some(Arc::new(DiskTier::new(
+            config,
+            self.default_timeout,
+            self.media_limits,
+        )))
     }
 }
 
@@ -393,6 +411,7 @@ impl Plugin for AssetProviderPlugin {
             worker_threads: self.runtime_threads,
             max_concurrent_generations: self.max_concurrent_generations,
             max_concurrent_decodes: self.max_concurrent_decodes,
+            media_limits: self.media_limits,
         };
         let disk = self.disk_tier();
         let (runtime, commands, events) =
@@ -415,7 +434,8 @@ impl Plugin for AssetProviderPlugin {
             disk,
         };
         let mut provider = AssetProvider::new(parts);
-        provider.set_session(world.resource::<PlaySession>().clone());
+        // The provider starts in the session the game inserted before the plugin, if any.
+        let _ = provider.sync_session(world.resource::<PlaySession>());
         app.insert_resource(provider);
     }
 }

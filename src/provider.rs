@@ -18,7 +18,7 @@ use crate::error::{AssetError, AssetErrorKind};
 use crate::lanes::LaneFlag;
 use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::placeholder::Placeholders;
-use crate::request::{AssetRequest, CachingStrategy, MediaKind, RequestKey};
+use crate::request::{AssetRequest, CachingStrategy, LONGEST_WAIT, MediaKind, RequestKey};
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
 use crate::session::PlaySession;
 use crate::source::SourceKind;
@@ -132,6 +132,11 @@ pub struct AssetProvider {
     audio_handles: AssetHandleProvider,
     placeholders: Placeholders,
     session: PlaySession,
+    /// The session the provider and the [`PlaySession`] resource last agreed on: tells which
+    /// of the two changed since.
+    synced_session: PlaySession,
+    /// Direct [`request`](Self::request) calls since the provider and the resource last agreed.
+    direct_since_sync: u32,
     default_timeout: Duration,
     memory_capacity: usize,
     next_job: u64,
@@ -176,6 +181,8 @@ impl AssetProvider {
             audio_handles: parts.audio_handles,
             placeholders: parts.placeholders,
             session: PlaySession::default(),
+            synced_session: PlaySession::default(),
+            direct_since_sync: 0,
             default_timeout: parts.default_timeout,
             memory_capacity: parts.memory_capacity,
             next_job: 0,
@@ -200,6 +207,7 @@ impl AssetProvider {
     ///
     /// The request is held until it completes; use [`cancel`](Self::cancel) to give it up.
     pub fn request(&mut self, request: AssetRequest) -> MediaHandle {
+        self.direct_since_sync = self.direct_since_sync.saturating_add(1);
         self.start(None, request, false).handle
     }
 
@@ -479,14 +487,49 @@ impl AssetProvider {
         &self.session
     }
 
+    /// Switches to `session` (for example at "New game"): every request made after this call,
+    /// in this system or any later one, through any path, is keyed with it. The [`PlaySession`]
+    /// resource is updated to match at the plugin's next step (before the next request from an
+    /// entity, message or prediction, and at the start and end of each frame).
+    ///
+    /// This is the way to change sessions in a system that also requests media directly with
+    /// [`request`](Self::request): a change of the resource reaches the provider only at the
+    /// plugin's next step (see [`PlaySession`]).
+    pub fn set_session(&mut self, session: PlaySession) {
+        self.session = session;
+    }
+
     /// Forgets every completed result held in memory. Handles the game still holds keep their
     /// media.
     pub fn clear_memory(&mut self) {
         self.memory.clear();
     }
 
-    pub(crate) fn set_session(&mut self, session: PlaySession) {
-        self.session = session;
+    /// Brings the provider and the [`PlaySession`] resource together: whichever changed since
+    /// they last agreed wins (the resource, if both did). Returns the session the resource
+    /// should now hold, if it must change.
+    pub(crate) fn sync_session(&mut self, resource: &PlaySession) -> Option<PlaySession> {
+        let update = if *resource != self.synced_session {
+            // The game changed the resource.
+            if self.direct_since_sync > 0 {
+                warn_once!(
+                    "the PlaySession resource changed while AssetProvider::request was called \
+                     directly: requests made after the change in the same frame used the \
+                     previous session; change sessions with AssetProvider::set_session in \
+                     systems that request directly"
+                );
+            }
+            self.session = resource.clone();
+            None
+        } else if self.session != *resource {
+            // The game called `set_session`.
+            Some(self.session.clone())
+        } else {
+            None
+        };
+        self.synced_session = self.session.clone();
+        self.direct_since_sync = 0;
+        update
     }
 
     /// Starts or joins the request for `entity` and returns its task.
@@ -607,7 +650,10 @@ impl AssetProvider {
         self.next_job += 1;
         let handle = self.reserve(kind);
         self.new_placeholders.push(handle.clone());
-        let timeout = request.max_wait.unwrap_or(self.default_timeout);
+        let timeout = request
+            .max_wait
+            .unwrap_or(self.default_timeout)
+            .min(LONGEST_WAIT);
         self.notices
             .push(Notice::Requested(requested(handle.clone(), false)));
         let lane = LaneFlag::new(!prefetch);
@@ -744,6 +790,15 @@ impl AssetProvider {
             kind: job.kind,
         }));
         true
+    }
+
+    /// Whether `entity` holds `job_id`, which is still in flight.
+    pub(crate) fn is_held_by(&self, job_id: JobId, entity: Entity) -> bool {
+        self.jobs.get(&job_id).is_some_and(|job| {
+            job.holders
+                .iter()
+                .any(|holder| holder.entity == Some(entity))
+        })
     }
 
     /// Placeholders for handles reserved since the last call.

@@ -9,6 +9,12 @@ use std::time::Duration;
 
 use crate::session::PlaySession;
 
+/// The longest wait honoured anywhere a wait is configured (a request's `max_wait`, the
+/// plugin's default timeout, a generator's latency): 365 days, as good as forever for a game.
+/// Longer waits, up to `Duration::MAX`, are treated as this one, so no setting can overflow a
+/// deadline.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// The kind of media a request wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Reflect, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +125,11 @@ impl GenerationPurpose {
 /// [`RequestAsset`](crate::messages::RequestAsset) message, or insert it on an entity: the plugin
 /// then adds a [`GenerationTask`](crate::task::GenerationTask) beside it in the same frame.
 ///
+/// Inserting a request on an entity whose task is still in flight replaces that request (its
+/// job is given up, a new one starts) unless the new request has the same key: then the job
+/// goes on, and nothing is cancelled, started or sent. Fields outside the key (`priority`,
+/// `max_wait`, `allow_generation`, ...) do not change a job already running.
+///
 /// ```
 /// # use bevy_asset_provider::prelude::*;
 /// let request = AssetRequest::image()
@@ -165,7 +176,8 @@ pub struct AssetRequest {
     pub prefer_cached: bool,
     /// Allow a generator to run when nothing cached or pre-made matches (default `true`).
     pub allow_generation: bool,
-    /// Give up after this long; `None` uses the plugin's default timeout.
+    /// Give up after this long; `None` uses the plugin's default timeout. At most
+    /// [`LONGEST_WAIT`]: a longer wait is treated as that.
     pub max_wait: Option<Duration>,
     /// 0 (lowest) to 10 (highest); 5 by default.
     pub priority: u8,
@@ -294,7 +306,7 @@ impl AssetRequest {
         self
     }
 
-    /// Gives up after `wait`.
+    /// Gives up after `wait` (at most [`LONGEST_WAIT`]).
     pub fn max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = Some(wait);
         self

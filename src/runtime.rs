@@ -1,13 +1,16 @@
 //! The plugin's own tokio runtime: requests arrive over a channel, sources resolve them, results
 //! go back over another channel. Nothing here runs on the frame.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bevy::log::{debug, warn};
 use crossbeam_channel::{Receiver, Sender};
+use futures_util::FutureExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
 
@@ -16,6 +19,7 @@ use crate::disk_tier::{DiskCommand, DiskTier, ToStore};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::journal::JobJournal;
 use crate::lanes::{LaneFlag, LanePermits};
+use crate::media_limits::MediaLimits;
 use crate::request::{AssetRequest, RequestKey};
 use crate::session::PlaySession;
 use crate::source::{AssetSource, ProgressReporter, SourceKind, SourceRequest, SourcedMedia};
@@ -75,6 +79,7 @@ pub(crate) struct RuntimeConfig {
     pub worker_threads: usize,
     pub max_concurrent_generations: usize,
     pub max_concurrent_decodes: usize,
+    pub media_limits: MediaLimits,
 }
 
 /// The ordered sources and the limits that apply while asking them.
@@ -84,6 +89,7 @@ struct SourceChain {
     ids: Vec<String>,
     generation_permits: LanePermits,
     decode_permits: Semaphore,
+    media_limits: MediaLimits,
     disk: Option<Arc<DiskTier>>,
     /// How many of the game's disk commands (purges) have been carried out; a job waits for
     /// those sent before it, so it never sees what they removed.
@@ -150,7 +156,18 @@ impl SourceChain {
             } else {
                 None
             };
-            match source.resolve(request).await {
+            // A source that panics fails like one that returns an error; the job goes on.
+            let resolved = AssertUnwindSafe(async { source.resolve(request).await })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    Err(AssetError::generation(format!(
+                        "source {} panicked: {}",
+                        source.name(),
+                        panic_message(&*panic)
+                    )))
+                });
+            match resolved {
                 Ok(Some(media)) => {
                     let kind = media.served_as.unwrap_or(kind);
                     let keep = kind != SourceKind::Cached && source.caches_results();
@@ -255,6 +272,7 @@ impl ProviderRuntime {
             sources,
             generation_permits: LanePermits::new(config.max_concurrent_generations),
             decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
+            media_limits: config.media_limits,
             disk,
             disk_commands_done: watch::channel(0).0,
         });
@@ -321,7 +339,7 @@ fn dispatch(
         match command {
             RuntimeCommand::Resolve(spec) => {
                 let job = spec.job;
-                let task = runtime.spawn(run_job(
+                let task = runtime.spawn(run_job_to_its_end(
                     chain.clone(),
                     *spec,
                     disk_commands_sent,
@@ -354,11 +372,54 @@ fn dispatch(
     }
 }
 
+/// What a panic carried, as text, without secrets a URL in it may hold.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    crate::error::without_url_secrets(&message)
+}
+
+/// Runs a job so that it always ends: a panic anywhere in it before its result is sent becomes
+/// a failure, so the request does not wait forever and nobody joins a dead job.
+async fn run_job_to_its_end(
+    chain: Arc<SourceChain>,
+    spec: JobSpec,
+    disk_commands_before: u64,
+    events: Sender<RuntimeEvent>,
+) {
+    let job = spec.job;
+    let kind = spec.request.kind;
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let run = run_job(
+        chain,
+        spec,
+        disk_commands_before,
+        events.clone(),
+        finished.clone(),
+    );
+    if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
+        let message = panic_message(&*panic);
+        if finished.load(std::sync::atomic::Ordering::Acquire) {
+            // The request already has its result; only keeping it on disk was lost.
+            warn!("job {job:?} panicked after its result was sent: {message}");
+            return;
+        }
+        let error =
+            AssetError::generation(format!("the {} job panicked: {message}", kind.as_str()));
+        warn!("job {job:?} failed: {error}");
+        let _ = events.send(RuntimeEvent::Finished(job, Box::new(Err(error))));
+    }
+}
+
 async fn run_job(
     chain: Arc<SourceChain>,
     spec: JobSpec,
     disk_commands_before: u64,
     events: Sender<RuntimeEvent>,
+    finished: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let job = spec.job;
     let _ = events.send(RuntimeEvent::Started(job));
@@ -414,6 +475,7 @@ async fn run_job(
         .as_mut()
         .ok()
         .and_then(|resolved| resolved.store.take());
+    finished.store(true, std::sync::atomic::Ordering::Release);
     let _ = events.send(RuntimeEvent::Finished(job, Box::new(outcome)));
     // After the frame has the media: the game never waits for the disk.
     if let Some(disk) = &chain.disk {
@@ -440,9 +502,18 @@ async fn resolve_and_decode(
         chain.decode_permits.acquire().await.map_err(|_| {
             AssetError::new(AssetErrorKind::Shutdown, "the runtime is shutting down")
         })?;
-    let (decoded, media) = tokio::task::spawn_blocking(move || (decode(kind, &media), media))
-        .await
-        .map_err(|error| AssetError::decode(format!("{origin}: the decoder stopped: {error}")))?;
+    let limits = chain.media_limits;
+    let (decoded, media) =
+        tokio::task::spawn_blocking(move || (decode(kind, &media, &limits), media))
+            .await
+            .map_err(|error| {
+                let why = if error.is_panic() {
+                    format!("panicked: {}", panic_message(&*error.into_panic()))
+                } else {
+                    format!("stopped: {error}")
+                };
+                AssetError::decode(format!("{origin}: decoding {} media {why}", kind.as_str()))
+            })?;
     let decoded = decoded?;
     // Only media that decoded is kept: a bad file is never served from disk later.
     let store = served.keep_as.map(|source| ToStore { media, source });

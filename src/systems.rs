@@ -112,10 +112,22 @@ impl MediaAssets<'_> {
     }
 }
 
-/// Copies the [`PlaySession`] resource into the provider when it changes.
-pub(crate) fn sync_session(session: Res<PlaySession>, mut provider: ResMut<AssetProvider>) {
-    if session.is_changed() {
-        provider.set_session(session.clone());
+/// Brings the provider and the [`PlaySession`] resource together (see
+/// [`AssetProvider::set_session`]). Runs at the start and end of each frame.
+pub(crate) fn sync_session(
+    session: Option<ResMut<PlaySession>>,
+    mut provider: ResMut<AssetProvider>,
+) {
+    if let Some(mut session) = session {
+        sync(&mut provider, &mut session);
+    }
+}
+
+/// Whichever of the provider and the resource changed since they last agreed wins; the
+/// resource is written (and marked changed) only when the provider's session is new.
+pub(crate) fn sync(provider: &mut AssetProvider, session: &mut ResMut<PlaySession>) {
+    if let Some(newer) = provider.sync_session(session) {
+        **session = newer;
     }
 }
 
@@ -127,11 +139,16 @@ pub(crate) fn spawn_requested(mut messages: MessageReader<RequestAsset>, mut com
 }
 
 /// Starts (or joins) the request of an entity that got an [`AssetRequest`], and gives it a
-/// [`GenerationTask`] at once.
+/// [`GenerationTask`] at once. The request is keyed with the [`PlaySession`] as it is now, even
+/// if it changed earlier in this frame.
+///
+/// The same request inserted again while its job runs (same key) keeps that job: nothing is
+/// cancelled, started or sent. Another request replaces it.
 pub(crate) fn on_request_inserted(
     event: On<Insert, AssetRequest>,
     requests: Query<(&AssetRequest, Option<&GenerationTask>)>,
     mut provider: ResMut<AssetProvider>,
+    session: Option<ResMut<PlaySession>>,
     time: Option<Res<Time<Real>>>,
     mut commands: Commands,
 ) {
@@ -139,7 +156,18 @@ pub(crate) fn on_request_inserted(
     let Ok((request, previous)) = requests.get(entity) else {
         return;
     };
-    if let Some(job) = previous.and_then(|task| task.job) {
+    if let Some(mut session) = session {
+        sync(&mut provider, &mut session);
+    }
+    if let Some(previous) = previous
+        && let Some(job) = previous.job
+    {
+        let same = !previous.status.is_terminal()
+            && previous.key == provider.key_for(request)
+            && provider.is_held_by(job, entity);
+        if same {
+            return;
+        }
         provider.release(job, Some(entity));
     }
     let now = time.map(|time| time.elapsed()).unwrap_or_default();
@@ -268,9 +296,13 @@ pub(crate) fn trigger_analytics(mut events: MessageReader<AnalyticsEvent>, mut c
 /// Bevy flushes asset events.
 pub(crate) fn flush_requests(
     mut provider: ResMut<AssetProvider>,
+    session: Option<ResMut<PlaySession>>,
     mut assets: MediaAssets,
     mut messages: ProviderMessages,
 ) {
+    if let Some(mut session) = session {
+        sync(&mut provider, &mut session);
+    }
     assets.insert_placeholders(&mut provider);
     messages.send(provider.take_notices());
 }

@@ -19,6 +19,7 @@ use crate::backend::http::{MAX_SERVER_WAIT, RetryPolicy, Secret, normalise_base,
 use crate::backend::library::PixSimLibrary;
 use crate::backend::types::{BackendId, CreateGeneration, GenerationStatus, operation_for};
 use crate::error::AssetError;
+use crate::request::LONGEST_WAIT;
 use crate::scene_graph::SceneGraph;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
@@ -97,21 +98,21 @@ impl PixSimSourceBuilder {
 
     /// How long one HTTP request may take, download included (default 60 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.request_timeout = timeout.min(LONGEST_WAIT);
         self
     }
 
     /// How long connecting may take (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = timeout.min(LONGEST_WAIT);
         self
     }
 
     /// Polling without the socket starts every `start` and backs off to every `max` (default
     /// 2 s to 30 s). With the socket up a job polls every `max` as a safety net.
     pub fn poll_interval(mut self, start: Duration, max: Duration) -> Self {
-        self.poll_start = start.max(Duration::from_millis(1));
-        self.poll_max = max.max(self.poll_start);
+        self.poll_start = start.clamp(Duration::from_millis(1), LONGEST_WAIT);
+        self.poll_max = max.clamp(self.poll_start, LONGEST_WAIT);
         self
     }
 
@@ -143,10 +144,11 @@ impl PixSimSourceBuilder {
     /// backing off from `base` to `cap` with jitter (default 5 tries, 250 ms to 10 s). A
     /// `Retry-After` is honoured up to `cap`.
     pub fn retries(mut self, attempts: u32, base: Duration, cap: Duration) -> Self {
+        let base = base.min(LONGEST_WAIT);
         self.retry = RetryPolicy {
             attempts: attempts.max(1),
             base,
-            cap: cap.max(base),
+            cap: cap.clamp(base, LONGEST_WAIT),
         };
         self
     }
@@ -168,7 +170,7 @@ impl PixSimSourceBuilder {
     /// (`content_render_moderated`, provider hiccups) is watched for that retry before the
     /// failure is believed (default 60 s; the request's deadline still applies).
     pub fn retry_grace(mut self, grace: Duration) -> Self {
-        self.retry_grace = grace;
+        self.retry_grace = grace.min(LONGEST_WAIT);
         self
     }
 
@@ -193,7 +195,7 @@ impl PixSimSourceBuilder {
     /// silent as long again after it is taken for dead (a half-open connection), dropped and
     /// reopened; meanwhile jobs poll.
     pub fn socket_keep_alive(mut self, quiet: Duration) -> Self {
-        self.socket_keep_alive = quiet;
+        self.socket_keep_alive = quiet.min(LONGEST_WAIT);
         self
     }
 
@@ -442,7 +444,8 @@ impl AssetSource for PixSimSource {
                 let state = *state.borrow();
                 state.connected.then_some(state.epoch)
             };
-            let submitted = inner.submit(&mut body, &request.lane).await?;
+            let submitted = inner.submit(&mut body, request).await?;
+            let guard = inner.follow_guard(request, &submitted);
             if !submitted.generation.status.is_terminal() {
                 // Before anything else: a crash from here on must not pay for this job again.
                 request
@@ -457,7 +460,7 @@ impl AssetSource for PixSimSource {
                     .await;
             }
             match inner
-                .finish_job(request, submitted, events, state, trusted_since)
+                .finish_job(request, submitted, guard, events, state, trusted_since)
                 .await
             {
                 Ok(media) => return Ok(Some(media)),
@@ -503,8 +506,9 @@ impl AssetSource for PixSimSource {
             generation,
             ours: false,
         };
+        let guard = inner.follow_guard(request, &submitted);
         match inner
-            .finish_job(request, submitted, events, state, trusted_since)
+            .finish_job(request, submitted, guard, events, state, trusted_since)
             .await
         {
             Ok(media) => Ok(Some(media)),

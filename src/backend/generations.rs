@@ -287,6 +287,11 @@ impl Followers {
         }
     }
 
+    /// Whether no job of ours follows `id`.
+    fn is_unfollowed(&self, id: &BackendId) -> bool {
+        self.0.lock().is_ok_and(|map| !map.contains_key(id))
+    }
+
     /// One follower left; `true` when it was the last.
     fn leave(&self, id: &BackendId) -> bool {
         let Ok(mut map) = self.0.lock() else {
@@ -309,7 +314,7 @@ impl Followers {
 /// cancelled or timed out), it leaves the generation to the client's other jobs, or cancels it
 /// when none is left and this client created it, then keeps following it: a cancel that loses
 /// the race ends in a paid result, which goes to the disk tier under the request's key.
-struct FollowGuard {
+pub(super) struct FollowGuard {
     inner: Arc<Inner>,
     id: BackendId,
     ours: bool,
@@ -344,19 +349,67 @@ impl Drop for FollowGuard {
     }
 }
 
+/// A create on its way. Dropped before its answer is handled (the request was cancelled or
+/// timed out meanwhile), it looks for the generation the create may have made, by its tag, and
+/// cancels it: nobody pays for work nobody waits for.
+struct PendingCreate {
+    inner: Arc<Inner>,
+    nonce: String,
+    kind: MediaKind,
+    armed: bool,
+}
+
+impl Drop for PendingCreate {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (inner, nonce, kind) = (self.inner.clone(), self.nonce.clone(), self.kind);
+        runtime.spawn(async move {
+            // The create may still be on its way to the server: look a few times.
+            let mut wait = Duration::from_millis(250);
+            for _ in 0..4 {
+                if let Some(generation) = inner.find_created(&nonce).await {
+                    if !generation.status.is_terminal()
+                        && inner.followers.is_unfollowed(&generation.id)
+                    {
+                        inner
+                            .cancel_and_salvage(generation.id, JobJournal::disabled(), kind)
+                            .await;
+                    }
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        });
+    }
+}
+
 impl Inner {
     /// A generation for `body`: created, or the server's existing work when it provably matches.
     /// A mismatch turns `body` into a request for new work (`force_new`).
     pub(super) async fn submit(
-        &self,
+        self: &Arc<Self>,
         body: &mut CreateGeneration,
-        lane: &LaneFlag,
+        request: &SourceRequest,
     ) -> Result<Submitted, AssetError> {
         loop {
             let nonce = new_nonce();
             let mut sent = body.clone();
             sent.name = Some(tagged_name(body.name.as_deref(), &nonce));
-            let generation = self.create(&sent, lane, &nonce).await?;
+            let mut pending = PendingCreate {
+                inner: self.clone(),
+                nonce: nonce.clone(),
+                kind: request.kind(),
+                armed: true,
+            };
+            let generation = self.create(&sent, &request.lane, &nonce).await;
+            pending.armed = false;
+            let generation = generation?;
             let tagged = generation
                 .name
                 .as_deref()
@@ -491,11 +544,31 @@ impl Inner {
             .await
     }
 
+    /// Counts the request as following `submitted` until the returned guard drops; made as
+    /// soon as the create is answered, before anything else can be awaited, so a request
+    /// dropped from then on leaves (or cancels) the generation.
+    pub(super) fn follow_guard(
+        self: &Arc<Self>,
+        request: &SourceRequest,
+        submitted: &Submitted,
+    ) -> FollowGuard {
+        self.followers.enter(&submitted.generation.id);
+        FollowGuard {
+            inner: self.clone(),
+            id: submitted.generation.id.clone(),
+            ours: submitted.ours,
+            ended: submitted.generation.status.is_terminal(),
+            journal: request.journal.clone(),
+            kind: request.kind(),
+        }
+    }
+
     /// Follows `submitted` to its end, fetches its asset and downloads the file.
     pub(super) async fn finish_job(
         self: &Arc<Self>,
         request: &SourceRequest,
         submitted: Submitted,
+        mut guard: FollowGuard,
         events: broadcast::Receiver<SocketEvent>,
         state: watch::Receiver<SocketState>,
         trusted_since: Option<u64>,
@@ -503,15 +576,6 @@ impl Inner {
         let generation = submitted.generation;
         let id = generation.id.clone();
         request.progress.report(0.1);
-        self.followers.enter(&id);
-        let mut guard = FollowGuard {
-            inner: self.clone(),
-            id: id.clone(),
-            ours: submitted.ours,
-            ended: generation.status.is_terminal(),
-            journal: request.journal.clone(),
-            kind: request.kind(),
-        };
         let asset_id = self
             .follow(&generation, events, state, trusted_since, request)
             .await;
@@ -638,7 +702,7 @@ impl Inner {
                 }
                 _ = tokio::time::sleep(wait) => {
                     if !trust {
-                        interval = (interval * 2).min(max);
+                        interval = interval.saturating_mul(2).min(max);
                     }
                     true
                 }
@@ -746,7 +810,7 @@ impl Inner {
                 return;
             }
             tokio::time::sleep(interval).await;
-            interval = (interval * 2).min(self.config().poll_max);
+            interval = interval.saturating_mul(2).min(self.config().poll_max);
             generation = match self.generation(&id).await {
                 Ok(generation) => generation,
                 Err(error) if error.is_not_found() || error.is_not_yours() => {

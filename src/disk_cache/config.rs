@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The environment variable that overrides the platform cache directory (see
-/// [`DiskCacheConfig::resolve_directory`]). Its value is used as the cache directory itself.
+/// [`DiskCacheConfig::resolve_directory`]). Its value is used as the cache directory itself, so
+/// it must name an empty, new or cache directory: one holding other files is refused (see
+/// [`DiskCache::open`](super::DiskCache::open)).
 pub const CACHE_DIR_ENV: &str = "BEVY_ASSET_PROVIDER_CACHE_DIR";
 
 /// The default size cap: 2 GiB.

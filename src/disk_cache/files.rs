@@ -1,12 +1,26 @@
-//! The cache directory's files: content-addressed blobs, written atomically through `tmp/`.
+//! The cache directory's files: content-addressed blobs, written atomically through `tmp/`,
+//! and the tag that marks the directory as a cache. Only files with the names the cache gives
+//! are ever deleted.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::row::is_sha256_hex;
 use crate::error::AssetError;
+
+/// The name of the tag file (<https://bford.info/cachedir/>): backup tools skip the directory,
+/// and the cache knows it as its own.
+pub(super) const TAG_NAME: &str = "CACHEDIR.TAG";
+
+/// The line after the standard signature that says this cache wrote the tag.
+const TAG_OWNER: &str = "# This file is a cache directory tag created by bevy_asset_provider.";
+
+/// The tag's content: the standard signature first.
+const TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by bevy_asset_provider.\n\
+# For information about cache directory tags, see https://bford.info/cachedir/\n";
 
 /// Where everything lives under the cache directory.
 #[derive(Clone, Debug)]
@@ -15,6 +29,7 @@ pub(super) struct Layout {
     pub blobs: PathBuf,
     pub tmp: PathBuf,
     pub index: PathBuf,
+    pub tag: PathBuf,
 }
 
 impl Layout {
@@ -23,21 +38,92 @@ impl Layout {
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
             index: root.join("index.redb"),
+            tag: root.join(TAG_NAME),
             root,
         }
     }
 
-    /// Creates the directory and its `blobs/` and `tmp/` folders.
+    /// Checks that the directory is the cache's to use: missing, empty, tagged as this cache's,
+    /// or holding nothing but the cache's own files (a cache made before the tag existed).
+    /// Anything else (a home directory, a project folder) is refused, so nothing in it is ever
+    /// touched.
+    pub fn check_owned(&self) -> Result<(), AssetError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(AssetError::io(format!(
+                    "cannot read disk cache directory {}: {e}",
+                    self.root.display()
+                )));
+            }
+        };
+        let mut has_index = false;
+        let mut empty = true;
+        let mut foreign = None;
+        for entry in entries.flatten() {
+            empty = false;
+            let name = entry.file_name();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            match name.to_str() {
+                Some(TAG_NAME) if self.is_tagged() => return Ok(()),
+                Some("index.redb") if !is_dir => has_index = true,
+                Some("index.redb.corrupt") if !is_dir => {}
+                Some("blobs" | "tmp") if is_dir => {}
+                _ => {
+                    foreign.get_or_insert(name);
+                }
+            }
+        }
+        if empty || (has_index && foreign.is_none()) {
+            return Ok(());
+        }
+        let example = foreign.map_or_else(String::new, |name| format!(" (such as {name:?})"));
+        Err(AssetError::io(format!(
+            "disk cache directory {} holds files that are not the cache's{example} and no \
+             {TAG_NAME} of this cache: refusing to use it; choose an empty or new directory",
+            self.root.display()
+        )))
+    }
+
+    /// Whether the directory carries this cache's tag.
+    fn is_tagged(&self) -> bool {
+        // The tag is a few lines; a larger file is not ours.
+        fs::metadata(&self.tag).is_ok_and(|meta| meta.is_file() && meta.len() < 4096)
+            && fs::read_to_string(&self.tag).is_ok_and(|text| {
+                text.starts_with("Signature: 8a477f597d28d172789f06886806bc55")
+                    && text.lines().any(|line| line == TAG_OWNER)
+            })
+    }
+
+    /// Writes the tag unless it is there.
+    fn write_tag(&self) -> Result<(), AssetError> {
+        if self.is_tagged() {
+            return Ok(());
+        }
+        fs::write(&self.tag, TAG).map_err(|e| {
+            AssetError::io(format!(
+                "disk cache directory {} is not writable: {e}",
+                self.root.display()
+            ))
+        })
+    }
+
+    /// Creates the directory, tags it, and creates its `blobs/` and `tmp/` folders: the tag
+    /// comes first, so a directory the cache made is known as its own from then on.
     pub fn create(&self) -> Result<(), AssetError> {
-        for dir in [&self.root, &self.blobs, &self.tmp] {
+        let create = |dir: &Path| {
             fs::create_dir_all(dir).map_err(|e| {
                 AssetError::io(format!(
                     "cannot create disk cache directory {}: {e}",
                     dir.display()
                 ))
-            })?;
-        }
-        Ok(())
+            })
+        };
+        create(&self.root)?;
+        self.write_tag()?;
+        create(&self.blobs)?;
+        create(&self.tmp)
     }
 
     /// The fan-out folder of a blob: the first two hex digits of its name.
@@ -82,18 +168,19 @@ impl Layout {
         let _ = fs::remove_file(self.blob_path(sha256));
     }
 
-    /// Empties `tmp/`: anything there is from a write that never finished.
+    /// Removes the cache's own files from `tmp/` (`<pid>-<n>.tmp` and `probe-<pid>`): they are
+    /// from writes that never finished. Anything else there is left alone.
     pub fn clean_tmp(&self) -> Result<(), AssetError> {
         let entries = fs::read_dir(&self.tmp)
             .map_err(|e| AssetError::io(format!("cannot read {}: {e}", self.tmp.display())))?;
         for entry in entries.flatten() {
             let path = entry.path();
-            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            if let Err(e) = removed
+            let ours = entry.file_type().is_ok_and(|t| t.is_file())
+                && entry.file_name().to_str().is_some_and(is_tmp_name);
+            if !ours {
+                continue;
+            }
+            if let Err(e) = fs::remove_file(&path)
                 && e.kind() != io::ErrorKind::NotFound
             {
                 return Err(AssetError::io(format!(
@@ -124,11 +211,11 @@ impl Layout {
         })
     }
 
-    /// The names of the blobs on disk. Files in the fan-out folders that are not blobs, or are
-    /// not in `keep`, are deleted: they are left from writes whose index row was never committed
-    /// or from deletes that did not finish.
-    pub fn sweep_blobs(&self, keep: &HashSet<&str>) -> Result<HashSet<String>, AssetError> {
-        let mut present = HashSet::new();
+    /// The names of the blobs on disk, with their sizes. Blobs not in `keep` are deleted: they are left from writes
+    /// whose index row was never committed or from deletes that did not finish. Files that are
+    /// not named as blobs are left alone.
+    pub fn sweep_blobs(&self, keep: &HashSet<&str>) -> Result<HashMap<String, u64>, AssetError> {
+        let mut present = HashMap::new();
         let fans = fs::read_dir(&self.blobs)
             .map_err(|e| AssetError::io(format!("cannot read {}: {e}", self.blobs.display())))?;
         for fan in fans.flatten() {
@@ -153,15 +240,30 @@ impl Layout {
                 let ours = is_sha256_hex(name)
                     && name.starts_with(fan_name)
                     && file.file_type().is_ok_and(|t| t.is_file());
-                if ours && keep.contains(name) {
-                    present.insert(name.to_owned());
-                } else if file.file_type().is_ok_and(|t| t.is_file()) {
+                if !ours {
+                    continue;
+                }
+                if keep.contains(name) {
+                    let size = file.metadata().map_or(u64::MAX, |meta| meta.len());
+                    present.insert(name.to_owned(), size);
+                } else {
                     let _ = fs::remove_file(file.path());
                 }
             }
         }
         Ok(present)
     }
+}
+
+/// Whether `name` is one the cache gives files in `tmp/`: `<pid>-<n>.tmp` or `probe-<pid>`.
+fn is_tmp_name(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(pid) = name.strip_prefix("probe-") {
+        return digits(pid);
+    }
+    name.strip_suffix(".tmp")
+        .and_then(|stem| stem.split_once('-'))
+        .is_some_and(|(pid, n)| digits(pid) && digits(n))
 }
 
 /// Flushes a directory's entries (a created or renamed file) to disk where the platform allows

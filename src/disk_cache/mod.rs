@@ -286,6 +286,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl DiskCache {
     /// Opens (creating if needed) the cache in `config`'s directory.
     ///
+    /// The directory must be missing, empty or already a cache: a new cache marks it with a
+    /// `CACHEDIR.TAG` (<https://bford.info/cachedir/>, so backup tools skip it), and a directory
+    /// holding other files and no such tag of this cache is refused. Only files the cache
+    /// named itself are ever deleted.
+    ///
     /// Removes what an interrupted run left: temporary files, blobs without an index row, and
     /// rows that are malformed or whose blob is gone; then evicts least recently used entries
     /// while the cache is over its cap. An index file that cannot be read is moved aside to
@@ -294,9 +299,11 @@ impl DiskCache {
     /// # Errors
     ///
     /// An [`Io`](crate::error::AssetErrorKind::Io) error naming the path when the directory
-    /// cannot be created or written, or when another `DiskCache` has it open.
+    /// cannot be created or written, holds files that are not the cache's, or another
+    /// `DiskCache` has it open.
     pub fn open(config: DiskCacheConfig) -> Result<Self, AssetError> {
         let layout = Layout::new(config.directory);
+        layout.check_owned()?;
         layout.create()?;
         // The index's file lock makes this the only user of the directory from here on, so the
         // cleanup below cannot race another writer.
@@ -727,7 +734,8 @@ impl Inner {
         let present = self.layout.sweep_blobs(&referenced)?;
         let (rows, missing): (Vec<_>, Vec<_>) = rows
             .into_iter()
-            .partition(|(_, row)| present.contains(&row.sha256));
+            // A row whose size is not its blob's is damaged: trusting it would skew the cap.
+            .partition(|(_, row)| present.get(&row.sha256) == Some(&row.size));
 
         if !malformed.is_empty() || !missing.is_empty() {
             let mut entries = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;

@@ -824,3 +824,98 @@ fn choice_counts_add_up_and_survive_reopen() {
         ]
     );
 }
+
+#[test]
+fn a_directory_holding_other_files_is_refused_and_left_untouched() {
+    let dir = TempDir::new();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("tmp")).unwrap();
+    std::fs::write(home.join("notes.txt"), b"mine").unwrap();
+    std::fs::write(home.join("tmp").join("draft.txt"), b"mine too").unwrap();
+    std::fs::write(
+        home.join("tmp").join("123-4.tmp"),
+        b"named like the cache's",
+    )
+    .unwrap();
+    let err = DiskCache::open(DiskCacheConfig::new(&home)).unwrap_err();
+    assert_eq!(err.kind(), AssetErrorKind::Io);
+    assert!(err.message().contains(&home.display().to_string()), "{err}");
+    assert!(err.message().contains("not the cache's"), "{err}");
+    for file in ["notes.txt", "tmp/draft.txt", "tmp/123-4.tmp"] {
+        assert!(home.join(file).is_file(), "{file} is still there");
+    }
+    assert!(!home.join("blobs").exists() && !home.join("index.redb").exists());
+    assert!(!home.join(files::TAG_NAME).exists());
+
+    // Another program's cache tag does not make the directory this cache's.
+    let other = dir.path().join("other-cache");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join(files::TAG_NAME),
+        "Signature: 8a477f597d28d172789f06886806bc55\n# another tool\n",
+    )
+    .unwrap();
+    assert!(DiskCache::open(DiskCacheConfig::new(&other)).is_err());
+}
+
+#[test]
+fn a_new_cache_is_tagged_and_only_its_own_files_are_ever_deleted() {
+    let dir = TempDir::new();
+    let clock = TestClock::new();
+    let root = dir.path().join("cache");
+    {
+        let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+        cache
+            .put(key(1), png(1, 100, CachingStrategy::Once))
+            .unwrap();
+    }
+    let tag = std::fs::read_to_string(root.join(files::TAG_NAME)).unwrap();
+    assert!(tag.starts_with("Signature: 8a477f597d28d172789f06886806bc55\n"));
+
+    // What a game's user (or another program) left inside the tagged cache.
+    let orphan_sha = sha256_hex(b"orphan");
+    let orphan = root.join("blobs").join(&orphan_sha[..2]).join(&orphan_sha);
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, b"orphan").unwrap();
+    let theirs = [
+        root.join("notes.txt"),
+        root.join("tmp").join("draft.txt"),
+        root.join("tmp").join("12-x.tmp"),
+        root.join("tmp").join("folder").join("123-4.tmp"),
+        root.join("blobs").join("readme"),
+        root.join("blobs").join(&orphan_sha[..2]).join("notes.txt"),
+        root.join("blobs").join("zz").join(&orphan_sha),
+    ];
+    for file in &theirs {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, b"not the cache's").unwrap();
+    }
+    let stale = root.join("tmp").join("123-4.tmp");
+    let probe = root.join("tmp").join("probe-77");
+    std::fs::write(&stale, b"half a blob").unwrap();
+    std::fs::write(&probe, b"probe").unwrap();
+
+    let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+    assert!(!stale.exists() && !probe.exists() && !orphan.exists());
+    for file in &theirs {
+        assert!(file.is_file(), "{} is still there", file.display());
+    }
+    assert!(cache.get(key(1), None).unwrap().is_some());
+}
+
+#[test]
+fn a_cache_made_before_the_tag_is_still_opened_and_gets_tagged() {
+    let dir = TempDir::new();
+    let clock = TestClock::new();
+    let root = dir.path().join("cache");
+    {
+        let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+        cache
+            .put(key(1), png(1, 100, CachingStrategy::Once))
+            .unwrap();
+    }
+    std::fs::remove_file(root.join(files::TAG_NAME)).unwrap();
+    let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+    assert!(cache.get(key(1), None).unwrap().is_some());
+    assert!(root.join(files::TAG_NAME).is_file());
+}

@@ -150,13 +150,15 @@ pub fn predict_next(
     settings: Res<PredictionSettings>,
     predictor: Res<ActivePredictor>,
     flags: Res<SceneFlags>,
-    session: Res<PlaySession>,
+    mut session: ResMut<PlaySession>,
     graphs: Res<Assets<SceneGraph>>,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,
     mut provider: ResMut<AssetProvider>,
     mut state: ResMut<PredictionState>,
 ) {
+    // Prefetches are keyed with the session as it is now, even if it changed this frame.
+    crate::systems::sync(&mut provider, &mut session);
     if session.is_changed() {
         state.started_this_session = 0;
     }

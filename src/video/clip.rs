@@ -45,6 +45,8 @@ pub struct VideoClip {
     pub(crate) bytes: Arc<[u8]>,
     pub(crate) info: Arc<VideoInfo>,
     pub(crate) origin: Arc<str>,
+    /// The limits it was opened under; its frames are decoded under them too.
+    pub(crate) limits: crate::media_limits::MediaLimits,
 }
 
 impl VideoClip {
@@ -52,9 +54,10 @@ impl VideoClip {
     /// complete) and decodes the first frame. Returns the clip and its first frame as an RGBA
     /// image.
     ///
-    /// Blocking; errors name what was wrong (not a video, truncated, an unsupported codec).
+    /// Blocking; errors name what was wrong (not a video, truncated, an unsupported codec,
+    /// frames over the [default limits](crate::media_limits::MediaLimits::default)).
     pub fn open(bytes: impl Into<Arc<[u8]>>) -> Result<(VideoClip, Image), AssetError> {
-        super::open_clip(bytes.into(), "video")
+        super::open_clip(bytes.into(), "video", &Default::default())
     }
 
     /// What opening the clip found.

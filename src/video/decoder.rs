@@ -2,7 +2,9 @@
 //! RGBA, and the thread that decodes a playing clip ahead of its clock. Everything here blocks;
 //! it runs on the runtime's blocking pool or on a clip's own thread, never on the frame.
 
+use std::ffi::CString;
 use std::io::Cursor;
+use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,14 +15,12 @@ use ffmpeg::format::Pixel;
 use ffmpeg::format::context::{Input, StreamIo};
 use ffmpeg::software::scaling;
 use ffmpeg::util::frame;
-use ffmpeg::{Packet, Rational, media, picture};
+use ffmpeg::{Packet, Rational, ffi, media, picture};
 use ffmpeg_next as ffmpeg;
 
 use super::clip::{PictureType, VideoClip, VideoFrame, VideoInfo};
 use crate::error::{AssetError, AssetErrorKind};
-
-/// Largest width or height decoded; a bigger stream is refused rather than allocated.
-const MAX_SIDE: u32 = 8192;
+use crate::media_limits::MediaLimits;
 
 /// Demuxers that read still images: a PNG or JPEG labelled as video opens as a one-frame
 /// "video" in FFmpeg, which is not what the request asked for.
@@ -37,10 +37,75 @@ impl AsRef<[u8]> for SharedBytes {
     }
 }
 
-fn open_input(bytes: &Arc<[u8]>) -> Result<Input, ffmpeg::Error> {
+/// Why a clip did not open.
+enum OpenError {
+    Ffmpeg(ffmpeg::Error),
+    /// A video stream's header claims frames over the limits (the message says how large).
+    TooLarge(String),
+}
+
+impl From<ffmpeg::Error> for OpenError {
+    fn from(error: ffmpeg::Error) -> Self {
+        Self::Ffmpeg(error)
+    }
+}
+
+/// `limits`' pixel count as FFmpeg's `max_pixels` option, which is at most `i32::MAX`.
+fn max_pixels(limits: &MediaLimits) -> i64 {
+    limits.pixels().min(i32::MAX as u64) as i64
+}
+
+/// Opens `bytes` with FFmpeg. Like `ffmpeg::format::input_from_stream`, in two steps: the video
+/// streams' sizes from the container's header are checked against `limits` before
+/// `avformat_find_stream_info` decodes a first frame of each, and the decoders it opens refuse
+/// frames over the pixel limit, so a small file claiming huge frames is never allocated.
+fn open_input(bytes: &Arc<[u8]>, limits: &MediaLimits) -> Result<Input, OpenError> {
     super::init_ffmpeg();
-    let io = StreamIo::from_read_seek(Cursor::new(SharedBytes(bytes.clone())))?;
-    ffmpeg::format::input_from_stream(io, None, None)
+    let mut io = StreamIo::from_read_seek(Cursor::new(SharedBytes(bytes.clone())))?;
+    let max_pixels = CString::new(max_pixels(limits).to_string()).unwrap_or_default();
+    // SAFETY: the same calls as `input_from_stream`. `ps` is freed by `avformat_open_input` when
+    // it fails (a custom `pb` is left to `io`, dropped here); once it succeeds, `Input` owns
+    // both and closes them on every path below. The options are freed after use.
+    unsafe {
+        let mut ps = ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(ffmpeg::Error::Other { errno: ffi::ENOMEM }.into());
+        }
+        (*ps).pb = io.as_mut_ptr();
+        (*ps).flags |= ffi::AVFMT_FLAG_CUSTOM_IO;
+        let opened = ffi::avformat_open_input(&mut ps, ptr::null(), ptr::null(), ptr::null_mut());
+        if opened != 0 {
+            return Err(ffmpeg::Error::from(opened).into());
+        }
+        let mut input = Input::wrap_with_custom_io(ps, io);
+        for stream in input.streams() {
+            let parameters = stream.parameters();
+            if parameters.medium() != media::Type::Video {
+                continue;
+            }
+            let (width, height) = ((*parameters.as_ptr()).width, (*parameters.as_ptr()).height);
+            // Zero: the header does not say; the decoders' own limit still holds.
+            if width > 0
+                && height > 0
+                && let Err(problem) = limits.check(width as u32, height as u32)
+            {
+                return Err(OpenError::TooLarge(problem));
+            }
+        }
+        let ps = input.as_mut_ptr();
+        let mut options = vec![ptr::null_mut::<ffi::AVDictionary>(); (*ps).nb_streams as usize];
+        for option in &mut options {
+            ffi::av_dict_set(option, c"max_pixels".as_ptr(), max_pixels.as_ptr(), 0);
+        }
+        let found = ffi::avformat_find_stream_info(ps, options.as_mut_ptr());
+        for option in &mut options {
+            ffi::av_dict_free(option);
+        }
+        if found < 0 {
+            return Err(ffmpeg::Error::from(found).into());
+        }
+        Ok(input)
+    }
 }
 
 /// The video stream of an opened input and a decoder for it.
@@ -54,7 +119,7 @@ struct Stream {
 }
 
 /// Finds the best video stream and opens its decoder; errors say what the file holds instead.
-fn video_stream(input: &Input, origin: &str) -> Result<Stream, AssetError> {
+fn video_stream(input: &Input, origin: &str, limits: &MediaLimits) -> Result<Stream, AssetError> {
     let format = input.format().name().to_owned();
     if is_image_demuxer(&format) {
         return Err(AssetError::decode(format!(
@@ -91,6 +156,9 @@ fn video_stream(input: &Input, origin: &str) -> Result<Stream, AssetError> {
     })?;
     // One thread per clip: a playing clip already has a thread of its own.
     context.set_threading(ffmpeg::threading::Config::count(1));
+    // SAFETY: a plain field of a context not yet opened; the decoder refuses larger frames,
+    // even when the stream changes size mid-way.
+    unsafe { (*context.as_mut_ptr()).max_pixels = max_pixels(limits) };
     let mut decoder = context.decoder();
     decoder.set_packet_time_base(stream.time_base());
     let decoder = decoder.video().map_err(|error| {
@@ -194,17 +262,29 @@ pub(crate) fn rgba_image(width: u32, height: u32, rgba: Vec<u8>) -> Image {
 
 /// Opens `bytes` as a clip: the container and its video stream, checked complete, and the first
 /// frame in presentation order. Runs in `decode`, on the runtime's blocking pool.
-pub(crate) fn open_clip(bytes: Arc<[u8]>, origin: &str) -> Result<(VideoClip, Image), AssetError> {
+pub(crate) fn open_clip(
+    bytes: Arc<[u8]>,
+    origin: &str,
+    limits: &MediaLimits,
+) -> Result<(VideoClip, Image), AssetError> {
     let size = bytes.len();
-    let mut input = open_input(&bytes).map_err(|error| {
-        AssetError::decode(format!(
+    let mut input = open_input(&bytes, limits).map_err(|error| match error {
+        OpenError::Ffmpeg(error) => AssetError::decode(format!(
             "{origin}: {size} bytes did not open as a video ({error}): not a video file, or \
              cut short"
-        ))
+        )),
+        OpenError::TooLarge(problem) => {
+            AssetError::decode(format!("{origin}: the video's frames are {problem}"))
+        }
     })?;
     let container = input.format().name().to_owned();
-    let mut stream = video_stream(&input, origin)?;
-    let mut converter = Converter::new(stream.decoder.width(), stream.decoder.height(), origin)?;
+    let mut stream = video_stream(&input, origin, limits)?;
+    let mut converter = Converter::new(
+        stream.decoder.width(),
+        stream.decoder.height(),
+        origin,
+        limits,
+    )?;
 
     // One pass over the packets: every one is checked present and whole, and the first few
     // feed the decoder until it gives the first frame.
@@ -290,6 +370,7 @@ pub(crate) fn open_clip(bytes: Arc<[u8]>, origin: &str) -> Result<(VideoClip, Im
         bytes,
         info: Arc::new(info),
         origin: Arc::from(origin),
+        limits: *limits,
     };
     Ok((clip, image))
 }
@@ -304,13 +385,15 @@ struct Converter {
 }
 
 impl Converter {
-    fn new(width: u32, height: u32, origin: &str) -> Result<Self, AssetError> {
-        if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
-            return Err(AssetError::decode(format!(
-                "{origin}: the video's frames are {width} × {height}; this plays 1 to \
-                 {MAX_SIDE} pixels a side"
-            )));
-        }
+    fn new(
+        width: u32,
+        height: u32,
+        origin: &str,
+        limits: &MediaLimits,
+    ) -> Result<Self, AssetError> {
+        limits.check(width, height).map_err(|problem| {
+            AssetError::decode(format!("{origin}: the video's frames are {problem}"))
+        })?;
         Ok(Self {
             width,
             height,
@@ -391,16 +474,19 @@ pub struct VideoFrames {
 impl VideoFrames {
     pub(crate) fn new(clip: &VideoClip) -> Result<Self, AssetError> {
         let origin = clip.origin.clone();
-        let input = open_input(&clip.bytes).map_err(|error| {
+        let input = open_input(&clip.bytes, &clip.limits).map_err(|error| {
+            let error = match error {
+                OpenError::Ffmpeg(error) => error.to_string(),
+                OpenError::TooLarge(problem) => problem,
+            };
             AssetError::decode(format!("{origin}: reopening the video failed: {error}"))
         })?;
-        let stream = video_stream(&input, &origin)?;
-        let converter = Converter::new(clip.info.width, clip.info.height, &origin)?;
-        let frame_step = if stream.frame_rate > 0.0 {
-            Duration::from_secs_f64(1.0 / stream.frame_rate)
-        } else {
-            Duration::from_millis(40)
-        };
+        let stream = video_stream(&input, &origin, &clip.limits)?;
+        let converter = Converter::new(clip.info.width, clip.info.height, &origin, &clip.limits)?;
+        let frame_step = Duration::try_from_secs_f64(1.0 / stream.frame_rate)
+            .ok()
+            .filter(|step| !step.is_zero() && stream.frame_rate > 0.0)
+            .unwrap_or(Duration::from_millis(40));
         Ok(Self {
             input,
             stream,

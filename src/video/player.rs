@@ -272,7 +272,8 @@ impl Playback {
     fn advance(&mut self, delta: Duration, looping: bool) -> Step {
         let mut step = Step::default();
         if self.primed {
-            self.clock += delta;
+            // Saturating: a speed set through reflection may be huge.
+            self.clock = self.clock.saturating_add(delta);
         }
         loop {
             while self.end.is_none() {

@@ -89,6 +89,20 @@ pub enum Behaviour {
     },
     /// Answers with bytes that are not what they claim to be.
     Garbage,
+    /// Answers with these bytes labelled `mime`, whatever was asked (hostile media).
+    Bytes { bytes: Arc<[u8]>, mime: String },
+    /// Panics inside `resolve`.
+    Panic,
+}
+
+impl Behaviour {
+    /// Serves `bytes` labelled `mime`.
+    pub fn bytes(bytes: impl Into<Arc<[u8]>>, mime: &str) -> Self {
+        Self::Bytes {
+            bytes: bytes.into(),
+            mime: mime.to_owned(),
+        }
+    }
 }
 
 /// A generator whose answers and calls a test controls and counts.
@@ -159,6 +173,10 @@ impl AssetSource for FakeGenerator {
                 "image/png",
                 "fake",
             ))),
+            Behaviour::Bytes { bytes, mime } => {
+                Ok(Some(SourcedMedia::new(bytes.clone(), mime.clone(), "fake")))
+            }
+            Behaviour::Panic => panic!("the fake generator broke"),
         }
     }
 

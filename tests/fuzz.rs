@@ -1,0 +1,661 @@
+//! Property tests of every parser of outside input: scene JSON, the pre-made manifest, the
+//! backend settings file, the disk index's rows and media headers. Each gets arbitrary bytes
+//! and valid input with a part replaced by something random. Properties: nothing panics, no
+//! input makes the process allocate more than `ALLOCATION_BOUND` at once (inputs claiming huge
+//! sizes are refused before allocating), and errors name the file and, where the shape is
+//! wrong, the field.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bevy::prelude::*;
+use bevy_asset_provider::backend::PixSimConfig;
+use bevy_asset_provider::dev_backend::ClipSpec;
+use bevy_asset_provider::disk_cache::{DiskCache, DiskCacheConfig, NewEntry};
+use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::premade::PreMadeManifest;
+use bevy_asset_provider::scene_graph::SceneGraphError;
+use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+use common::{TempDir, update_until, wav};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::{Value, json};
+
+/// The most any single allocation may take while these tests run: far above what the inputs
+/// here can honestly need (the media app's limits allow 1 Mpixel images, 4 MiB decoded).
+const ALLOCATION_BOUND: usize = 64 * 1024 * 1024;
+
+/// Counts the largest allocation asked for, then lets the system allocator serve it.
+struct LargestAllocation;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed to `System` unchanged; only a counter is updated besides.
+unsafe impl GlobalAlloc for LargestAllocation {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: LargestAllocation = LargestAllocation;
+
+fn assert_allocations_bounded() {
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest <= ALLOCATION_BOUND,
+        "an allocation of {largest} bytes"
+    );
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        // Failures are reported with their input; nothing is written into the source tree.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Any JSON value, a few levels deep.
+fn json_value() -> impl Strategy<Value = Value> {
+    let text = vec(any::<char>(), 0..12).prop_map(|chars| chars.into_iter().collect::<String>());
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        text.clone().prop_map(Value::from),
+        Just(Value::from("")),
+    ];
+    leaf.prop_recursive(3, 24, 4, move |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(Value::Array),
+            vec((text.clone(), inner), 0..4)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+        ]
+    })
+}
+
+/// The JSON pointer of every value in `value`, itself included.
+fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                pointers(item, format!("{at}/{i}"), out);
+            }
+        }
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                let name = name.replace('~', "~0").replace('/', "~1");
+                pointers(item, format!("{at}/{name}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// `document` with the value at one of its pointers (chosen by `which`) replaced by `with`.
+fn replace_one(document: &Value, which: Index, with: Value) -> Vec<u8> {
+    let mut all = Vec::new();
+    pointers(document, String::new(), &mut all);
+    let mut document = document.clone();
+    let pointer = &all[which.index(all.len())];
+    if let Some(slot) = document.pointer_mut(pointer) {
+        *slot = with;
+    }
+    serde_json::to_vec(&document).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scene JSON
+// ---------------------------------------------------------------------------------------------
+
+fn scene_document() -> Value {
+    serde_json::from_slice(include_bytes!("fixtures/scenes/park.scene.json")).unwrap()
+}
+
+fn check_scene(bytes: &[u8]) {
+    match SceneGraph::from_json(bytes, "park.scene.json") {
+        Ok(graph) => {
+            // A graph that parsed is whole: its start node and every edge's ends exist.
+            assert!(graph.node(&graph.start_node().id).is_some());
+            for edge in &graph.edges {
+                assert!(graph.node(&edge.from).is_some() && graph.node(&edge.to).is_some());
+            }
+        }
+        Err(error) => {
+            assert!(error.to_string().contains("park.scene.json"), "{error}");
+            if let SceneGraphError::Invalid { field, .. } = &error {
+                assert!(!field.is_empty(), "{error}");
+            }
+        }
+    }
+    assert_allocations_bounded();
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn scene_json_arbitrary_bytes(bytes in vec(any::<u8>(), 0..512)) {
+        check_scene(&bytes);
+    }
+
+    #[test]
+    fn scene_json_with_a_field_replaced(which in any::<Index>(), with in json_value()) {
+        let bytes = replace_one(&scene_document(), which, with);
+        check_scene(&bytes);
+        if let Err(SceneGraphError::Parse { field: Some(field), .. }) =
+            SceneGraph::from_json(&bytes, "park.scene.json")
+        {
+            prop_assert!(!field.is_empty());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pre-made manifest
+// ---------------------------------------------------------------------------------------------
+
+fn manifest_document() -> Value {
+    json!({"assets": [
+        {"id": "harbor_dawn", "path": "premade/harbor_dawn.png", "kind": "image",
+         "tags": ["loc:harbor", "role:bg"]},
+        {"path": "premade/chime.wav", "kind": "audio", "tags": ["mood:calm"]},
+        {"id": "intro", "path": "./premade/intro.mp4", "kind": "video"}
+    ]})
+}
+
+fn check_manifest(bytes: &[u8]) {
+    match PreMadeManifest::parse(bytes, "premade/manifest.json") {
+        Ok(manifest) => {
+            for entry in manifest.entries() {
+                // Whatever parsed stays under the asset root.
+                assert!(!entry.path.contains("..") && !entry.path.starts_with('/'));
+            }
+        }
+        Err(error) => {
+            assert_eq!(error.kind(), AssetErrorKind::InvalidData);
+            assert!(error.message().contains("premade/manifest.json"), "{error}");
+        }
+    }
+    assert_allocations_bounded();
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn manifest_arbitrary_bytes(bytes in vec(any::<u8>(), 0..512)) {
+        check_manifest(&bytes);
+    }
+
+    #[test]
+    fn manifest_with_a_field_replaced(which in any::<Index>(), with in json_value()) {
+        check_manifest(&replace_one(&manifest_document(), which, with));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backend settings file
+// ---------------------------------------------------------------------------------------------
+
+const SETTINGS_KEYS: &[&str] = &[
+    "url",
+    "token",
+    "email",
+    "password",
+    "provider_id",
+    "audio_operation",
+    "request_timeout_secs",
+    "connect_timeout_secs",
+    "poll_start_ms",
+    "poll_max_ms",
+    "max_concurrent_creates",
+    "max_concurrent_downloads",
+    "max_download_bytes",
+    "retry_attempts",
+    "user_agent",
+    "websocket",
+    "game_endpoint",
+    "search_pages",
+    "no_such_setting",
+];
+
+/// A TOML value written out: numbers (including nan and inf), booleans, strings, arrays.
+fn toml_literal() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>().prop_map(|f| {
+            if f.is_nan() {
+                "nan".to_owned()
+            } else if f.is_infinite() {
+                if f > 0.0 { "inf" } else { "-inf" }.to_owned()
+            } else {
+                format!("{f:?}")
+            }
+        }),
+        Just("-1.5".to_owned()),
+        Just("1e300".to_owned()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        vec(any::<char>(), 0..12)
+            .prop_map(
+                |chars| serde_json::to_string(&chars.into_iter().collect::<String>()).unwrap()
+            ),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        vec(inner, 0..3).prop_map(|items| format!("[{}]", items.join(", ")))
+    })
+}
+
+fn check_settings(text: &str) {
+    match PixSimConfig::from_toml(text, "game.toml") {
+        Ok(settings) => {
+            if let Err(error) = settings.builder() {
+                assert!(
+                    error.message().contains("backend settings")
+                        || error.message().contains("PIXSIM_URL"),
+                    "{error}"
+                );
+            }
+        }
+        Err(error) => {
+            assert_eq!(error.kind(), AssetErrorKind::InvalidData);
+            assert!(error.message().contains("game.toml"), "{error}");
+        }
+    }
+    assert_allocations_bounded();
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    #[test]
+    fn settings_arbitrary_text(bytes in vec(any::<u8>(), 0..256)) {
+        check_settings(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn settings_with_a_value_replaced(which in any::<Index>(), with in toml_literal()) {
+        let mut settings = vec![
+            ("url", "\"https://pixsim.example.com\"".to_owned()),
+            ("token", "\"secret\"".to_owned()),
+            ("request_timeout_secs", "30".to_owned()),
+            ("poll_start_ms", "500".to_owned()),
+            ("websocket", "false".to_owned()),
+        ];
+        let key = SETTINGS_KEYS[which.index(SETTINGS_KEYS.len())];
+        settings.retain(|(name, _)| *name != key);
+        settings.push((key, with.clone()));
+        let text: String = settings
+            .iter()
+            .map(|(name, value)| format!("{name} = {value}\n"))
+            .collect();
+        check_settings(&text);
+        if let Err(error) = PixSimConfig::from_toml(&text, "game.toml") {
+            // A value of the wrong type is reported against its setting.
+            prop_assert!(error.message().contains(key), "{}", error);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disk index rows
+// ---------------------------------------------------------------------------------------------
+
+const ENTRIES: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("entries");
+const JOURNAL: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("journal");
+
+/// A row as the cache writes it, for the blob `sha256`.
+fn index_row(sha256: &str) -> Value {
+    json!({
+        "id": 3, "sha256": sha256, "kind": "image", "mime": "image/png", "size": 4,
+        "strategy": "once", "scope": null, "created_ms": 1_700_000_000_000u64,
+        "expires_ms": 1_900_000_000_000u64, "last_used_ms": 1_700_000_000_000u64,
+        "source": "fake", "generation_id": "g-1", "asset_id": null
+    })
+}
+
+/// The bytes of the blob hostile rows point at, beside the good entry's own.
+const BAIT: &[u8] = b"bait";
+
+/// Opens a cache whose index holds the hostile `rows` (under keys 1, 2, ...) and `journal`
+/// rows beside one good entry, then reads everything back. Nothing may panic or fail, and the
+/// good entry is still served.
+fn check_rows(rows: &[Vec<u8>], journal: &[Vec<u8>]) {
+    let dir = TempDir::new("fuzz-rows");
+    let root = dir.path().join("cache");
+    let good = RequestKey([0; 32]);
+    {
+        let cache = DiskCache::open(DiskCacheConfig::new(&root)).unwrap();
+        for (key, bytes) in [(good, b"blob".as_slice()), (RequestKey([0xEE; 32]), BAIT)] {
+            let entry = NewEntry::new(
+                bytes.to_vec(),
+                MediaKind::Image,
+                "image/png",
+                CachingStrategy::Once,
+                "fake",
+            );
+            cache.put(key, entry).unwrap();
+        }
+    }
+    {
+        let db = redb::Database::create(root.join("index.redb")).unwrap();
+        let mut txn = db.begin_write().unwrap();
+        txn.set_durability(redb::Durability::None).unwrap();
+        {
+            let mut entries = txn.open_table(ENTRIES).unwrap();
+            for (i, row) in rows.iter().enumerate() {
+                entries.insert(&[i as u8 + 1; 32], row.as_slice()).unwrap();
+            }
+            let mut pending = txn.open_table(JOURNAL).unwrap();
+            for (i, row) in journal.iter().enumerate() {
+                pending.insert(&[i as u8 + 1; 32], row.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+    let cache = DiskCache::open(DiskCacheConfig::new(&root)).unwrap();
+    for i in 0..=rows.len() {
+        cache.get(RequestKey([i as u8; 32]), None).unwrap();
+    }
+    cache.journal_pending().unwrap();
+    cache.keys();
+    cache.stats();
+    assert!(
+        cache.get(good, None).unwrap().is_some(),
+        "the good entry survives"
+    );
+    assert_allocations_bounded();
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn index_rows_arbitrary_bytes(
+        rows in vec(vec(any::<u8>(), 0..128), 1..4),
+        journal in vec(vec(any::<u8>(), 0..128), 0..3),
+    ) {
+        check_rows(&rows, &journal);
+    }
+
+    #[test]
+    fn index_rows_with_a_field_replaced(which in any::<Index>(), with in json_value()) {
+        // A real blob, so a row that still parses points at real bytes.
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(BAIT));
+        let row = replace_one(&index_row(&sha), which, with.clone());
+        let journal = replace_one(
+            &json!({"generation_id": "g-1", "submitted_at_ms": 5, "details": "{}"}),
+            which,
+            with,
+        );
+        check_rows(&[row], &[journal]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Media headers
+// ---------------------------------------------------------------------------------------------
+
+/// Serves whatever media the current case put in it.
+struct Served(Mutex<SourcedMedia>);
+
+#[async_trait]
+impl AssetSource for Served {
+    fn name(&self) -> &str {
+        "fuzz"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generated
+    }
+
+    async fn resolve(&self, _: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        Ok(Some(self.0.lock().unwrap().clone()))
+    }
+}
+
+/// The limits of the media app: small, so no accepted input needs a large allocation.
+const SIDE: u32 = 1024;
+
+struct MediaApp {
+    app: App,
+    source: Arc<Served>,
+    next: u64,
+}
+
+thread_local! {
+    /// One app per test thread: proptest runs a test's cases one after another on its thread.
+    static MEDIA_APP: RefCell<Option<MediaApp>> = const { RefCell::new(None) };
+}
+
+/// Serves `bytes` labelled `mime` to a fresh `kind` request; returns how it ended.
+fn serve(kind: MediaKind, bytes: Vec<u8>, mime: &str) -> GenerationTask {
+    MEDIA_APP.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let media = cell.get_or_insert_with(|| {
+            let source = Arc::new(Served(Mutex::new(SourcedMedia::new(
+                Vec::new(),
+                "",
+                "fuzz",
+            ))));
+            let mut app = common::headless_app(
+                AssetProviderPlugin::new()
+                    .without_disk_cache()
+                    .with_memory_capacity(0)
+                    .with_shared_source(source.clone())
+                    .with_media_limits(
+                        MediaLimits::default()
+                            .max_image_side(SIDE)
+                            .max_pixels(u64::from(SIDE) * u64::from(SIDE)),
+                    ),
+            );
+            app.update();
+            MediaApp {
+                app,
+                source,
+                next: 0,
+            }
+        });
+        *media.source.0.lock().unwrap() = SourcedMedia::new(bytes, mime, "fuzz");
+        media.next += 1;
+        let request = AssetRequest::new(kind).seed(media.next);
+        let entity = media.app.world_mut().spawn(request).id();
+        update_until(&mut media.app, "the media to be judged", |app| {
+            common::task(app, entity).status().is_terminal()
+        });
+        let task = common::task(&media.app, entity);
+        if task.status() == TaskStatus::Completed {
+            check_accepted(&media.app, task.handle());
+        }
+        media.app.world_mut().despawn(entity);
+        assert_eq!(media.app.world().resource::<AssetProvider>().in_flight(), 0);
+        task
+    })
+}
+
+/// What was accepted is within the limits, and a sound plays through Bevy's own decoder (which
+/// panics on what it cannot read).
+fn check_accepted(app: &App, handle: &MediaHandle) {
+    match handle {
+        MediaHandle::Image(handle) => {
+            let image = app.world().resource::<Assets<Image>>().get(handle).unwrap();
+            let (width, height) = (image.width(), image.height());
+            assert!(
+                width <= SIDE && height <= SIDE,
+                "{width} × {height} accepted"
+            );
+        }
+        MediaHandle::Audio(handle) => {
+            use bevy::audio::{AudioSource, Decodable, Source};
+            let sound = app
+                .world()
+                .resource::<Assets<AudioSource>>()
+                .get(handle)
+                .unwrap()
+                .clone();
+            let played = std::panic::catch_unwind(move || {
+                let decoder = sound.decoder();
+                let _ = decoder.total_duration();
+                decoder.take(4096).count()
+            });
+            assert!(
+                played.is_ok(),
+                "Bevy's decoder panicked on a sound that was accepted"
+            );
+        }
+    }
+}
+
+/// Nothing panicked on the way, a failure is a decode or support error, and memory stayed
+/// bounded.
+fn check_media(task: &GenerationTask) {
+    if let Some(error) = task.error() {
+        assert!(!error.message().contains("panicked"), "{error}");
+        assert!(
+            matches!(
+                error.kind(),
+                AssetErrorKind::Decode | AssetErrorKind::Unsupported
+            ),
+            "{error}"
+        );
+    } else {
+        assert_eq!(task.status(), TaskStatus::Completed);
+    }
+    assert_allocations_bounded();
+}
+
+/// A PNG header claiming `width` × `height`, followed by `tail`.
+fn png_claiming(width: u32, height: u32, tail: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        // The header alone: its image data never follows.
+        let writer = encoder.write_header().unwrap();
+        std::mem::forget(writer);
+    }
+    bytes.extend_from_slice(tail);
+    bytes
+}
+
+/// A WAV header as `common::wav` writes it, with its fields set from the case.
+fn wav_claiming(channels: u16, rate: u32, bits: u16, data_len: u32, present: usize) -> Vec<u8> {
+    let block = channels.wrapping_mul(bits / 8);
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&36u32.wrapping_add(data_len).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&1u16.to_le_bytes());
+    bytes.extend_from_slice(&channels.to_le_bytes());
+    bytes.extend_from_slice(&rate.to_le_bytes());
+    bytes.extend_from_slice(&rate.wrapping_mul(u32::from(block)).to_le_bytes());
+    bytes.extend_from_slice(&block.to_le_bytes());
+    bytes.extend_from_slice(&bits.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_len.to_le_bytes());
+    bytes.resize(bytes.len() + present, 0);
+    bytes
+}
+
+/// `bytes` with up to a few bytes overwritten and perhaps cut short.
+fn damage(mut bytes: Vec<u8>, edits: &[(Index, u8)], cut: Option<Index>) -> Vec<u8> {
+    for (at, value) in edits {
+        let at = at.index(bytes.len());
+        bytes[at] = *value;
+    }
+    if let Some(cut) = cut {
+        bytes.truncate(cut.index(bytes.len()));
+    }
+    bytes
+}
+
+fn clip() -> Vec<u8> {
+    static CLIP: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    CLIP.get_or_init(|| ClipSpec::new(5).size(32, 18).seconds(0.2).encode().unwrap())
+        .clone()
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn media_arbitrary_bytes(
+        bytes in vec(any::<u8>(), 0..256),
+        label in 0usize..3,
+    ) {
+        let (kind, mime) = [
+            (MediaKind::Image, "image/png"),
+            (MediaKind::Audio, "audio/wav"),
+            (MediaKind::Video, "video/mp4"),
+        ][label];
+        check_media(&serve(kind, bytes, mime));
+    }
+
+    #[test]
+    fn media_png_claiming_any_size(
+        width in 1u32..1 << 31,
+        height in 1u32..1 << 31,
+        tail in vec(any::<u8>(), 0..64),
+    ) {
+        let task = serve(MediaKind::Image, png_claiming(width, height, &tail), "image/png");
+        check_media(&task);
+        if width > SIDE || height > SIDE {
+            let message = task.error().map(|e| e.message().to_owned()).unwrap_or_default();
+            prop_assert!(message.contains(&format!("{width} × {height}")), "{}", message);
+        }
+    }
+
+    #[test]
+    fn media_wav_claiming_anything(
+        channels in any::<u16>(),
+        rate in any::<u32>(),
+        bits in prop_oneof![Just(8u16), Just(16), Just(24), Just(32), any::<u16>()],
+        data_len in any::<u32>(),
+        present in 0usize..64,
+    ) {
+        let bytes = wav_claiming(channels, rate, bits, data_len, present);
+        check_media(&serve(MediaKind::Audio, bytes, "audio/wav"));
+    }
+
+    #[test]
+    fn media_damaged_valid_files(
+        which in 0usize..3,
+        edits in vec((any::<Index>(), any::<u8>()), 0..4),
+        cut in proptest::option::of(any::<Index>()),
+    ) {
+        let (kind, bytes, mime) = match which {
+            0 => (MediaKind::Image, common::png(8, 8, [1, 2, 3, 255]), "image/png"),
+            1 => (MediaKind::Audio, wav(64), "audio/wav"),
+            _ => (MediaKind::Video, clip(), "video/mp4"),
+        };
+        check_media(&serve(kind, damage(bytes, &edits, cut), mime));
+    }
+}
