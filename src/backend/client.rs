@@ -277,7 +277,8 @@ impl PixSimSourceBuilder {
 /// out to be another account's, or is cancelled by someone else, is asked for anew. A failure
 /// the server retries by itself is waited out; creates stay under the server's rate limit; a
 /// generation is cancelled only when no request of this client follows it any more. Failures
-/// become typed errors: a job refused for its content is [`Rejected`](AssetErrorKind::Rejected);
+/// become typed errors: a job refused for its content is
+/// [`Rejected`](crate::error::AssetErrorKind::Rejected);
 /// the placeholder stays.
 ///
 /// Audio requests get `Ok(None)` (the next source serves them) unless an
