@@ -8,7 +8,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for run in 1 2; do
   cargo run -q --example scene_player -- --headless --choices 1,2,1 --backend dev-real \
-    --cache-dir "$dir" > "$dir/run$run.jsonl"
+    --cache-dir "$dir/cache" > "$dir/run$run.jsonl"
 done
 python3 - "$dir" <<'PY'
 import json, sys
