@@ -20,8 +20,8 @@ use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::procedural::encode_png;
-use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+use bevy_asset_provider::source::procedural::encode_png;
+use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
 const HIT_ROUNDS: usize = 20;
 const REMOTE_IMAGES: usize = 200;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, futures_lite::future};
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
 const FRAMES: u32 = 500;
 const ROUNDS: u32 = 7;

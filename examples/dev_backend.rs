@@ -5,8 +5,8 @@
 //! ```
 
 fn main() {
+    use bevy_asset_provider::MediaKind;
     use bevy_asset_provider::dev_backend::{DEV_EMAIL, DEV_PASSWORD, DevBackend};
-    use bevy_asset_provider::request::MediaKind;
 
     let mut port = 8787u16;
     let mut args = std::env::args().skip(1);

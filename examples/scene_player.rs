@@ -44,13 +44,13 @@ use std::time::{Duration, Instant};
 
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
+use bevy_asset_provider::DEFAULT_MANIFEST;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::dev_backend::DevBackend;
-use bevy_asset_provider::local_generator::LocalGenerator;
-use bevy_asset_provider::plugin::DEFAULT_MANIFEST;
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::premade::PreMadeSource;
-use bevy_asset_provider::scene_graph::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
+use bevy_asset_provider::scene::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
+use bevy_asset_provider::source::LocalGenerator;
+use bevy_asset_provider::source::PreMadeSource;
 use serde_json::json;
 
 const STORY: &str = "story/lighthouse.scene.json";

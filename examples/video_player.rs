@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
-use bevy_asset_provider::local_generator::LocalGenerator;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::LocalGenerator;
 
 fn provider() -> AssetProviderPlugin {
     AssetProviderPlugin::new().without_disk_cache().with_source(

@@ -2,11 +2,17 @@
 
 use bevy::reflect::Reflect;
 use std::fmt;
+use std::sync::Arc;
 
 /// What went wrong, coarsely: match on this, show the [`AssetError`]'s message to people.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Reflect)]
+#[non_exhaustive]
 pub enum AssetErrorKind {
-    /// No source could serve the request (nothing pre-made matched and generation was not allowed).
+    /// No source had media for the request (nothing pre-made matched and generation was not
+    /// allowed, or every source passed on it).
+    NoSource,
+    /// What was asked for does not exist where it was looked for: the backend answered 404 (an
+    /// unknown scene, asset or generation), or a file is missing.
     NotFound,
     /// A source (generator or backend) tried and failed.
     Generation,
@@ -20,7 +26,8 @@ pub enum AssetErrorKind {
     Decode,
     /// A file could not be read or written.
     Io,
-    /// A file or answer did not have the expected shape (a malformed manifest or scene).
+    /// A file or answer did not have the expected shape (a malformed manifest or scene), or the
+    /// backend refused the request itself as invalid.
     InvalidData,
     /// The request asked for something no configured source supports.
     Unsupported,
@@ -32,6 +39,7 @@ impl AssetErrorKind {
     /// A short, stable, snake_case name for logs and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::NoSource => "no_source",
             Self::NotFound => "not_found",
             Self::Generation => "generation",
             Self::Rejected => "rejected",
@@ -52,14 +60,18 @@ impl fmt::Display for AssetErrorKind {
     }
 }
 
-/// An error from requesting, resolving or decoding media.
+/// An error from requesting, resolving or decoding media: a [kind](AssetErrorKind) to match
+/// on, a message for people that says what was wrong and where, and the underlying error as its
+/// [`source`](std::error::Error::source) when there is one (an I/O or parse error).
 ///
-/// Cheap to clone, so it can sit on a [`GenerationTask`](crate::task::GenerationTask) and travel
-/// in messages. Its message never contains credentials.
-#[derive(Clone, Debug, PartialEq, Eq, Reflect)]
+/// Cheap to clone, so it can sit on a [`GenerationTask`](crate::GenerationTask) and travel
+/// in messages. Neither its message nor its source ever contains credentials.
+#[derive(Clone, Reflect)]
+#[reflect(opaque, Debug, PartialEq)]
 pub struct AssetError {
     kind: AssetErrorKind,
     message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl AssetError {
@@ -68,7 +80,14 @@ impl AssetError {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// The same error, caused by `source`.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// What kind of failure this is.
@@ -79,6 +98,11 @@ impl AssetError {
     /// The human-readable detail.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// Shorthand for [`AssetErrorKind::NoSource`].
+    pub fn no_source(message: impl Into<String>) -> Self {
+        Self::new(AssetErrorKind::NoSource, message)
     }
 
     /// Shorthand for [`AssetErrorKind::NotFound`].
@@ -107,13 +131,41 @@ impl AssetError {
     }
 }
 
+impl PartialEq for AssetError {
+    /// Errors are equal when their kind and message are; the source is detail.
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for AssetError {}
+
+impl fmt::Debug for AssetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("AssetError");
+        debug
+            .field("kind", &self.kind)
+            .field("message", &self.message);
+        if let Some(source) = &self.source {
+            debug.field("source", &without_url_secrets(&source.to_string()));
+        }
+        debug.finish()
+    }
+}
+
 impl fmt::Display for AssetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)
     }
 }
 
-impl std::error::Error for AssetError {}
+impl std::error::Error for AssetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// `text` with the userinfo, query and fragment of every URL in it removed: text the crate does
 /// not control (a panic's message) may carry a token in a URL.
@@ -139,6 +191,19 @@ pub(crate) fn without_url_secrets(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_is_the_source_and_not_the_message() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only");
+        let error = AssetError::io("cannot write blob x").with_source(io);
+        assert_eq!(error.to_string(), "io: cannot write blob x");
+        let source = std::error::Error::source(&error).unwrap();
+        assert_eq!(source.to_string(), "read-only");
+        assert_eq!(error, AssetError::io("cannot write blob x"));
+        assert_ne!(error.kind(), AssetErrorKind::NoSource);
+    }
+
     #[test]
     fn urls_lose_their_secrets() {
         let text = "GET https://me:pw@host:8/a/b?token=s3cret#x failed, see http://h/p";

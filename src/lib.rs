@@ -36,69 +36,61 @@
 
 #![warn(missing_docs)]
 
-pub mod analytics;
+// The folders follow a request's path: `request` (what a game asks for and its key) →
+// `provider` (the facade and its bookkeeping, on the frame) → `runtime` (jobs on the plugin's own
+// threads) → `source` (pre-made, the embedded generator, your own) and `backend` (the PixSim7
+// client) → `cache` (the disk tier and the job journal). `scene`, `prediction`, `video` and
+// `observe` build on that pipeline; each adds its own small plugin.
+
 pub mod backend;
+pub mod cache;
 #[cfg(feature = "dev-backend")]
 pub mod dev_backend;
-pub mod diagnostics;
-pub mod disk_cache;
-pub mod error;
-pub mod journal;
-#[cfg(feature = "state")]
-pub mod loading;
-pub mod local_generator;
-pub mod media_limits;
-pub mod messages;
-pub mod placeholder;
-pub mod plugin;
+mod error;
+pub mod observe;
+mod plugin;
 pub mod prediction;
-pub mod premade;
-pub mod procedural;
-pub mod provider;
-pub mod request;
-pub mod scene_graph;
-pub mod scoring;
-pub mod session;
+mod provider;
+mod request;
+mod runtime;
+pub mod scene;
+mod sets;
 pub mod source;
-pub mod task;
 #[cfg(feature = "video")]
 pub mod video;
 
-mod decode;
-mod disk_tier;
-mod lanes;
-mod runtime;
-mod systems;
+pub use error::{AssetError, AssetErrorKind};
+pub use plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
+pub use provider::{
+    AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, GenerationTask,
+    MediaHandle, ProviderStats, RequestAsset, TaskStatus,
+};
+pub use request::{
+    AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, PlaySession,
+    RequestKey,
+};
+pub use runtime::MediaLimits;
+pub use sets::AssetProviderSystems;
 
-/// Everything a game needs: `use bevy_asset_provider::prelude::*;`.
+/// What a game writes: `use bevy_asset_provider::prelude::*;`.
 pub mod prelude {
-    pub use crate::analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
-    pub use crate::diagnostics::AssetProviderDiagnostics;
-    pub use crate::disk_cache::{DiskCacheConfig, DiskStats};
-    pub use crate::error::{AssetError, AssetErrorKind};
+    pub use crate::cache::DiskCacheConfig;
+    pub use crate::observe::{
+        AnalyticsEvent, AnalyticsKind, AssetPlayed, AssetProviderDiagnostics,
+    };
     #[cfg(feature = "state")]
-    pub use crate::loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
-    pub use crate::local_generator::LocalGenerator;
-    pub use crate::media_limits::MediaLimits;
-    pub use crate::messages::{
-        AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset,
-    };
-    pub use crate::plugin::{AssetProviderPlugin, AssetProviderSystems};
-    pub use crate::prediction::{
-        PredictedStep, PredictionSettings, PredictionState, Predictor, SceneFlags,
-        WeightedPredictor,
-    };
-    pub use crate::premade::PreMadeSource;
-    pub use crate::provider::{AssetProvider, ProviderStats};
-    pub use crate::request::{
-        AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, RequestKey,
-    };
-    pub use crate::scene_graph::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
-    pub use crate::session::PlaySession;
-    pub use crate::source::{AssetSource, SourceKind};
-    pub use crate::task::{GenerationTask, MediaHandle, TaskStatus};
+    pub use crate::observe::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
+    pub use crate::prediction::{PredictionSettings, SceneFlags};
+    pub use crate::scene::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
+    pub use crate::source::{LocalGenerator, PreMadeSource, SourceKind};
     #[cfg(feature = "video")]
-    pub use crate::video::{VideoClip, VideoClips, VideoEnded, VideoPlayer, VideoState};
+    pub use crate::video::{VideoClips, VideoEnded, VideoPlayer, VideoState};
+    pub use crate::{
+        AssetCancelled, AssetError, AssetErrorKind, AssetFailed, AssetProvider,
+        AssetProviderPlugin, AssetProviderSystems, AssetReady, AssetRequest, AssetRequested,
+        CachingStrategy, GenerationPurpose, GenerationTask, MediaHandle, MediaKind, MediaLimits,
+        PlaySession, RequestAsset, RequestKey, TaskStatus,
+    };
 }
 
 /// The README's examples, compiled as doc tests.

@@ -7,51 +7,38 @@ use std::time::Duration;
 use bevy::asset::AssetEventSystems;
 use bevy::prelude::*;
 
+use crate::AssetProviderSystems;
+
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
-use crate::analytics::{AnalyticsEvent, AssetPlayed};
 use crate::backend::PixSimSource;
-use crate::diagnostics;
-use crate::disk_cache::{CACHE_DIR_ENV, DiskCacheConfig};
-use crate::disk_tier::DiskTier;
+use crate::cache::tier::DiskTier;
+use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig};
 use crate::error::{AssetError, AssetErrorKind};
-use crate::local_generator::LocalGenerator;
-use crate::media_limits::MediaLimits;
-use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
-use crate::placeholder::Placeholders;
+use crate::observe::diagnostics;
+use crate::observe::{AnalyticsEvent, AssetPlayed};
 use crate::prediction::{
     self, ActivePredictor, PredictionSettings, PredictionState, Predictor, SceneFlags,
     WeightedPredictor,
 };
-use crate::premade::PreMadeSource;
+use crate::provider::Placeholders;
+use crate::provider::systems;
+use crate::provider::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 use crate::provider::{AssetProvider, ProviderParts, ProviderStats};
+use crate::provider::{GenerationTask, JobId, MediaHandle, TaskStatus};
+use crate::request::PlaySession;
 use crate::request::{
     AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, RequestKey,
 };
+use crate::runtime::MediaLimits;
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
-use crate::session::PlaySession;
+use crate::source::LocalGenerator;
+use crate::source::PreMadeSource;
 use crate::source::{AssetSource, SourceKind};
-use crate::systems;
-use crate::task::{GenerationTask, JobId, MediaHandle, TaskStatus};
 
 /// The manifest the default pre-made source reads, relative to the asset folder.
 pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
-
-/// The plugin's systems, for ordering your own against them.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AssetProviderSystems {
-    /// `PreUpdate`: results from the runtime are applied; media is swapped in, tasks updated,
-    /// ready and failed messages sent. Read them in `Update`.
-    Receive,
-    /// `Update`: request messages (and scene messages) become requests.
-    Request,
-    /// `Update`, after `Request`: the likely next choices are prefetched.
-    Predict,
-    /// `PostUpdate`, before asset events: placeholders go behind this frame's new handles and
-    /// requested messages are sent.
-    Flush,
-}
 
 /// Adds the [`AssetProvider`] resource and everything that serves it.
 ///
@@ -391,7 +378,9 @@ impl Plugin for AssetProviderPlugin {
             )
             .add_observer(systems::on_request_inserted)
             .add_observer(systems::on_task_removed);
-        crate::scene_graph::plugin(app);
+        if !app.is_plugin_added::<crate::scene::ScenePlugin>() {
+            app.add_plugins(crate::scene::ScenePlugin);
+        }
         #[cfg(feature = "video")]
         crate::video::plugin(app);
         diagnostics::register(app);

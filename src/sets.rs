@@ -8,7 +8,6 @@ use bevy::prelude::*;
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AssetProviderSystems {
-
     /// `PreUpdate`: results from the runtime are applied; media is swapped in, tasks updated,
     /// ready and failed messages sent. Read them in `Update`.
     Receive,
@@ -20,4 +19,3 @@ pub enum AssetProviderSystems {
     /// requested messages are sent.
     Flush,
 }
-

@@ -966,7 +966,7 @@ fn scenes_report_remote_media_or_null() {
         ]
     });
     let dev = fast()
-        .premade_asset(bevy_asset_provider::request::MediaKind::Image, ["loc:park"])
+        .premade_asset(bevy_asset_provider::MediaKind::Image, ["loc:park"])
         .scene("park", scene.to_string())
         .scene_media(SceneMediaMode::RemoteOrNull)
         .spawn()

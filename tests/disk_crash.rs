@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bevy_asset_provider::disk_cache::{DiskCache, DiskCacheConfig, NewEntry};
+use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, NewEntry};
 use bevy_asset_provider::prelude::*;
 use sha2::{Digest, Sha256};
 

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
-use bevy_asset_provider::disk_cache::DiskCacheConfig;
 use bevy_asset_provider::prelude::*;
 use common::*;
 

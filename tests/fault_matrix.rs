@@ -49,8 +49,8 @@ use bevy::log::tracing::{self, Event, Level, Subscriber, field::Field};
 use bevy::log::tracing_subscriber::{self, Layer, field::Visit, layer::Context, prelude::*};
 use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
+use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::dev_backend::ClipSpec;
-use bevy_asset_provider::disk_cache::DiskCacheConfig;
 use bevy_asset_provider::prelude::*;
 use common::hostile::{Reply, Script, Socket, always, first_then, hostile};
 use common::*;
@@ -347,7 +347,7 @@ fn completes(app: &mut App, prompt: &str) -> GenerationTask {
     done
 }
 
-fn disk_stats(app: &App) -> Option<bevy_asset_provider::disk_cache::DiskStats> {
+fn disk_stats(app: &App) -> Option<bevy_asset_provider::cache::DiskStats> {
     app.world().resource::<AssetProvider>().disk_stats()
 }
 

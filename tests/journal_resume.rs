@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bevy::prelude::*;
-use bevy_asset_provider::disk_cache::{DiskCache, DiskCacheConfig};
-use bevy_asset_provider::journal::JournalRecord;
+use bevy_asset_provider::cache::JournalRecord;
+use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig};
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use common::*;
 
 /// What a [`Resumer`]'s `resume` does.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_asset_provider::dev_backend::DevBackend;
-use bevy_asset_provider::prediction::PredictionContext;
+use bevy_asset_provider::prediction::{PredictionContext, Predictor, WeightedPredictor};
 use bevy_asset_provider::prelude::*;
 use common::*;
 use serde_json::json;

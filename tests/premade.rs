@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::premade::PreMadeSource;
+use bevy_asset_provider::source::PreMadeSource;
 use common::*;
 
 /// A temporary asset root with a manifest and PNGs whose widths tell them apart.
@@ -120,7 +120,7 @@ fn no_match_and_no_generation_keeps_the_placeholder_with_a_clear_reason() {
     );
     assert_eq!(task.status(), TaskStatus::Failed);
     let error = task.error().unwrap();
-    assert_eq!(error.kind(), AssetErrorKind::NotFound);
+    assert_eq!(error.kind(), AssetErrorKind::NoSource);
     assert!(
         error.message().contains("generation is not allowed"),
         "{error}"

@@ -510,7 +510,10 @@ fn analytics_follow_a_request_from_requested_to_played_as_messages_and_events() 
         ]
     );
     let memory_hit = &collected::<AnalyticsEvent>(&app)[5];
-    assert_eq!(memory_hit.tier, Some(CacheTier::Memory));
+    assert_eq!(
+        memory_hit.tier,
+        Some(bevy_asset_provider::observe::CacheTier::Memory)
+    );
     assert_eq!(app.world().resource::<Observed>().0, kinds);
 }
 

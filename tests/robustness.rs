@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use common::*;
 
 fn provider(app: &App) -> &AssetProvider {

@@ -3,10 +3,10 @@
 
 use bevy::asset::{AssetLoadError, AssetPlugin, LoadState};
 use bevy::prelude::*;
-use bevy_asset_provider::request::{AssetRequest, MediaKind};
-use bevy_asset_provider::scene_graph::{
-    self, EnterNode, MakeChoice, SceneGraph, SceneGraphError, SceneMedia,
+use bevy_asset_provider::scene::{
+    EnterNode, MakeChoice, SceneGraph, SceneGraphError, SceneMedia, ScenePlugin,
 };
+use bevy_asset_provider::{AssetRequest, MediaKind};
 
 /// Upper bound on frames for anything asynchronous; loads of tiny files take a handful.
 const MAX_UPDATES: usize = 100_000;
@@ -35,7 +35,7 @@ fn app(root: &str) -> App {
             ..default()
         },
     ))
-    .add_plugins(scene_graph::plugin);
+    .add_plugins(ScenePlugin);
     app
 }
 

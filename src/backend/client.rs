@@ -15,12 +15,13 @@ use crate::backend::config::PixSimConfig;
 use crate::backend::follow::SocketHub;
 use crate::backend::generations::{Followers, JobError, Submitted};
 use crate::backend::governor::CreateGovernor;
-use crate::backend::http::{MAX_SERVER_WAIT, RetryPolicy, Secret, normalise_base, scrub_url};
+use crate::backend::http::{MAX_SERVER_WAIT, RetryPolicy, Secret, normalise_base};
 use crate::backend::library::PixSimLibrary;
 use crate::backend::types::{BackendId, CreateGeneration, GenerationStatus, operation_for};
 use crate::error::AssetError;
+use crate::error::without_url_secrets;
 use crate::request::LONGEST_WAIT;
-use crate::scene_graph::SceneGraph;
+use crate::scene::SceneGraph;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// The backend priority of prefetches (0 lowest, 10 highest; requests default to 5).
@@ -238,7 +239,7 @@ impl PixSimSourceBuilder {
         let name = self.source_id.clone().unwrap_or_else(|| {
             format!(
                 "pixsim({}, {})",
-                scrub_url(base.as_str()).trim_end_matches('/'),
+                without_url_secrets(base.as_str()).trim_end_matches('/'),
                 self.provider_id
             )
         });
@@ -387,7 +388,10 @@ impl PixSimSource {
             .map_err(|error| AssetError::invalid_data(format!("scene {id}: {error}")))?;
         SceneGraph::from_json(
             &bytes,
-            &format!("{}api/v1/game/scenes/{id}", scrub_url(self.base_url())),
+            &format!(
+                "{}api/v1/game/scenes/{id}",
+                without_url_secrets(self.base_url())
+            ),
         )
         .map_err(AssetError::from)
     }

@@ -14,8 +14,8 @@ use reqwest::Url;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::backend::http::{scrub_text, scrub_url};
 use crate::backend::types::SocketEvent;
+use crate::error::without_url_secrets;
 
 /// The socket's state as jobs see it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,12 +130,12 @@ async fn run(hub: Weak<SocketHub>, url: Url, keep_alive: Duration) {
             }
             Ok(Err(error)) => debug!(
                 "generation socket {} did not open: {}",
-                scrub_url(url.as_str()),
-                scrub_text(&error.to_string())
+                without_url_secrets(url.as_str()),
+                without_url_secrets(&error.to_string())
             ),
             Err(_) => debug!(
                 "generation socket {} did not open within {CONNECT_TIMEOUT:?}",
-                scrub_url(url.as_str())
+                without_url_secrets(url.as_str())
             ),
         }
         tokio::time::sleep(backoff).await;

@@ -6,13 +6,14 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend::generations::reuse_check;
-use crate::backend::http::{scrub_text, try_again_in};
+use crate::backend::http::try_again_in;
 use crate::backend::types::{
     AssetResponse, AssetSearchResponse, CreateGeneration, ErrorBody, GameAssetResponse,
     GenerationList, GenerationResponse, LoginResponse, SocketEvent,
 };
+use crate::error::without_url_secrets;
 use crate::request::AssetRequest;
-use crate::session::PlaySession;
+use crate::request::PlaySession;
 
 /// Any JSON value, a few levels deep.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -121,7 +122,7 @@ proptest! {
         let text = format!(
             "{before} https://{user}:{secret}@cdn.example/{path}?token={secret} {after}"
         );
-        let scrubbed = scrub_text(&text);
+        let scrubbed = without_url_secrets(&text);
         prop_assert!(!scrubbed.contains(&format!("{secret}@")), "{}", scrubbed);
         prop_assert!(!scrubbed.contains(&format!("token={secret}")), "{}", scrubbed);
     }

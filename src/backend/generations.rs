@@ -24,10 +24,10 @@ use crate::backend::types::{
     AssetResponse, BackendId, CreateGeneration, GenerationList, GenerationResponse,
     GenerationStatus, SocketEvent,
 };
+use crate::cache::JobJournal;
 use crate::error::{AssetError, AssetErrorKind};
-use crate::journal::JobJournal;
-use crate::lanes::LaneFlag;
 use crate::request::MediaKind;
+use crate::runtime::lanes::LaneFlag;
 use crate::source::{SourceRequest, SourcedMedia};
 
 /// The error code of a job the provider refused for its content (final).
@@ -844,8 +844,8 @@ impl From<DownloadError> for AssetError {
 mod tests {
     use super::*;
     use crate::backend::types::{PlayerContext, SceneRef};
+    use crate::request::PlaySession;
     use crate::request::{AssetRequest, CachingStrategy};
-    use crate::session::PlaySession;
     use serde_json::json;
 
     fn body(request: &AssetRequest, session: &PlaySession) -> CreateGeneration {

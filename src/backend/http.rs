@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
 use crate::backend::types::ErrorBody;
-use crate::error::{AssetError, AssetErrorKind};
+use crate::error::{AssetError, AssetErrorKind, without_url_secrets};
 
 /// A secret string (a token or password). Its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize)]
@@ -202,41 +202,7 @@ pub(crate) fn transport_error(error: reqwest::Error) -> String {
         detail = format!("{detail}: {cause}");
         source = cause.source();
     }
-    format!("{why}: {}", scrub_text(&detail))
-}
-
-/// `url` with any user, password, query and fragment removed, for logs, names and errors.
-pub(crate) fn scrub_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.set_query(None);
-            parsed.set_fragment(None);
-            parsed.to_string()
-        }
-        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
-    }
-}
-
-/// `text` with every URL in it scrubbed (see [`scrub_url`]).
-pub(crate) fn scrub_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = ["http://", "https://", "ws://", "wss://"]
-        .iter()
-        .filter_map(|scheme| rest.find(scheme))
-        .min()
-    {
-        out.push_str(&rest[..at]);
-        let end = rest[at..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
-            .map_or(rest.len(), |len| at + len);
-        out.push_str(&scrub_url(&rest[at..end]));
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
+    format!("{why}: {}", without_url_secrets(&detail))
 }
 
 #[cfg(test)]
@@ -305,17 +271,6 @@ mod tests {
             Some(Duration::from_secs(1))
         );
         assert_eq!(try_again_in(b"slow down"), None);
-    }
-
-    #[test]
-    fn urls_lose_their_secrets() {
-        assert_eq!(
-            scrub_url("https://user:pw@example.com:8080/api/v1/media/x.png?token=abc#frag"),
-            "https://example.com:8080/api/v1/media/x.png"
-        );
-        let text = scrub_text("GET https://cdn.example/x?token=tok-1 failed (http://a:b@h/)");
-        assert!(!text.contains("tok-1") && !text.contains("a:b"), "{text}");
-        assert!(text.contains("https://cdn.example/x"), "{text}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::backend::api::{Auth, Retry};
 use crate::backend::client::Inner;
 use crate::backend::types::{AssetResponse, AssetSearch, AssetSearchResponse, BackendId};
 use crate::error::AssetError;
-use crate::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
+use crate::source::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// Assets per search page.
@@ -26,7 +26,7 @@ const PAGE_SIZE: u32 = 50;
 /// (at least [`MIN_CONTEXT_SCORE`]). Assets the backend generated are left to the generation
 /// path, which knows their parameters. Made by [`PixSimSource::library`].
 ///
-/// [`PreMadeSource`]: crate::premade::PreMadeSource
+/// [`PreMadeSource`]: crate::source::PreMadeSource
 /// [`PixSimSource::library`]: crate::backend::PixSimSource::library
 #[derive(Clone)]
 pub struct PixSimLibrary {

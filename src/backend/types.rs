@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 
+use crate::request::PlaySession;
 use crate::request::{AssetRequest, CachingStrategy, MediaKind, RequestKey};
-use crate::session::PlaySession;
 
 /// An id as the backend sends it: a JSON number on the real service, a string in some answers
 /// (`"asset_id": "456"`). Kept as its decimal text. Written back as a number when it is one, as
@@ -611,7 +611,7 @@ impl CreateGeneration {
     ) -> Self {
         let seed = request
             .seed
-            .unwrap_or_else(|| crate::procedural::seed_from_key(key) & DERIVED_SEED_MASK);
+            .unwrap_or_else(|| crate::source::procedural::seed_from_key(key) & DERIVED_SEED_MASK);
         let mut style = match &request.style {
             Some(Value::Object(map)) => map.clone(),
             // A non-object style cannot carry the provider's section; keep it under `value`.

@@ -10,5 +10,5 @@ pub use disk::{
     CACHE_DIR_ENV, CachedEntry, Clock, DEFAULT_MAX_BYTES, DiskCache, DiskCacheConfig, DiskStats,
     JournalEntry, NewEntry, VerifyReads,
 };
-pub use journal::{JobJournal, JournalRecord};
 pub(crate) use journal::JournalStore;
+pub use journal::{JobJournal, JournalRecord};

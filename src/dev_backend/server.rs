@@ -29,9 +29,9 @@ use crate::backend::types::{
     ErrorBody, GameAssetRequest, GameAssetResponse, GenerationResponse, GenerationStatus,
     LoginRequest, LoginResponse, SceneRef, TagRef,
 };
-use crate::procedural::{procedural_png, procedural_wav};
 use crate::request::{AssetRequest, CachingStrategy, MediaKind};
-use crate::scoring::{MatchCriteria, best_match};
+use crate::source::procedural::{procedural_png, procedural_wav};
+use crate::source::scoring::{MatchCriteria, best_match};
 
 /// A running dev backend on 127.0.0.1. Dropping it stops the server.
 pub struct DevBackend {

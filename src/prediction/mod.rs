@@ -18,9 +18,9 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 use crate::provider::AssetProvider;
+use crate::request::PlaySession;
 use crate::request::{AssetRequest, RequestKey};
-use crate::scene_graph::{EnterNode, MakeChoice, SceneGraph};
-use crate::session::PlaySession;
+use crate::scene::{EnterNode, MakeChoice, SceneGraph};
 
 /// The prefetch budget. Set it with
 /// [`AssetProviderPlugin::with_prediction`](crate::plugin::AssetProviderPlugin::with_prediction)
@@ -158,7 +158,7 @@ pub fn predict_next(
     mut state: ResMut<PredictionState>,
 ) {
     // Prefetches are keyed with the session as it is now, even if it changed this frame.
-    crate::systems::sync(&mut provider, &mut session);
+    crate::provider::systems::sync(&mut provider, &mut session);
     if session.is_changed() {
         state.started_this_session = 0;
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use bevy::prelude::*;
 use serde_json::Value;
 
-use crate::scene_graph::{SceneEdge, SceneGraph};
+use crate::scene::{SceneEdge, SceneGraph};
 
 /// The game's story flags, which edges' `conditions` are checked against: an edge whose
 /// `conditions` is a JSON object is offered only when every entry equals the flag of that name.

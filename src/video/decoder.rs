@@ -20,7 +20,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::clip::{PictureType, VideoClip, VideoFrame, VideoInfo};
 use crate::error::{AssetError, AssetErrorKind};
-use crate::media_limits::MediaLimits;
+use crate::runtime::MediaLimits;
 
 /// Demuxers that read still images: a PNG or JPEG labelled as video opens as a one-frame
 /// "video" in FFmpeg, which is not what the request asked for.

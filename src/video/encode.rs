@@ -13,7 +13,7 @@ use ffmpeg::{Dictionary, Packet, Rational};
 use ffmpeg_next as ffmpeg;
 
 use crate::error::{AssetError, AssetErrorKind};
-use crate::procedural::paint_landscape;
+use crate::source::procedural::paint_landscape;
 
 /// Largest side of a clip.
 const MAX_SIDE: u32 = 1920;

@@ -12,7 +12,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
 /// `MinimalPlugins` and the asset plugins, plus `plugin`, finished as `App::run` would.
 pub fn headless_app(plugin: AssetProviderPlugin) -> App {
@@ -49,7 +49,7 @@ pub fn until_status(app: &mut App, entity: Entity, status: TaskStatus) {
 /// A PNG of `width` × `height` in one colour.
 pub fn png(width: u32, height: u32, rgba: [u8; 4]) -> Vec<u8> {
     let pixels: Vec<u8> = (0..width * height).flat_map(|_| rgba).collect();
-    bevy_asset_provider::procedural::encode_png(width, height, &pixels)
+    bevy_asset_provider::source::procedural::encode_png(width, height, &pixels)
 }
 
 /// A valid 16-bit mono WAV of `samples` silent samples.

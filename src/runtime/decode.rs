@@ -7,8 +7,8 @@ use bevy::image::{CompressedImageFormats, Image, ImageSampler, ImageType};
 use bevy::audio::AudioSource;
 
 use crate::error::{AssetError, AssetErrorKind};
-use crate::media_limits::MediaLimits;
 use crate::request::MediaKind;
+use crate::runtime::MediaLimits;
 use crate::source::SourcedMedia;
 
 /// Media ready to insert behind a handle.

@@ -45,7 +45,7 @@ pub fn default_placeholder_image() -> Image {
             rgba.extend_from_slice(&[shade(48.0), shade(54.0), shade(68.0), 255]);
         }
     }
-    let png_bytes = crate::procedural::encode_png(W, H, &rgba);
+    let png_bytes = crate::source::procedural::encode_png(W, H, &rgba);
     Image::from_buffer(
         &png_bytes,
         ImageType::MimeType("image/png"),

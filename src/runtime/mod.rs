@@ -1,6 +1,12 @@
 //! The plugin's own tokio runtime: requests arrive over a channel, sources resolve them, results
 //! go back over another channel. Nothing here runs on the frame.
 
+pub(crate) mod decode;
+pub(crate) mod lanes;
+mod limits;
+
+pub use limits::MediaLimits;
+
 use std::any::Any;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -14,16 +20,15 @@ use futures_util::FutureExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
 
-use crate::decode::{DecodedMedia, decode};
-use crate::disk_tier::{DiskCommand, DiskTier, ToStore};
+use crate::cache::JobJournal;
+use crate::cache::tier::{DiskCommand, DiskTier, ToStore};
 use crate::error::{AssetError, AssetErrorKind};
-use crate::journal::JobJournal;
-use crate::lanes::{LaneFlag, LanePermits};
-use crate::media_limits::MediaLimits;
+use crate::provider::JobId;
+use crate::request::PlaySession;
 use crate::request::{AssetRequest, RequestKey};
-use crate::session::PlaySession;
+use crate::runtime::decode::{DecodedMedia, decode};
+use crate::runtime::lanes::{LaneFlag, LanePermits};
 use crate::source::{AssetSource, ProgressReporter, SourceKind, SourceRequest, SourcedMedia};
-use crate::task::JobId;
 
 /// Work for the runtime.
 pub(crate) enum RuntimeCommand {
@@ -191,7 +196,7 @@ impl SourceChain {
         }
         Err(last_error.unwrap_or_else(|| {
             let names: Vec<&str> = self.sources.iter().map(|s| s.name()).collect();
-            AssetError::not_found(if skipped_generators {
+            AssetError::no_source(if skipped_generators {
                 format!(
                     "no source had {} media for this request (asked: {}) and generation is not \
                      allowed for it",
@@ -466,7 +471,7 @@ async fn run_job(
         )),
     };
     if let Err(error) = &outcome
-        && error.kind() != AssetErrorKind::NotFound
+        && error.kind() != AssetErrorKind::NoSource
     {
         warn!("request {:?} failed: {error}", request.key);
     }

@@ -112,7 +112,7 @@ fn millis<S: Serializer>(elapsed: &Option<Duration>, serializer: S) -> Result<S:
 /// it reached the player.
 #[derive(Message, Clone, Debug)]
 pub struct AssetPlayed {
-    /// The media's key ([`GenerationTask::key`](crate::task::GenerationTask::key)).
+    /// The media's key ([`GenerationTask::key`](crate::provider::GenerationTask::key)).
     pub key: RequestKey,
     /// The media kind.
     pub kind: MediaKind,

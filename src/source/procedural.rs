@@ -1,12 +1,12 @@
 //! Deterministic procedural media: small painted landscapes as PNG and soft chimes as WAV.
 //!
-//! The embedded [`LocalGenerator`](crate::local_generator::LocalGenerator) uses these so a game
+//! The embedded [`LocalGenerator`](crate::source::LocalGenerator) uses these so a game
 //! shows plausible media with no backend configured; a dev backend can serve the same bytes. The
 //! same seed always gives the same bytes, and different seeds give visibly (and audibly)
 //! different media.
 //!
 //! ```
-//! use bevy_asset_provider::procedural::{procedural_png, procedural_wav};
+//! use bevy_asset_provider::source::procedural::{procedural_png, procedural_wav};
 //!
 //! let png = procedural_png(7, 64, 36);
 //! assert_eq!(&png[1..4], b"PNG");

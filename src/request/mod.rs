@@ -1,13 +1,15 @@
 //! What a game asks for: [`AssetRequest`], built from game context, and its [`RequestKey`].
 
+mod session;
+
+pub use session::PlaySession;
+
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::time::Duration;
-
-use crate::session::PlaySession;
 
 /// The longest wait honoured anywhere a wait is configured (a request's `max_wait`, the
 /// plugin's default timeout, a generator's latency): 365 days, as good as forever for a game.
@@ -122,8 +124,8 @@ impl GenerationPurpose {
 ///
 /// Build one with [`AssetRequest::image`] or [`AssetRequest::audio`] and the builder methods, then
 /// pass it to [`AssetProvider::request`](crate::provider::AssetProvider::request), send it in a
-/// [`RequestAsset`](crate::messages::RequestAsset) message, or insert it on an entity: the plugin
-/// then adds a [`GenerationTask`](crate::task::GenerationTask) beside it in the same frame.
+/// [`RequestAsset`](crate::provider::RequestAsset) message, or insert it on an entity: the plugin
+/// then adds a [`GenerationTask`](crate::provider::GenerationTask) beside it in the same frame.
 ///
 /// Inserting a request on an entity whose task is still in flight replaces that request (its
 /// job is given up, a new one starts) unless the new request has the same key: then the job

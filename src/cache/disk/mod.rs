@@ -15,7 +15,7 @@
 //! Every method blocks on file I/O: call them from a blocking thread, not from a frame.
 //!
 //! ```no_run
-//! use bevy_asset_provider::disk_cache::{DiskCache, DiskCacheConfig, NewEntry};
+//! use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, NewEntry};
 //! use bevy_asset_provider::prelude::*;
 //!
 //! # fn main() -> Result<(), AssetError> {

@@ -12,7 +12,7 @@
 //!
 //! [`PreMadeSource`] serves a request from it: by id when the request names an asset, otherwise
 //! the entry whose tags score best against the request's context
-//! ([`scoring`](crate::scoring)).
+//! ([`scoring`](crate::source::scoring)).
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, MediaKind};
-use crate::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
+use crate::source::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// One pre-made asset listed in a manifest.
@@ -49,7 +49,7 @@ struct ManifestFile {
 /// A parsed and checked pre-made manifest.
 ///
 /// ```
-/// use bevy_asset_provider::premade::PreMadeManifest;
+/// use bevy_asset_provider::source::PreMadeManifest;
 /// use bevy_asset_provider::prelude::*;
 ///
 /// let json = br#"{"assets": [
@@ -195,7 +195,7 @@ fn mime_for(path: &str) -> Option<(&'static str, MediaKind)> {
 /// [`resolve`](AssetSource::resolve), so a request that may not generate fails with that reason.
 ///
 /// ```no_run
-/// use bevy_asset_provider::premade::PreMadeSource;
+/// use bevy_asset_provider::source::PreMadeSource;
 ///
 /// // Reads `assets/premade/manifest.json` under the crate (or `BEVY_ASSET_ROOT`).
 /// let source = PreMadeSource::from_manifest("premade/manifest.json");
@@ -337,8 +337,8 @@ impl AssetSource for PreMadeSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::PlaySession;
     use crate::request::RequestKey;
-    use crate::session::PlaySession;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A fresh directory under the temp dir, removed when dropped.

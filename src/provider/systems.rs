@@ -7,14 +7,14 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
-use crate::analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed};
-use crate::decode::DecodedMedia;
-use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
+use crate::observe::{AnalyticsEvent, AnalyticsKind, AssetPlayed};
+use crate::provider::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 use crate::provider::{AssetProvider, Notice, status_of};
+use crate::provider::{GenerationTask, MediaHandle, TaskStatus};
 use crate::request::AssetRequest;
+use crate::request::PlaySession;
 use crate::runtime::RuntimeEvent;
-use crate::session::PlaySession;
-use crate::task::{GenerationTask, MediaHandle, TaskStatus};
+use crate::runtime::decode::DecodedMedia;
 
 /// The plugin's outgoing messages.
 #[derive(SystemParam)]

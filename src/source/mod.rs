@@ -1,5 +1,14 @@
 //! The [`AssetSource`] trait every source of media implements, and what flows through it.
 
+mod local;
+mod premade;
+pub mod procedural;
+pub mod scoring;
+
+pub use crate::cache::{JobJournal, JournalRecord};
+pub use local::{GENERATOR_VERSION, LocalGenerator};
+pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
+
 use async_trait::async_trait;
 use bevy::reflect::Reflect;
 use serde::{Deserialize, Serialize};
@@ -8,10 +17,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::AssetError;
-use crate::journal::JobJournal;
-use crate::lanes::LaneFlag;
+use crate::request::PlaySession;
 use crate::request::{AssetRequest, MediaKind, RequestKey};
-use crate::session::PlaySession;
+use crate::runtime::lanes::LaneFlag;
 
 /// Where a result came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Reflect, Serialize, Deserialize)]
@@ -191,7 +199,7 @@ impl SourceRequest {
 ///
 /// ```
 /// use bevy_asset_provider::prelude::*;
-/// use bevy_asset_provider::source::{SourceRequest, SourcedMedia};
+/// use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 ///
 /// struct Silence;
 ///
@@ -246,7 +254,7 @@ pub trait AssetSource: Send + Sync + 'static {
     }
 
     /// Follows a job this source submitted before the game last stopped (its
-    /// [journal](crate::journal::JobJournal) entry) to its end, instead of submitting it again.
+    /// [journal](crate::cache::JobJournal) entry) to its end, instead of submitting it again.
     /// `Ok(None)` when the source cannot resume jobs (the default), or the job is gone or ended
     /// without media: the entry is forgotten and a request is resolved as new. An error means
     /// how the job ended could not be learnt (the backend unreachable): the entry is kept for

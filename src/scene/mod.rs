@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use bevy::prelude::*;
-//! use bevy_asset_provider::scene_graph::{EnterNode, SceneGraph};
+//! use bevy_asset_provider::scene::{EnterNode, SceneGraph};
 //!
 //! fn start_story(server: Res<AssetServer>, mut enter: MessageWriter<EnterNode>) {
 //!     let graph: Handle<SceneGraph> = server.load("story/lighthouse.scene.json");
@@ -234,7 +234,7 @@ impl SceneGraph {
     /// crate reads have the right types.
     ///
     /// ```
-    /// # use bevy_asset_provider::scene_graph::SceneGraph;
+    /// # use bevy_asset_provider::scene::SceneGraph;
     /// let json = br#"{"id": 1, "title": "Park", "startNodeId": 10,
     ///   "nodes": [{"id": 10, "type": "video", "label": "Bench"}], "edges": []}"#;
     /// let graph = SceneGraph::from_json(json, "park.scene.json").unwrap();
@@ -764,25 +764,30 @@ fn describe_load_error(error: &AssetLoadError) -> String {
     error.to_string()
 }
 
-/// Registers the [`SceneGraph`] asset and its loader, the [`EnterNode`] and [`MakeChoice`]
-/// messages, and [`request_scene_media`] in `Update`, in the plugin's request set. The main
-/// plugin calls this.
-#[doc(hidden)]
-pub fn plugin(app: &mut App) {
-    app.init_asset::<SceneGraph>()
-        .init_asset_loader::<SceneGraphLoader>()
-        .add_message::<EnterNode>()
-        .add_message::<MakeChoice>()
-        .add_systems(
-            Update,
-            request_scene_media.in_set(crate::plugin::AssetProviderSystems::Request),
-        );
+/// The scene graph part of the plugin: the [`SceneGraph`] asset and its loader, the
+/// [`EnterNode`] and [`MakeChoice`] messages, and [`request_scene_media`] in `Update`, in the
+/// request set. [`AssetProviderPlugin`](crate::AssetProviderPlugin) adds it; on its own it only
+/// loads and validates scene files.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScenePlugin;
+
+impl Plugin for ScenePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_asset::<SceneGraph>()
+            .init_asset_loader::<SceneGraphLoader>()
+            .add_message::<EnterNode>()
+            .add_message::<MakeChoice>()
+            .add_systems(
+                Update,
+                request_scene_media.in_set(crate::AssetProviderSystems::Request),
+            );
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::PlaySession;
+    use crate::request::PlaySession;
 
     const STORY: &str = r#"{
         "id": "story", "title": "Story", "startNodeId": "a",

@@ -12,7 +12,7 @@ use bevy::prelude::*;
 ///   once, for every request after the call, however it is made; this resource follows it.
 /// - Changing this resource takes effect for every request the plugin makes for you after the
 ///   change, in the same frame: an inserted [`AssetRequest`](crate::request::AssetRequest), a
-///   [`RequestAsset`](crate::messages::RequestAsset) message, scene media and prefetches. A
+///   [`RequestAsset`](crate::provider::RequestAsset) message, scene media and prefetches. A
 ///   system that calls [`AssetProvider::request`](crate::provider::AssetProvider::request)
 ///   directly cannot be seen by the plugin between the change and its call, so a direct request
 ///   made later in the frame of the change still gets the old session's key: such a system

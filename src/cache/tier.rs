@@ -10,12 +10,12 @@ use std::time::Duration;
 use bevy::log::{info, warn};
 use tokio::sync::{OnceCell, watch};
 
-use crate::decode::decode;
-use crate::disk_cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
+use crate::cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
+use crate::cache::{JobJournal, JournalRecord, JournalStore};
 use crate::error::AssetError;
-use crate::journal::{JobJournal, JournalRecord, JournalStore};
-use crate::media_limits::MediaLimits;
 use crate::request::{CachingStrategy, RequestKey};
+use crate::runtime::MediaLimits;
+use crate::runtime::decode::decode;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// What to keep on disk once a request is served.
@@ -376,7 +376,7 @@ impl DiskTier {
 /// The disk entry for `store`, served to `request`'s scope.
 fn new_entry(
     request: &crate::request::AssetRequest,
-    session: &crate::session::PlaySession,
+    session: &crate::request::PlaySession,
     store: ToStore,
 ) -> NewEntry {
     let media = store.media;

@@ -33,7 +33,7 @@ pub enum VerifyReads {
 /// are verified.
 ///
 /// ```
-/// # use bevy_asset_provider::disk_cache::{DiskCacheConfig, VerifyReads};
+/// # use bevy_asset_provider::cache::{DiskCacheConfig, VerifyReads};
 /// let directory = DiskCacheConfig::resolve_directory(None, "My Game")
 ///     .unwrap_or_else(|| std::env::temp_dir().join("my_game_cache"));
 /// let config = DiskCacheConfig::new(directory)

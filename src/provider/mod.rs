@@ -1,5 +1,14 @@
 //! The [`AssetProvider`] resource: the one place a game asks for media.
 
+mod messages;
+mod placeholder;
+pub(crate) mod systems;
+mod task;
+
+pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
+pub(crate) use placeholder::Placeholders;
+pub use task::{GenerationTask, JobId, MediaHandle, TaskStatus};
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,18 +20,15 @@ use crossbeam_channel::{Receiver, Sender};
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
-use crate::analytics::{AnalyticsEvent, AnalyticsKind, CacheTier};
-use crate::disk_cache::DiskStats;
-use crate::disk_tier::{DiskCommand, DiskTier};
+use crate::cache::DiskStats;
+use crate::cache::tier::{DiskCommand, DiskTier};
 use crate::error::{AssetError, AssetErrorKind};
-use crate::lanes::LaneFlag;
-use crate::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
-use crate::placeholder::Placeholders;
+use crate::observe::{AnalyticsEvent, AnalyticsKind, CacheTier};
+use crate::request::PlaySession;
 use crate::request::{AssetRequest, CachingStrategy, LONGEST_WAIT, MediaKind, RequestKey};
+use crate::runtime::lanes::LaneFlag;
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
-use crate::session::PlaySession;
 use crate::source::SourceKind;
-use crate::task::{GenerationTask, JobId, MediaHandle, TaskStatus};
 
 /// Counters of what the provider has done since it started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reflect)]
@@ -109,7 +115,7 @@ pub(crate) enum Notice {
 /// [`request`](Self::request) answers at once with a handle that shows the placeholder; the real
 /// media is inserted behind the same handle when a source has it. Identical requests share one
 /// job and one handle. Requests can also be made by inserting an [`AssetRequest`] on an entity or
-/// sending a [`RequestAsset`](crate::messages::RequestAsset) message; those get a
+/// sending a [`RequestAsset`](crate::provider::RequestAsset) message; those get a
 /// [`GenerationTask`] showing their status.
 ///
 /// ```no_run

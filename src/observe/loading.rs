@@ -4,7 +4,7 @@
 //! ```no_run
 //! use bevy::prelude::*;
 //! use bevy_asset_provider::prelude::*;
-//! use bevy_asset_provider::loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
+//! use bevy_asset_provider::observe::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
 //!
 //! #[derive(States, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 //! enum Game {
@@ -34,8 +34,8 @@
 use bevy::prelude::*;
 use bevy::state::state::FreelyMutableState;
 
-use crate::plugin::AssetProviderSystems;
-use crate::task::{GenerationTask, TaskStatus};
+use crate::AssetProviderSystems;
+use crate::provider::{GenerationTask, TaskStatus};
 
 /// Marks a request entity (one with an [`AssetRequest`](crate::request::AssetRequest)) whose
 /// media the current loading state waits for.

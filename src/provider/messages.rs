@@ -4,12 +4,12 @@ use bevy::prelude::*;
 use std::time::Duration;
 
 use crate::error::AssetError;
+use crate::provider::{MediaHandle, TaskStatus};
 use crate::request::{AssetRequest, MediaKind, RequestKey};
 use crate::source::SourceKind;
-use crate::task::{MediaHandle, TaskStatus};
 
 /// Sent by the game: request media without spawning an entity yourself. The plugin spawns one
-/// carrying the request and its [`GenerationTask`](crate::task::GenerationTask); the
+/// carrying the request and its [`GenerationTask`](crate::provider::GenerationTask); the
 /// [`AssetRequested`] message names it.
 #[derive(Message, Clone, Debug)]
 pub struct RequestAsset(pub AssetRequest);

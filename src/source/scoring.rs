@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use bevy_asset_provider::prelude::*;
-//! use bevy_asset_provider::scoring::{MatchCriteria, best_match};
+//! use bevy_asset_provider::source::scoring::{MatchCriteria, best_match};
 //!
 //! let criteria = MatchCriteria::from_request(&AssetRequest::image().location("harbor").tag("role:bg"));
 //! let harbor = vec!["loc:harbor".to_string(), "role:bg".to_string()];

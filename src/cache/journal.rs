@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use bevy::log::warn;
 
 use crate::error::AssetError;
+use crate::request::PlaySession;
 use crate::request::{AssetRequest, RequestKey};
-use crate::session::PlaySession;
 use crate::source::SourcedMedia;
 
 /// A submitted job as the journal keeps it: enough to follow it again and cache its result.

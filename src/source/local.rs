@@ -1,5 +1,5 @@
 //! The embedded default generator, used when no generation backend is configured: it paints a
-//! small landscape, plays a soft chime ([`procedural`](crate::procedural)) or, with the `video`
+//! small landscape, plays a soft chime ([`procedural`](crate::source::procedural)) or, with the `video`
 //! feature, films a short clip, after a short, generator-like wait.
 
 use async_trait::async_trait;
@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::error::AssetError;
 #[cfg(not(feature = "video"))]
 use crate::error::AssetErrorKind;
-use crate::procedural::{procedural_png, procedural_wav, seed_from_key};
 use crate::request::MediaKind;
+use crate::source::procedural::{procedural_png, procedural_wav, seed_from_key};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 /// How many progress reports the simulated wait makes.
@@ -37,7 +37,7 @@ const DEFAULT_CLIP_SECONDS: f32 = 2.0;
 /// with an [`Unsupported`](crate::error::AssetErrorKind::Unsupported) error.
 ///
 /// ```
-/// use bevy_asset_provider::local_generator::LocalGenerator;
+/// use bevy_asset_provider::source::LocalGenerator;
 /// use std::time::Duration;
 ///
 /// let generator = LocalGenerator::new()
@@ -80,7 +80,7 @@ impl LocalGenerator {
     }
 
     /// The size of generated images in pixels (default 480×270; each side clamped to
-    /// `1..=`[`MAX_IMAGE_SIDE`](crate::procedural::MAX_IMAGE_SIDE)).
+    /// `1..=`[`MAX_IMAGE_SIDE`](crate::source::procedural::MAX_IMAGE_SIDE)).
     pub fn image_size(mut self, width: u32, height: u32) -> Self {
         self.width = width;
         self.height = height;
@@ -183,7 +183,7 @@ impl AssetSource for LocalGenerator {
 mod tests {
     use super::*;
     use crate::request::AssetRequest;
-    use crate::session::PlaySession;
+    use crate::request::PlaySession;
     use crate::source::ProgressReporter;
     use std::sync::{Arc, Mutex};
 
@@ -223,12 +223,12 @@ mod tests {
         assert_eq!(media.mime, "audio/wav");
         assert_eq!(&media.bytes[..4], b"RIFF");
         assert_eq!(&media.bytes[8..12], b"WAVE");
-        let samples = (0.5 * crate::procedural::WAV_SAMPLE_RATE as f32).round() as usize;
+        let samples = (0.5 * crate::source::procedural::WAV_SAMPLE_RATE as f32).round() as usize;
         assert_eq!(media.bytes.len(), 44 + samples * 2);
 
         // A request's own duration wins over the default cue length.
         let long = generate(&generator, AssetRequest::audio().duration_secs(1.0)).await;
-        let samples = crate::procedural::WAV_SAMPLE_RATE as usize;
+        let samples = crate::source::procedural::WAV_SAMPLE_RATE as usize;
         assert_eq!(long.bytes.len(), 44 + samples * 2);
     }
 
