@@ -7,35 +7,19 @@ use std::time::Duration;
 use bevy::asset::AssetEventSystems;
 use bevy::prelude::*;
 
-use crate::AssetProviderSystems;
-
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+use crate::AssetProviderSystems;
 use crate::backend::PixSimSource;
 use crate::cache::tier::DiskTier;
 use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig};
-use crate::error::{AssetError, AssetErrorKind};
-use crate::observe::diagnostics;
-use crate::observe::{AnalyticsEvent, AssetPlayed};
-use crate::prediction::{
-    self, ActivePredictor, PredictionSettings, PredictionState, Predictor, SceneFlags,
-    WeightedPredictor,
-};
-use crate::provider::Placeholders;
-use crate::provider::systems;
-use crate::provider::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
-use crate::provider::{AssetProvider, ProviderParts, ProviderStats};
-use crate::provider::{GenerationTask, JobId, MediaHandle, TaskStatus};
-use crate::request::PlaySession;
-use crate::request::{
-    AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, RequestKey,
-};
-use crate::runtime::MediaLimits;
-use crate::runtime::{ProviderRuntime, RuntimeConfig};
-use crate::source::LocalGenerator;
-use crate::source::PreMadeSource;
-use crate::source::{AssetSource, SourceKind};
+use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, WeightedPredictor};
+use crate::provider::{AssetProvider, Placeholders, ProviderParts};
+use crate::request::{LONGEST_WAIT, PlaySession};
+use crate::runtime::{MediaLimits, ProviderRuntime, RuntimeConfig};
+use crate::scene::ScenePlugin;
+use crate::source::{AssetSource, LocalGenerator, PreMadeSource};
 
 /// The manifest the default pre-made source reads, relative to the asset folder.
 pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
@@ -320,70 +304,24 @@ fn executable_name() -> String {
 
 impl Plugin for AssetProviderPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<PlaySession>()
-            .add_message::<RequestAsset>()
-            .add_message::<AssetRequested>()
-            .add_message::<AssetReady>()
-            .add_message::<AssetFailed>()
-            .add_message::<AssetCancelled>()
-            .add_message::<AnalyticsEvent>()
-            .add_message::<AssetPlayed>()
-            .register_type::<AssetRequest>()
-            .register_type::<GenerationTask>()
-            .register_type::<PlaySession>()
-            .register_type::<ProviderStats>()
-            .register_type::<(MediaKind, CachingStrategy, GenerationPurpose, RequestKey)>()
-            .register_type::<(TaskStatus, SourceKind, MediaHandle, JobId)>()
-            .register_type::<(AssetError, AssetErrorKind)>()
-            .configure_sets(
-                PostUpdate,
-                AssetProviderSystems::Flush.before(AssetEventSystems),
-            )
-            .add_systems(
-                PreUpdate,
-                (
-                    systems::sync_session,
-                    systems::receive_results,
-                    systems::refresh_swapped_sprites,
-                )
-                    .chain()
-                    .in_set(AssetProviderSystems::Receive),
-            )
-            .configure_sets(
-                Update,
-                AssetProviderSystems::Predict.after(AssetProviderSystems::Request),
-            )
-            .add_systems(
-                Update,
-                (systems::spawn_requested, systems::record_played)
-                    .in_set(AssetProviderSystems::Request),
-            )
-            .insert_resource(self.prediction.clone())
-            .insert_resource(ActivePredictor(self.predictor.clone()))
-            .init_resource::<SceneFlags>()
-            .init_resource::<PredictionState>()
-            .add_systems(
-                Update,
-                prediction::predict_next.in_set(AssetProviderSystems::Predict),
-            )
-            .add_systems(
-                PostUpdate,
-                (
-                    systems::flush_requests.in_set(AssetProviderSystems::Flush),
-                    diagnostics::measure.after(AssetProviderSystems::Flush),
-                    systems::trigger_analytics
-                        .after(AssetProviderSystems::Flush)
-                        .run_if(on_message::<AnalyticsEvent>),
-                ),
-            )
-            .add_observer(systems::on_request_inserted)
-            .add_observer(systems::on_task_removed);
-        if !app.is_plugin_added::<crate::scene::ScenePlugin>() {
-            app.add_plugins(crate::scene::ScenePlugin);
+        app.configure_sets(
+            PostUpdate,
+            AssetProviderSystems::Flush.before(AssetEventSystems),
+        )
+        .configure_sets(
+            Update,
+            AssetProviderSystems::Predict.after(AssetProviderSystems::Request),
+        );
+        crate::provider::systems::add_to(app);
+        app.add_plugins((
+            crate::observe::ObservePlugin,
+            PredictionPlugin::new(self.prediction.clone(), self.predictor.clone()),
+        ));
+        if !app.is_plugin_added::<ScenePlugin>() {
+            app.add_plugins(ScenePlugin);
         }
         #[cfg(feature = "video")]
-        crate::video::plugin(app);
-        diagnostics::register(app);
+        app.add_plugins(crate::video::VideoPlugin);
     }
 
     fn finish(&self, app: &mut App) {

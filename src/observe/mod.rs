@@ -9,6 +9,43 @@ pub(crate) mod diagnostics;
 mod loading;
 
 pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
+
+use bevy::prelude::*;
+
+use crate::AssetProviderSystems;
+use crate::provider::AssetProvider;
 pub use diagnostics::AssetProviderDiagnostics;
 #[cfg(feature = "state")]
 pub use loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
+
+/// The observing part of the plugin: the [`AnalyticsEvent`] and [`AssetPlayed`] messages (each
+/// analytics message triggered as an event too, for observers) and the
+/// [diagnostics](AssetProviderDiagnostics). [`AssetProviderPlugin`](crate::AssetProviderPlugin)
+/// adds it. Its systems run only on frames that have something for them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObservePlugin;
+
+impl Plugin for ObservePlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<AnalyticsEvent>()
+            .add_message::<AssetPlayed>()
+            .add_systems(
+                Update,
+                analytics::record_played
+                    .run_if(on_message::<AssetPlayed>)
+                    .in_set(AssetProviderSystems::Request),
+            )
+            .add_systems(
+                PostUpdate,
+                (
+                    diagnostics::measure
+                        .run_if(resource_exists_and_changed::<AssetProvider>)
+                        .after(AssetProviderSystems::Flush),
+                    analytics::trigger_analytics
+                        .run_if(on_message::<AnalyticsEvent>)
+                        .after(AssetProviderSystems::Flush),
+                ),
+            );
+        diagnostics::register(app);
+    }
+}

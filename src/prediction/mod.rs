@@ -18,6 +18,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 use crate::provider::AssetProvider;
+use crate::provider::ChoiceCountsLoaded;
 use crate::request::PlaySession;
 use crate::request::{AssetRequest, RequestKey};
 use crate::scene::{EnterNode, MakeChoice, SceneGraph};
@@ -98,13 +99,88 @@ impl PredictionSettings {
 
 /// The predictor in use.
 #[derive(Resource, Clone)]
-pub struct ActivePredictor(pub Arc<dyn Predictor>);
+pub(crate) struct ActivePredictor(pub Arc<dyn Predictor>);
+
+/// The prediction part of the plugin: follows the player through scene graphs and keeps the
+/// likely next steps prefetched within [`PredictionSettings`]' budget, ranking them with a
+/// [`Predictor`] and the [`ChoiceCounts`] it keeps. [`AssetProviderPlugin`](crate::AssetProviderPlugin)
+/// adds it (see its `with_prediction` and `with_predictor`).
+#[derive(Clone)]
+pub struct PredictionPlugin {
+    settings: PredictionSettings,
+    predictor: Arc<dyn Predictor>,
+}
+
+impl PredictionPlugin {
+    /// Prediction within `settings`, ranked by `predictor`.
+    pub fn new(settings: PredictionSettings, predictor: Arc<dyn Predictor>) -> Self {
+        Self {
+            settings,
+            predictor,
+        }
+    }
+}
+
+impl Plugin for PredictionPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(self.settings.clone())
+            .insert_resource(ActivePredictor(self.predictor.clone()))
+            .init_resource::<SceneFlags>()
+            .init_resource::<PredictionState>()
+            .init_resource::<ChoiceCounts>()
+            .add_systems(
+                Update,
+                predict_next
+                    .run_if(has_work)
+                    .in_set(crate::AssetProviderSystems::Predict),
+            );
+    }
+}
+
+/// Whether prediction has anything to do this frame: the player moved, counts arrived, the
+/// session changed, a graph is still loading, or prefetches wait for a slot.
+fn has_work(
+    state: Res<PredictionState>,
+    session: Res<PlaySession>,
+    settings: Res<PredictionSettings>,
+    mut enters: MessageReader<EnterNode>,
+    mut choices: MessageReader<MakeChoice>,
+    mut counts: MessageReader<ChoiceCountsLoaded>,
+) -> bool {
+    // Every reader is read (the system keeps its own cursors), so each message wakes it once.
+    let fresh = enters.read().count() + choices.read().count() + counts.read().count();
+    fresh > 0
+        || session.is_changed()
+        || settings.is_changed()
+        || state.pending.is_some()
+        || !state.waiting.is_empty()
+        || (!settings.enabled && !state.targets.is_empty())
+}
 
 /// A prefetched step's media.
 #[derive(Clone, Debug, PartialEq)]
 struct Target {
     node: String,
     via: String,
+}
+
+/// How often players took each choice of each scene graph: this run's choices and, with the
+/// disk tier, every run's before. The [`WeightedPredictor`] blends them with edge weights.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct ChoiceCounts(HashMap<(String, String), u64>);
+
+impl ChoiceCounts {
+    /// How often players took choice `edge` of scene graph `graph`.
+    pub fn get(&self, graph: &str, edge: &str) -> u64 {
+        self.0
+            .get(&(graph.to_owned(), edge.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn add(&mut self, graph: String, edge: String, count: u64) {
+        *self.0.entry((graph, edge)).or_default() += count;
+    }
 }
 
 /// Where the player is, as the predictor sees it, and what it prefetched.
@@ -146,7 +222,7 @@ impl PredictionState {
 
 /// Follows the player through the scene graph and keeps the likely next steps prefetched.
 #[allow(clippy::too_many_arguments)] // A system's parameters are its dependencies.
-pub fn predict_next(
+pub(crate) fn predict_next(
     settings: Res<PredictionSettings>,
     predictor: Res<ActivePredictor>,
     flags: Res<SceneFlags>,
@@ -156,7 +232,13 @@ pub fn predict_next(
     mut choices: MessageReader<MakeChoice>,
     mut provider: ResMut<AssetProvider>,
     mut state: ResMut<PredictionState>,
+    (mut counts, mut loaded): (ResMut<ChoiceCounts>, MessageReader<ChoiceCountsLoaded>),
 ) {
+    for ChoiceCountsLoaded(earlier) in loaded.read() {
+        for (graph, edge, count) in earlier {
+            counts.add(graph.clone(), edge.clone(), *count);
+        }
+    }
     // Prefetches are keyed with the session as it is now, even if it changed this frame.
     crate::provider::systems::sync(&mut provider, &mut session);
     if session.is_changed() {
@@ -167,6 +249,7 @@ pub fn predict_next(
     }
     for choice in choices.read() {
         if let Some(graph) = graphs.get(&choice.graph) {
+            counts.add(graph.id.clone(), choice.edge.clone(), 1);
             provider.record_choice(&graph.id, &choice.edge);
         }
         state.pending = Some((choice.graph.clone(), Position::Edge(choice.edge.clone())));
@@ -202,6 +285,7 @@ pub fn predict_next(
             &predictor,
             &flags,
             &graphs,
+            &counts,
             &mut provider,
             &mut state,
         );
@@ -218,6 +302,7 @@ fn plan(
     predictor: &ActivePredictor,
     flags: &SceneFlags,
     graphs: &Assets<SceneGraph>,
+    choice_counts: &ChoiceCounts,
     provider: &mut AssetProvider,
     state: &mut PredictionState,
 ) {
@@ -227,7 +312,7 @@ fn plan(
     let Some(graph) = graphs.get(&handle) else {
         return;
     };
-    let counts = |edge: &str| provider.choice_count(&graph.id, edge);
+    let counts = |edge: &str| choice_counts.get(&graph.id, edge);
     let context = PredictionContext {
         graph,
         at: &at,

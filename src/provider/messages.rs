@@ -86,3 +86,8 @@ pub struct AssetCancelled {
     /// The media kind.
     pub kind: MediaKind,
 }
+
+/// The choice counts the disk tier kept from earlier runs, read at start; prediction adds them
+/// to its own.
+#[derive(Message, Clone, Debug)]
+pub(crate) struct ChoiceCountsLoaded(pub Vec<(String, String, u64)>);

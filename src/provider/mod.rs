@@ -1,15 +1,22 @@
-//! The [`AssetProvider`] resource: the one place a game asks for media.
+//! The [`AssetProvider`] resource: the one place a game asks for media. A facade over small
+//! parts: the [job table](jobs), the [memory tier](memory), the [prefetch ledger](prefetch) and
+//! the [counters](stats); the systems that connect it to the frame are in [`systems`].
 
+mod jobs;
+mod memory;
 mod messages;
 mod placeholder;
+mod prefetch;
+mod stats;
 pub(crate) mod systems;
 mod task;
 
+pub(crate) use messages::ChoiceCountsLoaded;
 pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 pub(crate) use placeholder::Placeholders;
+pub use stats::ProviderStats;
 pub use task::{GenerationTask, JobId, MediaHandle, TaskStatus};
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,81 +31,16 @@ use crate::cache::DiskStats;
 use crate::cache::tier::{DiskCommand, DiskTier};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::observe::{AnalyticsEvent, AnalyticsKind, CacheTier};
-use crate::request::PlaySession;
-use crate::request::{AssetRequest, CachingStrategy, LONGEST_WAIT, MediaKind, RequestKey};
+use crate::request::{
+    AssetRequest, CachingStrategy, LONGEST_WAIT, MediaKind, PlaySession, RequestKey,
+};
 use crate::runtime::lanes::LaneFlag;
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
 use crate::source::SourceKind;
-
-/// Counters of what the provider has done since it started.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Reflect)]
-pub struct ProviderStats {
-    /// Requests made.
-    pub requests: u64,
-    /// Requests that joined an identical request already in flight.
-    pub joined: u64,
-    /// Requests served at once from the memory tier.
-    pub memory_hits: u64,
-    /// Jobs served by a cache source on the runtime (for example a disk cache).
-    pub cached: u64,
-    /// Jobs served by a pre-made asset.
-    pub pre_made: u64,
-    /// Jobs served by a generator.
-    pub generated: u64,
-    /// Jobs sent to the runtime.
-    pub jobs: u64,
-    /// Jobs that failed.
-    pub failed: u64,
-    /// Jobs that timed out.
-    pub timed_out: u64,
-    /// Jobs cancelled because nobody held them any more.
-    pub cancelled: u64,
-    /// Jobs that reached a generator (foreground or prefetch).
-    pub generations_started: u64,
-    /// Prefetches started ([`AssetProvider::prefetch`]).
-    pub prefetched: u64,
-    /// Foreground requests that found their media prefetched, ready or in flight.
-    pub prefetch_used: u64,
-    /// Prefetches that reached a generator and were abandoned unused.
-    pub prefetch_wasted: u64,
-}
-
-/// One holder of a job: an entity's task, a caller of [`AssetProvider::request`], or a
-/// prefetch.
-struct Holder {
-    entity: Option<Entity>,
-    since: Instant,
-    prefetch: bool,
-}
-
-/// A job on the runtime and everybody waiting for it.
-struct Job {
-    key: RequestKey,
-    kind: MediaKind,
-    handle: MediaHandle,
-    joinable: bool,
-    holders: Vec<Holder>,
-    lane: LaneFlag,
-    progress: f32,
-    started: Instant,
-    scene_id: Option<String>,
-    choice_id: Option<String>,
-}
-
-/// A prefetched key not yet used or given up.
-#[derive(Clone, Copy, Debug, Default)]
-struct PrefetchRecord {
-    generation_started: bool,
-}
-
-/// How many recent times to real media the percentiles are taken over.
-const MEDIA_TIME_WINDOW: usize = 256;
-
-/// Completed media kept for the session, so repeated requests are answered on the frame.
-struct MemoryEntry {
-    handle: MediaHandle,
-    last_used: u64,
-}
+use jobs::{Holder, Job, JobTable, Subject};
+use memory::MemoryTier;
+use prefetch::PrefetchLedger;
+use stats::MediaTimes;
 
 /// Something to tell the game at the next flush.
 pub(crate) enum Notice {
@@ -107,6 +49,8 @@ pub(crate) enum Notice {
     Failed(AssetFailed),
     Cancelled(AssetCancelled),
     Analytics(AnalyticsEvent),
+    /// Choice counts kept on disk from earlier runs, read at start.
+    ChoiceCounts(Vec<(String, String, u64)>),
 }
 
 /// The facade over every source of media: memory, then the configured sources in order (for
@@ -144,22 +88,15 @@ pub struct AssetProvider {
     /// Direct [`request`](Self::request) calls since the provider and the resource last agreed.
     direct_since_sync: u32,
     default_timeout: Duration,
-    memory_capacity: usize,
-    next_job: u64,
-    jobs: HashMap<JobId, Job>,
-    joinable: HashMap<RequestKey, JobId>,
-    memory: HashMap<RequestKey, MemoryEntry>,
-    memory_clock: u64,
+    jobs: JobTable,
+    memory: MemoryTier,
+    prefetches: PrefetchLedger,
     new_placeholders: Vec<MediaHandle>,
     notices: Vec<Notice>,
     swapped_images: Vec<AssetId<Image>>,
     stats: ProviderStats,
+    media_times: MediaTimes,
     disk: Option<Arc<DiskTier>>,
-    prefetches: HashMap<RequestKey, PrefetchRecord>,
-    /// Jobs in the background lane, counted as they change so the frame never scans jobs.
-    background_jobs: usize,
-    media_times: VecDeque<Duration>,
-    choice_counts: HashMap<(String, String), u64>,
 }
 
 /// Everything the plugin hands the provider when it builds it.
@@ -190,21 +127,15 @@ impl AssetProvider {
             synced_session: PlaySession::default(),
             direct_since_sync: 0,
             default_timeout: parts.default_timeout,
-            memory_capacity: parts.memory_capacity,
-            next_job: 0,
-            jobs: HashMap::new(),
-            joinable: HashMap::new(),
-            memory: HashMap::new(),
-            memory_clock: 0,
+            jobs: JobTable::default(),
+            memory: MemoryTier::new(parts.memory_capacity),
+            prefetches: PrefetchLedger::default(),
             new_placeholders: Vec::new(),
             notices: Vec::new(),
             swapped_images: Vec::new(),
             stats: ProviderStats::default(),
+            media_times: MediaTimes::default(),
             disk: parts.disk,
-            prefetches: HashMap::new(),
-            background_jobs: 0,
-            media_times: VecDeque::new(),
-            choice_counts: HashMap::new(),
         }
     }
 
@@ -228,14 +159,13 @@ impl AssetProvider {
     pub fn prefetch(&mut self, request: AssetRequest) -> RequestKey {
         let key = self.key_for(&request);
         if !request.is_cacheable()
-            || self.memory.contains_key(&key)
-            || self.joinable.contains_key(&key)
-            || self.prefetches.contains_key(&key)
+            || self.memory.contains(&key)
+            || self.jobs.joinable(&key).is_some()
+            || !self.prefetches.begin(key)
         {
             return key;
         }
         self.stats.prefetched += 1;
-        self.prefetches.insert(key, PrefetchRecord::default());
         self.start(None, request, true);
         key
     }
@@ -245,29 +175,23 @@ impl AssetProvider {
     /// memory tier). A prefetch that reached a generator and was never used counts as wasted.
     /// Returns whether a job was cancelled.
     pub fn cancel_prefetch(&mut self, key: &RequestKey, keep_if_progress: f32) -> bool {
-        let Some(record) = self.prefetches.remove(key) else {
+        let Some(reached_generator) = self.prefetches.end(key) else {
             return false;
         };
-        let job_id = self.joinable.get(key).copied();
-        let mut cancelled = false;
-        if let Some(job_id) = job_id
-            && let Some(job) = self.jobs.get_mut(&job_id)
-            && job.progress < keep_if_progress
+        let job_id = self.jobs.joinable(key);
+        let kind = job_id
+            .and_then(|id| self.jobs.get(id))
+            .map_or(MediaKind::Image, |job| job.subject.kind);
+        let cancelled = match job_id.and_then(|id| self.jobs.release_prefetch(id, keep_if_progress))
         {
-            job.holders.retain(|holder| !holder.prefetch);
-            if job.holders.is_empty() {
-                cancelled = self.release(job_id, None);
+            Some(job) => {
+                self.cancelled(job_id.unwrap_or(JobId(u64::MAX)), job);
+                true
             }
-        }
-        if record.generation_started {
-            self.stats.prefetch_wasted += 1;
-            let kind = self
-                .jobs
-                .get(&job_id.unwrap_or(JobId(u64::MAX)))
-                .map_or(MediaKind::Image, |job| job.kind);
-            let mut event = AnalyticsEvent::new(AnalyticsKind::PrefetchWasted, *key, kind);
-            event.prefetch = true;
-            self.notices.push(Notice::Analytics(event));
+            None => false,
+        };
+        if reached_generator {
+            self.wasted(*key, kind);
         }
         cancelled
     }
@@ -280,55 +204,33 @@ impl AssetProvider {
     /// Whether `key` was prefetched and is not used yet; its status if so.
     pub fn prefetch_status(&self, key: &RequestKey) -> Option<TaskStatus> {
         self.prefetches
-            .contains_key(key)
+            .contains(key)
             .then(|| self.status(key).unwrap_or(TaskStatus::Cancelled))
     }
 
     /// Prefetch jobs in flight that no foreground request holds yet.
     pub fn prefetches_in_flight(&self) -> usize {
-        self.background_jobs
+        self.jobs.background()
     }
 
     /// The 50th and 95th percentile of the time from request to real media over recent
     /// foreground jobs.
     pub fn time_to_media(&self) -> Option<(Duration, Duration)> {
-        if self.media_times.is_empty() {
-            return None;
-        }
-        let mut times: Vec<Duration> = self.media_times.iter().copied().collect();
-        times.sort_unstable();
-        let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-        Some((at(0.5), at(0.95)))
+        self.media_times.percentiles()
     }
 
-    /// How often players took choice `edge` of scene graph `graph`, this run and (with the disk
-    /// tier) every run before.
-    pub fn choice_count(&self, graph: &str, edge: &str) -> u64 {
-        self.choice_counts
-            .get(&(graph.to_owned(), edge.to_owned()))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Counts a player taking choice `edge` of `graph`, and keeps the count on disk.
+    /// Keeps on disk that a player took choice `edge` of scene graph `graph`, so prediction
+    /// learns across sessions (the counts come back at the next start). Prediction calls this.
     pub fn record_choice(&mut self, graph: &str, edge: &str) {
-        *self
-            .choice_counts
-            .entry((graph.to_owned(), edge.to_owned()))
-            .or_default() += 1;
         self.disk_command(DiskCommand::RecordChoice(graph.to_owned(), edge.to_owned()));
     }
 
-    pub(crate) fn add_choice_counts(&mut self, counts: Vec<(String, String, u64)>) {
-        for (graph, edge, count) in counts {
-            *self.choice_counts.entry((graph, edge)).or_default() += count;
-        }
+    pub(crate) fn set_progress(&mut self, job_id: JobId, fraction: f32) {
+        self.jobs.set_progress(job_id, fraction);
     }
 
-    pub(crate) fn set_progress(&mut self, job_id: JobId, fraction: f32) {
-        if let Some(job) = self.jobs.get_mut(&job_id) {
-            job.progress = fraction;
-        }
+    pub(crate) fn choice_counts_loaded(&mut self, counts: Vec<(String, String, u64)>) {
+        self.notices.push(Notice::ChoiceCounts(counts));
     }
 
     pub(crate) fn generation_started(
@@ -338,34 +240,30 @@ impl AssetProvider {
         kind: MediaKind,
         background: bool,
     ) {
-        let Some(job) = self.jobs.get(&job_id) else {
+        self.stats.generations_started += 1;
+        let Some(job) = self.jobs.get(job_id) else {
             if background {
                 // A prefetch given up before this frame heard it had reached a generator: it
                 // was wasted all the same.
-                self.stats.generations_started += 1;
-                self.stats.prefetch_wasted += 1;
-                let mut event = AnalyticsEvent::new(AnalyticsKind::PrefetchWasted, key, kind);
-                event.prefetch = true;
-                self.notices.push(Notice::Analytics(event));
+                self.wasted(key, kind);
             }
             return;
         };
-        self.stats.generations_started += 1;
-        let prefetch = !job.lane.is_foreground();
-        if let Some(record) = self.prefetches.get_mut(&job.key) {
-            record.generation_started = true;
-        }
-        let mut event = AnalyticsEvent::new(AnalyticsKind::GenerationStarted, job.key, job.kind);
-        event.scene_id = job.scene_id.clone();
-        event.choice_id = job.choice_id.clone();
-        event.prefetch = prefetch;
-        event.elapsed = Some(job.started.elapsed());
+        self.prefetches.reached_generator(&job.subject.key);
+        let event = job.event(AnalyticsKind::GenerationStarted, Instant::now());
+        self.notices.push(Notice::Analytics(event));
+    }
+
+    fn wasted(&mut self, key: RequestKey, kind: MediaKind) {
+        self.stats.prefetch_wasted += 1;
+        let mut event = AnalyticsEvent::new(AnalyticsKind::PrefetchWasted, key, kind);
+        event.prefetch = true;
         self.notices.push(Notice::Analytics(event));
     }
 
     /// Counts `key` as used if it was prefetched.
     fn use_prefetch(&mut self, key: RequestKey, kind: MediaKind) {
-        if self.prefetches.remove(&key).is_some() {
+        if self.prefetches.end(&key).is_some() {
             self.stats.prefetch_used += 1;
             self.notices.push(Notice::Analytics(AnalyticsEvent::new(
                 AnalyticsKind::PrefetchUsed,
@@ -405,19 +303,19 @@ impl AssetProvider {
 
     /// The real media for `key`, if the memory tier has it.
     pub fn get(&self, key: &RequestKey) -> Option<MediaHandle> {
-        self.memory.get(key).map(|entry| entry.handle.clone())
+        self.memory.get(key)
     }
 
     /// Whether `request` would be answered with real media at once (the memory tier has it).
     pub fn is_available(&self, request: &AssetRequest) -> bool {
-        request.is_cacheable() && self.memory.contains_key(&self.key_for(request))
+        request.is_cacheable() && self.memory.contains(&self.key_for(request))
     }
 
     /// Where the request with `key` stands: in flight, completed (in memory), or unknown.
     pub fn status(&self, key: &RequestKey) -> Option<TaskStatus> {
-        if self.joinable.contains_key(key) {
+        if self.jobs.joinable(key).is_some() {
             Some(TaskStatus::Pending)
-        } else if self.memory.contains_key(key) {
+        } else if self.memory.contains(key) {
             Some(TaskStatus::Completed)
         } else {
             None
@@ -427,7 +325,7 @@ impl AssetProvider {
     /// Gives up the requests made on the provider directly for `key`. The job is cancelled if no
     /// entity's task still holds it. Returns whether a job was cancelled.
     pub fn cancel(&mut self, key: &RequestKey) -> bool {
-        let Some(&job) = self.joinable.get(key) else {
+        let Some(job) = self.jobs.joinable(key) else {
             return false;
         };
         self.release(job, None)
@@ -560,8 +458,14 @@ impl AssetProvider {
             self.stats.requests += 1;
         }
         let key = self.key_for(&request);
-        let kind = request.kind;
         let cacheable = request.is_cacheable();
+        let subject = Subject {
+            key,
+            kind: request.kind,
+            scene_id: request.scene_id.clone(),
+            choice_id: request.choice_id.clone(),
+        };
+        let kind = subject.kind;
         let mut task = GenerationTask {
             key,
             kind,
@@ -576,30 +480,26 @@ impl AssetProvider {
             finished_after: None,
             error: None,
         };
-        let requested = |handle: MediaHandle, joined: bool| AssetRequested {
-            entity,
-            key,
-            kind,
-            scene_id: request.scene_id.clone(),
-            choice_id: request.choice_id.clone(),
-            handle,
-            joined,
-            prefetch,
+        let requested = |subject: &Subject, handle: MediaHandle, joined: bool| {
+            Notice::Requested(AssetRequested {
+                entity,
+                key,
+                kind,
+                scene_id: subject.scene_id.clone(),
+                choice_id: subject.choice_id.clone(),
+                handle,
+                joined,
+                prefetch,
+            })
         };
-        let analytics = |what: AnalyticsKind| {
-            let mut event = AnalyticsEvent::new(what, key, kind);
-            event.scene_id = request.scene_id.clone();
-            event.choice_id = request.choice_id.clone();
-            event.prefetch = prefetch;
-            event
-        };
-        self.notices
-            .push(Notice::Analytics(analytics(AnalyticsKind::Requested)));
+        self.notices.push(Notice::Analytics(
+            subject.event(AnalyticsKind::Requested, prefetch),
+        ));
 
-        if cacheable && let Some(handle) = self.touch_memory(&key) {
+        if cacheable && let Some(handle) = self.memory.touch(&key) {
             self.stats.memory_hits += 1;
             self.use_prefetch(key, kind);
-            let mut served = analytics(AnalyticsKind::ServedFromCache);
+            let mut served = subject.event(AnalyticsKind::ServedFromCache, prefetch);
             served.tier = Some(CacheTier::Memory);
             served.source = Some(SourceKind::Cached);
             served.elapsed = Some(Duration::ZERO);
@@ -610,8 +510,7 @@ impl AssetProvider {
             task.origin = Some("memory".into());
             task.progress = 1.0;
             task.finished_after = Some(Duration::ZERO);
-            self.notices
-                .push(Notice::Requested(requested(handle.clone(), true)));
+            self.notices.push(requested(&subject, handle.clone(), true));
             self.notices.push(Notice::Ready(AssetReady {
                 entity,
                 key,
@@ -630,40 +529,58 @@ impl AssetProvider {
             since: Instant::now(),
             prefetch,
         };
-        if cacheable
-            && let Some(&job_id) = self.joinable.get(&key)
-            && let Some(job) = self.jobs.get_mut(&job_id)
-        {
-            self.stats.joined += 1;
-            job.holders.push(holder);
-            if !prefetch && !job.lane.is_foreground() {
-                // The player wants it now: it stops waiting behind the foreground.
-                job.lane.promote();
-                self.background_jobs -= 1;
-                let _ = self.commands.send(RuntimeCommand::LanesChanged);
+        let Some(job_id) = self.jobs.joinable(&key).filter(|_| cacheable) else {
+            return self.start_job(task, subject, holder, request, prefetch);
+        };
+        let (handle, promoted) = match self.jobs.join(job_id, holder) {
+            Ok(joined) => joined,
+            Err(holder) => {
+                warn!("job {job_id:?} of {key:?} is joinable but gone; starting anew");
+                return self.start_job(task, subject, holder, request, prefetch);
             }
-            task.handle = job.handle.clone();
-            task.job = Some(job_id);
-            self.notices
-                .push(Notice::Requested(requested(job.handle.clone(), true)));
-            if !prefetch {
-                self.use_prefetch(key, kind);
-            }
-            return task;
+        };
+        self.stats.joined += 1;
+        if promoted {
+            let _ = self.commands.send(RuntimeCommand::LanesChanged);
         }
+        task.handle = handle.clone();
+        task.job = Some(job_id);
+        self.notices.push(requested(&subject, handle, true));
+        if !prefetch {
+            self.use_prefetch(key, kind);
+        }
+        task
+    }
 
-        let job_id = JobId(self.next_job);
-        self.next_job += 1;
+    /// Starts a new job for `request`, held by `holder`.
+    fn start_job(
+        &mut self,
+        mut task: GenerationTask,
+        subject: Subject,
+        holder: Holder,
+        request: AssetRequest,
+        prefetch: bool,
+    ) -> GenerationTask {
+        let (key, kind, entity) = (subject.key, subject.kind, holder.entity);
+        let cacheable = request.is_cacheable();
+        let job_id = self.jobs.next_id();
         let handle = self.reserve(kind);
         self.new_placeholders.push(handle.clone());
         let timeout = request
             .max_wait
             .unwrap_or(self.default_timeout)
             .min(LONGEST_WAIT);
-        self.notices
-            .push(Notice::Requested(requested(handle.clone(), false)));
+        self.notices.push(Notice::Requested(AssetRequested {
+            entity,
+            key,
+            kind,
+            scene_id: subject.scene_id.clone(),
+            choice_id: subject.choice_id.clone(),
+            handle: handle.clone(),
+            joined: false,
+            prefetch,
+        }));
         let lane = LaneFlag::new(!prefetch);
-        let (scene_id, choice_id) = (request.scene_id.clone(), request.choice_id.clone());
         let spec = JobSpec {
             job: job_id,
             key,
@@ -690,24 +607,15 @@ impl AssetProvider {
         self.jobs.insert(
             job_id,
             Job {
-                key,
-                kind,
+                subject,
                 handle: handle.clone(),
                 joinable: cacheable,
                 holders: vec![holder],
                 lane,
                 progress: 0.0,
                 started: Instant::now(),
-                scene_id,
-                choice_id,
             },
         );
-        if cacheable {
-            self.joinable.insert(key, job_id);
-        }
-        if prefetch {
-            self.background_jobs += 1;
-        }
         task.handle = handle;
         task.job = Some(job_id);
         task
@@ -729,82 +637,37 @@ impl AssetProvider {
         }
     }
 
-    fn touch_memory(&mut self, key: &RequestKey) -> Option<MediaHandle> {
-        self.memory_clock += 1;
-        let clock = self.memory_clock;
-        self.memory.get_mut(key).map(|entry| {
-            entry.last_used = clock;
-            entry.handle.clone()
-        })
-    }
-
-    fn remember(&mut self, key: RequestKey, handle: MediaHandle) {
-        if self.memory_capacity == 0 {
-            return;
-        }
-        if self.memory.len() >= self.memory_capacity && !self.memory.contains_key(&key) {
-            // Least recently used goes; a scan is fine at the sizes a memory tier has.
-            if let Some(oldest) = self
-                .memory
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(key, _)| *key)
-            {
-                self.memory.remove(&oldest);
-            }
-        }
-        self.memory_clock += 1;
-        self.memory.insert(
-            key,
-            MemoryEntry {
-                handle,
-                last_used: self.memory_clock,
-            },
-        );
-    }
-
     /// Drops `entity`'s hold on `job` (`None`: the direct callers' holds). Cancels the job when
     /// nobody holds it any more.
     pub(crate) fn release(&mut self, job_id: JobId, entity: Option<Entity>) -> bool {
-        let Some(job) = self.jobs.get_mut(&job_id) else {
-            return false;
-        };
-        job.holders.retain(|holder| holder.entity != entity);
-        if !job.holders.is_empty() {
-            return false;
+        match self.jobs.release(job_id, entity) {
+            Some(job) => {
+                self.cancelled(job_id, job);
+                true
+            }
+            None => false,
         }
-        let job = self.jobs.remove(&job_id).expect("the job was just found");
-        if job.joinable {
-            self.joinable.remove(&job.key);
-        }
-        if !job.lane.is_foreground() {
-            self.background_jobs -= 1;
-        }
+    }
+
+    /// Tells the runtime and the game that `job`, which nobody holds any more, is cancelled.
+    fn cancelled(&mut self, job_id: JobId, job: Job) {
         let _ = self.commands.send(RuntimeCommand::Cancel {
             job: job_id,
-            key: job.key,
+            key: job.subject.key,
         });
         self.stats.cancelled += 1;
-        let mut cancelled = AnalyticsEvent::new(AnalyticsKind::Cancelled, job.key, job.kind);
-        cancelled.scene_id = job.scene_id.clone();
-        cancelled.choice_id = job.choice_id.clone();
-        cancelled.prefetch = !job.lane.is_foreground();
-        cancelled.elapsed = Some(job.started.elapsed());
-        self.notices.push(Notice::Analytics(cancelled));
+        self.notices.push(Notice::Analytics(
+            job.event(AnalyticsKind::Cancelled, Instant::now()),
+        ));
         self.notices.push(Notice::Cancelled(AssetCancelled {
-            key: job.key,
-            kind: job.kind,
+            key: job.subject.key,
+            kind: job.subject.kind,
         }));
-        true
     }
 
     /// Whether `entity` holds `job_id`, which is still in flight.
     pub(crate) fn is_held_by(&self, job_id: JobId, entity: Entity) -> bool {
-        self.jobs.get(&job_id).is_some_and(|job| {
-            job.holders
-                .iter()
-                .any(|holder| holder.entity == Some(entity))
-        })
+        self.jobs.is_held_by(job_id, entity)
     }
 
     /// Placeholders for handles reserved since the last call.
@@ -829,6 +692,15 @@ impl AssetProvider {
         std::mem::take(&mut self.swapped_images)
     }
 
+    /// Whether the frame has anything to do for the provider (see `systems::has_work`).
+    pub(crate) fn has_work(&self, session: Option<&PlaySession>) -> bool {
+        !self.events.is_empty()
+            || !self.new_placeholders.is_empty()
+            || !self.notices.is_empty()
+            || self.session != self.synced_session
+            || session.is_some_and(|session| *session != self.synced_session)
+    }
+
     pub(crate) fn has_swapped_images(&self) -> bool {
         !self.swapped_images.is_empty()
     }
@@ -841,13 +713,7 @@ impl AssetProvider {
         job_id: JobId,
         outcome: &Result<(SourceKind, String), AssetError>,
     ) -> Option<(MediaHandle, Vec<(Entity, Duration)>)> {
-        let job = self.jobs.remove(&job_id)?;
-        if job.joinable {
-            self.joinable.remove(&job.key);
-        }
-        if !job.lane.is_foreground() {
-            self.background_jobs -= 1;
-        }
+        let job = self.jobs.remove(job_id)?;
         let now = Instant::now();
         match outcome {
             Ok((source, _)) => match source {
@@ -859,26 +725,21 @@ impl AssetProvider {
             Err(error) if error.kind() == AssetErrorKind::TimedOut => self.stats.timed_out += 1,
             Err(_) => self.stats.failed += 1,
         }
-        let foreground = job.lane.is_foreground();
-        if outcome.is_ok() && foreground {
-            if self.media_times.len() == MEDIA_TIME_WINDOW {
-                self.media_times.pop_front();
-            }
-            self.media_times.push_back(now.duration_since(job.started));
+        if outcome.is_ok() && !job.is_background() {
+            self.media_times.push(now.duration_since(job.started));
         }
         self.notices.extend(
             job_analytics(&job, outcome, now)
                 .into_iter()
                 .map(Notice::Analytics),
         );
-        if let Ok(_) = outcome
-            && job.joinable
-        {
-            self.remember(job.key, job.handle.clone());
+        if outcome.is_ok() && job.joinable {
+            self.memory.remember(job.subject.key, job.handle.clone());
         }
         if let (Ok(_), MediaHandle::Image(image)) = (outcome, &job.handle) {
             self.swapped_images.push(image.id());
         }
+        let (key, kind) = (job.subject.key, job.subject.kind);
         let mut entities = Vec::new();
         for holder in &job.holders {
             let elapsed = now.duration_since(holder.since);
@@ -888,8 +749,8 @@ impl AssetProvider {
             self.notices.push(match outcome {
                 Ok((source, origin)) => Notice::Ready(AssetReady {
                     entity: holder.entity,
-                    key: job.key,
-                    kind: job.kind,
+                    key,
+                    kind,
                     source: *source,
                     origin: origin.clone(),
                     handle: job.handle.clone(),
@@ -898,8 +759,8 @@ impl AssetProvider {
                 }),
                 Err(error) => Notice::Failed(AssetFailed {
                     entity: holder.entity,
-                    key: job.key,
-                    kind: job.kind,
+                    key,
+                    kind,
                     status: status_of(error),
                     error: error.clone(),
                     elapsed,
@@ -912,16 +773,7 @@ impl AssetProvider {
 
     /// The wait of each entity holding `job_id`, for progress updates.
     pub(crate) fn holder_waits(&self, job_id: JobId) -> Vec<(Entity, Duration)> {
-        let now = Instant::now();
-        self.jobs
-            .get(&job_id)
-            .map(|job| {
-                job.holders
-                    .iter()
-                    .filter_map(|h| h.entity.map(|e| (e, now.duration_since(h.since))))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.jobs.holder_waits(job_id, Instant::now())
     }
 }
 
@@ -931,19 +783,11 @@ fn job_analytics(
     outcome: &Result<(SourceKind, String), AssetError>,
     now: Instant,
 ) -> Vec<AnalyticsEvent> {
-    let event = |kind: AnalyticsKind| {
-        let mut event = AnalyticsEvent::new(kind, job.key, job.kind);
-        event.scene_id = job.scene_id.clone();
-        event.choice_id = job.choice_id.clone();
-        event.prefetch = !job.lane.is_foreground();
-        event.elapsed = Some(now.duration_since(job.started));
-        event
-    };
     match outcome {
         Ok((source, origin)) => {
-            let mut served = match source {
+            let served = match source {
                 SourceKind::Cached => {
-                    let mut served = event(AnalyticsKind::ServedFromCache);
+                    let mut served = job.event(AnalyticsKind::ServedFromCache, now);
                     served.tier = Some(if origin.starts_with("disk cache") {
                         CacheTier::Disk
                     } else {
@@ -951,22 +795,29 @@ fn job_analytics(
                     });
                     Some(served)
                 }
-                SourceKind::PreMade => Some(event(AnalyticsKind::ServedPreMade)),
+                SourceKind::PreMade => Some(job.event(AnalyticsKind::ServedPreMade, now)),
                 _ => None,
             };
-            let mut completed = event(AnalyticsKind::Completed);
+            let mut completed = job.event(AnalyticsKind::Completed, now);
             completed.source = Some(*source);
-            if let Some(served) = served.as_mut() {
-                served.source = Some(*source);
-            }
-            served.into_iter().chain([completed]).collect()
+            served
+                .map(|mut served| {
+                    served.source = Some(*source);
+                    served
+                })
+                .into_iter()
+                .chain([completed])
+                .collect()
         }
         Err(error) => {
-            let mut failed = event(match status_of(error) {
-                TaskStatus::TimedOut => AnalyticsKind::TimedOut,
-                TaskStatus::Cancelled => AnalyticsKind::Cancelled,
-                _ => AnalyticsKind::Failed,
-            });
+            let mut failed = job.event(
+                match status_of(error) {
+                    TaskStatus::TimedOut => AnalyticsKind::TimedOut,
+                    TaskStatus::Cancelled => AnalyticsKind::Cancelled,
+                    _ => AnalyticsKind::Failed,
+                },
+                now,
+            );
             failed.error = Some(error.to_string());
             vec![failed]
         }

@@ -7,9 +7,9 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
-use crate::observe::{AnalyticsEvent, AnalyticsKind, AssetPlayed};
+use crate::observe::AnalyticsEvent;
 use crate::provider::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
-use crate::provider::{AssetProvider, Notice, status_of};
+use crate::provider::{AssetProvider, ChoiceCountsLoaded, Notice, status_of};
 use crate::provider::{GenerationTask, MediaHandle, TaskStatus};
 use crate::request::AssetRequest;
 use crate::request::PlaySession;
@@ -24,6 +24,7 @@ pub(crate) struct ProviderMessages<'w> {
     failed: MessageWriter<'w, AssetFailed>,
     cancelled: MessageWriter<'w, AssetCancelled>,
     analytics: MessageWriter<'w, AnalyticsEvent>,
+    choice_counts: MessageWriter<'w, ChoiceCountsLoaded>,
 }
 
 impl ProviderMessages<'_> {
@@ -44,6 +45,9 @@ impl ProviderMessages<'_> {
                 }
                 Notice::Analytics(event) => {
                     self.analytics.write(event);
+                }
+                Notice::ChoiceCounts(counts) => {
+                    self.choice_counts.write(ChoiceCountsLoaded(counts));
                 }
             }
         }
@@ -218,7 +222,7 @@ pub(crate) fn receive_results(
                 kind,
                 background,
             } => provider.generation_started(job, key, kind, background),
-            RuntimeEvent::ChoiceCounts(counts) => provider.add_choice_counts(counts),
+            RuntimeEvent::ChoiceCounts(counts) => provider.choice_counts_loaded(counts),
             RuntimeEvent::Progress(job, fraction) => {
                 provider.set_progress(job, fraction);
                 for (entity, _) in provider.holder_waits(job) {
@@ -270,28 +274,6 @@ pub(crate) fn receive_results(
     messages.send(provider.take_notices());
 }
 
-/// Turns the game's [`AssetPlayed`] messages into analytics events.
-pub(crate) fn record_played(
-    mut played: MessageReader<AssetPlayed>,
-    mut analytics: MessageWriter<AnalyticsEvent>,
-) {
-    for message in played.read() {
-        analytics.write(AnalyticsEvent::new(
-            AnalyticsKind::Played,
-            message.key,
-            message.kind,
-        ));
-    }
-}
-
-/// Triggers each analytics message as an event too, for observers. Runs only on frames that
-/// have some, so quiet frames pay nothing for it.
-pub(crate) fn trigger_analytics(mut events: MessageReader<AnalyticsEvent>, mut commands: Commands) {
-    for event in events.read() {
-        commands.trigger(event.clone());
-    }
-}
-
 /// Puts placeholders behind handles reserved during this frame and sends queued messages, before
 /// Bevy flushes asset events.
 pub(crate) fn flush_requests(
@@ -332,4 +314,63 @@ pub(crate) fn refresh_swapped_sprites(mut provider: ResMut<AssetProvider>) {
     if provider.has_swapped_images() {
         provider.take_swapped_images();
     }
+}
+
+/// Whether the provider has anything for this frame: results or placeholders to apply, messages
+/// to send, or a session to bring in line. Keeps its systems from running (and the executor from
+/// waking a thread for them) on quiet frames.
+pub(crate) fn has_work(
+    provider: Option<Res<AssetProvider>>,
+    session: Option<Res<PlaySession>>,
+) -> bool {
+    provider.is_some_and(|provider| provider.has_work(session.as_deref()))
+}
+
+/// Whether an image arrived since sprites were last refreshed.
+pub(crate) fn has_swapped_images(provider: Option<Res<AssetProvider>>) -> bool {
+    provider.is_some_and(|provider| provider.has_swapped_images())
+}
+
+/// Adds the provider's messages, types, systems and observers to `app`.
+pub(crate) fn add_to(app: &mut App) {
+    use crate::AssetProviderSystems;
+    use crate::request::{CachingStrategy, GenerationPurpose, MediaKind, RequestKey};
+    use crate::source::SourceKind;
+    app.init_resource::<PlaySession>()
+        .add_message::<RequestAsset>()
+        .add_message::<AssetRequested>()
+        .add_message::<AssetReady>()
+        .add_message::<AssetFailed>()
+        .add_message::<AssetCancelled>()
+        .add_message::<ChoiceCountsLoaded>()
+        .register_type::<AssetRequest>()
+        .register_type::<GenerationTask>()
+        .register_type::<PlaySession>()
+        .register_type::<crate::provider::ProviderStats>()
+        .register_type::<(MediaKind, CachingStrategy, GenerationPurpose, RequestKey)>()
+        .register_type::<(TaskStatus, SourceKind, MediaHandle, crate::provider::JobId)>()
+        .register_type::<(crate::AssetError, crate::AssetErrorKind)>()
+        .add_systems(
+            PreUpdate,
+            (
+                (sync_session, receive_results).chain().run_if(has_work),
+                refresh_swapped_sprites.run_if(has_swapped_images),
+            )
+                .chain()
+                .in_set(AssetProviderSystems::Receive),
+        )
+        .add_systems(
+            Update,
+            spawn_requested
+                .run_if(on_message::<RequestAsset>)
+                .in_set(AssetProviderSystems::Request),
+        )
+        .add_systems(
+            PostUpdate,
+            flush_requests
+                .run_if(has_work)
+                .in_set(AssetProviderSystems::Flush),
+        )
+        .add_observer(on_request_inserted)
+        .add_observer(on_task_removed);
 }

@@ -44,15 +44,30 @@ pub(crate) use decoder::open_clip;
 use bevy::asset::AssetEventSystems;
 use bevy::prelude::*;
 
-/// Registers the video types and systems; the main plugin calls this.
-pub(crate) fn plugin(app: &mut App) {
-    app.init_resource::<VideoClips>()
-        .add_message::<VideoEnded>()
-        .register_type::<(VideoPlayer, VideoState)>()
-        .configure_sets(PostUpdate, VideoSystems.before(AssetEventSystems))
-        .add_systems(PreUpdate, clip::forget_removed_clips)
-        .add_systems(PostUpdate, player::play_videos.in_set(VideoSystems))
-        .add_observer(player::on_player_discarded);
+/// The video part of the plugin: [`VideoClips`], [`VideoPlayer`]s and [`VideoEnded`].
+/// [`AssetProviderPlugin`](crate::AssetProviderPlugin) adds it. Its systems run only while
+/// there are clips or players.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VideoPlugin;
+
+impl Plugin for VideoPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<VideoClips>()
+            .add_message::<VideoEnded>()
+            .register_type::<(VideoPlayer, VideoState)>()
+            .configure_sets(PostUpdate, VideoSystems.before(AssetEventSystems))
+            .add_systems(
+                PreUpdate,
+                clip::forget_removed_clips.run_if(|clips: Res<VideoClips>| !clips.is_empty()),
+            )
+            .add_systems(
+                PostUpdate,
+                player::play_videos
+                    .run_if(any_with_component::<VideoPlayer>)
+                    .in_set(VideoSystems),
+            )
+            .add_observer(player::on_player_discarded);
+    }
 }
 
 /// Sets FFmpeg up once per process: quiet logging (bad input is reported as errors, not as
