@@ -66,10 +66,9 @@ pub use provider::{
     MediaHandle, ProviderStats, RequestAsset, TaskStatus,
 };
 pub use request::{
-    AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, PlaySession,
-    RequestKey,
+    AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, MediaLimits,
+    PlaySession, RequestKey,
 };
-pub use runtime::MediaLimits;
 pub use sets::AssetProviderSystems;
 
 /// What a game writes: `use bevy_asset_provider::prelude::*;`.

@@ -12,12 +12,13 @@ use bevy::audio::AudioSource;
 
 use crate::AssetProviderSystems;
 use crate::backend::PixSimSource;
-use crate::cache::tier::DiskTier;
+use crate::cache::tier::{DiskTier, MediaCheck};
 use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig};
 use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, WeightedPredictor};
 use crate::provider::{AssetProvider, Placeholders, ProviderParts};
+use crate::request::MediaLimits;
 use crate::request::{LONGEST_WAIT, PlaySession};
-use crate::runtime::{MediaLimits, ProviderRuntime, RuntimeConfig};
+use crate::runtime::{ProviderRuntime, RuntimeConfig};
 use crate::scene::ScenePlugin;
 use crate::source::{AssetSource, LocalGenerator, PreMadeSource};
 
@@ -280,11 +281,11 @@ impl AssetProviderPlugin {
                 }
             }
         };
-        Some(Arc::new(DiskTier::new(
-            config,
-            self.default_timeout,
-            self.media_limits,
-        )))
+        let limits = self.media_limits;
+        let check: MediaCheck = Arc::new(move |kind, media| {
+            crate::runtime::decode::decode(kind, media, &limits).map(|_| ())
+        });
+        Some(Arc::new(DiskTier::new(config, self.default_timeout, check)))
     }
 }
 

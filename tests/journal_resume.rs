@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bevy::prelude::*;
-use bevy_asset_provider::cache::JournalRecord;
 use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::JournalRecord;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use common::*;
 

@@ -24,10 +24,10 @@ use crate::backend::types::{
     AssetResponse, BackendId, CreateGeneration, GenerationList, GenerationResponse,
     GenerationStatus, SocketEvent,
 };
-use crate::cache::JobJournal;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::MediaKind;
-use crate::runtime::lanes::LaneFlag;
+use crate::source::JobJournal;
+use crate::source::LaneFlag;
 use crate::source::{SourceRequest, SourcedMedia};
 
 /// The error code of a job the provider refused for its content (final).

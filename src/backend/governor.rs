@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::runtime::lanes::LaneFlag;
+use crate::source::LaneFlag;
 
 /// The window the limit counts over.
 const WINDOW: Duration = Duration::from_secs(60);

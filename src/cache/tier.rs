@@ -11,12 +11,16 @@ use bevy::log::{info, warn};
 use tokio::sync::{OnceCell, watch};
 
 use crate::cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
-use crate::cache::{JobJournal, JournalRecord, JournalStore};
 use crate::error::AssetError;
-use crate::request::{CachingStrategy, RequestKey};
-use crate::runtime::MediaLimits;
-use crate::runtime::decode::decode;
-use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
+use crate::request::{CachingStrategy, MediaKind, RequestKey};
+use crate::source::{
+    AssetSource, JobJournal, JournalRecord, JournalStore, SourceKind, SourceRequest, SourcedMedia,
+};
+
+/// Whether media of a kind decodes within the plugin's limits; given by the runtime, which owns
+/// decoding.
+pub(crate) type MediaCheck =
+    Arc<dyn Fn(MediaKind, &SourcedMedia) -> Result<(), AssetError> + Send + Sync>;
 
 /// What to keep on disk once a request is served.
 pub(crate) struct ToStore {
@@ -40,8 +44,9 @@ pub(crate) struct DiskTier {
     /// How long a journalled job is followed at start before requests for its key stop waiting
     /// for it (the plugin's default timeout).
     resume_deadline: Duration,
-    /// What a result must fit to be kept, as it must to be served.
-    media_limits: MediaLimits,
+    /// Whether media decodes (within the plugin's limits): only such media is kept, as only
+    /// such media is served.
+    check: MediaCheck,
     cache: OnceCell<Option<DiskCache>>,
     /// Set after a failed write (a full disk): no more writes this run.
     read_only: AtomicBool,
@@ -56,15 +61,11 @@ pub(crate) struct DiskTier {
 }
 
 impl DiskTier {
-    pub fn new(
-        config: DiskCacheConfig,
-        resume_deadline: Duration,
-        media_limits: MediaLimits,
-    ) -> Self {
+    pub fn new(config: DiskCacheConfig, resume_deadline: Duration, check: MediaCheck) -> Self {
         Self {
             config,
             resume_deadline,
-            media_limits,
+            check,
             cache: OnceCell::new(),
             read_only: AtomicBool::new(false),
             warned_write: AtomicBool::new(false),
@@ -146,7 +147,7 @@ impl DiskTier {
             Some(cache) => JobJournal::new(Arc::new(DiskJournal {
                 cache,
                 snapshot: self.snapshot.clone(),
-                media_limits: self.media_limits,
+                check: self.check.clone(),
             })),
             None => JobJournal::disabled(),
         }
@@ -339,10 +340,8 @@ impl DiskTier {
             Ok(Some(media)) => {
                 // Kept only if it decodes, as a served result would be.
                 let kind = request.kind();
-                let check = media.clone();
-                let limits = self.media_limits;
-                let decoded =
-                    tokio::task::spawn_blocking(move || decode(kind, &check, &limits)).await;
+                let (checked, check) = (media.clone(), self.check.clone());
+                let decoded = tokio::task::spawn_blocking(move || check(kind, &checked)).await;
                 match decoded {
                     Ok(Ok(_)) => {
                         let source = source.id().into_owned();
@@ -419,11 +418,11 @@ impl StatsSnapshot {
     }
 }
 
-/// The journal half of the cache, and the limits what it keeps must fit.
+/// The journal half of the cache, and the check what it keeps must pass.
 struct DiskJournal {
     cache: DiskCache,
     snapshot: Arc<StatsSnapshot>,
-    media_limits: MediaLimits,
+    check: MediaCheck,
 }
 
 impl JournalStore for DiskJournal {
@@ -442,7 +441,7 @@ impl JournalStore for DiskJournal {
 
     fn keep(&self, record: &JournalRecord, media: SourcedMedia) -> Result<(), AssetError> {
         // Kept only if it decodes, as a served result would be.
-        decode(record.request.kind, &media, &self.media_limits)?;
+        (self.check)(record.request.kind, &media)?;
         if record.request.is_cacheable() {
             let store = ToStore {
                 media,

@@ -45,7 +45,7 @@ use crate::request::MediaKind;
 
 /// The clips the dev backend makes for video operations.
 #[cfg(feature = "video")]
-pub use crate::video::ClipSpec;
+pub use crate::source::ClipSpec;
 pub use server::DevBackend;
 
 /// The dev backend's login email.

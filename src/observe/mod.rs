@@ -8,7 +8,7 @@ pub(crate) mod diagnostics;
 #[cfg(feature = "state")]
 mod loading;
 
-pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
+pub use crate::provider::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 
 use bevy::prelude::*;
 

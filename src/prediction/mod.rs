@@ -1,10 +1,10 @@
 //! Predictive pre-generation: while the player reads a node, the media of their likely next
 //! choices is fetched in the background, within a budget, and dropped when they go elsewhere.
 //!
-//! The [`predict_next`] system watches [`EnterNode`] and [`MakeChoice`], asks the
+//! The [`PredictionPlugin`]'s system watches [`EnterNode`] and [`MakeChoice`], asks the
 //! [`Predictor`] (by default [`WeightedPredictor`]: authored weights blended with the choices
-//! players made, which are counted and kept with the disk tier) for the likely next steps, and
-//! [prefetches](crate::provider::AssetProvider::prefetch) their media: the same requests
+//! players made, counted in [`ChoiceCounts`] and kept with the disk tier) for the likely next steps, and
+//! [prefetches](crate::AssetProvider::prefetch) their media: the same requests
 //! [`SceneGraph::node_media`] builds for the real step, so when the player chooses, the
 //! foreground request joins the prefetch (or finds it done) instead of starting again.
 

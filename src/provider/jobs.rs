@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::Entity;
 
-use crate::observe::{AnalyticsEvent, AnalyticsKind};
+use crate::provider::{AnalyticsEvent, AnalyticsKind};
 use crate::provider::{JobId, MediaHandle};
 use crate::request::{MediaKind, RequestKey};
-use crate::runtime::lanes::LaneFlag;
+use crate::source::LaneFlag;
 
 /// What analytics events and messages about a request say it is.
 #[derive(Clone, Debug)]

@@ -2,6 +2,7 @@
 //! parts: the [job table](jobs), the [memory tier](memory), the [prefetch ledger](prefetch) and
 //! the [counters](stats); the systems that connect it to the frame are in [`systems`].
 
+mod analytics;
 mod jobs;
 mod memory;
 mod messages;
@@ -11,11 +12,13 @@ mod stats;
 pub(crate) mod systems;
 mod task;
 
+pub use crate::runtime::JobId;
+pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 pub(crate) use messages::ChoiceCountsLoaded;
 pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 pub(crate) use placeholder::Placeholders;
 pub use stats::ProviderStats;
-pub use task::{GenerationTask, JobId, MediaHandle, TaskStatus};
+pub use task::{GenerationTask, MediaHandle, TaskStatus};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,12 +33,11 @@ use bevy::audio::AudioSource;
 use crate::cache::DiskStats;
 use crate::cache::tier::{DiskCommand, DiskTier};
 use crate::error::{AssetError, AssetErrorKind};
-use crate::observe::{AnalyticsEvent, AnalyticsKind, CacheTier};
 use crate::request::{
     AssetRequest, CachingStrategy, LONGEST_WAIT, MediaKind, PlaySession, RequestKey,
 };
-use crate::runtime::lanes::LaneFlag;
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
+use crate::source::LaneFlag;
 use crate::source::SourceKind;
 use jobs::{Holder, Job, JobTable, Subject};
 use memory::MemoryTier;

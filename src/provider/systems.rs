@@ -7,7 +7,7 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
-use crate::observe::AnalyticsEvent;
+use crate::provider::AnalyticsEvent;
 use crate::provider::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 use crate::provider::{AssetProvider, ChoiceCountsLoaded, Notice, status_of};
 use crate::provider::{GenerationTask, MediaHandle, TaskStatus};

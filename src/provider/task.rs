@@ -1,6 +1,8 @@
 //! The [`GenerationTask`] component: a request's status, where the game can see it.
 
 use bevy::prelude::*;
+
+use crate::runtime::JobId;
 use std::time::Duration;
 
 use crate::error::AssetError;
@@ -85,10 +87,6 @@ impl MediaHandle {
         }
     }
 }
-
-/// Identifies one job on the plugin's runtime.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Reflect)]
-pub struct JobId(pub(crate) u64);
 
 /// A request's status, on the entity that made it. Added by the plugin in the same frame as the
 /// [`AssetRequest`](crate::request::AssetRequest) and kept up to date until the request ends.

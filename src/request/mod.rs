@@ -1,7 +1,9 @@
 //! What a game asks for: [`AssetRequest`], built from game context, and its [`RequestKey`].
 
+mod limits;
 mod session;
 
+pub use limits::MediaLimits;
 pub use session::PlaySession;
 
 use bevy::prelude::*;

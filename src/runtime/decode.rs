@@ -8,7 +8,7 @@ use bevy::audio::AudioSource;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::MediaKind;
-use crate::runtime::MediaLimits;
+use crate::request::MediaLimits;
 use crate::source::SourcedMedia;
 
 /// Media ready to insert behind a handle.

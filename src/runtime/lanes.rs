@@ -6,29 +6,11 @@
 //! job before any background job. A foreground request therefore waits for at most one slot's
 //! worth of background work, never for the whole background queue.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-/// Whether a job is in the foreground; shared so a background job can be promoted while it
-/// waits (a player asked for what was being prefetched).
-#[derive(Clone, Debug)]
-pub(crate) struct LaneFlag(Arc<AtomicBool>);
-
-impl LaneFlag {
-    pub fn new(foreground: bool) -> Self {
-        Self(Arc::new(AtomicBool::new(foreground)))
-    }
-
-    pub fn is_foreground(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-
-    pub fn promote(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
+use crate::source::LaneFlag;
 
 #[derive(Debug)]
 struct State {
@@ -147,6 +129,7 @@ impl LanePermits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn runtime() -> tokio::runtime::Runtime {

@@ -3,9 +3,6 @@
 
 pub(crate) mod decode;
 pub(crate) mod lanes;
-mod limits;
-
-pub use limits::MediaLimits;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -20,15 +17,19 @@ use futures_util::FutureExt;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
 
-use crate::cache::JobJournal;
 use crate::cache::tier::{DiskCommand, DiskTier, ToStore};
 use crate::error::{AssetError, AssetErrorKind};
-use crate::provider::JobId;
 use crate::request::PlaySession;
-use crate::request::{AssetRequest, RequestKey};
+use crate::request::{AssetRequest, MediaLimits, RequestKey};
 use crate::runtime::decode::{DecodedMedia, decode};
-use crate::runtime::lanes::{LaneFlag, LanePermits};
+use crate::runtime::lanes::LanePermits;
+use crate::source::JobJournal;
+use crate::source::LaneFlag;
 use crate::source::{AssetSource, ProgressReporter, SourceKind, SourceRequest, SourcedMedia};
+
+/// Identifies one job on the plugin's runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, bevy::reflect::Reflect)]
+pub struct JobId(pub(crate) u64);
 
 /// Work for the runtime.
 pub(crate) enum RuntimeCommand {

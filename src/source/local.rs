@@ -163,7 +163,7 @@ impl AssetSource for LocalGenerator {
                 MediaKind::Audio => (procedural_wav(seed, seconds), "audio/wav"),
                 #[cfg(feature = "video")]
                 MediaKind::Video => (
-                    crate::video::ClipSpec::new(seed)
+                    crate::source::ClipSpec::new(seed)
                         .size(video_size.0, video_size.1)
                         .seconds(clip_seconds)
                         .encode()?,

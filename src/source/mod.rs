@@ -1,11 +1,21 @@
 //! The [`AssetSource`] trait every source of media implements, and what flows through it.
 
+#[cfg(feature = "video")]
+mod clip;
+mod journal;
+mod lane;
 mod local;
 mod premade;
 pub mod procedural;
 pub mod scoring;
 
-pub use crate::cache::{JobJournal, JournalRecord};
+#[cfg(feature = "video")]
+pub use clip::ClipSpec;
+#[cfg(feature = "video")]
+pub(crate) use clip::init_ffmpeg;
+pub(crate) use journal::JournalStore;
+pub use journal::{JobJournal, JournalRecord};
+pub(crate) use lane::LaneFlag;
 pub use local::{GENERATOR_VERSION, LocalGenerator};
 pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
 
@@ -19,7 +29,6 @@ use std::sync::Arc;
 use crate::error::AssetError;
 use crate::request::PlaySession;
 use crate::request::{AssetRequest, MediaKind, RequestKey};
-use crate::runtime::lanes::LaneFlag;
 
 /// Where a result came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Reflect, Serialize, Deserialize)]
@@ -254,7 +263,7 @@ pub trait AssetSource: Send + Sync + 'static {
     }
 
     /// Follows a job this source submitted before the game last stopped (its
-    /// [journal](crate::cache::JobJournal) entry) to its end, instead of submitting it again.
+    /// [journal](crate::source::JobJournal) entry) to its end, instead of submitting it again.
     /// `Ok(None)` when the source cannot resume jobs (the default), or the job is gone or ended
     /// without media: the entry is forgotten and a request is resolved as new. An error means
     /// how the job ended could not be learnt (the backend unreachable): the entry is kept for

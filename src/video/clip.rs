@@ -46,7 +46,7 @@ pub struct VideoClip {
     pub(crate) info: Arc<VideoInfo>,
     pub(crate) origin: Arc<str>,
     /// The limits it was opened under; its frames are decoded under them too.
-    pub(crate) limits: crate::runtime::MediaLimits,
+    pub(crate) limits: crate::request::MediaLimits,
 }
 
 impl VideoClip {
@@ -55,7 +55,7 @@ impl VideoClip {
     /// image.
     ///
     /// Blocking; errors name what was wrong (not a video, truncated, an unsupported codec,
-    /// frames over the [default limits](crate::runtime::MediaLimits::default)).
+    /// frames over the [default limits](crate::request::MediaLimits::default)).
     pub fn open(bytes: impl Into<Arc<[u8]>>) -> Result<(VideoClip, Image), AssetError> {
         super::open_clip(bytes.into(), "video", &Default::default())
     }

@@ -20,7 +20,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::clip::{PictureType, VideoClip, VideoFrame, VideoInfo};
 use crate::error::{AssetError, AssetErrorKind};
-use crate::runtime::MediaLimits;
+use crate::request::MediaLimits;
 
 /// Demuxers that read still images: a PNG or JPEG labelled as video opens as a one-frame
 /// "video" in FFmpeg, which is not what the request asked for.
@@ -60,7 +60,7 @@ fn max_pixels(limits: &MediaLimits) -> i64 {
 /// `avformat_find_stream_info` decodes a first frame of each, and the decoders it opens refuse
 /// frames over the pixel limit, so a small file claiming huge frames is never allocated.
 fn open_input(bytes: &Arc<[u8]>, limits: &MediaLimits) -> Result<Input, OpenError> {
-    super::init_ffmpeg();
+    crate::source::init_ffmpeg();
     let mut io = StreamIo::from_read_seek(Cursor::new(SharedBytes(bytes.clone())))?;
     let max_pixels = CString::new(max_pixels(limits).to_string()).unwrap_or_default();
     // SAFETY: the same calls as `input_from_stream`. `ps` is freed by `avformat_open_input` when

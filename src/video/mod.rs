@@ -32,11 +32,11 @@
 
 mod clip;
 mod decoder;
-mod encode;
 mod player;
 
+/// The embedded generator's clips, made with FFmpeg (see [`crate::source::ClipSpec`]).
+pub use crate::source::ClipSpec;
 pub use clip::{PictureType, VideoClip, VideoClips, VideoFrame, VideoFrames, VideoInfo};
-pub use encode::ClipSpec;
 pub use player::{DEFAULT_LOOK_AHEAD, VideoEnded, VideoPlayer, VideoState, VideoSystems};
 
 pub(crate) use decoder::open_clip;
@@ -68,15 +68,4 @@ impl Plugin for VideoPlugin {
             )
             .add_observer(player::on_player_discarded);
     }
-}
-
-/// Sets FFmpeg up once per process: quiet logging (bad input is reported as errors, not as
-/// FFmpeg's own lines on stderr).
-pub(crate) fn init_ffmpeg() {
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        // Only fails on FFmpeg builds older than the crate supports; decoding then reports it.
-        let _ = ffmpeg_next::init();
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
-    });
 }

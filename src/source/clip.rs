@@ -195,7 +195,7 @@ impl Seek for SharedFile {
 }
 
 fn encode(spec: &ClipSpec) -> Result<Vec<u8>, String> {
-    crate::video::init_ffmpeg();
+    init_ffmpeg();
     fn fail(what: &'static str) -> impl Fn(ffmpeg::Error) -> String {
         move |error| format!("{what}: {error}")
     }
@@ -301,4 +301,15 @@ fn encode(spec: &ClipSpec) -> Result<Vec<u8>, String> {
     drop(output);
     file.with(|file| std::mem::take(file.get_mut()))
         .map_err(|error| error.to_string())
+}
+
+/// Sets FFmpeg up once per process: quiet logging (bad input is reported as errors, not as
+/// FFmpeg's own lines on stderr).
+pub(crate) fn init_ffmpeg() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        // Only fails on FFmpeg builds older than the crate supports; decoding then reports it.
+        let _ = ffmpeg_next::init();
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
+    });
 }
