@@ -5,6 +5,7 @@
 //! sizes are refused before allocating), and errors name the file and, where the shape is
 //! wrong, the field.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -550,7 +550,7 @@ impl<'de> Visitor<'de> for OptIdVisitor {
 /// never on the frame. A bad file fails the load with a [`SceneGraphError`] naming the file
 /// and the field.
 #[derive(Default, TypePath)]
-pub struct SceneGraphLoader;
+pub(crate) struct SceneGraphLoader;
 
 impl AssetLoader for SceneGraphLoader {
     type Asset = SceneGraph;
@@ -635,7 +635,7 @@ impl SceneStep {
 /// The state of [`request_scene_media`]: messages waiting for their graph, and the failed
 /// graphs already warned about.
 #[derive(Default)]
-pub struct PendingSceneSteps {
+pub(crate) struct PendingSceneSteps {
     pending: Vec<SceneStep>,
     warned: HashSet<AssetId<SceneGraph>>,
 }
@@ -646,7 +646,7 @@ pub struct PendingSceneSteps {
 /// A message for a graph still loading waits (in this system's local queue, in order); one for
 /// a graph that failed to load is dropped, with one warning per failed graph carrying the
 /// error. Unknown node or edge ids are warned about and ignored.
-pub fn request_scene_media(
+pub(crate) fn request_scene_media(
     mut commands: Commands,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,

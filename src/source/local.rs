@@ -21,7 +21,7 @@ const MAX_CUE_SECONDS: f32 = 30.0;
 
 /// The version of what the generator paints: bump it when the same request would look or sound
 /// different, so media cached from an older version is not served as this one's.
-pub const GENERATOR_VERSION: u32 = 1;
+pub(crate) const GENERATOR_VERSION: u32 = 1;
 
 /// Length of a clip when the request gives no `duration_secs`.
 #[cfg(feature = "video")]

@@ -16,7 +16,7 @@ pub(crate) use clip::init_ffmpeg;
 pub(crate) use journal::JournalStore;
 pub use journal::{JobJournal, JournalRecord};
 pub(crate) use lane::LaneFlag;
-pub use local::{GENERATOR_VERSION, LocalGenerator};
+pub use local::LocalGenerator;
 pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
 
 use async_trait::async_trait;

@@ -19,19 +19,19 @@ use std::f32::consts::TAU;
 use crate::request::RequestKey;
 
 /// Sample rate of [`procedural_wav`]'s output, in Hz.
-pub const WAV_SAMPLE_RATE: u32 = 22_050;
+pub(crate) const WAV_SAMPLE_RATE: u32 = 22_050;
 
 /// Largest width or height [`procedural_png`] paints; larger requests are clamped so a bad
 /// request cannot ask for gigabytes.
-pub const MAX_IMAGE_SIDE: u32 = 4096;
+pub(crate) const MAX_IMAGE_SIDE: u32 = 4096;
 
 /// Longest sound [`procedural_wav`] makes, in seconds; longer requests are clamped.
-pub const MAX_WAV_SECONDS: f32 = 60.0;
+pub(crate) const MAX_WAV_SECONDS: f32 = 60.0;
 
 /// A seed for the procedural painters from a request's key.
 ///
 /// The key is a SHA-256, so its first eight bytes are already well mixed.
-pub fn seed_from_key(key: &RequestKey) -> u64 {
+pub(crate) fn seed_from_key(key: &RequestKey) -> u64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&key.0[..8]);
     u64::from_le_bytes(first)

@@ -129,7 +129,7 @@ pub const MIN_CONTEXT_SCORE: u32 = 20;
 /// required tag present +20, the wanted role present +10. A wanted hero role
 /// (`role:char:hero`) is also met by `role:pov:player`, and the other way round, since both show
 /// the player's character. Duplicate tags on the asset count once.
-pub fn score(tags: &[String], criteria: &MatchCriteria) -> u32 {
+pub(crate) fn score(tags: &[String], criteria: &MatchCriteria) -> u32 {
     let has = |tag: &str| tags.iter().any(|t| t == tag);
     let mut total = 0;
     if criteria.location.as_deref().is_some_and(has) {

@@ -1,7 +1,6 @@
 //! The PixSim client against the loopback dev backend, over real HTTP on 127.0.0.1.
 #![cfg(feature = "dev-backend")]
 
-mod common;
 
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder, Endpoint};
 use bevy_asset_provider::prelude::*;
-use common::*;
+use crate::common::*;
 
 /// A fast dev backend: jobs done in a few milliseconds.
 fn backend() -> DevBackendBuilder {

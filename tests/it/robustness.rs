@@ -2,7 +2,6 @@
 //! overflows, a session change keys every later request, and the same request inserted again
 //! keeps its job.
 
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +10,7 @@ use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
-use common::*;
+use crate::common::*;
 
 fn provider(app: &App) -> &AssetProvider {
     app.world().resource::<AssetProvider>()

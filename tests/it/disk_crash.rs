@@ -171,7 +171,7 @@ fn spawn_writer(root: &Path, cache_dir: &Path, ready: &Path, round: u64) -> Chil
     Command::new(exe)
         .args([
             "--exact",
-            "writer_child",
+            "disk_crash::writer_child",
             "--test-threads=1",
             "--nocapture",
             "-q",

@@ -4,7 +4,6 @@
 //! from the source the chain would ask.
 #![cfg(feature = "dev-backend")]
 
-mod common;
 
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
 use bevy_asset_provider::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(40))

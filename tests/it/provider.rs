@@ -1,13 +1,12 @@
 //! The spine end to end, headless: request → placeholder → real media behind the same handle.
 
-mod common;
 
 use std::time::Duration;
 
 use bevy::camera::primitives::Aabb;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
-use common::*;
+use crate::common::*;
 
 const PLACEHOLDER_SIZE: UVec2 = UVec2::new(32, 18);
 

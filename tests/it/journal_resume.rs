@@ -2,7 +2,6 @@
 //! their entries are forgotten only when the source says the job is gone or ended.
 #![cfg(feature = "dev-backend")]
 
-mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +13,7 @@ use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::JournalRecord;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
-use common::*;
+use crate::common::*;
 
 /// What a [`Resumer`]'s `resume` does.
 #[derive(Clone, Copy)]

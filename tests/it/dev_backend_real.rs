@@ -3,7 +3,6 @@
 //! client.
 #![cfg(feature = "dev-backend")]
 
-mod common;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -1023,7 +1022,7 @@ fn scenes_report_remote_media_or_null() {
     });
 
     // The client reads the real shape as a scene graph.
-    let source = common::client(&dev).build().unwrap();
+    let source = crate::common::client(&dev).build().unwrap();
     let graph = block_on(source.scene("park")).expect("the scene parses");
     assert_eq!(graph.start_node().id, "10");
     assert_eq!(graph.choices("10").count(), 2);
@@ -1131,11 +1130,11 @@ fn the_client_gets_media_from_the_real_service_profile() {
         .job_delays(Duration::from_millis(5), Duration::from_millis(20))
         .spawn()
         .unwrap();
-    let source = common::client(&dev)
+    let source = crate::common::client(&dev)
         .poll_interval(Duration::from_millis(20), Duration::from_millis(200))
         .build()
         .unwrap();
-    let mut app = common::headless_app(
+    let mut app = crate::common::headless_app(
         AssetProviderPlugin::new()
             .without_disk_cache()
             .with_source(source)
@@ -1146,9 +1145,9 @@ fn the_client_gets_media_from_the_real_service_profile() {
         .world_mut()
         .spawn(AssetRequest::image().scene("park").prompt("a park at dusk"))
         .id();
-    common::until_status(&mut app, entity, TaskStatus::Completed);
+    crate::common::until_status(&mut app, entity, TaskStatus::Completed);
     assert_eq!(
-        common::task(&app, entity).source(),
+        crate::common::task(&app, entity).source(),
         Some(SourceKind::Generated)
     );
 }

@@ -3,19 +3,18 @@
 //!
 //! ```sh
 //! PIXSIM_URL=http://127.0.0.1:8000 PIXSIM_TOKEN=… \
-//!   cargo test --test real_service -- --ignored --test-threads 1
+//!   cargo test --test it real_service -- --ignored --test-threads 1
 //! ```
 //!
 //! Every run uses fresh prompts, so the service's earlier work does not answer them.
 
-mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource};
 use bevy_asset_provider::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn backend() -> PixSimSource {
     PixSimConfig::from_env()

@@ -1,7 +1,6 @@
 //! The disk tier inside the plugin: results survive a restart, scopes and expiry hold, damaged
 //! files are never served, and a job submitted before a crash is followed, not paid for again.
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -11,7 +10,7 @@ use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
 use bevy_asset_provider::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(20))
@@ -55,7 +54,7 @@ fn app_with(plugin: AssetProviderPlugin, session: PlaySession) -> App {
 /// The media of the example's scripted path (harbour, boat, landing, stairs).
 fn story_path_requests() -> Vec<AssetRequest> {
     let graph = SceneGraph::from_json(
-        include_bytes!("../assets/story/lighthouse.scene.json"),
+        include_bytes!("../../assets/story/lighthouse.scene.json"),
         "lighthouse.scene.json",
     )
     .unwrap();

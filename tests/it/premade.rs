@@ -1,14 +1,13 @@
 //! Pre-made assets through the whole plugin: the best-scoring file is served; without a match
 //! and without generation the placeholder stays with a clear reason; a broken manifest is named.
 
-mod common;
 
 use std::path::PathBuf;
 
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::PreMadeSource;
-use common::*;
+use crate::common::*;
 
 /// A temporary asset root with a manifest and PNGs whose widths tell them apart.
 struct Fixture(PathBuf);

@@ -35,9 +35,8 @@
 //! | net   | secrets in URLs (a token in a file URL and a password in the base URL) | errors, messages and logs never show them |
 //!
 //! The network rows run against a scripted server on 127.0.0.1 that speaks just enough of the
-//! generation API to misbehave (`common::hostile`).
+//! generation API to misbehave (`crate::common::hostile`).
 
-mod common;
 
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant, SystemTime};
@@ -52,8 +51,8 @@ use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::dev_backend::ClipSpec;
 use bevy_asset_provider::prelude::*;
-use common::hostile::{Reply, Script, Socket, always, first_then, hostile};
-use common::*;
+use crate::common::hostile::{Reply, Script, Socket, always, first_then, hostile};
+use crate::common::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

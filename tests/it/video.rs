@@ -3,7 +3,6 @@
 //! generation from the loopback dev backend plays.
 #![cfg(all(feature = "video", feature = "dev-backend"))]
 
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use bevy_asset_provider::video::VideoClip;
 use bevy_asset_provider::video::{PictureType, VideoFrame};
-use common::*;
+use crate::common::*;
 use sha2::{Digest, Sha256};
 
 /// One game frame at 24 fps: the clips' own rate.

@@ -1,0 +1,21 @@
+//! The integration tests, one binary (so Bevy links once), one module per behaviour. Every
+//! test runs headless (`MinimalPlugins` and the asset plugins), and tests that need a server
+//! start it themselves on 127.0.0.1.
+
+mod common;
+
+mod backend;
+mod backend_reuse;
+mod dev_backend_real;
+mod disk_crash;
+mod disk_tier;
+mod fault_matrix;
+mod fingerprint;
+mod journal_resume;
+mod prediction;
+mod premade;
+mod provider;
+mod real_service;
+mod robustness;
+mod scene_graph;
+mod video;
