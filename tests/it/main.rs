@@ -12,6 +12,7 @@ mod disk_tier;
 mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
+mod layers;
 mod prediction;
 mod premade;
 mod provider;
