@@ -235,6 +235,8 @@ fn remote_images() {
             .token(origin.token())
             .max_concurrent_creates(16)
             .max_concurrent_downloads(16)
+            // 200 creates at once: more than a real service's budget of a minute.
+            .max_creates_per_minute(0)
             .build()
             .expect("a client");
         AssetProviderPlugin::new()

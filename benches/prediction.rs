@@ -60,6 +60,8 @@ impl Playthrough {
     ) -> Self {
         let source = PixSimSource::builder(dev.base_url())
             .token(dev.token())
+            // Hundreds of playthroughs share one loopback backend with no budget of its own.
+            .max_creates_per_minute(0)
             .build()
             .expect("a client");
         let mut app = App::new();

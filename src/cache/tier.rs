@@ -168,29 +168,30 @@ impl DiskTier {
     }
 
     /// The request's media from disk, if an entry for its key and scope is there, intact, and
-    /// made by a source whose [`id`](AssetSource::id) `made_by` accepts.
-    pub async fn get(
+    /// made by a source whose [`id`](AssetSource::id) `made_by` accepts; with what `with` made of
+    /// it (decoded media), on the same blocking thread and while the bytes are checked.
+    pub async fn get_with<T: Send + 'static>(
         &self,
         request: &SourceRequest,
         made_by: impl Fn(&str) -> bool + Send + 'static,
-    ) -> Option<SourcedMedia> {
+        with: impl FnOnce(&SourcedMedia) -> T + Send + 'static,
+    ) -> Option<(SourcedMedia, T)> {
         if !request.request.is_cacheable() || !request.request.prefer_cached {
             return None;
         }
         let key = request.key;
         let scope = request.request.strategy.scope(&request.session);
         let found = self
-            .with_cache(move |cache| cache.get_made_by(key, scope.as_deref(), made_by))
+            .with_cache(move |cache| {
+                cache.get_made_by_with(key, scope.as_deref(), made_by, move |entry| {
+                    let media = media_of(entry);
+                    let made = with(&media);
+                    (media, made)
+                })
+            })
             .await?;
         match found {
-            Ok(Some(entry)) => {
-                let origin = format!("disk cache ({})", entry.source);
-                Some(
-                    SourcedMedia::new(entry.bytes, entry.mime, origin)
-                        .served_as(SourceKind::Cached)
-                        .with_backend_ids(entry.generation_id, entry.asset_id),
-                )
-            }
+            Ok(Some((_, served))) => Some(served),
             Ok(None) => None,
             Err(error) => {
                 warn!("disk cache read of {key:?} failed: {error}");
@@ -370,6 +371,17 @@ impl DiskTier {
             warn!("could not clear the journal entry of {key:?}: {error}");
         }
     }
+}
+
+/// What an entry serves: its bytes, as a cache hit with the entry's provenance.
+fn media_of(entry: &crate::cache::CachedEntry) -> SourcedMedia {
+    SourcedMedia::new(
+        entry.bytes.clone(),
+        entry.mime.clone(),
+        format!("disk cache ({})", entry.source),
+    )
+    .served_as(SourceKind::Cached)
+    .with_backend_ids(entry.generation_id.clone(), entry.asset_id.clone())
 }
 
 /// The disk entry for `store`, served to `request`'s scope.

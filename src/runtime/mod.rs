@@ -108,6 +108,8 @@ struct Served {
     kind: SourceKind,
     /// The source's name, when the disk tier should keep the result.
     keep_as: Option<String>,
+    /// Already decoded (a disk hit is decoded while its bytes are checked).
+    decoded: Option<DecodedMedia>,
 }
 
 impl SourceChain {
@@ -129,12 +131,20 @@ impl SourceChain {
                     .as_ref()
                     .is_none_or(|ids| ids.iter().any(|ok| ok == id))
             };
-            if let Some(media) = disk.get(request, accepted).await {
-                return Ok(Served {
-                    media,
-                    kind: SourceKind::Cached,
-                    keep_as: None,
-                });
+            let (kind, limits) = (request.kind(), self.media_limits);
+            let decoding = move |media: &SourcedMedia| decode(kind, media, &limits);
+            match disk.get_with(request, accepted, decoding).await {
+                Some((media, Ok(decoded))) => {
+                    return Ok(Served {
+                        media,
+                        kind: SourceKind::Cached,
+                        keep_as: None,
+                        decoded: Some(decoded),
+                    });
+                }
+                // Kept under other limits, say: made again rather than failing.
+                Some((media, Err(error))) => debug!("{}: {error}", media.origin),
+                None => {}
             }
         }
         let mut last_error = None;
@@ -181,6 +191,7 @@ impl SourceChain {
                         media,
                         kind,
                         keep_as: keep.then(|| source.id().into_owned()),
+                        decoded: None,
                     });
                 }
                 Ok(None) => {}
@@ -503,6 +514,14 @@ async fn resolve_and_decode(
         .await?;
     let kind = request.kind();
     let origin = served.media.origin.clone();
+    if let Some(decoded) = served.decoded {
+        return Ok(Resolved {
+            media: decoded,
+            source: served.kind,
+            origin,
+            store: None,
+        });
+    }
     let media = served.media;
     let _permit =
         chain.decode_permits.acquire().await.map_err(|_| {

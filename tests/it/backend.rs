@@ -1,14 +1,13 @@
 //! The PixSim client against the loopback dev backend, over real HTTP on 127.0.0.1.
 #![cfg(feature = "dev-backend")]
 
-
 use std::time::Duration;
 
+use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder, Endpoint};
 use bevy_asset_provider::prelude::*;
-use crate::common::*;
 
 /// A fast dev backend: jobs done in a few milliseconds.
 fn backend() -> DevBackendBuilder {

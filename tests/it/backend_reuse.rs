@@ -4,14 +4,13 @@
 //! from the source the chain would ask.
 #![cfg(feature = "dev-backend")]
 
-
 use std::time::Duration;
 
+use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
 use bevy_asset_provider::prelude::*;
-use crate::common::*;
 
 fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(40))

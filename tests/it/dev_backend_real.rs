@@ -3,7 +3,6 @@
 //! client.
 #![cfg(feature = "dev-backend")]
 
-
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

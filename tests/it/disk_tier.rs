@@ -1,16 +1,15 @@
 //! The disk tier inside the plugin: results survive a restart, scopes and expiry hold, damaged
 //! files are never served, and a job submitted before a crash is followed, not paid for again.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
 use bevy_asset_provider::prelude::*;
-use crate::common::*;
 
 fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(20))

@@ -37,12 +37,13 @@
 //! The network rows run against a scripted server on 127.0.0.1 that speaks just enough of the
 //! generation API to misbehave (`crate::common::hostile`).
 
-
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::StatusCode;
 
+use crate::common::hostile::{Reply, Script, Socket, always, first_then, hostile};
+use crate::common::*;
 use bevy::audio::AudioSource;
 use bevy::log::tracing::{self, Event, Level, Subscriber, field::Field};
 use bevy::log::tracing_subscriber::{self, Layer, field::Visit, layer::Context, prelude::*};
@@ -51,8 +52,6 @@ use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::dev_backend::ClipSpec;
 use bevy_asset_provider::prelude::*;
-use crate::common::hostile::{Reply, Script, Socket, always, first_then, hostile};
-use crate::common::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

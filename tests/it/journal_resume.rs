@@ -2,18 +2,17 @@
 //! their entries are forgotten only when the source says the job is gone or ended.
 #![cfg(feature = "dev-backend")]
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::common::*;
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::JournalRecord;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
-use crate::common::*;
 
 /// What a [`Resumer`]'s `resume` does.
 #[derive(Clone, Copy)]

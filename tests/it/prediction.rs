@@ -1,16 +1,15 @@
 //! Prediction, lanes and the loading state: ranking by weights and counts, the budget, abandoned
 //! branches, foreground requests joining prefetches, and foreground priority.
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prediction::{PredictionContext, Predictor, WeightedPredictor};
 use bevy_asset_provider::prelude::*;
-use crate::common::*;
 use serde_json::json;
 
 /// start → left (weight 3) | right (weight 1) | locked (needs the key);

@@ -1,13 +1,12 @@
 //! Pre-made assets through the whole plugin: the best-scoring file is served; without a match
 //! and without generation the placeholder stays with a clear reason; a broken manifest is named.
 
-
 use std::path::PathBuf;
 
+use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::PreMadeSource;
-use crate::common::*;
 
 /// A temporary asset root with a manifest and PNGs whose widths tell them apart.
 struct Fixture(PathBuf);

@@ -1,12 +1,11 @@
 //! The spine end to end, headless: request → placeholder → real media behind the same handle.
 
-
 use std::time::Duration;
 
+use crate::common::*;
 use bevy::camera::primitives::Aabb;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
-use crate::common::*;
 
 const PLACEHOLDER_SIZE: UVec2 = UVec2::new(32, 18);
 

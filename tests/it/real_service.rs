@@ -8,13 +8,12 @@
 //!
 //! Every run uses fresh prompts, so the service's earlier work does not answer them.
 
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource};
 use bevy_asset_provider::prelude::*;
-use crate::common::*;
 
 fn backend() -> PixSimSource {
     PixSimConfig::from_env()

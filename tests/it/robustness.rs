@@ -2,15 +2,14 @@
 //! overflows, a session change keys every later request, and the same request inserted again
 //! keeps its job.
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
-use crate::common::*;
 
 fn provider(app: &App) -> &AssetProvider {
     app.world().resource::<AssetProvider>()

@@ -3,10 +3,10 @@
 //! generation from the loopback dev backend plays.
 #![cfg(all(feature = "video", feature = "dev-backend"))]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
@@ -16,7 +16,6 @@ use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use bevy_asset_provider::video::VideoClip;
 use bevy_asset_provider::video::{PictureType, VideoFrame};
-use crate::common::*;
 use sha2::{Digest, Sha256};
 
 /// One game frame at 24 fps: the clips' own rate.

@@ -44,8 +44,7 @@ mod tests;
 pub use config::{CACHE_DIR_ENV, Clock, DEFAULT_MAX_BYTES, DiskCacheConfig, VerifyReads};
 
 use redb::{
-    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, StorageError,
-    TableDefinition,
+    Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
 };
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -68,9 +67,9 @@ const JOURNAL: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("journal
 /// `"<graph>\n<edge>"` → how often players took that choice.
 const CHOICES: TableDefinition<&str, u64> = TableDefinition::new("choices");
 
-/// Last-use updates are committed without a sync, except every this many, so reads do not each
-/// cost a disk flush; a crash loses at most that many last-use times.
-const TOUCHES_PER_DURABLE_COMMIT: u32 = 64;
+/// Last-use times are written to the index this many at a time (and when the cache closes): they
+/// only order evictions, so a crash that loses a few costs nothing but order.
+const TOUCHES_PER_COMMIT: usize = 64;
 
 /// Media bytes and what they are, to store with [`DiskCache::put`].
 #[derive(Clone)]
@@ -246,6 +245,16 @@ struct Inner {
     tmp_counter: AtomicU64,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last clone closes the cache: keep what reads learnt about use.
+        let mut state = lock(&self.state);
+        if let Err(error) = self.write_touches(&mut state) {
+            bevy::log::warn!("disk cache: last-use times not kept: {error}");
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     hits: AtomicU64,
@@ -263,7 +272,8 @@ struct State {
     next_id: u64,
     /// Orders uses that fall in the same clock tick.
     next_touch: u64,
-    touches_since_durable: u32,
+    /// Last-use times not yet written to the index: key → (row id, time).
+    touched: HashMap<RequestKey, (u64, u64)>,
 }
 
 struct Meta {
@@ -383,7 +393,27 @@ impl DiskCache {
         scope: Option<&str>,
         made_by: impl Fn(&str) -> bool,
     ) -> Result<Option<CachedEntry>, AssetError> {
-        let result = self.inner.get(key, scope, &made_by);
+        Ok(self
+            .get_made_by_with(key, scope, made_by, |_| ())?
+            .map(|(entry, ())| entry))
+    }
+
+    /// Like [`get_made_by`](Self::get_made_by), and runs `with` on the entry before returning
+    /// it: while the blob's SHA-256 is checked (on another thread, when it is), so work on the
+    /// bytes (decoding them) does not wait for the check. `with`'s result is dropped, and the
+    /// entry evicted, when the check fails.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub fn get_made_by_with<T: Send>(
+        &self,
+        key: RequestKey,
+        scope: Option<&str>,
+        made_by: impl Fn(&str) -> bool,
+        with: impl FnOnce(&CachedEntry) -> T + Send,
+    ) -> Result<Option<(CachedEntry, T)>, AssetError> {
+        let result = self.inner.get(key, scope, &made_by, with);
         let counter = match &result {
             Ok(Some(_)) => &self.inner.counters.hits,
             _ => &self.inner.counters.misses,
@@ -857,12 +887,13 @@ impl Inner {
         self.enforce_cap(&mut state, Some(key))
     }
 
-    fn get(
+    fn get<T: Send>(
         &self,
         key: RequestKey,
         scope: Option<&str>,
         made_by: &dyn Fn(&str) -> bool,
-    ) -> Result<Option<CachedEntry>, AssetError> {
+        with: impl FnOnce(&CachedEntry) -> T + Send,
+    ) -> Result<Option<(CachedEntry, T)>, AssetError> {
         let now = self.now_ms();
         let Some(raw) = self.read_row(key)? else {
             return Ok(None);
@@ -890,24 +921,17 @@ impl Inner {
                 return Err(AssetError::io(format!(
                     "cannot read blob {}: {e}",
                     path.display()
-                )));
+                ))
+                .with_source(e));
             }
         };
-        let check_hash =
-            self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
-        let intact =
-            bytes.len() as u64 == row.size && (!check_hash || sha256_hex(&bytes) == row.sha256);
-        if !intact {
+        if bytes.len() as u64 != row.size {
             self.evict(key, Some(row.id), Reason::Corrupt)?;
             return Ok(None);
         }
-        if check_hash {
-            lock(&self.verified).insert(row.sha256.clone());
-        }
-        // Last use only orders evictions: failing to record it must not fail a good read.
-        let _ = self.touch(key, row.id, now);
-
-        Ok(Some(CachedEntry {
+        let check_hash =
+            self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
+        let entry = CachedEntry {
             bytes: bytes.into(),
             kind: row.kind,
             mime: row.mime,
@@ -917,7 +941,28 @@ impl Inner {
             generation_id: row.generation_id,
             asset_id: row.asset_id,
             created: from_ms(row.created_ms),
-        }))
+        };
+        let (intact, used) = if check_hash {
+            // The check and `with` both only read the bytes: side by side, the check costs the
+            // caller nothing unless it fails.
+            std::thread::scope(|scope| {
+                let checking = scope.spawn(|| sha256_hex(&entry.bytes) == row.sha256);
+                let used = with(&entry);
+                (checking.join().unwrap_or(false), used)
+            })
+        } else {
+            (true, with(&entry))
+        };
+        if !intact {
+            self.evict(key, Some(row.id), Reason::Corrupt)?;
+            return Ok(None);
+        }
+        if check_hash {
+            lock(&self.verified).insert(row.sha256.clone());
+        }
+        // Last use only orders evictions: failing to record it must not fail a good read.
+        let _ = self.touch(key, row.id, now);
+        Ok(Some((entry, used)))
     }
 
     fn read_row(&self, key: RequestKey) -> Result<Option<Vec<u8>>, AssetError> {
@@ -950,49 +995,52 @@ impl Inner {
         Ok(())
     }
 
-    /// Marks `key`'s entry (if still the row with `id`) used at `now_ms`.
+    /// Marks `key`'s entry (if still the row with `id`) used at `now_ms`: at once in memory, and
+    /// in the index with the next [`TOUCHES_PER_COMMIT`] others (or when the cache closes), so a
+    /// read does not cost a write transaction.
     fn touch(&self, key: RequestKey, id: u64, now_ms: u64) -> Result<(), AssetError> {
         let mut state = lock(&self.state);
-        if state.entries.get(&key).map(|meta| meta.id) != Some(id) {
-            return Ok(());
-        }
-        state.touches_since_durable += 1;
-        let durable = state.touches_since_durable >= TOUCHES_PER_DURABLE_COMMIT;
-        if durable {
-            state.touches_since_durable = 0;
-        }
-
-        let mut txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
-        if !durable {
-            txn.set_durability(Durability::None)
-                .map_err(|e| self.index_err(e))?;
-        }
-        let mut last_used_ms = now_ms;
-        {
-            let mut table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
-            let row = table
-                .get(&key.0)
-                .map_err(|e| self.index_err(e))?
-                .and_then(|value| IndexRow::from_bytes(value.value()));
-            let Some(mut row) = row else {
-                return Ok(());
-            };
-            // A clock set back must not make an entry look older than it is.
-            last_used_ms = last_used_ms.max(row.last_used_ms);
-            row.last_used_ms = last_used_ms;
-            table
-                .insert(&key.0, row.to_bytes().as_slice())
-                .map_err(|e| self.index_err(e))?;
-        }
-        txn.commit().map_err(|e| self.index_err(e))?;
-
         let touch = state.next_touch;
         state.next_touch += 1;
-        if let Some(meta) = state.entries.get_mut(&key) {
-            meta.last_used_ms = last_used_ms;
-            meta.touch = touch;
+        let Some(meta) = state.entries.get_mut(&key).filter(|meta| meta.id == id) else {
+            return Ok(());
+        };
+        // A clock set back must not make an entry look older than it is.
+        meta.last_used_ms = meta.last_used_ms.max(now_ms);
+        meta.touch = touch;
+        let last_used_ms = meta.last_used_ms;
+        state.touched.insert(key, (id, last_used_ms));
+        if state.touched.len() >= TOUCHES_PER_COMMIT {
+            self.write_touches(&mut state)?;
         }
         Ok(())
+    }
+
+    /// Writes the last-use times noted since the last write into the index, in one transaction.
+    fn write_touches(&self, state: &mut State) -> Result<(), AssetError> {
+        if state.touched.is_empty() {
+            return Ok(());
+        }
+        let touched = std::mem::take(&mut state.touched);
+        let txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
+        {
+            let mut table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+            for (key, (id, last_used_ms)) in touched {
+                let row = table
+                    .get(&key.0)
+                    .map_err(|e| self.index_err(e))?
+                    .and_then(|value| IndexRow::from_bytes(value.value()));
+                // Only the row that was read: a put since replaced it with a newer one.
+                let Some(mut row) = row.filter(|row| row.id == id) else {
+                    continue;
+                };
+                row.last_used_ms = row.last_used_ms.max(last_used_ms);
+                table
+                    .insert(&key.0, row.to_bytes().as_slice())
+                    .map_err(|e| self.index_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.index_err(e))
     }
 
     /// Removes the index rows of `keys` in one transaction; returns the keys that had one.
