@@ -2,7 +2,6 @@
 //! existing work serves a request only when it is what the request asks for, a generation shared
 //! by two requests is not cancelled while one still needs it, and the disk tier serves media only
 //! from the source the chain would ask.
-#![cfg(feature = "dev-backend")]
 
 mod common;
 
@@ -10,9 +9,9 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
 use bevy_asset_provider::prelude::*;
 use common::*;
+use pixsim_dev::{DevBackend, DevBackendBuilder};
 
 fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(40))

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::backend::api::{ApiError, Auth, Failure, Retry};
 use crate::backend::client::Inner;
 use crate::backend::follow::SocketState;
-use crate::backend::types::{
+use crate::backend::wire::{
     AssetResponse, BackendId, CreateGeneration, GenerationList, GenerationResponse,
     GenerationStatus, SocketEvent,
 };
@@ -175,7 +175,8 @@ pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> 
             .get("scene_context")
             .and_then(|context| context.get(name))
             .and_then(|scene| scene.get("id"))
-            .and_then(id_text)
+            .and_then(BackendId::from_value)
+            .map(|id| id.0)
     };
     for (name, ours) in [
         ("from_scene", sent.from_scene.as_ref().map(|s| s.id.clone())),
@@ -191,7 +192,8 @@ pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> 
         let field = |name: &str| {
             context
                 .and_then(|context| context.get(name))
-                .and_then(id_text)
+                .and_then(BackendId::from_value)
+                .map(|id| id.0)
         };
         for (name, ours) in [
             ("playthroughId", &player.playthrough_id),
@@ -230,14 +232,6 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
         (Some(a), Some(b)) => (a - b).abs() < 1e-9,
         _ => a == b,
-    }
-}
-
-fn id_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
     }
 }
 
@@ -843,14 +837,21 @@ impl From<DownloadError> for AssetError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::types::{PlayerContext, SceneRef};
+    use crate::backend::wire::{GenerationType, PlayerContext, SceneRef};
     use crate::request::PlaySession;
     use crate::request::{AssetRequest, CachingStrategy};
     use serde_json::json;
 
     fn body(request: &AssetRequest, session: &PlaySession) -> CreateGeneration {
         let key = request.fingerprint(session);
-        CreateGeneration::from_request(request, &key, session, "pixverse", "text_to_image", 1)
+        CreateGeneration::from_request(
+            request,
+            &key,
+            session,
+            "pixverse",
+            GenerationType::TextToImage,
+            1,
+        )
     }
 
     fn answer(params: Value) -> GenerationResponse {

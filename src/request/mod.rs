@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::time::Duration;
 
+use crate::backend::wire::{NonAscii, canonical_json};
+
 /// The longest wait honoured anywhere a wait is configured (a request's `max_wait`, the
 /// plugin's default timeout, a generator's latency): 365 days, as good as forever for a game.
 /// Longer waits, up to `Duration::MAX`, are treated as this one, so no setting can overflow a
@@ -370,46 +372,12 @@ impl AssetRequest {
         put("purpose", Some(Value::from(self.purpose.as_str())));
         put("scope", self.strategy.scope(session).map(Value::from));
         put("seed", self.seed.map(Value::from));
-        let mut out = String::new();
-        write_canonical(&Value::Object(map), &mut out);
-        out
+        canonical_json(&Value::Object(map), NonAscii::Keep)
     }
 
     /// The request's key: SHA-256 of [`canonical_json`](Self::canonical_json).
     pub fn fingerprint(&self, session: &PlaySession) -> RequestKey {
         RequestKey(Sha256::digest(self.canonical_json(session).as_bytes()).into())
-    }
-}
-
-/// Writes `value` with object keys sorted at every depth and no whitespace, whatever map type
-/// serde_json was built with.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::from(key.as_str()).to_string());
-                out.push(':');
-                write_canonical(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
     }
 }
 
