@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
+use pixsim_dev::DevBackend;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

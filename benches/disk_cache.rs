@@ -18,10 +18,10 @@ use bevy::asset::{AssetMetaCheck, LoadState, RenderAssetUsages};
 use bevy::image::{CompressedImageFormats, ImageLoader, ImageSampler, ImageType};
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::procedural::encode_png;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
+use pixsim_dev::DevBackend;
 
 const HIT_ROUNDS: usize = 20;
 const REMOTE_IMAGES: usize = 200;

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
+use pixsim_dev::DevBackend;
 
 const PLAYTHROUGHS: usize = 200;
 

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bevy::prelude::*;
-use bevy_asset_provider::dev_backend::ClipSpec;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
+use bevy_asset_provider::video::ClipSpec;
 use bevy_asset_provider::video::DEFAULT_LOOK_AHEAD;
 use bevy_asset_provider::video::VideoClip;
 

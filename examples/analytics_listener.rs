@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
+use pixsim_dev::DevBackend;
 
 const STORY: &str = "story/lighthouse.scene.json";
 const READ_FOR: Duration = Duration::from_millis(1500);

@@ -46,11 +46,11 @@ use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
 use bevy_asset_provider::DEFAULT_MANIFEST;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource, PixSimSourceBuilder};
-use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
 use bevy_asset_provider::source::LocalGenerator;
 use bevy_asset_provider::source::PreMadeSource;
+use pixsim_dev::DevBackend;
 use serde_json::json;
 
 const STORY: &str = "story/lighthouse.scene.json";

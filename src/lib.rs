@@ -44,8 +44,6 @@
 
 pub mod backend;
 pub mod cache;
-#[cfg(feature = "dev-backend")]
-pub mod dev_backend;
 mod error;
 pub mod observe;
 mod plugin;

@@ -16,7 +16,7 @@ use crate::backend::http::{
     RetryPolicy, Secret, is_bad_input, resolve, retry_after, status_error, transport_error,
     try_again_in,
 };
-use crate::backend::types::{LoginRequest, LoginResponse};
+use crate::backend::wire::{LoginRequest, LoginResponse};
 use crate::error::AssetError;
 
 /// The largest JSON answer read; a bigger one is not an answer of this API.

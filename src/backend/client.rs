@@ -17,7 +17,7 @@ use crate::backend::generations::{Followers, JobError, Submitted};
 use crate::backend::governor::CreateGovernor;
 use crate::backend::http::{MAX_SERVER_WAIT, RetryPolicy, Secret, normalise_base};
 use crate::backend::library::PixSimLibrary;
-use crate::backend::types::{BackendId, CreateGeneration, GenerationStatus, operation_for};
+use crate::backend::wire::{BackendId, CreateGeneration, GenerationStatus, GenerationType};
 use crate::error::AssetError;
 use crate::error::without_url_secrets;
 use crate::request::LONGEST_WAIT;
@@ -38,8 +38,8 @@ pub struct PixSimSourceBuilder {
     token: Option<Secret>,
     login: Option<(String, Secret)>,
     provider_id: String,
-    audio_operation: Option<String>,
-    request_timeout: Duration,
+    audio_operation: Option<GenerationType>,
+    pub(super) request_timeout: Duration,
     connect_timeout: Duration,
     pub(super) poll_start: Duration,
     pub(super) poll_max: Duration,
@@ -92,7 +92,7 @@ impl PixSimSourceBuilder {
 
     /// The generation type for audio requests. The contract has none, so by default audio
     /// requests pass to the next source; name one for a backend that has it.
-    pub fn audio_operation(mut self, operation: impl Into<String>) -> Self {
+    pub fn audio_operation(mut self, operation: impl Into<GenerationType>) -> Self {
         self.audio_operation = Some(operation.into());
         self
     }
@@ -414,7 +414,7 @@ impl AssetSource for PixSimSource {
     }
 
     fn handles(&self, kind: crate::request::MediaKind) -> bool {
-        operation_for(kind).is_some() || self.inner.config.audio_operation.is_some()
+        GenerationType::for_kind(kind).is_some() || self.inner.config.audio_operation.is_some()
     }
 
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
@@ -423,8 +423,11 @@ impl AssetSource for PixSimSource {
         if let Some(media) = inner.try_game_endpoint(request).await? {
             return Ok(Some(media));
         }
-        let operation = match (operation_for(kind), &inner.config.audio_operation) {
-            (Some(operation), _) => operation.to_owned(),
+        let operation = match (
+            GenerationType::for_kind(kind),
+            &inner.config.audio_operation,
+        ) {
+            (Some(operation), _) => operation,
             (None, Some(operation)) => operation.clone(),
             (None, None) => return Ok(None),
         };
@@ -433,7 +436,7 @@ impl AssetSource for PixSimSource {
             &request.key,
             &request.session,
             &inner.config.provider_id,
-            &operation,
+            operation,
             30_000,
         );
         if request.is_background() {
@@ -449,8 +452,10 @@ impl AssetSource for PixSimSource {
                 let state = *state.borrow();
                 state.connected.then_some(state.epoch)
             };
+            let creating = inner.followers.creating();
             let submitted = inner.submit(&mut body, request).await?;
             let guard = inner.follow_guard(request, &submitted);
+            drop(creating);
             if !submitted.generation.status.is_terminal() {
                 // Before anything else: a crash from here on must not pay for this job again.
                 request

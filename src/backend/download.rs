@@ -8,7 +8,7 @@ use crate::backend::api::{Auth, Retry};
 use crate::backend::client::Inner;
 use crate::backend::generations::DownloadError;
 use crate::backend::http::same_origin;
-use crate::backend::types::{AssetResponse, BackendId};
+use crate::backend::wire::{AssetResponse, BackendId};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::MediaKind;
 use crate::source::SourcedMedia;

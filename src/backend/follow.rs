@@ -14,7 +14,7 @@ use reqwest::Url;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::backend::types::SocketEvent;
+use crate::backend::wire::SocketEvent;
 use crate::error::without_url_secrets;
 
 /// The socket's state as jobs see it.

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use crate::backend::generations::reuse_check;
 use crate::backend::http::try_again_in;
-use crate::backend::types::{
+use crate::backend::wire::{
     AssetResponse, AssetSearchResponse, CreateGeneration, ErrorBody, GameAssetResponse,
-    GenerationList, GenerationResponse, LoginResponse, SocketEvent,
+    GenerationList, GenerationResponse, GenerationType, LoginResponse, NonAscii, SocketEvent,
+    canonical_json,
 };
 use crate::error::without_url_secrets;
 use crate::request::AssetRequest;
@@ -100,7 +101,7 @@ proptest! {
             let session = PlaySession::default();
             let key = request.fingerprint(&session);
             let sent = CreateGeneration::from_request(
-                &request, &key, &session, "pixverse", "text_to_image", 1,
+                &request, &key, &session, "pixverse", GenerationType::TextToImage, 1,
             );
             let _ = reuse_check(&sent, &got);
         }
@@ -112,6 +113,16 @@ proptest! {
         "data": {"generation_id": 123}, "asset_id": 4, "media_type": null,
         "timestamp": "t", "user_id": 1}))) {
         read_all(value.to_string().as_bytes());
+    }
+
+    #[test]
+    fn canonical_strings_are_serde_jsons_or_ascii(text in any::<String>()) {
+        // Request keys hash this form: it must stay byte-identical to serde_json's.
+        let kept = canonical_json(&Value::String(text.clone()), NonAscii::Keep);
+        prop_assert_eq!(&kept, &serde_json::to_string(&text).unwrap());
+        let escaped = canonical_json(&Value::String(text.clone()), NonAscii::Escape);
+        prop_assert!(escaped.bytes().all(|b| (b' '..=b'~').contains(&b)), "{}", escaped);
+        prop_assert_eq!(serde_json::from_str::<String>(&escaped).unwrap(), text);
     }
 
     #[test]

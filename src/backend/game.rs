@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::backend::api::{Auth, Retry};
 use crate::backend::client::Inner;
-use crate::backend::types::{AssetResponse, GameAssetRequest, GameAssetResponse};
+use crate::backend::wire::{AssetResponse, GameAssetRequest, GameAssetResponse};
 use crate::error::AssetError;
 use crate::request::{CachingStrategy, MediaKind};
 use crate::source::{SourceKind, SourceRequest, SourcedMedia};
@@ -39,7 +39,7 @@ impl Inner {
             scene_id: wanted.scene_id.clone(),
             choice_id: wanted.choice_id.clone(),
             context,
-            strategy: Some(wanted.strategy.as_str().to_owned()),
+            strategy: Some(wanted.strategy.into()),
             max_wait_ms: wanted
                 .max_wait
                 .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::backend::api::{ApiError, Auth, Failure, Retry};
 use crate::backend::client::Inner;
 use crate::backend::follow::SocketState;
-use crate::backend::types::{
+use crate::backend::wire::{
     AssetResponse, BackendId, CreateGeneration, GenerationList, GenerationResponse,
     GenerationStatus, SocketEvent,
 };
@@ -175,7 +175,8 @@ pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> 
             .get("scene_context")
             .and_then(|context| context.get(name))
             .and_then(|scene| scene.get("id"))
-            .and_then(id_text)
+            .and_then(BackendId::from_value)
+            .map(|id| id.0)
     };
     for (name, ours) in [
         ("from_scene", sent.from_scene.as_ref().map(|s| s.id.clone())),
@@ -191,7 +192,8 @@ pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> 
         let field = |name: &str| {
             context
                 .and_then(|context| context.get(name))
-                .and_then(id_text)
+                .and_then(BackendId::from_value)
+                .map(|id| id.0)
         };
         for (name, ours) in [
             ("playthroughId", &player.playthrough_id),
@@ -233,14 +235,6 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn id_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
-}
-
 /// What a generation's status means for the job following it.
 fn outcome(generation: &GenerationResponse) -> Outcome {
     let id = &generation.id;
@@ -278,23 +272,65 @@ fn outcome(generation: &GenerationResponse) -> Outcome {
 /// Counts this client's jobs following each generation, so one job's cancel never ends a
 /// generation another still needs (the server's dedup can give two requests one generation).
 #[derive(Default)]
-pub(super) struct Followers(std::sync::Mutex<HashMap<BackendId, usize>>);
+pub(super) struct Followers {
+    following: std::sync::Mutex<HashMap<BackendId, usize>>,
+    /// Creates sent whose answer is not yet followed: any of them may name a generation about
+    /// to be cancelled (the server's dedup), so cancels wait for them.
+    creating: std::sync::atomic::AtomicUsize,
+    settled: tokio::sync::Notify,
+}
+
+/// A create whose answer is not yet followed; see [`Followers::creating`].
+pub(super) struct Creating<'a>(&'a Followers);
+
+impl Drop for Creating<'_> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.0.creating.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.settled.notify_waiters();
+        }
+    }
+}
 
 impl Followers {
+    /// Counts a create as on its way until the returned guard drops (after its answer is
+    /// followed, or it failed).
+    pub(super) fn creating(&self) -> Creating<'_> {
+        self.creating
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Creating(self)
+    }
+
+    /// Waits (up to `limit`) until no create of ours is on its way.
+    async fn settle(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let settled = self.settled.notified();
+                tokio::pin!(settled);
+                settled.as_mut().enable();
+                if self.creating.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                    return;
+                }
+                settled.await;
+            }
+        })
+        .await;
+    }
+
     fn enter(&self, id: &BackendId) {
-        if let Ok(mut map) = self.0.lock() {
+        if let Ok(mut map) = self.following.lock() {
             *map.entry(id.clone()).or_default() += 1;
         }
     }
 
     /// Whether no job of ours follows `id`.
     fn is_unfollowed(&self, id: &BackendId) -> bool {
-        self.0.lock().is_ok_and(|map| !map.contains_key(id))
+        self.following.lock().is_ok_and(|map| !map.contains_key(id))
     }
 
     /// One follower left; `true` when it was the last.
     fn leave(&self, id: &BackendId) -> bool {
-        let Ok(mut map) = self.0.lock() else {
+        let Ok(mut map) = self.following.lock() else {
             return false;
         };
         let Some(count) = map.get_mut(id) else {
@@ -733,6 +769,12 @@ impl Inner {
         journal: JobJournal,
         kind: MediaKind,
     ) {
+        // A create of ours on its way may be answered with this very generation: let it land.
+        self.followers.settle(self.config().request_timeout).await;
+        if !self.followers.is_unfollowed(&id) {
+            journal.ended(id.as_str()).await;
+            return;
+        }
         let answer = self
             .api
             .json::<GenerationResponse, ()>(
@@ -843,14 +885,21 @@ impl From<DownloadError> for AssetError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::types::{PlayerContext, SceneRef};
+    use crate::backend::wire::{GenerationType, PlayerContext, SceneRef};
     use crate::request::PlaySession;
     use crate::request::{AssetRequest, CachingStrategy};
     use serde_json::json;
 
     fn body(request: &AssetRequest, session: &PlaySession) -> CreateGeneration {
         let key = request.fingerprint(session);
-        CreateGeneration::from_request(request, &key, session, "pixverse", "text_to_image", 1)
+        CreateGeneration::from_request(
+            request,
+            &key,
+            session,
+            "pixverse",
+            GenerationType::TextToImage,
+            1,
+        )
     }
 
     fn answer(params: Value) -> GenerationResponse {

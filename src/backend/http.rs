@@ -1,13 +1,12 @@
 //! HTTP plumbing of the client: secrets, URLs, retries with backoff and error mapping.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use crate::backend::types::ErrorBody;
+use crate::backend::wire::ErrorBody;
 use crate::error::{AssetError, AssetErrorKind, without_url_secrets};
 
 /// A secret string (a token or password). Its `Debug` and `Display` never show it.
@@ -87,25 +86,8 @@ impl RetryPolicy {
             .base
             .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX));
         let capped = exponential.min(self.cap);
-        capped.mul_f64(0.5 + 0.5 * jitter())
+        capped.mul_f64(0.5 + 0.5 * fastrand::f64())
     }
-}
-
-/// A number in `0.0..1.0`, different on each call; only for spreading retries.
-fn jitter() -> f64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let mut z = nanos
-        ^ COUNTER
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The longest wait any answer can ask for; a larger `Retry-After` is read as this much.

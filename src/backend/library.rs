@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::backend::api::{Auth, Retry};
 use crate::backend::client::Inner;
-use crate::backend::types::{AssetResponse, AssetSearch, AssetSearchResponse, BackendId};
+use crate::backend::wire::{AssetResponse, AssetSearch, AssetSearchResponse, BackendId};
 use crate::error::AssetError;
 use crate::source::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};

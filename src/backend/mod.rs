@@ -1,5 +1,5 @@
-//! The generation backend of the contract (PixSim7's API): its JSON types and the
-//! [`PixSimSource`] client that turns requests into generations and downloads their media.
+//! The generation backend of the contract (PixSim7's API): the [`PixSimSource`] client that
+//! turns requests into generations and downloads their media, and the [`wire`] format it speaks.
 //!
 //! # The request's key is the promise
 //!
@@ -49,12 +49,8 @@ mod generations;
 mod governor;
 mod http;
 mod library;
-pub mod types;
+pub mod wire;
 
 pub use client::{PixSimSource, PixSimSourceBuilder};
 pub use config::{CONFIG_ENV, PixSimConfig};
 pub use library::PixSimLibrary;
-pub use types::{
-    AssetResponse, BackendId, CreateGeneration, EntityRef, ErrorBody, GenerationConfig,
-    GenerationResponse, GenerationStatus, TagRef,
-};

@@ -1,8 +1,10 @@
 //! What a game asks for: [`AssetRequest`], built from game context, and its [`RequestKey`].
 
+mod canonical;
 mod limits;
 mod session;
 
+pub use canonical::{NonAscii, canonical_json};
 pub use limits::MediaLimits;
 pub use session::PlaySession;
 
@@ -372,46 +374,12 @@ impl AssetRequest {
         put("purpose", Some(Value::from(self.purpose.as_str())));
         put("scope", self.strategy.scope(session).map(Value::from));
         put("seed", self.seed.map(Value::from));
-        let mut out = String::new();
-        write_canonical(&Value::Object(map), &mut out);
-        out
+        canonical_json(&Value::Object(map), NonAscii::Keep)
     }
 
     /// The request's key: SHA-256 of [`canonical_json`](Self::canonical_json).
     pub fn fingerprint(&self, session: &PlaySession) -> RequestKey {
         RequestKey(Sha256::digest(self.canonical_json(session).as_bytes()).into())
-    }
-}
-
-/// Writes `value` with object keys sorted at every depth and no whitespace, whatever map type
-/// serde_json was built with.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::from(key.as_str()).to_string());
-                out.push(':');
-                write_canonical(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
     }
 }
 

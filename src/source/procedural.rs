@@ -685,37 +685,21 @@ pub fn procedural_wav(seed: u64, seconds: f32) -> Vec<u8> {
     let peak = samples.iter().fold(0.0f32, |peak, s| peak.max(s.abs()));
     let gain = if peak > 0.0 { 0.5 / peak } else { 0.0 };
 
-    let data_len = count * 2;
-    let mut bytes = Vec::with_capacity(44 + data_len);
-    write_wav_header(&mut bytes, data_len);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: WAV_SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut bytes = std::io::Cursor::new(Vec::with_capacity(44 + count * 2));
+    // Writing at most MAX_WAV_SECONDS of samples into a Vec cannot fail.
+    let mut writer = hound::WavWriter::new(&mut bytes, spec).expect("WAV header into a Vec");
     for sample in samples {
         let value = (sample * gain * f32::from(i16::MAX)).round() as i16;
-        bytes.extend_from_slice(&value.to_le_bytes());
+        writer.write_sample(value).expect("WAV sample into a Vec");
     }
-    bytes
-}
-
-/// The 44-byte RIFF/WAVE header of 16-bit PCM mono at [`WAV_SAMPLE_RATE`] for `data_len`
-/// bytes of samples.
-fn write_wav_header(out: &mut Vec<u8>, data_len: usize) {
-    // At most MAX_WAV_SECONDS of samples, far below 4 GiB.
-    let data_len = u32::try_from(data_len).unwrap_or(u32::MAX - 36);
-    let channels: u16 = 1;
-    let bits: u16 = 16;
-    let block_align = channels * bits / 8;
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVE");
-    out.extend_from_slice(b"fmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&channels.to_le_bytes());
-    out.extend_from_slice(&WAV_SAMPLE_RATE.to_le_bytes());
-    out.extend_from_slice(&(WAV_SAMPLE_RATE * u32::from(block_align)).to_le_bytes());
-    out.extend_from_slice(&block_align.to_le_bytes());
-    out.extend_from_slice(&bits.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
+    writer.finalize().expect("WAV end into a Vec");
+    bytes.into_inner()
 }
 
 #[cfg(test)]
@@ -831,6 +815,32 @@ mod tests {
             let wav = procedural_wav(1, seconds);
             assert_eq!(wav.len(), 44, "{seconds}");
             assert_eq!(u32_at(&wav, 40), 0);
+        }
+    }
+
+    #[test]
+    fn wav_bytes_stay_the_same() {
+        // Cached cues hold these bytes: the same seed must keep giving them, header included.
+        use sha2::{Digest, Sha256};
+        for (seed, seconds, sha256) in [
+            (
+                7,
+                0.5,
+                "4c896b45b98e6baaa1233805b5a714c74e402c30e8ef93435e518c7c08d7cdae",
+            ),
+            (
+                12,
+                1.0,
+                "5d109df3a7b2e41383a7a97d0f83944c774d6c90ab84350aa48d2045706b3b9f",
+            ),
+            (
+                3,
+                2.0,
+                "a68a13d30093d103f13a093bb0dbb993db354311ee301093de8cbb9fce4ec879",
+            ),
+        ] {
+            let digest = hex::encode(Sha256::digest(procedural_wav(seed, seconds)));
+            assert_eq!(digest, sha256, "seed {seed}, {seconds} s");
         }
     }
 

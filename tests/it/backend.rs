@@ -1,13 +1,12 @@
 //! The PixSim client against the loopback dev backend, over real HTTP on 127.0.0.1.
-#![cfg(feature = "dev-backend")]
 
 use std::time::Duration;
 
 use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder, Endpoint};
 use bevy_asset_provider::prelude::*;
+use pixsim_dev::{DevBackend, DevBackendBuilder, Endpoint};
 
 /// A fast dev backend: jobs done in a few milliseconds.
 fn backend() -> DevBackendBuilder {
@@ -226,7 +225,7 @@ fn a_wrong_token_is_a_final_error_naming_the_status() {
 
 #[test]
 fn login_gets_a_token() {
-    use bevy_asset_provider::dev_backend::{DEV_EMAIL, DEV_PASSWORD};
+    use pixsim_dev::{DEV_EMAIL, DEV_PASSWORD};
     let dev = backend().spawn().unwrap();
     let source = PixSimSource::builder(dev.base_url())
         .login(DEV_EMAIL, DEV_PASSWORD)

@@ -2,15 +2,14 @@
 //! existing work serves a request only when it is what the request asks for, a generation shared
 //! by two requests is not cancelled while one still needs it, and the disk tier serves media only
 //! from the source the chain would ask.
-#![cfg(feature = "dev-backend")]
 
 use std::time::Duration;
 
 use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
 use bevy_asset_provider::prelude::*;
+use pixsim_dev::{DevBackend, DevBackendBuilder};
 
 fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(40))

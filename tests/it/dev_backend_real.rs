@@ -1,16 +1,13 @@
 //! The dev backend's knobs that make it behave like the real PixSim7 service where that differs
 //! from the contract (CONTRACT.md, last section), each checked over loopback HTTP with a plain
 //! client.
-#![cfg(feature = "dev-backend")]
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bevy_asset_provider::dev_backend::{
-    DEV_PASSWORD, DevBackend, DevBackendBuilder, SceneMediaMode,
-};
 use futures_util::StreamExt;
+use pixsim_dev::{DEV_PASSWORD, DevBackend, DevBackendBuilder, SceneMediaMode};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

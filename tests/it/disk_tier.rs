@@ -8,8 +8,8 @@ use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::cache::DiskCacheConfig;
-use bevy_asset_provider::dev_backend::{DevBackend, DevBackendBuilder};
 use bevy_asset_provider::prelude::*;
+use pixsim_dev::{DevBackend, DevBackendBuilder};
 
 fn backend() -> DevBackendBuilder {
     DevBackend::builder().job_delays(Duration::from_millis(5), Duration::from_millis(20))

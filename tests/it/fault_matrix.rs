@@ -50,8 +50,8 @@ use bevy::log::tracing_subscriber::{self, Layer, field::Visit, layer::Context, p
 use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::cache::DiskCacheConfig;
-use bevy_asset_provider::dev_backend::ClipSpec;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::video::ClipSpec;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -1006,7 +1006,7 @@ fn net_secrets_in_urls_never_reach_errors_messages_or_logs() {
 
 #[test]
 fn net_absurd_settings_overflow_nothing() {
-    let dev = bevy_asset_provider::dev_backend::DevBackend::builder()
+    let dev = pixsim_dev::DevBackend::builder()
         .job_delays(Duration::from_millis(5), Duration::from_millis(20))
         .spawn()
         .unwrap();

@@ -1,6 +1,5 @@
 //! Jobs journalled by a run that stopped are followed at the next start within a deadline, and
 //! their entries are forgotten only when the source says the job is gone or ended.
-#![cfg(feature = "dev-backend")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -162,7 +161,7 @@ fn an_outage_at_start_does_not_forget_a_paid_job() {
 #[test]
 fn a_backend_that_cannot_be_reached_keeps_the_entry_and_one_that_lost_the_job_forgets_it() {
     use bevy_asset_provider::backend::PixSimSource;
-    use bevy_asset_provider::dev_backend::DevBackend;
+    use pixsim_dev::DevBackend;
 
     let dir = TempDir::new("resume-backend");
     let session = PlaySession::default();

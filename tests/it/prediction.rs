@@ -7,9 +7,9 @@ use std::time::Duration;
 use crate::common::*;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
-use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prediction::{PredictionContext, Predictor, WeightedPredictor};
 use bevy_asset_provider::prelude::*;
+use pixsim_dev::DevBackend;
 use serde_json::json;
 
 /// start → left (weight 3) | right (weight 1) | locked (needs the key);

@@ -1,7 +1,7 @@
 //! Video requests: real H.264 High-profile clips with B-frames, decoded into the request's image
 //! and played by a `VideoPlayer` on the clip's own clock; bad files fail cleanly; a video
 //! generation from the loopback dev backend plays.
-#![cfg(all(feature = "video", feature = "dev-backend"))]
+#![cfg(feature = "video")]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +11,12 @@ use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::dev_backend::{ClipSpec, DevBackend};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
+use bevy_asset_provider::video::ClipSpec;
 use bevy_asset_provider::video::VideoClip;
 use bevy_asset_provider::video::{PictureType, VideoFrame};
+use pixsim_dev::DevBackend;
 use sha2::{Digest, Sha256};
 
 /// One game frame at 24 fps: the clips' own rate.

@@ -918,11 +918,10 @@ impl Inner {
                 return Ok(None);
             }
             Err(e) => {
-                return Err(AssetError::io(format!(
-                    "cannot read blob {}: {e}",
-                    path.display()
-                ))
-                .with_source(e));
+                return Err(
+                    AssetError::io(format!("cannot read blob {}: {e}", path.display()))
+                        .with_source(e),
+                );
             }
         };
         if bytes.len() as u64 != row.size {

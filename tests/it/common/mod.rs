@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
-use bevy_asset_provider::dev_backend::DevBackend;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
+use pixsim_dev::DevBackend;
 
 /// `MinimalPlugins` and the asset plugins, plus `plugin`, finished as `App::run` would.
 pub fn headless_app(plugin: AssetProviderPlugin) -> App {
@@ -257,5 +257,4 @@ pub fn client(dev: &DevBackend) -> PixSimSourceBuilder {
     PixSimSource::builder(dev.base_url()).token(dev.token())
 }
 
-#[cfg(feature = "dev-backend")]
 pub mod hostile;

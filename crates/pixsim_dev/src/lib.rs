@@ -1,5 +1,7 @@
-//! A loopback server that speaks the generation backend contract (CONTRACT.md), for tests,
-//! examples and local development. Behind the `dev-backend` feature.
+//! A loopback server that speaks the PixSim7 generation API as `bevy_asset_provider`'s contract
+//! describes it (CONTRACT.md), for the library's tests, examples and benchmarks and for local
+//! development (`cargo run -p pixsim_dev -- --port 8787`). It speaks the same
+//! [wire format](bevy_asset_provider::backend::wire) as the client, from the same types.
 //!
 //! It logs in with fixed dev credentials ([`DEV_EMAIL`], [`DEV_PASSWORD`]), checks the bearer
 //! token, deduplicates creates by reproducible hash and by cache key, runs jobs through
@@ -22,7 +24,7 @@
 //! them all on.
 //!
 //! ```no_run
-//! use bevy_asset_provider::dev_backend::DevBackend;
+//! use pixsim_dev::DevBackend;
 //! use std::time::Duration;
 //!
 //! let backend = DevBackend::builder()
@@ -31,6 +33,8 @@
 //!     .expect("a loopback port");
 //! println!("serving on {}", backend.base_url());
 //! ```
+
+#![warn(missing_docs)]
 
 mod real;
 mod server;
@@ -41,11 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::request::MediaKind;
+use bevy_asset_provider::MediaKind;
 
-/// The clips the dev backend makes for video operations.
-#[cfg(feature = "video")]
-pub use crate::source::ClipSpec;
 pub use server::DevBackend;
 
 /// The dev backend's login email.
@@ -342,7 +343,7 @@ pub struct DevBackendBuilder {
 
 impl Default for DevBackendBuilder {
     fn default() -> Self {
-        let story: &[u8] = include_bytes!("../../assets/story/lighthouse.scene.json");
+        let story: &[u8] = include_bytes!("../../../assets/story/lighthouse.scene.json");
         Self {
             port: 0,
             token: DEV_TOKEN.to_owned(),

@@ -8,18 +8,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::backend::types::{AssetResponse, CreateGeneration, ErrorBody};
+use bevy_asset_provider::backend::wire::{
+    AssetResponse, CreateGeneration, ErrorBody, GenerationType, Purpose, SceneRef, Strategy,
+};
 
 /// The operations the real service's schema accepts, in the order its 422 lists them.
-pub(super) const OPERATIONS: &[&str] = &[
-    "fusion",
-    "image_to_image",
-    "image_to_video",
-    "text_to_image",
-    "text_to_video",
-    "video_extend",
-    "video_modify",
-    "video_transition",
+pub(super) const OPERATIONS: &[GenerationType] = &[
+    GenerationType::Fusion,
+    GenerationType::ImageToImage,
+    GenerationType::ImageToVideo,
+    GenerationType::TextToImage,
+    GenerationType::TextToVideo,
+    GenerationType::VideoExtend,
+    GenerationType::VideoModify,
+    GenerationType::VideoTransition,
 ];
 
 /// The providers the real service (with its fake provider) has registered.
@@ -70,8 +72,8 @@ pub(super) fn numeric_scene_ids(raw: &Value) -> Result<(), Response> {
 /// The real service's checks of a create, in its order: the schema's operation list (422),
 /// then the provider and the operation's needs (500).
 pub(super) fn check_create(raw: &Value, body: &CreateGeneration) -> Result<(), Response> {
-    let operation = body.config.generation_type.as_str();
-    if !OPERATIONS.contains(&operation) {
+    let operation = &body.config.generation_type;
+    if !OPERATIONS.contains(operation) {
         let list: Vec<String> = OPERATIONS.iter().map(|op| format!("'{op}'")).collect();
         return Err(validation_error(vec![json!({
             "loc": ["body", "config", "generationType"],
@@ -88,7 +90,7 @@ pub(super) fn check_create(raw: &Value, body: &CreateGeneration) -> Result<(), R
             "Failed to create generation: Provider '{provider}' not found or not registered"
         )));
     }
-    if operation.starts_with("text_to_")
+    if operation.needs_prompt()
         && body
             .config
             .prompt
@@ -99,7 +101,10 @@ pub(super) fn check_create(raw: &Value, body: &CreateGeneration) -> Result<(), R
             "Failed to create generation: {operation} operation requires a non-empty 'prompt'"
         )));
     }
-    if matches!(operation, "image_to_video" | "image_to_image") {
+    if matches!(
+        operation,
+        GenerationType::ImageToVideo | GenerationType::ImageToImage
+    ) {
         let inputs = raw
             .get("config")
             .and_then(|config| config.get("composition_assets"))
@@ -109,7 +114,7 @@ pub(super) fn check_create(raw: &Value, body: &CreateGeneration) -> Result<(), R
             return Err(internal(format!(
                 "Failed to create generation: {} operation requires 'composition_assets' list \
                  with at least 1 entry",
-                operation.to_uppercase()
+                operation.as_str().to_uppercase()
             )));
         }
     }
@@ -120,14 +125,14 @@ pub(super) fn check_create(raw: &Value, body: &CreateGeneration) -> Result<(), R
 /// `per_playthrough` is always `pt:unknown` (it reads `playthrough_id`, the body sends
 /// `playthroughId`); `per_player` is the backend account, not the game's player.
 pub(super) fn cache_key(body: &CreateGeneration, user: u64) -> Option<String> {
-    let strategy = body.config.strategy.as_deref().unwrap_or("once");
+    let strategy = body.config.strategy.as_ref().unwrap_or(&Strategy::Once);
     let scope = match strategy {
-        "always" => return None,
-        "per_playthrough" => "|pt:unknown".to_owned(),
-        "per_player" => format!("|player:{user}"),
+        Strategy::Always => return None,
+        Strategy::PerPlaythrough => "|pt:unknown".to_owned(),
+        Strategy::PerPlayer => format!("|player:{user}"),
         _ => String::new(),
     };
-    let scene = |scene: &Option<crate::backend::types::SceneRef>| {
+    let scene = |scene: &Option<SceneRef>| {
         scene
             .as_ref()
             .map_or_else(|| "none".to_owned(), |s| s.id.clone())
@@ -135,7 +140,7 @@ pub(super) fn cache_key(body: &CreateGeneration, user: u64) -> Option<String> {
     Some(format!(
         "generation:{}|{}|{}|{}|{strategy}{scope}|v1",
         body.config.generation_type,
-        body.config.purpose.as_deref().unwrap_or("gap_fill"),
+        body.config.purpose.as_ref().unwrap_or(&Purpose::GapFill),
         scene(&body.from_scene),
         scene(&body.to_scene),
     ))
@@ -175,7 +180,10 @@ pub(super) fn scene(json: &[u8], asset: impl Fn(&Value) -> Option<AssetResponse>
                 _ => Value::Null,
             };
             if let Some(asset) = &found
-                && let Some(id) = asset.id.as_ref().and_then(|id| id.0.parse::<u64>().ok())
+                && let Some(id) = asset
+                    .id
+                    .as_ref()
+                    .and_then(|id| id.as_str().parse::<u64>().ok())
             {
                 // A database foreign key on the real service: a number.
                 node.insert("assetId".to_owned(), json!(id));

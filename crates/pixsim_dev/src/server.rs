@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,17 +21,19 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 
+use bevy_asset_provider::backend::wire::{
+    AssetResponse, AssetSearch, AssetSearchResponse, BackendId, CreateGeneration, EntityRef,
+    ErrorBody, GameAssetRequest, GameAssetResponse, GenerationConfig, GenerationResponse,
+    GenerationStatus, GenerationType, LoginRequest, LoginResponse, NonAscii, Purpose, SceneRef,
+    Strategy, TagRef, canonical_json,
+};
+use bevy_asset_provider::source::procedural::{procedural_png, procedural_wav};
+use bevy_asset_provider::source::scoring::{MatchCriteria, best_match};
+use bevy_asset_provider::{AssetRequest, CachingStrategy, MediaKind};
+
 use super::{
     Counters, DevBackendBuilder, DevStats, Endpoint, MediaStore, SceneMediaMode, bump, real,
 };
-use crate::backend::types::{
-    AssetResponse, AssetSearch, AssetSearchResponse, BackendId, CreateGeneration, EntityRef,
-    ErrorBody, GameAssetRequest, GameAssetResponse, GenerationResponse, GenerationStatus,
-    LoginRequest, LoginResponse, SceneRef, TagRef,
-};
-use crate::request::{AssetRequest, CachingStrategy, MediaKind};
-use crate::source::procedural::{procedural_png, procedural_wav};
-use crate::source::scoring::{MatchCriteria, best_match};
 
 /// A running dev backend on 127.0.0.1. Dropping it stops the server.
 pub struct DevBackend {
@@ -144,7 +146,7 @@ impl DevBackend {
                 })
                 .await;
             if let Err(error) = served {
-                bevy::log::warn!("dev backend stopped: {error}");
+                tracing::warn!("dev backend stopped: {error}");
             }
         });
         Ok(Self {
@@ -206,7 +208,8 @@ struct Data {
     /// When each user's recent creates came, for the per-minute limit.
     create_times: HashMap<u64, VecDeque<Instant>>,
     faults: super::Faults,
-    rng: u64,
+    /// Draws injected errors; seeded, so runs repeat.
+    rng: fastrand::Rng,
 }
 
 struct Shared {
@@ -225,7 +228,7 @@ impl Shared {
             next_generation: 1,
             next_asset: 1,
             faults: config.faults.clone(),
-            rng: config.seed,
+            rng: fastrand::Rng::with_seed(config.seed),
             ..Data::default()
         };
         Self {
@@ -331,7 +334,7 @@ impl Shared {
                     .get(&endpoint)
                     .copied()
                     .unwrap_or(0.0);
-                rate > 0.0 && next_unit(&mut data.rng) < rate
+                rate > 0.0 && data.rng.f32() < rate
             }
         };
         if injected {
@@ -515,15 +518,6 @@ impl Shared {
     }
 }
 
-fn next_unit(state: &mut u64) -> f32 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 40) as f32 / (1u32 << 24) as f32
-}
-
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(ErrorBody::new(code, message))).into_response()
 }
@@ -538,30 +532,9 @@ fn validation(detail: String, field: &str) -> Response {
     (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
 }
 
-/// ISO 8601 UTC, to the second.
+/// ISO 8601 UTC, to the second (`2026-11-21T10:00:00Z`).
 fn now_iso() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 /// The contract's reproducible hash: SHA-256 of sorted-key, compact, ASCII-escaped JSON of
@@ -586,61 +559,6 @@ fn strip_seeds(value: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(strip_seeds).collect()),
         other => other,
     }
-}
-
-/// `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)`.
-fn write_python_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_python_string(key, out);
-                out.push(':');
-                write_python_json(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_python_json(item, out);
-            }
-            out.push(']');
-        }
-        Value::String(text) => write_python_string(text, out),
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
-fn write_python_string(text: &str, out: &mut String) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 fn router(state: Arc<Shared>) -> Router {
@@ -756,20 +674,21 @@ fn login_user(request: &LoginRequest) -> Option<u64> {
     by_email.or(by_name)
 }
 
-const OPERATIONS: &[&str] = &[
-    "text_to_image",
-    "text_to_video",
-    "image_to_video",
-    "image_to_image",
-    "video_extend",
-    "video_transition",
-    "fusion",
-    // Not in PixSim7: lets clients configured with an audio operation get WAV media here.
-    "text_to_audio",
+/// The operations the contract lists, and `text_to_audio`: not in PixSim7, it lets clients
+/// configured with an audio operation get WAV media here.
+const OPERATIONS: &[GenerationType] = &[
+    GenerationType::TextToImage,
+    GenerationType::TextToVideo,
+    GenerationType::ImageToVideo,
+    GenerationType::ImageToImage,
+    GenerationType::VideoExtend,
+    GenerationType::VideoTransition,
+    GenerationType::Fusion,
+    GenerationType::TextToAudio,
 ];
 
 /// The contract's checks of a create; `operations` are the accepted `generationType`s.
-fn validate(body: &CreateGeneration, operations: &[&str]) -> Result<(), Response> {
+fn validate(body: &CreateGeneration, operations: &[GenerationType]) -> Result<(), Response> {
     let config = &body.config;
     if body.provider_id.trim().is_empty() {
         return Err(validation(
@@ -777,29 +696,28 @@ fn validate(body: &CreateGeneration, operations: &[&str]) -> Result<(), Response
             "provider_id",
         ));
     }
-    if !operations.contains(&config.generation_type.as_str()) {
+    let operation = &config.generation_type;
+    if !operations.contains(operation) {
         return Err(validation(
-            format!("unknown generationType {:?}", config.generation_type),
+            format!("unknown generationType {:?}", operation.as_str()),
             "config.generationType",
         ));
     }
-    if config.generation_type.starts_with("text_to_")
-        && config.prompt.as_deref().is_none_or(|p| p.trim().is_empty())
-    {
+    if operation.needs_prompt() && config.prompt.as_deref().is_none_or(|p| p.trim().is_empty()) {
         return Err(validation(
-            format!("{} needs a non-empty prompt", config.generation_type),
+            format!("{operation} needs a non-empty prompt"),
             "config.prompt",
         ));
     }
-    let purpose = config.purpose.as_deref().unwrap_or("");
-    if !["gap_fill", "variation", "adaptive", "ambient"].contains(&purpose) {
+    if let None | Some(Purpose::Unknown(_)) = &config.purpose {
+        let purpose = config.purpose.as_ref().map_or("", Purpose::as_str);
         return Err(validation(
             format!("unknown purpose {purpose:?}"),
             "config.purpose",
         ));
     }
-    let strategy = config.strategy.as_deref().unwrap_or("");
-    if !["once", "per_playthrough", "per_player", "always"].contains(&strategy) {
+    if let None | Some(Strategy::Unknown(_)) = &config.strategy {
+        let strategy = config.strategy.as_ref().map_or("", Strategy::as_str);
         return Err(validation(
             format!("unknown strategy {strategy:?}"),
             "config.strategy",
@@ -811,14 +729,25 @@ fn validate(body: &CreateGeneration, operations: &[&str]) -> Result<(), Response
     Ok(())
 }
 
-fn strategy_ttl(strategy: &str) -> Option<Duration> {
-    let strategy = match strategy {
-        "once" => CachingStrategy::Once,
-        "per_playthrough" => CachingStrategy::PerPlaythrough,
-        "per_player" => CachingStrategy::PerPlayer,
-        _ => CachingStrategy::Always,
-    };
-    strategy.ttl()
+/// How long the server keeps a create's result for reuse; `None` when it is never reused.
+fn strategy_ttl(strategy: Option<&Strategy>) -> Option<Duration> {
+    strategy
+        .unwrap_or(&Strategy::Once)
+        .caching()
+        .and_then(CachingStrategy::ttl)
+}
+
+/// The media an operation makes.
+fn media_kind(operation: &GenerationType) -> MediaKind {
+    match operation {
+        GenerationType::TextToAudio => MediaKind::Audio,
+        GenerationType::TextToVideo
+        | GenerationType::ImageToVideo
+        | GenerationType::VideoExtend
+        | GenerationType::VideoTransition
+        | GenerationType::VideoModify => MediaKind::Video,
+        _ => MediaKind::Image,
+    }
 }
 
 /// Whether existing generation `id` may answer a create: by default neither failed nor
@@ -836,8 +765,7 @@ fn reusable(data: &Data, id: u64, real: bool) -> bool {
 /// SHA-256 hex of `{"canonical_params": params, "inputs": []}` written as the contract says.
 fn params_hash(params: Value) -> String {
     let value = json!({"canonical_params": params, "inputs": []});
-    let mut text = String::new();
-    write_python_json(&value, &mut text);
+    let text = canonical_json(&value, NonAscii::Escape);
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
@@ -889,11 +817,7 @@ fn create(state: &Arc<Shared>, body: &CreateGeneration, user: u64) -> (u64, bool
     }
     let id = data.next_generation;
     data.next_generation += 1;
-    let kind = match body.config.generation_type.as_str() {
-        "text_to_audio" => MediaKind::Audio,
-        operation if operation.contains("video") => MediaKind::Video,
-        _ => MediaKind::Image,
-    };
+    let kind = media_kind(&body.config.generation_type);
     let seed = body
         .config
         .seed(&body.provider_id)
@@ -949,7 +873,7 @@ fn create(state: &Arc<Shared>, body: &CreateGeneration, user: u64) -> (u64, bool
         },
     );
     if let Some(key) = key_slot {
-        let ttl = strategy_ttl(body.config.strategy.as_deref().unwrap_or("once"));
+        let ttl = strategy_ttl(body.config.strategy.as_ref());
         let expires = ttl.and_then(|ttl| Instant::now().checked_add(ttl));
         data.by_cache_key.insert(key, (id, expires));
         data.by_hash.insert(hash_slot, id);
@@ -1190,7 +1114,7 @@ async fn complete(state: &Arc<Shared>, id: u64, render: Render) {
     let media = match made {
         Ok(Ok(media)) => media,
         Ok(Err(error)) => {
-            bevy::log::warn!("dev backend: generation {id} failed: {error}");
+            tracing::warn!("dev backend: generation {id} failed: {error}");
             finish(
                 state,
                 id,
@@ -1303,7 +1227,7 @@ fn make_media(
         }
         #[cfg(feature = "video")]
         MediaKind::Video => {
-            let spec = super::ClipSpec::new(seed)
+            let spec = bevy_asset_provider::video::ClipSpec::new(seed)
                 .size(_video.0, _video.1)
                 .seconds(seconds.unwrap_or(2.0));
             let bytes = spec.encode().map_err(|error| error.to_string())?;
@@ -1397,7 +1321,7 @@ fn seed_premade(state: &Shared) {
             Ok(made) => {
                 add_asset(state, spec.kind, made, spec.tags, None);
             }
-            Err(error) => bevy::log::warn!("dev backend: a pre-made asset failed: {error}"),
+            Err(error) => tracing::warn!("dev backend: a pre-made asset failed: {error}"),
         }
     }
 }
@@ -1903,15 +1827,10 @@ async fn game_request(State(state): State<Arc<Shared>>, headers: HeaderMap, body
     );
     let body = CreateGeneration {
         provider_id: "pixverse".to_owned(),
-        config: crate::backend::types::GenerationConfig {
-            generation_type: "text_to_image".to_owned(),
-            purpose: Some("gap_fill".to_owned()),
-            strategy: Some(
-                request
-                    .strategy
-                    .clone()
-                    .unwrap_or_else(|| "once".to_owned()),
-            ),
+        config: GenerationConfig {
+            generation_type: GenerationType::TextToImage,
+            purpose: Some(Purpose::GapFill),
+            strategy: Some(request.strategy.clone().unwrap_or(Strategy::Once)),
             prompt: Some(prompt.trim().to_owned()),
             style: json!({}),
             duration: json!({}),
@@ -2019,11 +1938,7 @@ async fn scene(
     if state.config.real.scene_media == SceneMediaMode::RemoteOrNull {
         let data = state.data();
         let asset = |id: &Value| {
-            let id = match id {
-                Value::Number(number) => number.as_u64(),
-                Value::String(text) => text.parse().ok(),
-                _ => None,
-            }?;
+            let id = BackendId::from_value(id)?.as_str().parse::<u64>().ok()?;
             data.assets.get(&id).cloned()
         };
         if let Some(scene) = real::scene(&json, asset) {

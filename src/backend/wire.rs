@@ -1,16 +1,21 @@
-//! The JSON the backend speaks (CONTRACT.md), shared by the client and the dev backend.
+//! The PixSim7 wire format (CONTRACT.md): the JSON bodies of its API, and the canonical JSON its
+//! hashes and this crate's request keys are computed over. The client and the dev backend
+//! (`pixsim_dev`) both speak it from here.
 //!
 //! Reading is tolerant: unknown fields are ignored, ids may be strings or numbers, absent and
-//! `null` optional fields are the same, and an unknown status string becomes
-//! [`GenerationStatus::Unknown`] instead of an error.
+//! `null` optional fields are the same, and an unknown status, purpose, strategy or generation
+//! type string reads as an `Unknown` variant instead of an error. Ids the client *sends* are
+//! strings ([`SceneRef`]).
 
+pub use crate::request::{NonAscii, canonical_json};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 
-use crate::request::PlaySession;
-use crate::request::{AssetRequest, CachingStrategy, MediaKind, RequestKey};
+use crate::request::{
+    AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, PlaySession, RequestKey,
+};
 
 /// An id as the backend sends it: a JSON number on the real service, a string in some answers
 /// (`"asset_id": "456"`). Kept as its decimal text. Written back as a number when it is one, as
@@ -23,6 +28,11 @@ impl BackendId {
     /// The id as text, for URLs and logs.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Reads an id inside loose JSON (a string or an integer), as a body's field would be read.
+    pub fn from_value(value: &Value) -> Option<Self> {
+        Self::deserialize(value).ok()
     }
 }
 
@@ -146,6 +156,195 @@ impl<'de> Deserialize<'de> for GenerationStatus {
     }
 }
 
+/// The operation a generation runs (`config.generationType`, `operation_type`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenerationType {
+    /// `text_to_image`.
+    TextToImage,
+    /// `text_to_video`.
+    TextToVideo,
+    /// `image_to_video`: needs input images (`config.composition_assets`) on the real service.
+    ImageToVideo,
+    /// `image_to_image`: needs input images, like `image_to_video`.
+    ImageToImage,
+    /// `video_extend`.
+    VideoExtend,
+    /// `video_transition`.
+    VideoTransition,
+    /// `fusion`.
+    Fusion,
+    /// `video_modify`: in the real service's schema, not in the contract.
+    VideoModify,
+    /// `text_to_audio`: not a PixSim7 operation (the real service answers 422); for backends
+    /// that make sound (see
+    /// [`PixSimSourceBuilder::audio_operation`](crate::backend::PixSimSourceBuilder::audio_operation)).
+    TextToAudio,
+    /// A name this crate does not know, kept as sent.
+    #[serde(untagged)]
+    Unknown(String),
+}
+
+impl GenerationType {
+    /// The wire name (`text_to_image`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::TextToImage => "text_to_image",
+            Self::TextToVideo => "text_to_video",
+            Self::ImageToVideo => "image_to_video",
+            Self::ImageToImage => "image_to_image",
+            Self::VideoExtend => "video_extend",
+            Self::VideoTransition => "video_transition",
+            Self::Fusion => "fusion",
+            Self::VideoModify => "video_modify",
+            Self::TextToAudio => "text_to_audio",
+            Self::Unknown(name) => name,
+        }
+    }
+
+    /// Whether it is a text-to-* operation, which needs a non-empty prompt.
+    pub fn needs_prompt(&self) -> bool {
+        matches!(
+            self,
+            Self::TextToImage | Self::TextToVideo | Self::TextToAudio
+        )
+    }
+
+    /// The generation type for `kind`: `text_to_image` for images, `text_to_video` for video.
+    ///
+    /// The contract has no audio operation, so audio gets `None` unless the caller names one
+    /// (see
+    /// [`PixSimSourceBuilder::audio_operation`](crate::backend::PixSimSourceBuilder::audio_operation)).
+    pub fn for_kind(kind: MediaKind) -> Option<Self> {
+        match kind {
+            MediaKind::Image => Some(Self::TextToImage),
+            MediaKind::Video => Some(Self::TextToVideo),
+            MediaKind::Audio => None,
+        }
+    }
+}
+
+/// Why a generation is wanted (`config.purpose`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// `gap_fill`.
+    GapFill,
+    /// `variation`.
+    Variation,
+    /// `adaptive`.
+    Adaptive,
+    /// `ambient`.
+    Ambient,
+    /// A name this crate does not know, kept as sent.
+    #[serde(untagged)]
+    Unknown(String),
+}
+
+impl Purpose {
+    /// The wire name (`gap_fill`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::GapFill => "gap_fill",
+            Self::Variation => "variation",
+            Self::Adaptive => "adaptive",
+            Self::Ambient => "ambient",
+            Self::Unknown(name) => name,
+        }
+    }
+}
+
+impl From<GenerationPurpose> for Purpose {
+    fn from(purpose: GenerationPurpose) -> Self {
+        match purpose {
+            GenerationPurpose::GapFill => Self::GapFill,
+            GenerationPurpose::Variation => Self::Variation,
+            GenerationPurpose::Adaptive => Self::Adaptive,
+            GenerationPurpose::Ambient => Self::Ambient,
+        }
+    }
+}
+
+/// How the server may reuse a generation (`config.strategy`; see Caching in CONTRACT.md).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// `once`.
+    Once,
+    /// `per_playthrough`.
+    PerPlaythrough,
+    /// `per_player`.
+    PerPlayer,
+    /// `always`: never cached.
+    Always,
+    /// A name this crate does not know, kept as sent.
+    #[serde(untagged)]
+    Unknown(String),
+}
+
+impl Strategy {
+    /// The wire name (`per_playthrough`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Once => "once",
+            Self::PerPlaythrough => "per_playthrough",
+            Self::PerPlayer => "per_player",
+            Self::Always => "always",
+            Self::Unknown(name) => name,
+        }
+    }
+
+    /// The plugin's strategy of the same name; `None` for an unknown one.
+    pub fn caching(&self) -> Option<CachingStrategy> {
+        match self {
+            Self::Once => Some(CachingStrategy::Once),
+            Self::PerPlaythrough => Some(CachingStrategy::PerPlaythrough),
+            Self::PerPlayer => Some(CachingStrategy::PerPlayer),
+            Self::Always => Some(CachingStrategy::Always),
+            Self::Unknown(_) => None,
+        }
+    }
+}
+
+impl From<CachingStrategy> for Strategy {
+    fn from(strategy: CachingStrategy) -> Self {
+        match strategy {
+            CachingStrategy::Once => Self::Once,
+            CachingStrategy::PerPlaythrough => Self::PerPlaythrough,
+            CachingStrategy::PerPlayer => Self::PerPlayer,
+            CachingStrategy::Always => Self::Always,
+        }
+    }
+}
+
+/// `Display` and string conversions of the wire enums, through their wire names.
+macro_rules! wire_names {
+    ($($name:ident),+) => {$(
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl From<&str> for $name {
+            /// Reads a wire name; one this crate does not know is `Unknown`.
+            fn from(name: &str) -> Self {
+                let text = de::value::StrDeserializer::<de::value::Error>::new(name);
+                // The `Unknown` variant takes any string, so reading one cannot fail.
+                Self::deserialize(text).unwrap_or_else(|_| Self::Unknown(name.to_owned()))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(name: String) -> Self {
+                Self::from(name.as_str())
+            }
+        }
+    )+};
+}
+
+wire_names!(GenerationType, Purpose, Strategy);
+
 /// A reference to another entity: `{"type": "asset", "id": 456, "meta": null}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityRef {
@@ -168,7 +367,7 @@ pub struct GenerationResponse {
     pub status: GenerationStatus,
     /// The operation (`text_to_image`, ...).
     #[serde(default)]
-    pub operation_type: Option<String>,
+    pub operation_type: Option<GenerationType>,
     /// The provider that runs it.
     #[serde(default)]
     pub provider_id: Option<String>,
@@ -463,8 +662,8 @@ impl fmt::Debug for LoginResponse {
 }
 
 /// `{"id": "romance_5"}`. The id is always sent as a JSON string: the real service refuses a
-/// number (422), even for a numeric-looking id such as `"5"`. Read tolerantly (a number reads as
-/// its decimal text).
+/// number (422), even for a numeric-looking id such as `"5"`. Read tolerantly, as a
+/// [`BackendId`] (a number reads as its decimal text).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SceneRef {
     /// The scene's id.
@@ -479,7 +678,7 @@ impl SceneRef {
     }
 }
 
-/// Reads an id that may be a string or an integer as its text.
+/// Reads an id as [`BackendId`] does, keeping its text.
 fn id_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     BackendId::deserialize(deserializer).map(|id| id.0)
 }
@@ -510,13 +709,13 @@ pub struct Fallback {
 pub struct GenerationConfig {
     /// `text_to_image`, `text_to_video`, ...
     #[serde(rename = "generationType")]
-    pub generation_type: String,
+    pub generation_type: GenerationType,
     /// `gap_fill`, `variation`, `adaptive` or `ambient`.
     #[serde(default)]
-    pub purpose: Option<String>,
+    pub purpose: Option<Purpose>,
     /// `once`, `per_playthrough`, `per_player` or `always`.
     #[serde(default)]
-    pub strategy: Option<String>,
+    pub strategy: Option<Strategy>,
     /// The text prompt; text-to-* operations need one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
@@ -575,18 +774,6 @@ fn default_priority() -> u8 {
     5
 }
 
-/// The generation type for `kind`: `text_to_image` for images, `text_to_video` for video.
-///
-/// The contract has no audio operation, so audio gets `None` unless the caller names one (see
-/// [`PixSimSourceBuilder::audio_operation`](crate::backend::PixSimSourceBuilder::audio_operation)).
-pub fn operation_for(kind: MediaKind) -> Option<&'static str> {
-    match kind {
-        MediaKind::Image => Some("text_to_image"),
-        MediaKind::Video => Some("text_to_video"),
-        MediaKind::Audio => None,
-    }
-}
-
 /// Seeds the server accepts are 31-bit on some providers; a derived seed stays inside that.
 const DERIVED_SEED_MASK: u64 = 0x7FFF_FFFF;
 
@@ -606,7 +793,7 @@ impl CreateGeneration {
         key: &RequestKey,
         session: &PlaySession,
         provider_id: &str,
-        operation: &str,
+        operation: GenerationType,
         default_timeout_ms: u64,
     ) -> Self {
         let seed = request
@@ -646,9 +833,9 @@ impl CreateGeneration {
         Self {
             provider_id: provider_id.to_owned(),
             config: GenerationConfig {
-                generation_type: operation.to_owned(),
-                purpose: Some(request.purpose.as_str().to_owned()),
-                strategy: Some(request.strategy.as_str().to_owned()),
+                generation_type: operation,
+                purpose: Some(request.purpose.into()),
+                strategy: Some(request.strategy.into()),
                 prompt: request.prompt.clone().filter(|p| !p.trim().is_empty()),
                 style: Value::Object(style),
                 duration,
@@ -682,17 +869,17 @@ impl CreateGeneration {
     /// The server's cache key for this create (CONTRACT.md, Caching), or `None` for the
     /// `always` strategy, which is never cached.
     pub fn cache_key(&self) -> Option<String> {
-        let strategy = self.config.strategy.as_deref().unwrap_or("once");
+        let strategy = self.config.strategy.as_ref().unwrap_or(&Strategy::Once);
         let scope = match strategy {
-            "always" => return None,
-            "per_playthrough" => format!(
+            Strategy::Always => return None,
+            Strategy::PerPlaythrough => format!(
                 "|pt:{}",
                 self.player_context
                     .as_ref()
                     .and_then(|c| c.playthrough_id.as_deref())
                     .unwrap_or("none")
             ),
-            "per_player" => format!(
+            Strategy::PerPlayer => format!(
                 "|player:{}",
                 self.player_context
                     .as_ref()
@@ -710,7 +897,7 @@ impl CreateGeneration {
         Some(format!(
             "generation:{}|{}|{}|{}|{}{}|v{}",
             self.config.generation_type,
-            self.config.purpose.as_deref().unwrap_or("gap_fill"),
+            self.config.purpose.as_ref().unwrap_or(&Purpose::GapFill),
             scene(&self.from_scene),
             scene(&self.to_scene),
             strategy,
@@ -756,8 +943,7 @@ impl SocketEvent {
         if let Some(id) = &self.generation_id {
             return Some(id.clone());
         }
-        let id = self.data.as_ref()?.get("generation_id")?;
-        BackendId::deserialize(id).ok()
+        BackendId::from_value(self.data.as_ref()?.get("generation_id")?)
     }
 }
 
@@ -775,7 +961,7 @@ pub struct GameAssetRequest {
     pub context: Map<String, Value>,
     /// The caching strategy.
     #[serde(default)]
-    pub strategy: Option<String>,
+    pub strategy: Option<Strategy>,
     /// How long the server may wait for a generation.
     #[serde(default)]
     pub max_wait_ms: Option<u64>,
@@ -805,7 +991,6 @@ pub struct GameAssetResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{CachingStrategy, GenerationPurpose};
     use serde_json::json;
     use std::time::Duration;
 
@@ -830,7 +1015,7 @@ mod tests {
             &key,
             &session,
             "pixverse",
-            "text_to_image",
+            GenerationType::TextToImage,
             1,
         );
         let value = serde_json::to_value(&body).unwrap();
@@ -873,8 +1058,14 @@ mod tests {
             .strategy(CachingStrategy::Always);
         let session = PlaySession::default();
         let key = request.fingerprint(&session);
-        let body =
-            CreateGeneration::from_request(&request, &key, &session, "sora", "text_to_video", 9);
+        let body = CreateGeneration::from_request(
+            &request,
+            &key,
+            &session,
+            "sora",
+            GenerationType::TextToVideo,
+            9,
+        );
         assert!(body.force_new);
         assert_eq!(body.config.fallback.as_ref().unwrap().timeout_ms, Some(9));
         let seed = body.config.seed("sora").expect("a derived seed");
@@ -883,16 +1074,28 @@ mod tests {
         assert_eq!(body.cache_key(), None, "`always` is never cached");
         assert_eq!(body.from_scene, None);
         // The same request derives the same seed.
-        let again =
-            CreateGeneration::from_request(&request, &key, &session, "sora", "text_to_video", 9);
+        let again = CreateGeneration::from_request(
+            &request,
+            &key,
+            &session,
+            "sora",
+            GenerationType::TextToVideo,
+            9,
+        );
         assert_eq!(again.config.seed("sora"), Some(seed));
     }
 
     #[test]
     fn operation_types_by_media_kind() {
-        assert_eq!(operation_for(MediaKind::Image), Some("text_to_image"));
-        assert_eq!(operation_for(MediaKind::Video), Some("text_to_video"));
-        assert_eq!(operation_for(MediaKind::Audio), None);
+        assert_eq!(
+            GenerationType::for_kind(MediaKind::Image),
+            Some(GenerationType::TextToImage)
+        );
+        assert_eq!(
+            GenerationType::for_kind(MediaKind::Video),
+            Some(GenerationType::TextToVideo)
+        );
+        assert_eq!(GenerationType::for_kind(MediaKind::Audio), None);
     }
 
     #[test]
@@ -993,7 +1196,7 @@ mod tests {
             &key,
             &session,
             "pixverse",
-            "text_to_image",
+            GenerationType::TextToImage,
             1,
         );
         let value = serde_json::to_value(&body).unwrap();
@@ -1029,6 +1232,82 @@ mod tests {
         )
         .unwrap();
         assert_eq!(failed.status, Some(GenerationStatus::Failed));
+    }
+
+    #[test]
+    fn wire_enums_read_known_and_unknown_names() {
+        let operations = [
+            GenerationType::TextToImage,
+            GenerationType::TextToVideo,
+            GenerationType::ImageToVideo,
+            GenerationType::ImageToImage,
+            GenerationType::VideoExtend,
+            GenerationType::VideoTransition,
+            GenerationType::Fusion,
+            GenerationType::VideoModify,
+            GenerationType::TextToAudio,
+        ];
+        for operation in operations {
+            let name = operation.as_str();
+            assert_eq!(serde_json::to_value(&operation).unwrap(), json!(name));
+            assert_eq!(
+                serde_json::from_value::<GenerationType>(json!(name)).unwrap(),
+                operation
+            );
+            assert_eq!(GenerationType::from(name), operation);
+        }
+        for purpose in [
+            GenerationPurpose::GapFill,
+            GenerationPurpose::Variation,
+            GenerationPurpose::Adaptive,
+            GenerationPurpose::Ambient,
+        ] {
+            let wire = Purpose::from(purpose);
+            assert_eq!(wire.as_str(), purpose.as_str());
+            assert_eq!(
+                serde_json::to_value(&wire).unwrap(),
+                json!(purpose.as_str())
+            );
+            assert_eq!(Purpose::from(purpose.as_str()), wire);
+        }
+        for strategy in [
+            CachingStrategy::Once,
+            CachingStrategy::PerPlaythrough,
+            CachingStrategy::PerPlayer,
+            CachingStrategy::Always,
+        ] {
+            let wire = Strategy::from(strategy);
+            assert_eq!(wire.as_str(), strategy.as_str());
+            assert_eq!(
+                serde_json::to_value(&wire).unwrap(),
+                json!(strategy.as_str())
+            );
+            assert_eq!(Strategy::from(strategy.as_str()).caching(), Some(strategy));
+        }
+        let odd: GenerationType = serde_json::from_str(r#""text_to_hologram""#).unwrap();
+        assert_eq!(odd, GenerationType::Unknown("text_to_hologram".to_owned()));
+        assert_eq!(
+            serde_json::to_string(&odd).unwrap(),
+            r#""text_to_hologram""#
+        );
+        assert_eq!(Strategy::from("forever").caching(), None);
+        assert_eq!(Purpose::from(""), Purpose::Unknown(String::new()));
+        assert!(serde_json::from_str::<Purpose>("3").is_err());
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_and_escapes_as_asked() {
+        let value = json!({"b": [1, {"z": null, "a": "é\n\u{1}"}], "a": "x\u{7f}😀\"\\",
+            "seed": 1.5});
+        // Python's json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=...).
+        assert_eq!(
+            canonical_json(&value, NonAscii::Escape),
+            r#"{"a":"x\u007f\ud83d\ude00\"\\","b":[1,{"a":"\u00e9\n\u0001","z":null}],"seed":1.5}"#
+        );
+        assert_eq!(
+            canonical_json(&value, NonAscii::Keep),
+            "{\"a\":\"x\u{7f}😀\\\"\\\\\",\"b\":[1,{\"a\":\"é\\n\\u0001\",\"z\":null}],\"seed\":1.5}"
+        );
     }
 
     #[test]
