@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use argh::FromArgs;
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
@@ -35,8 +36,16 @@ fn clip_request() -> AssetRequest {
         .duration_secs(3.0)
 }
 
+/// A generated video clip playing on a sprite, with playback controls.
+#[derive(FromArgs)]
+struct Args {
+    /// play the clip once without a window and print how it ended
+    #[argh(switch)]
+    headless: bool,
+}
+
 fn main() -> AppExit {
-    let headless = std::env::args().any(|arg| arg == "--headless");
+    let Args { headless } = argh::from_env();
     let mut app = App::new();
     if headless {
         app.add_plugins((
