@@ -61,7 +61,7 @@ pub use error::{AssetError, AssetErrorKind};
 pub use plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
 pub use provider::{
     AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, GenerationTask,
-    MediaHandle, ProviderStats, RequestAsset, TaskStatus,
+    MediaHandle, MediaReady, ProviderStats, RequestAsset, TaskStatus,
 };
 pub use request::{
     AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, MediaLimits, PlaySession,
@@ -86,7 +86,7 @@ pub mod prelude {
         AssetCancelled, AssetError, AssetErrorKind, AssetFailed, AssetProvider,
         AssetProviderPlugin, AssetProviderSystems, AssetReady, AssetRequest, AssetRequested,
         CachingStrategy, GenerationPurpose, GenerationTask, MediaHandle, MediaKind, MediaLimits,
-        PlaySession, RequestAsset, RequestKey, TaskStatus,
+        MediaReady, PlaySession, RequestAsset, RequestKey, TaskStatus,
     };
 }
 

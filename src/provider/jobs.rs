@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::Entity;
 
+use crate::provider::ready::WaiterSlot;
 use crate::provider::{AnalyticsEvent, AnalyticsKind};
 use crate::provider::{JobId, MediaHandle};
 use crate::request::{MediaKind, RequestKey};
@@ -31,13 +32,15 @@ impl Subject {
     }
 }
 
-/// One holder of a job: an entity's task, a caller of `AssetProvider::request`, or a
-/// prefetch.
+/// One holder of a job: an entity's task, a caller of `AssetProvider::request`, a prefetch, or
+/// a [`MediaReady`](crate::provider::MediaReady) future.
 #[derive(Debug)]
 pub(crate) struct Holder {
     pub entity: Option<Entity>,
     pub since: Instant,
     pub prefetch: bool,
+    /// Where a future waiting for the job is told how it ended.
+    pub waiter: Option<WaiterSlot>,
 }
 
 /// A job on the runtime and everybody waiting for it.
@@ -121,10 +124,23 @@ impl JobTable {
     }
 
     /// Drops the holds of `entity` (`None`: the direct callers') on job `id`; the job, taken out
-    /// of the table, when nobody holds it any more.
+    /// of the table, when nobody holds it any more. Waiting futures keep their holds.
     pub fn release(&mut self, id: JobId, entity: Option<Entity>) -> Option<Job> {
+        self.release_where(id, |holder| {
+            holder.entity == entity && holder.waiter.is_none()
+        })
+    }
+
+    /// Drops the hold of the future `waiter` on job `id`, like [`release`](Self::release).
+    pub fn release_waiter(&mut self, id: JobId, waiter: u64) -> Option<Job> {
+        self.release_where(id, |holder| {
+            holder.waiter.as_ref().is_some_and(|slot| slot.id == waiter)
+        })
+    }
+
+    fn release_where(&mut self, id: JobId, leaves: impl Fn(&Holder) -> bool) -> Option<Job> {
         let job = self.jobs.get_mut(&id)?;
-        job.holders.retain(|holder| holder.entity != entity);
+        job.holders.retain(|holder| !leaves(holder));
         if job.holders.is_empty() {
             self.remove(id)
         } else {
@@ -225,6 +241,7 @@ mod tests {
             entity,
             since: Instant::now(),
             prefetch,
+            waiter: None,
         }
     }
 

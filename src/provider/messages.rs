@@ -1,5 +1,6 @@
 //! Messages in and out of the plugin.
 
+use bevy::ecs::event::EntityTrigger;
 use bevy::prelude::*;
 use std::time::Duration;
 
@@ -37,7 +38,18 @@ pub struct AssetRequested {
     pub prefetch: bool,
 }
 
-/// The real media is behind the handle. Sent once for each holder of the request.
+/// The real media is behind the handle. Sent once for each holder of the request, and
+/// triggered on the holder's entity (when it has one) for its observers:
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// fn show_portrait(mut commands: Commands) {
+///     commands
+///         .spawn(AssetRequest::image().character("mira").prompt("Mira, smiling"))
+///         .observe(|ready: On<AssetReady>| info!("portrait from {}", ready.source));
+/// }
+/// ```
 #[derive(Message, Clone, Debug)]
 pub struct AssetReady {
     /// The holder's entity, if it has one.
@@ -59,7 +71,8 @@ pub struct AssetReady {
 }
 
 /// A request ended without media ([`TaskStatus::Failed`] or [`TaskStatus::TimedOut`]); the
-/// placeholder stays. Sent once for each holder.
+/// placeholder stays. Sent once for each holder, and triggered on the holder's entity (when it
+/// has one) for its observers.
 #[derive(Message, Clone, Debug)]
 pub struct AssetFailed {
     /// The holder's entity, if it has one.
@@ -78,13 +91,49 @@ pub struct AssetFailed {
     pub prefetch: bool,
 }
 
-/// A job was cancelled because its last holder went away.
+/// A job was cancelled because its last holder went away. Triggered on that holder's entity
+/// too, when it still exists (its task was removed or its request replaced).
 #[derive(Message, Clone, Debug)]
 pub struct AssetCancelled {
+    /// The entity whose leaving cancelled it (its task removed or its request replaced), if
+    /// the last holder was an entity.
+    pub entity: Option<Entity>,
     /// The request's key.
     pub key: RequestKey,
     /// The media kind.
     pub kind: MediaKind,
+}
+
+// Also entity events: observers on the holder's entity see them. Only holders with an entity
+// are triggered (see `systems::ProviderMessages`), so the placeholder target is never used.
+impl Event for AssetReady {
+    type Trigger<'a> = EntityTrigger;
+}
+
+impl EntityEvent for AssetReady {
+    fn event_target(&self) -> Entity {
+        self.entity.unwrap_or(Entity::PLACEHOLDER)
+    }
+}
+
+impl Event for AssetFailed {
+    type Trigger<'a> = EntityTrigger;
+}
+
+impl EntityEvent for AssetFailed {
+    fn event_target(&self) -> Entity {
+        self.entity.unwrap_or(Entity::PLACEHOLDER)
+    }
+}
+
+impl Event for AssetCancelled {
+    type Trigger<'a> = EntityTrigger;
+}
+
+impl EntityEvent for AssetCancelled {
+    fn event_target(&self) -> Entity {
+        self.entity.unwrap_or(Entity::PLACEHOLDER)
+    }
 }
 
 /// The choice counts the disk tier kept from earlier runs, read at start; prediction adds them

@@ -8,6 +8,7 @@ mod memory;
 mod messages;
 mod placeholder;
 mod prefetch;
+mod ready;
 mod stats;
 pub(crate) mod systems;
 mod task;
@@ -17,6 +18,7 @@ pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 pub(crate) use messages::ChoiceCountsLoaded;
 pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 pub(crate) use placeholder::Placeholders;
+pub use ready::MediaReady;
 pub use stats::ProviderStats;
 pub use task::{GenerationTask, MediaHandle, TaskStatus};
 
@@ -42,6 +44,7 @@ use crate::source::SourceKind;
 use jobs::{Holder, Job, JobTable, Subject};
 use memory::MemoryTier;
 use prefetch::PrefetchLedger;
+use ready::{WaiterLeft, WaiterSlot};
 use stats::MediaTimes;
 
 /// Something to tell the game at the next flush.
@@ -99,6 +102,9 @@ pub struct AssetProvider {
     stats: ProviderStats,
     media_times: MediaTimes,
     disk: Option<Arc<DiskTier>>,
+    /// Futures dropped before their job ended, to release.
+    waiters_left: (Sender<WaiterLeft>, Receiver<WaiterLeft>),
+    next_waiter: u64,
 }
 
 /// Everything the plugin hands the provider when it builds it.
@@ -138,6 +144,8 @@ impl AssetProvider {
             stats: ProviderStats::default(),
             media_times: MediaTimes::default(),
             disk: parts.disk,
+            waiters_left: crossbeam_channel::unbounded(),
+            next_waiter: 0,
         }
     }
 
@@ -187,7 +195,7 @@ impl AssetProvider {
         let cancelled = match job_id.and_then(|id| self.jobs.release_prefetch(id, keep_if_progress))
         {
             Some(job) => {
-                self.cancelled(job_id.unwrap_or(JobId(u64::MAX)), job);
+                self.cancelled(job_id.unwrap_or(JobId(u64::MAX)), job, None);
                 true
             }
             None => false,
@@ -333,6 +341,111 @@ impl AssetProvider {
         self.release(job, None)
     }
 
+    /// Requests media like [`request`](Self::request) and returns a future of it: it resolves
+    /// to the handle once the real media is behind it, or to the error the request ended with.
+    /// The future holds the request (not the caller): dropping it before it resolves gives up
+    /// the hold, and the job is cancelled when nobody else holds it. See [`MediaReady`].
+    pub fn request_ready(&mut self, request: AssetRequest) -> MediaReady {
+        self.direct_since_sync = self.direct_since_sync.saturating_add(1);
+        let (slot, receiver) = self.new_waiter();
+        let waiter = slot.id;
+        let task = self.start_holding(None, Some(slot), request, false);
+        self.ready_from(task, receiver, waiter)
+    }
+
+    /// A future of the request with `key` (see [`key_for`](Self::key_for)), made earlier and
+    /// still in flight or in the memory tier: it resolves like
+    /// [`request_ready`](Self::request_ready)'s, holding the job while it waits. A key that is
+    /// neither (never requested, already failed, or an `always` request, which is never
+    /// joined) resolves at once to a `NotFound` error.
+    pub fn ready(&mut self, key: &RequestKey) -> MediaReady {
+        if let Some(handle) = self.memory.get(key) {
+            return MediaReady::done(*key, Ok(handle));
+        }
+        let Some(job) = self.jobs.joinable(key) else {
+            return MediaReady::done(
+                *key,
+                Err(AssetError::not_found(format!(
+                    "no request with key {key} is in flight or in the memory tier"
+                ))),
+            );
+        };
+        let (slot, receiver) = self.new_waiter();
+        let waiter = slot.id;
+        let holder = Holder {
+            entity: None,
+            since: Instant::now(),
+            prefetch: false,
+            waiter: Some(slot),
+        };
+        match self.jobs.join(job, holder) {
+            Ok((_, promoted)) => {
+                if promoted {
+                    let _ = self.commands.send(RuntimeCommand::LanesChanged);
+                }
+                let key = *key;
+                self.use_prefetch(
+                    key,
+                    self.jobs
+                        .get(job)
+                        .map_or(MediaKind::Image, |job| job.subject.kind),
+                );
+                MediaReady::waiting(key, receiver, self.waiters_left.0.clone(), job, waiter)
+            }
+            Err(_) => MediaReady::done(
+                *key,
+                Err(AssetError::not_found(format!("the job of {key} has ended"))),
+            ),
+        }
+    }
+
+    fn new_waiter(
+        &mut self,
+    ) -> (
+        WaiterSlot,
+        tokio::sync::oneshot::Receiver<ready::ReadyResult>,
+    ) {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.next_waiter += 1;
+        (
+            WaiterSlot {
+                id: self.next_waiter,
+                sender,
+            },
+            receiver,
+        )
+    }
+
+    /// The future of a request just started or joined by a waiter.
+    fn ready_from(
+        &mut self,
+        task: GenerationTask,
+        receiver: tokio::sync::oneshot::Receiver<ready::ReadyResult>,
+        waiter: u64,
+    ) -> MediaReady {
+        match (task.status, task.job) {
+            (TaskStatus::Completed, _) => MediaReady::done(task.key, Ok(task.handle)),
+            (_, Some(job)) if !task.status.is_terminal() => {
+                MediaReady::waiting(task.key, receiver, self.waiters_left.0.clone(), job, waiter)
+            }
+            _ => MediaReady::done(
+                task.key,
+                Err(task.error.unwrap_or_else(|| {
+                    AssetError::new(AssetErrorKind::Shutdown, "the request could not start")
+                })),
+            ),
+        }
+    }
+
+    /// Releases the holds of futures dropped before their job ended.
+    pub(crate) fn release_departed_waiters(&mut self) {
+        while let Ok(left) = self.waiters_left.1.try_recv() {
+            if let Some(job) = self.jobs.release_waiter(left.job, left.waiter) {
+                self.cancelled(left.job, job, None);
+            }
+        }
+    }
+
     /// The counters.
     pub fn stats(&self) -> &ProviderStats {
         &self.stats
@@ -456,6 +569,18 @@ impl AssetProvider {
         request: AssetRequest,
         prefetch: bool,
     ) -> GenerationTask {
+        self.start_holding(entity, None, request, prefetch)
+    }
+
+    /// Starts or joins `request`, held by `entity` or the direct callers, or by `waiter` (a
+    /// future) when given.
+    fn start_holding(
+        &mut self,
+        entity: Option<Entity>,
+        waiter: Option<WaiterSlot>,
+        request: AssetRequest,
+        prefetch: bool,
+    ) -> GenerationTask {
         if !prefetch {
             self.stats.requests += 1;
         }
@@ -530,6 +655,7 @@ impl AssetProvider {
             entity,
             since: Instant::now(),
             prefetch,
+            waiter,
         };
         let Some(job_id) = self.jobs.joinable(&key).filter(|_| cacheable) else {
             return self.start_job(task, subject, holder, request, prefetch);
@@ -644,7 +770,7 @@ impl AssetProvider {
     pub(crate) fn release(&mut self, job_id: JobId, entity: Option<Entity>) -> bool {
         match self.jobs.release(job_id, entity) {
             Some(job) => {
-                self.cancelled(job_id, job);
+                self.cancelled(job_id, job, entity);
                 true
             }
             None => false,
@@ -652,7 +778,7 @@ impl AssetProvider {
     }
 
     /// Tells the runtime and the game that `job`, which nobody holds any more, is cancelled.
-    fn cancelled(&mut self, job_id: JobId, job: Job) {
+    fn cancelled(&mut self, job_id: JobId, job: Job, entity: Option<Entity>) {
         let _ = self.commands.send(RuntimeCommand::Cancel {
             job: job_id,
             key: job.subject.key,
@@ -662,6 +788,7 @@ impl AssetProvider {
             job.event(AnalyticsKind::Cancelled, Instant::now()),
         ));
         self.notices.push(Notice::Cancelled(AssetCancelled {
+            entity,
             key: job.subject.key,
             kind: job.subject.kind,
         }));
@@ -697,6 +824,7 @@ impl AssetProvider {
     /// Whether the frame has anything to do for the provider (see `systems::has_work`).
     pub(crate) fn has_work(&self, session: Option<&PlaySession>) -> bool {
         !self.events.is_empty()
+            || !self.waiters_left.1.is_empty()
             || !self.new_placeholders.is_empty()
             || !self.notices.is_empty()
             || self.session != self.synced_session
@@ -715,7 +843,7 @@ impl AssetProvider {
         job_id: JobId,
         outcome: &Result<(SourceKind, String), AssetError>,
     ) -> Option<(MediaHandle, Vec<(Entity, Duration)>)> {
-        let job = self.jobs.remove(job_id)?;
+        let mut job = self.jobs.remove(job_id)?;
         let now = Instant::now();
         match outcome {
             Ok((source, _)) => match source {
@@ -743,8 +871,15 @@ impl AssetProvider {
         }
         let (key, kind) = (job.subject.key, job.subject.kind);
         let mut entities = Vec::new();
-        for holder in &job.holders {
+        for holder in std::mem::take(&mut job.holders) {
             let elapsed = now.duration_since(holder.since);
+            if let Some(waiter) = holder.waiter {
+                // Err: the future was dropped on its way here; its release will find no job.
+                let _ = waiter.sender.send(match outcome {
+                    Ok(_) => Ok(job.handle.clone()),
+                    Err(error) => Err(error.clone()),
+                });
+            }
             if let Some(entity) = holder.entity {
                 entities.push((entity, elapsed));
             }

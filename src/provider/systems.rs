@@ -18,16 +18,17 @@ use crate::runtime::decode::DecodedMedia;
 
 /// The plugin's outgoing messages.
 #[derive(SystemParam)]
-pub(crate) struct ProviderMessages<'w> {
+pub(crate) struct ProviderMessages<'w, 's> {
     requested: MessageWriter<'w, AssetRequested>,
     ready: MessageWriter<'w, AssetReady>,
     failed: MessageWriter<'w, AssetFailed>,
     cancelled: MessageWriter<'w, AssetCancelled>,
     analytics: MessageWriter<'w, AnalyticsEvent>,
     choice_counts: MessageWriter<'w, ChoiceCountsLoaded>,
+    commands: Commands<'w, 's>,
 }
 
-impl ProviderMessages<'_> {
+impl ProviderMessages<'_, '_> {
     fn send(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
@@ -35,12 +36,21 @@ impl ProviderMessages<'_> {
                     self.requested.write(message);
                 }
                 Notice::Ready(message) => {
+                    if message.entity.is_some() {
+                        self.commands.trigger(message.clone());
+                    }
                     self.ready.write(message);
                 }
                 Notice::Failed(message) => {
+                    if message.entity.is_some() {
+                        self.commands.trigger(message.clone());
+                    }
                     self.failed.write(message);
                 }
                 Notice::Cancelled(message) => {
+                    if message.entity.is_some() {
+                        self.commands.trigger(message.clone());
+                    }
                     self.cancelled.write(message);
                 }
                 Notice::Analytics(event) => {
@@ -201,6 +211,7 @@ pub(crate) fn receive_results(
     mut tasks: Query<&mut GenerationTask>,
     mut messages: ProviderMessages,
 ) {
+    provider.release_departed_waiters();
     // Placeholders first: a result must never be overwritten by its own placeholder.
     assets.insert_placeholders(&mut provider);
     let events = provider.events();

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod awaiting;
 mod backend;
 mod backend_reuse;
 mod dev_backend_real;
