@@ -56,13 +56,41 @@ pub struct LoadingProgress {
 }
 
 impl LoadingProgress {
+    /// Where the critical requests stand now.
+    pub(crate) fn of(critical: &Query<&GenerationTask, With<CriticalAsset>>) -> Self {
+        let mut now = Self::default();
+        let mut in_flight = 0.0;
+        for task in critical {
+            now.total += 1;
+            match task.status() {
+                TaskStatus::Completed => now.ready += 1,
+                status if status.is_terminal() => now.failed += 1,
+                _ => in_flight += task.progress(),
+            }
+        }
+        let open = now.open();
+        if open > 0 {
+            now.in_flight_progress = in_flight / open as f32;
+        }
+        now
+    }
+
+    /// Critical requests still in flight.
+    pub fn open(&self) -> usize {
+        self.total - self.ready - self.failed
+    }
+
+    /// The mean progress of the critical requests still in flight, 0 to 1.
+    pub fn in_flight_progress(&self) -> f32 {
+        self.in_flight_progress
+    }
+
     /// How much is done, 0 to 1, counting the progress of requests in flight.
     pub fn fraction(&self) -> f32 {
         if self.total == 0 {
             return 1.0;
         }
-        let open = self.total - self.ready - self.failed;
-        let done = (self.ready + self.failed) as f32 + open as f32 * self.in_flight_progress;
+        let done = (self.ready + self.failed) as f32 + self.open() as f32 * self.in_flight_progress;
         (done / self.total as f32).clamp(0.0, 1.0)
     }
 }
@@ -126,20 +154,7 @@ fn track_loading<S: FreelyMutableState>(
     mut progress: ResMut<LoadingProgress>,
     mut next: ResMut<NextState<S>>,
 ) {
-    let mut now = LoadingProgress::default();
-    let mut in_flight = 0.0;
-    for task in &critical {
-        now.total += 1;
-        match task.status() {
-            TaskStatus::Completed => now.ready += 1,
-            status if status.is_terminal() => now.failed += 1,
-            _ => in_flight += task.progress(),
-        }
-    }
-    let open = now.total - now.ready - now.failed;
-    if open > 0 {
-        now.in_flight_progress = in_flight / open as f32;
-    }
+    let now = LoadingProgress::of(&critical);
     if *progress != now {
         *progress = now;
     }
@@ -147,7 +162,7 @@ fn track_loading<S: FreelyMutableState>(
         && let Some(failure) = &targets.failure
     {
         next.set(failure.clone());
-    } else if open == 0 {
+    } else if now.open() == 0 {
         next.set(targets.next.clone());
     }
 }

@@ -7,6 +7,8 @@ mod analytics;
 pub(crate) mod diagnostics;
 #[cfg(feature = "state")]
 mod loading;
+#[cfg(feature = "progress")]
+mod progress;
 
 pub use crate::provider::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 
@@ -17,6 +19,8 @@ use crate::provider::AssetProvider;
 pub use diagnostics::AssetProviderDiagnostics;
 #[cfg(feature = "state")]
 pub use loading::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
+#[cfg(feature = "progress")]
+pub use progress::ProviderProgressPlugin;
 
 /// The observing part of the plugin: the [`AnalyticsEvent`] and [`AssetPlayed`] messages (each
 /// analytics message triggered as an event too, for observers) and the

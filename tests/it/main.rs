@@ -16,6 +16,8 @@ mod journal_resume;
 mod layers;
 mod prediction;
 mod premade;
+#[cfg(feature = "progress")]
+mod progress;
 mod provider;
 mod real_service;
 mod robustness;
