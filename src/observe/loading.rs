@@ -39,11 +39,13 @@ use crate::provider::{GenerationTask, TaskStatus};
 
 /// Marks a request entity (one with an [`AssetRequest`](crate::request::AssetRequest)) whose
 /// media the current loading state waits for.
-#[derive(Component, Clone, Copy, Debug, Default)]
+#[derive(Component, Clone, Copy, Debug, Default, Reflect)]
+#[reflect(Component, Debug, Default)]
 pub struct CriticalAsset;
 
 /// How far the critical requests have got. Updated each frame of a loading state.
-#[derive(Resource, Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Reflect)]
+#[reflect(Resource, Debug, Default)]
 pub struct LoadingProgress {
     /// Critical requests with real media.
     pub ready: usize,

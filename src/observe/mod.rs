@@ -50,6 +50,8 @@ impl Plugin for ObservePlugin {
                         .after(AssetProviderSystems::Flush),
                 ),
             );
+        #[cfg(feature = "state")]
+        app.register_type::<(CriticalAsset, LoadingProgress)>();
         diagnostics::register(app);
     }
 }

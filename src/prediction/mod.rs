@@ -26,7 +26,8 @@ use crate::scene::{EnterNode, MakeChoice, SceneGraph};
 /// The prefetch budget. Set it with
 /// [`AssetProviderPlugin::with_prediction`](crate::plugin::AssetProviderPlugin::with_prediction)
 /// or change the resource at run time.
-#[derive(Resource, Clone, Debug, PartialEq)]
+#[derive(Resource, Clone, Debug, PartialEq, Reflect)]
+#[reflect(Resource, Debug)]
 pub struct PredictionSettings {
     /// Prefetch at all (default `true`). Turning it off gives up prefetches in flight.
     pub enabled: bool,
@@ -128,6 +129,12 @@ impl Plugin for PredictionPlugin {
             .init_resource::<SceneFlags>()
             .init_resource::<PredictionState>()
             .init_resource::<ChoiceCounts>()
+            .register_type::<(
+                PredictionSettings,
+                SceneFlags,
+                PredictionState,
+                ChoiceCounts,
+            )>()
             .add_systems(
                 Update,
                 predict_next
@@ -166,7 +173,8 @@ struct Target {
 
 /// How often players took each choice of each scene graph: this run's choices and, with the
 /// disk tier, every run's before. The [`WeightedPredictor`] blends them with edge weights.
-#[derive(Resource, Clone, Debug, Default)]
+#[derive(Resource, Clone, Debug, Default, Reflect)]
+#[reflect(Resource, Debug, Default)]
 pub struct ChoiceCounts(HashMap<(String, String), u64>);
 
 impl ChoiceCounts {
@@ -184,14 +192,19 @@ impl ChoiceCounts {
 }
 
 /// Where the player is, as the predictor sees it, and what it prefetched.
-#[derive(Resource, Default)]
+// Reflected for inspectors: where prediction stands; its bookkeeping is private.
+#[derive(Resource, Default, Reflect)]
+#[reflect(Resource, Default)]
 pub struct PredictionState {
     graph: Option<Handle<SceneGraph>>,
     at: Option<String>,
+    #[reflect(ignore)]
     targets: HashMap<RequestKey, Target>,
     /// Predicted requests the budget held back, tried again as slots free up.
+    #[reflect(ignore)]
     waiting: Vec<(RequestKey, AssetRequest, Target)>,
     started_this_session: u64,
+    #[reflect(ignore)]
     pending: Option<(Handle<SceneGraph>, Position)>,
 }
 

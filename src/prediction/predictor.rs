@@ -11,7 +11,8 @@ use crate::scene::{SceneEdge, SceneGraph};
 /// `conditions` is a JSON object is offered only when every entry equals the flag of that name.
 /// An unset flag reads as `false` against a boolean condition and as `null` otherwise. Edges
 /// without conditions (or with a non-object) are always offered.
-#[derive(Resource, Clone, Debug, Default, PartialEq)]
+#[derive(Resource, Clone, Debug, Default, PartialEq, Reflect)]
+#[reflect(opaque, Resource, Debug, Default, Clone, PartialEq)]
 pub struct SceneFlags(pub HashMap<String, Value>);
 
 impl SceneFlags {

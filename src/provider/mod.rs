@@ -75,35 +75,57 @@ pub(crate) enum Notice {
 ///     commands.spawn(Sprite::from_image(image));
 /// }
 /// ```
-#[derive(Resource)]
+// Reflected for inspectors: the session and the counters; the rest is channels and threads,
+// so it cannot be made from reflection.
+#[derive(Resource, Reflect)]
+#[reflect(from_reflect = false)]
 pub struct AssetProvider {
     // Declared before `runtime`: dropping it first lets the runtime's dispatcher end.
+    #[reflect(ignore)]
     commands: Sender<RuntimeCommand>,
+    #[reflect(ignore)]
     events: Receiver<RuntimeEvent>,
     // Owned only to be dropped with the provider, which stops the runtime's threads.
+    #[reflect(ignore)]
     _runtime: ProviderRuntime,
+    #[reflect(ignore)]
     image_handles: AssetHandleProvider,
     #[cfg(feature = "audio")]
+    #[reflect(ignore)]
     audio_handles: AssetHandleProvider,
+    #[reflect(ignore)]
     placeholders: Placeholders,
     session: PlaySession,
     /// The session the provider and the [`PlaySession`] resource last agreed on: tells which
     /// of the two changed since.
+    #[reflect(ignore)]
     synced_session: PlaySession,
     /// Direct [`request`](Self::request) calls since the provider and the resource last agreed.
+    #[reflect(ignore)]
     direct_since_sync: u32,
+    #[reflect(ignore)]
     default_timeout: Duration,
+    #[reflect(ignore)]
     jobs: JobTable,
+    #[reflect(ignore)]
     memory: MemoryTier,
+    #[reflect(ignore)]
     prefetches: PrefetchLedger,
+    #[reflect(ignore)]
     new_placeholders: Vec<MediaHandle>,
+    #[reflect(ignore)]
     notices: Vec<Notice>,
+    #[reflect(ignore)]
     swapped_images: Vec<AssetId<Image>>,
     stats: ProviderStats,
+    #[reflect(ignore)]
     media_times: MediaTimes,
+    #[reflect(ignore)]
     disk: Option<Arc<DiskTier>>,
     /// Futures dropped before their job ended, to release.
+    #[reflect(ignore)]
     waiters_left: (Sender<WaiterLeft>, Receiver<WaiterLeft>),
+    #[reflect(ignore)]
     next_waiter: u64,
 }
 

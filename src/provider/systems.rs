@@ -354,6 +354,7 @@ pub(crate) fn add_to(app: &mut App) {
         .add_message::<AssetFailed>()
         .add_message::<AssetCancelled>()
         .add_message::<ChoiceCountsLoaded>()
+        .register_type::<AssetProvider>()
         .register_type::<AssetRequest>()
         .register_type::<GenerationTask>()
         .register_type::<PlaySession>()

@@ -140,8 +140,11 @@ pub use super::decoder::VideoFrames;
 ///
 /// The plugin files each video it decodes here; an entry goes when its image is removed.
 /// Insert your own to play a clip you opened with [`VideoClip::open`] behind an image.
-#[derive(Resource, Default, Debug)]
+#[derive(Resource, Default, Debug, Reflect)]
+#[reflect(Resource, Default, Debug)]
 pub struct VideoClips {
+    // Decoders are not reflectable; inspectors see an opaque resource.
+    #[reflect(ignore)]
     clips: HashMap<AssetId<Image>, VideoClip>,
 }
 

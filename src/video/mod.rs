@@ -54,7 +54,7 @@ impl Plugin for VideoPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<VideoClips>()
             .add_message::<VideoEnded>()
-            .register_type::<(VideoPlayer, VideoState)>()
+            .register_type::<(VideoPlayer, VideoState, VideoClips)>()
             .configure_sets(PostUpdate, VideoSystems.before(AssetEventSystems))
             .add_systems(
                 PreUpdate,

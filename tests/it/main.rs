@@ -20,6 +20,7 @@ mod premade;
 mod progress;
 mod provider;
 mod real_service;
+mod reflect;
 mod robustness;
 mod scene_graph;
 mod video;
