@@ -219,6 +219,16 @@ fn despawn_screen(mut commands: Commands, screen: Query<Entity, With<LoadingScre
 
 fn show_title(mut commands: Commands, art: Res<TitleArt>, backdrops: Res<Backdrops>) {
     commands.spawn((
+        Text::new("generated title art (provider) · two files (bevy_asset_loader)"),
+        TextFont::from_font_size(14.0),
+        Node {
+            position_type: PositionType::Absolute,
+            bottom: px(8),
+            left: px(12),
+            ..default()
+        },
+    ));
+    commands.spawn((
         Sprite {
             image: backdrops.harbor.clone(),
             custom_size: Some(Vec2::new(240.0, 135.0)),
