@@ -13,6 +13,7 @@ mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
 mod layers;
+mod openai;
 mod prediction;
 mod premade;
 mod provider;
