@@ -45,7 +45,9 @@
 pub mod backend;
 pub mod cache;
 mod error;
+pub mod net;
 pub mod observe;
+pub mod openai;
 mod plugin;
 pub mod prediction;
 mod provider;

@@ -1,23 +1,16 @@
-//! [`Api`]: the one HTTP transport of the client. Every call to the backend (JSON calls and file
-//! downloads) goes through its single retry loop, which knows the token, logs in again once when
-//! the token is refused, honours the server's waits and bounds every answer's size.
+//! [`Api`]: the client's transport. Every call to the backend (JSON calls and file downloads)
+//! goes through the crate's [`PolicyClient`] and its one retry loop; this layer adds what is
+//! PixSim7's own: the token, and logging in again once when the token is refused.
 
-use std::fmt;
-use std::time::Duration;
-
-use bevy::log::debug;
-use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::RwLock;
 
-use crate::backend::http::{
-    RetryPolicy, Secret, is_bad_input, resolve, retry_after, status_error, transport_error,
-    try_again_in,
-};
+use crate::backend::answers::is_other_users;
 use crate::backend::wire::{LoginRequest, LoginResponse};
 use crate::error::AssetError;
+use crate::net::{Answer, Failure, NetError, NetPolicy, NetRequest, PolicyClient, Retries, Secret};
 
 /// The largest JSON answer read; a bigger one is not an answer of this API.
 pub(crate) const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
@@ -41,153 +34,63 @@ pub(crate) enum Auth {
     None,
 }
 
-/// A whole answer.
-pub(crate) struct Answer {
-    pub content_type: Option<String>,
-    pub bytes: Vec<u8>,
-    /// The `Retry-After` header, if any.
-    wait: Option<Duration>,
-}
+/// A failed call: what was called, how it failed, after how many tries.
+pub(crate) type ApiError = NetError;
 
-/// Why a call failed, for the layers above to decide what it means.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// No answer: refused, reset or timed out. `connect` when no connection was made (the
-    /// server cannot have seen the call).
-    Transport { message: String, connect: bool },
-    /// An answer with a status that is not a success.
-    Status {
-        status: StatusCode,
-        body: Vec<u8>,
-        wait: Option<Duration>,
-    },
-    /// A success whose body is not the JSON expected.
-    Malformed(String),
-    /// The answer is larger than allowed.
-    TooLarge(u64),
-    /// No login is configured for a refused token, or the login failed.
-    Login(AssetError),
-}
-
-/// A failed call: what was called and how it failed.
-pub(crate) struct ApiError {
-    pub what: String,
-    pub failure: Failure,
-    pub tries: u32,
-}
-
-impl fmt::Debug for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_asset_error())
-    }
-}
-
-/// The message of the real service when a create was answered with another user's generation
-/// and that generation is read.
-const OTHER_USERS: &str = "other users";
-
-impl ApiError {
-    /// Whether the server said 404.
-    pub fn is_not_found(&self) -> bool {
-        matches!(&self.failure, Failure::Status { status, .. } if *status == StatusCode::NOT_FOUND)
-    }
-
+/// What a failed call means to this client beyond its status.
+pub(crate) trait PixSimFailure {
     /// Whether the server refused to show what was asked because it belongs to another
     /// account: a 403, or the real service's 500 "Cannot access other users' generations".
-    pub fn is_not_yours(&self) -> bool {
-        match &self.failure {
-            Failure::Status { status, body, .. } => {
-                *status == StatusCode::FORBIDDEN
-                    || (status.is_server_error()
-                        && String::from_utf8_lossy(body)
-                            .to_ascii_lowercase()
-                            .contains(OTHER_USERS))
-            }
+    fn is_not_yours(&self) -> bool;
+}
+
+impl PixSimFailure for NetError {
+    fn is_not_yours(&self) -> bool {
+        match self.failure() {
+            Failure::Status { status, body, .. } => is_other_users(*status, body),
             _ => false,
         }
     }
-
-    /// Whether no answer came at all (refused, reset, timed out).
-    pub fn is_transport(&self) -> bool {
-        matches!(self.failure, Failure::Transport { .. })
-    }
-
-    /// Whether the call may have reached the server and done its work, though no answer says
-    /// so (a timeout, a reset, a 5xx or a garbled answer).
-    pub fn may_have_reached(&self) -> bool {
-        match &self.failure {
-            Failure::Transport { connect, .. } => !connect,
-            Failure::Status { status, .. } => status.is_server_error(),
-            Failure::Malformed(_) => true,
-            Failure::TooLarge(_) | Failure::Login(_) => false,
-        }
-    }
-
-    /// The error to report, with the server's own words.
-    pub fn to_asset_error(&self) -> AssetError {
-        let error = match &self.failure {
-            Failure::Transport { message, .. } => {
-                AssetError::generation(format!("{} {message}", self.what))
-            }
-            Failure::Status { status, body, .. } => status_error(&self.what, *status, body),
-            Failure::Malformed(message) => AssetError::invalid_data(message.clone()),
-            Failure::TooLarge(max) => AssetError::invalid_data(format!(
-                "{} answered more than the {max}-byte limit",
-                self.what
-            )),
-            Failure::Login(error) => error.clone(),
-        };
-        if self.tries > 1 {
-            AssetError::new(
-                error.kind(),
-                format!("{} (after {} tries)", error.message(), self.tries),
-            )
-        } else {
-            error
-        }
-    }
 }
 
-impl From<ApiError> for AssetError {
-    fn from(error: ApiError) -> Self {
-        error.to_asset_error()
-    }
-}
-
-/// The transport: base URL, HTTP client, token and retry policy.
+/// The transport: the policy client for the base URL, and the token.
 pub(crate) struct Api {
-    pub base: Url,
-    http: reqwest::Client,
+    client: PolicyClient,
     token: RwLock<Option<Secret>>,
     login: Option<(String, Secret)>,
-    pub retry: RetryPolicy,
-    /// The longest server-requested wait honoured before a retry (`Retry-After`, "try again
-    /// in"); the request's own deadline bounds it too.
-    pub max_server_wait: Duration,
 }
 
 impl Api {
     pub fn new(
-        base: Url,
-        http: reqwest::Client,
+        client: PolicyClient,
         token: Option<Secret>,
         login: Option<(String, Secret)>,
-        retry: RetryPolicy,
-        max_server_wait: Duration,
     ) -> Self {
         Self {
-            base,
-            http,
+            client,
             token: RwLock::new(token),
             login,
-            retry,
-            max_server_wait,
         }
+    }
+
+    /// The backend's base URL, with a trailing slash.
+    pub fn base(&self) -> &Url {
+        self.client.base()
+    }
+
+    /// The policy every call is sent under.
+    pub fn policy(&self) -> &NetPolicy {
+        self.client.policy()
+    }
+
+    /// Whether `url` is on the backend's own origin (and so may get the token).
+    pub fn same_origin(&self, url: &Url) -> bool {
+        self.client.same_origin(url)
     }
 
     /// `path` under the base URL (or an absolute URL as it is).
     pub fn url(&self, path: &str) -> Result<Url, AssetError> {
-        resolve(&self.base, path)
+        self.client.url(path)
     }
 
     async fn bearer(&self) -> Result<Option<Secret>, AssetError> {
@@ -247,17 +150,17 @@ impl Api {
         auth: Auth,
         retry: Retry,
     ) -> Result<T, ApiError> {
-        let url = self.url(path).map_err(|error| ApiError {
-            what: format!("{method} /{}", path.trim_start_matches('/')),
-            failure: Failure::Login(error),
-            tries: 0,
-        })?;
         let what = format!("{method} /{}", path.trim_start_matches('/'));
+        let url = self
+            .url(path)
+            .map_err(|error| NetError::new(what.clone(), Failure::Local(error), 0))?;
         let body = match body {
-            Some(body) => Some(serde_json::to_vec(body).map_err(|error| ApiError {
-                what: what.clone(),
-                failure: Failure::Malformed(format!("{what}: the body did not serialize: {error}")),
-                tries: 0,
+            Some(body) => Some(serde_json::to_vec(body).map_err(|error| {
+                NetError::new(
+                    what.clone(),
+                    Failure::Malformed(format!("{what}: the body did not serialize: {error}")),
+                    0,
+                )
             })?),
             None => None,
         };
@@ -277,8 +180,9 @@ impl Api {
         .await
     }
 
-    /// Sends one call with the retry loop; `parse` turns a success into `T` (a parse failure
-    /// counts as a garbled answer). `what` names the call in errors and logs.
+    /// Sends one call through the policy's retry loop; `parse` turns a success into `T` (a
+    /// parse failure counts as a garbled answer). `what` names the call in errors and logs. A
+    /// refused token is replaced by logging in again, once.
     #[allow(clippy::too_many_arguments)]
     pub async fn send<T>(
         &self,
@@ -291,126 +195,45 @@ impl Api {
         max_bytes: u64,
         mut parse: impl FnMut(Answer) -> Result<T, String>,
     ) -> Result<T, ApiError> {
-        let policy = self.retry;
+        let mut request = NetRequest::new(method, url.as_str())
+            .what(what)
+            .max_bytes(max_bytes)
+            .retries(match retry {
+                Retry::Transient => Retries::All,
+                Retry::Never => Retries::Never,
+            });
+        if let Some(body) = body {
+            request = request.json_bytes(body);
+        }
         let mut relogged = false;
-        let mut attempt = 0;
         loop {
             let token = match auth {
-                Auth::Bearer => self.bearer().await.map_err(|error| ApiError {
-                    what: what.to_owned(),
-                    failure: Failure::Login(error),
-                    tries: attempt + 1,
-                })?,
+                Auth::Bearer => self
+                    .bearer()
+                    .await
+                    .map_err(|error| NetError::new(what, Failure::Local(error), 1))?,
                 Auth::None => None,
             };
-            let mut builder = self.http.request(method.clone(), url.clone());
-            if let Some(token) = &token {
-                builder = builder.bearer_auth(token.expose());
-            }
-            if let Some(body) = &body {
-                builder = builder
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            let failure = match read_capped(builder, max_bytes).await {
-                Ok((status, answer)) if status.is_success() => match parse(answer) {
-                    Ok(value) => return Ok(value),
-                    Err(message) => Failure::Malformed(message),
-                },
-                Ok((status, _))
-                    if status == StatusCode::UNAUTHORIZED
+            let credential = match token {
+                Some(token) => crate::net::Auth::Bearer(token),
+                None => crate::net::Auth::None,
+            };
+            match self
+                .client
+                .send_with(request.clone().auth(credential), &mut parse)
+                .await
+            {
+                Err(error)
+                    if error.status() == Some(StatusCode::UNAUTHORIZED)
                         && auth == Auth::Bearer
                         && !relogged
                         && self.login.is_some() =>
                 {
                     relogged = true;
                     *self.token.write().await = None;
-                    continue;
                 }
-                Ok((status, answer)) => Failure::Status {
-                    status,
-                    wait: answer.wait.or_else(|| answer_wait(status, &answer.bytes)),
-                    body: answer.bytes,
-                },
-                Err(failure) => failure,
-            };
-            let error = ApiError {
-                what: what.to_owned(),
-                failure,
-                tries: attempt + 1,
-            };
-            let retryable = retry == Retry::Transient
-                && match &error.failure {
-                    Failure::Transport { .. } | Failure::Malformed(_) => true,
-                    Failure::Status { status, body, .. } => {
-                        *status == StatusCode::TOO_MANY_REQUESTS
-                            || (status.is_server_error()
-                                && !error.is_not_yours()
-                                && !is_bad_input(*status, body))
-                    }
-                    Failure::TooLarge(_) | Failure::Login(_) => false,
-                };
-            if !retryable || attempt + 1 >= policy.attempts {
-                return Err(error);
+                outcome => return outcome,
             }
-            let wait = match &error.failure {
-                Failure::Status {
-                    wait: Some(wait), ..
-                } => (*wait).min(self.max_server_wait),
-                _ => policy.backoff(attempt),
-            };
-            debug!(
-                "{what}: {}; retrying in {wait:?}",
-                error.to_asset_error().message()
-            );
-            tokio::time::sleep(wait).await;
-            attempt += 1;
         }
     }
-}
-
-/// How long the server asked to wait before the next try, from the header or a 429's body.
-fn answer_wait(status: StatusCode, body: &[u8]) -> Option<Duration> {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        try_again_in(body)
-    } else {
-        None
-    }
-}
-
-/// Sends and reads the whole body, stopping once it passes `max` bytes.
-async fn read_capped(
-    builder: reqwest::RequestBuilder,
-    max: u64,
-) -> Result<(StatusCode, Answer), Failure> {
-    let transport = |error: reqwest::Error| Failure::Transport {
-        connect: error.is_connect(),
-        message: transport_error(error),
-    };
-    let mut response = builder.send().await.map_err(transport)?;
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let wait = retry_after(response.headers());
-    if response.content_length().is_some_and(|len| len > max) {
-        return Err(Failure::TooLarge(max));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
-        if bytes.len() as u64 + chunk.len() as u64 > max {
-            return Err(Failure::TooLarge(max));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok((
-        status,
-        Answer {
-            content_type,
-            bytes,
-            wait,
-        },
-    ))
 }

@@ -8,18 +8,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bevy::log::debug;
 use reqwest::Method;
-use tokio::sync::Semaphore;
 
-use crate::backend::api::{Api, Auth, Retry};
+use crate::backend::answers::{body_wait, final_answer};
+use crate::backend::api::{Api, Auth, PixSimFailure, Retry};
 use crate::backend::config::PixSimConfig;
 use crate::backend::follow::SocketHub;
 use crate::backend::generations::{Followers, JobError, Submitted};
 use crate::backend::governor::CreateGovernor;
-use crate::backend::http::{MAX_SERVER_WAIT, RetryPolicy, Secret, normalise_base};
 use crate::backend::library::PixSimLibrary;
 use crate::backend::wire::{BackendId, CreateGeneration, GenerationStatus, GenerationType};
 use crate::error::AssetError;
 use crate::error::without_url_secrets;
+use crate::net::{
+    Backoff, ConcurrencyLimit, MAX_SERVER_WAIT, NetPolicy, PolicyClient, Secret, normalise_base,
+};
 use crate::request::LONGEST_WAIT;
 use crate::scene::SceneGraph;
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
@@ -47,7 +49,8 @@ pub struct PixSimSourceBuilder {
     max_concurrent_downloads: usize,
     pub(super) max_download_bytes: u64,
     user_agent: String,
-    retry: RetryPolicy,
+    attempts: u32,
+    backoff: Backoff,
     max_server_wait: Duration,
     pub(super) retry_grace: Duration,
     max_creates_per_minute: u32,
@@ -146,17 +149,14 @@ impl PixSimSourceBuilder {
     /// `Retry-After` is honoured up to `cap`.
     pub fn retries(mut self, attempts: u32, base: Duration, cap: Duration) -> Self {
         let base = base.min(LONGEST_WAIT);
-        self.retry = RetryPolicy {
-            attempts: attempts.max(1),
-            base,
-            cap: cap.clamp(base, LONGEST_WAIT),
-        };
+        self.attempts = attempts.max(1);
+        self.backoff = Backoff::new(base, cap.clamp(base, LONGEST_WAIT));
         self
     }
 
     /// How many tries each call gets, the first included (default 5), keeping the backoff.
     pub fn retry_attempts(mut self, attempts: u32) -> Self {
-        self.retry.attempts = attempts.max(1);
+        self.attempts = attempts.max(1);
         self
     }
 
@@ -224,17 +224,17 @@ impl PixSimSourceBuilder {
     /// Checks the settings and builds the source.
     pub fn build(self) -> Result<PixSimSource, AssetError> {
         let base = normalise_base(&self.base_url)?;
-        // reqwest is built without a bundled crypto provider; ring is the one this crate ships.
-        // An error means one is installed already, which is as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(self.user_agent.clone())
-            .timeout(self.request_timeout)
+        let policy = NetPolicy::new()
+            .max_attempts(self.attempts)
+            .backoff(self.backoff.base(), self.backoff.cap())
+            .max_retry_after(self.max_server_wait)
+            .attempt_timeout(self.request_timeout)
             .connect_timeout(self.connect_timeout)
-            .build()
-            .map_err(|error| {
-                AssetError::generation(format!("could not build the HTTP client: {error}"))
-            })?;
+            .user_agent(self.user_agent.clone())
+            .max_answer_bytes(crate::backend::api::MAX_ANSWER_BYTES)
+            .final_answer_when(final_answer)
+            .wait_from_body(body_wait);
+        let client = PolicyClient::new(base.as_str(), policy)?;
         let hub = SocketHub::new(&base, self.websocket, self.socket_keep_alive);
         let name = self.source_id.clone().unwrap_or_else(|| {
             format!(
@@ -246,16 +246,9 @@ impl PixSimSourceBuilder {
         Ok(PixSimSource {
             inner: Arc::new(Inner {
                 name,
-                api: Api::new(
-                    base,
-                    http,
-                    self.token.clone(),
-                    self.login.clone(),
-                    self.retry,
-                    self.max_server_wait,
-                ),
-                creates: Semaphore::new(self.max_concurrent_creates),
-                downloads: Semaphore::new(self.max_concurrent_downloads),
+                api: Api::new(client, self.token.clone(), self.login.clone()),
+                creates: ConcurrencyLimit::new(self.max_concurrent_creates),
+                downloads: ConcurrencyLimit::new(self.max_concurrent_downloads),
                 governor: CreateGovernor::new(self.max_creates_per_minute),
                 followers: Followers::default(),
                 game_endpoint_missing: AtomicBool::new(false),
@@ -294,8 +287,8 @@ pub(super) struct Inner {
     pub(super) name: String,
     config: PixSimSourceBuilder,
     pub(super) api: Api,
-    pub(super) creates: Semaphore,
-    pub(super) downloads: Semaphore,
+    pub(super) creates: ConcurrencyLimit,
+    pub(super) downloads: ConcurrencyLimit,
     pub(super) governor: CreateGovernor,
     pub(super) followers: Followers,
     hub: Arc<SocketHub>,
@@ -333,11 +326,8 @@ impl PixSimSource {
             max_concurrent_downloads: 4,
             max_download_bytes: 64 * 1024 * 1024,
             user_agent: concat!("bevy_asset_provider/", env!("CARGO_PKG_VERSION")).to_owned(),
-            retry: RetryPolicy {
-                attempts: 5,
-                base: Duration::from_millis(250),
-                cap: Duration::from_secs(10),
-            },
+            attempts: 5,
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(10)),
             max_server_wait: Duration::from_secs(120),
             retry_grace: Duration::from_secs(60),
             max_creates_per_minute: 20,
@@ -358,7 +348,7 @@ impl PixSimSource {
 
     /// The backend's base URL.
     pub fn base_url(&self) -> &str {
-        self.inner.api.base.as_str()
+        self.inner.api.base().as_str()
     }
 
     /// The backend's library of pre-made assets as a source of its own, sharing this client's

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::backend::client::{PixSimSource, PixSimSourceBuilder};
-use crate::backend::http::Secret;
 use crate::error::AssetError;
+use crate::net::Secret;
 
 /// The environment variable naming a settings file.
 pub const CONFIG_ENV: &str = "PIXSIM_CONFIG";

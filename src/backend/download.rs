@@ -4,12 +4,11 @@
 use reqwest::Method;
 use sha2::{Digest, Sha256};
 
-use crate::backend::api::{Auth, Retry};
+use crate::backend::api::{Auth, PixSimFailure, Retry};
 use crate::backend::client::Inner;
 use crate::backend::generations::DownloadError;
-use crate::backend::http::same_origin;
 use crate::backend::wire::{AssetResponse, BackendId};
-use crate::error::{AssetError, AssetErrorKind};
+use crate::error::AssetError;
 use crate::request::MediaKind;
 use crate::source::SourcedMedia;
 
@@ -44,18 +43,13 @@ impl Inner {
                 "asset {asset_id} is {size} bytes, over the {max}-byte download limit"
             ))));
         }
-        let auth = if same_origin(&self.api.base, &url) {
+        let auth = if self.api.same_origin(&url) {
             Auth::Bearer
         } else {
             Auth::None
         };
         let what = format!("download of asset {asset_id}");
-        let _permit = self.downloads.acquire().await.map_err(|_| {
-            failed(AssetError::new(
-                AssetErrorKind::Shutdown,
-                "the source is closing",
-            ))
-        })?;
+        let _permit = self.downloads.acquire().await.map_err(failed)?;
         let answer = self
             .api
             .send(
@@ -85,12 +79,7 @@ impl Inner {
             .or(answer.content_type.clone())
             .map(|mime| mime.split(';').next().unwrap_or("").trim().to_owned())
             .unwrap_or_default();
-        let fits = match kind {
-            MediaKind::Image => mime.starts_with("image/"),
-            MediaKind::Audio => mime.starts_with("audio/"),
-            MediaKind::Video => mime.starts_with("video/") || mime.starts_with("image/"),
-        };
-        if !fits {
+        if !kind.accepts_mime(&mime) {
             return Err(failed(AssetError::decode(format!(
                 "asset {asset_id} is {:?}, not {} media",
                 mime,

@@ -5,8 +5,8 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
+use crate::backend::answers::try_again_in;
 use crate::backend::generations::reuse_check;
-use crate::backend::http::try_again_in;
 use crate::backend::wire::{
     AssetResponse, AssetSearchResponse, CreateGeneration, ErrorBody, GameAssetResponse,
     GenerationList, GenerationResponse, GenerationType, LoginResponse, NonAscii, SocketEvent,

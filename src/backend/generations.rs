@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::backend::api::{ApiError, Auth, Failure, Retry};
+use crate::backend::answers::is_bad_input;
+use crate::backend::api::{ApiError, Auth, PixSimFailure, Retry};
 use crate::backend::client::Inner;
 use crate::backend::follow::SocketState;
 use crate::backend::wire::{
@@ -25,6 +26,7 @@ use crate::backend::wire::{
     GenerationStatus, SocketEvent,
 };
 use crate::error::{AssetError, AssetErrorKind};
+use crate::net::Failure;
 use crate::request::MediaKind;
 use crate::source::JobJournal;
 use crate::source::LaneFlag;
@@ -483,14 +485,13 @@ impl Inner {
         lane: &LaneFlag,
         nonce: &str,
     ) -> Result<GenerationResponse, AssetError> {
-        let policy = self.api.retry;
+        let policy = self.api.policy().clone();
+        let backoff = policy.backoff_policy();
         let mut attempt = 0;
         loop {
             self.governor.admit(lane).await;
             let answer = {
-                let _permit = self.creates.acquire().await.map_err(|_| {
-                    AssetError::new(AssetErrorKind::Shutdown, "the source is closing")
-                })?;
+                let _permit = self.creates.acquire().await?;
                 self.api
                     .json::<GenerationResponse, _>(
                         Method::POST,
@@ -507,15 +508,15 @@ impl Inner {
             };
             attempt += 1;
             error.tries = attempt;
-            let last = attempt >= policy.attempts;
+            let last = attempt >= policy.attempts();
             match &error.failure {
                 Failure::Status { status, wait, .. }
                     if *status == StatusCode::TOO_MANY_REQUESTS =>
                 {
                     // Refused before any work: every create of this client waits it out.
                     let wait = wait
-                        .unwrap_or_else(|| policy.backoff(attempt))
-                        .min(self.api.max_server_wait);
+                        .unwrap_or_else(|| backoff.delay(attempt))
+                        .min(policy.retry_after_cap());
                     self.governor.close_for(wait);
                     if last {
                         return Err(error.into());
@@ -525,15 +526,14 @@ impl Inner {
                 Failure::Transport { connect: true, .. } => {}
                 Failure::Status {
                     status, body: text, ..
-                } if status.is_server_error()
-                    && !crate::backend::http::is_bad_input(*status, text) => {}
+                } if status.is_server_error() && !is_bad_input(*status, text) => {}
                 Failure::Transport { .. } | Failure::Malformed(_) => {}
                 _ => return Err(error.into()),
             }
             if last {
                 return Err(error.into());
             }
-            tokio::time::sleep(policy.backoff(attempt - 1)).await;
+            tokio::time::sleep(backoff.delay(attempt - 1)).await;
             if body.force_new
                 && error.may_have_reached()
                 && let Some(found) = self.find_created(nonce).await

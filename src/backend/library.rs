@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{Map, Value};
 
-use crate::backend::api::{Auth, Retry};
+use crate::backend::api::{Auth, PixSimFailure, Retry};
 use crate::backend::client::Inner;
 use crate::backend::wire::{AssetResponse, AssetSearch, AssetSearchResponse, BackendId};
 use crate::error::AssetError;

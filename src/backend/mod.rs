@@ -37,6 +37,7 @@
 //! let plugin = AssetProviderPlugin::new().with_source(backend);
 //! ```
 
+mod answers;
 mod api;
 mod client;
 mod config;
@@ -47,7 +48,6 @@ mod fuzz;
 mod game;
 mod generations;
 mod governor;
-mod http;
 mod library;
 pub mod wire;
 

@@ -43,6 +43,16 @@ impl MediaKind {
             Self::Video => "video",
         }
     }
+
+    /// Whether media of type `mime` (without parameters) can serve a request of this kind: a
+    /// video request may show a still image.
+    pub(crate) fn accepts_mime(self, mime: &str) -> bool {
+        match self {
+            Self::Image => mime.starts_with("image/"),
+            Self::Audio => mime.starts_with("audio/"),
+            Self::Video => mime.starts_with("video/") || mime.starts_with("image/"),
+        }
+    }
 }
 
 /// How long a result may be reused and by whom (the backend's `strategy`).

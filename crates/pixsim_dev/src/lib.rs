@@ -36,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+pub mod openai;
 mod real;
 mod server;
 
