@@ -66,8 +66,8 @@ pub use provider::{
     MediaHandle, MediaReady, ProviderStats, RequestAsset, TaskStatus,
 };
 pub use request::{
-    AssetRequest, CachingStrategy, GenerationPurpose, MediaKind, MediaLimits, PlaySession,
-    RequestKey,
+    AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, MediaLimits,
+    PlaySession, RequestKey,
 };
 pub use sets::AssetProviderSystems;
 

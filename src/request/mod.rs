@@ -19,7 +19,7 @@ use std::time::Duration;
 /// plugin's default timeout, a generator's latency): 365 days, as good as forever for a game.
 /// Longer waits, up to `Duration::MAX`, are treated as this one, so no setting can overflow a
 /// deadline.
-pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+pub const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// The kind of media a request wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Reflect, Serialize, Deserialize)]

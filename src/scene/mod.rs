@@ -3,7 +3,7 @@
 //! messages that turn "the player entered this node" into media requests.
 //!
 //! A game loads a graph like any asset and sends [`EnterNode`] or [`MakeChoice`];
-//! [`request_scene_media`] spawns one entity per request from [`SceneGraph::node_media`], each
+//! The scene plugin's request system spawns one entity per request from [`SceneGraph::node_media`], each
 //! carrying an [`AssetRequest`] and a [`SceneMedia`] marker, and the rest of the plugin serves
 //! them. The requests are built by a pure function so a predictor can build the same keys for
 //! the choices the player has not made yet.
@@ -602,7 +602,7 @@ pub struct MakeChoice {
     pub edge: String,
 }
 
-/// Marks an entity spawned by [`request_scene_media`]: which scene request its
+/// Marks an entity spawned by the scene plugin's request system: which scene request its
 /// [`AssetRequest`] is for. Query it to find a node's media (`kind` tells image from sound).
 #[derive(Component, Debug, Clone, PartialEq, Reflect)]
 #[reflect(Component, Debug)]
@@ -633,7 +633,7 @@ impl SceneStep {
     }
 }
 
-/// The state of [`request_scene_media`]: messages waiting for their graph, and the failed
+/// The state of the scene plugin's request system: messages waiting for their graph, and the failed
 /// graphs already warned about.
 #[derive(Default)]
 pub(crate) struct PendingSceneSteps {
@@ -766,7 +766,7 @@ fn describe_load_error(error: &AssetLoadError) -> String {
 }
 
 /// The scene graph part of the plugin: the [`SceneGraph`] asset and its loader, the
-/// [`EnterNode`] and [`MakeChoice`] messages, and [`request_scene_media`] in `Update`, in the
+/// [`EnterNode`] and [`MakeChoice`] messages, and the scene plugin's request system in `Update`, in the
 /// request set. [`AssetProviderPlugin`](crate::AssetProviderPlugin) adds it; on its own it only
 /// loads and validates scene files.
 #[derive(Clone, Copy, Debug, Default)]

@@ -19,14 +19,14 @@ use std::f32::consts::TAU;
 use crate::request::RequestKey;
 
 /// Sample rate of [`procedural_wav`]'s output, in Hz.
-pub(crate) const WAV_SAMPLE_RATE: u32 = 22_050;
+pub const WAV_SAMPLE_RATE: u32 = 22_050;
 
 /// Largest width or height [`procedural_png`] paints; larger requests are clamped so a bad
 /// request cannot ask for gigabytes.
-pub(crate) const MAX_IMAGE_SIDE: u32 = 4096;
+pub const MAX_IMAGE_SIDE: u32 = 4096;
 
 /// Longest sound [`procedural_wav`] makes, in seconds; longer requests are clamped.
-pub(crate) const MAX_WAV_SECONDS: f32 = 60.0;
+pub const MAX_WAV_SECONDS: f32 = 60.0;
 
 /// A seed for the procedural painters from a request's key.
 ///
