@@ -17,11 +17,13 @@ pub(crate) use journal::JournalStore;
 pub use journal::{JobJournal, JournalRecord};
 pub(crate) use lane::LaneFlag;
 pub use local::LocalGenerator;
+pub(crate) use premade::PreMadeManifestPlugin;
 pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
 
 use async_trait::async_trait;
 use bevy::reflect::Reflect;
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -221,8 +223,11 @@ impl SourceRequest {
 ///     }
 /// }
 /// ```
+///
+/// Every source is [`Any`], so the plugin can recognise the ones it wires into Bevy (a
+/// [`PreMadeSource`] whose manifest it reloads).
 #[async_trait]
-pub trait AssetSource: Send + Sync + 'static {
+pub trait AssetSource: Any + Send + Sync + 'static {
     /// A short name for logs.
     fn name(&self) -> &str;
 
