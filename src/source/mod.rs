@@ -7,6 +7,7 @@ mod lane;
 mod local;
 mod premade;
 pub mod procedural;
+pub mod recording;
 pub mod scoring;
 
 #[cfg(feature = "video")]
@@ -19,6 +20,7 @@ pub(crate) use lane::LaneFlag;
 pub use local::LocalGenerator;
 pub(crate) use premade::PreMadeManifestPlugin;
 pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
+pub use recording::{Recorder, Recording, RecordingSource, ReplaySource};
 
 use async_trait::async_trait;
 use bevy::reflect::Reflect;
