@@ -17,6 +17,7 @@ mod prediction;
 mod premade;
 mod provider;
 mod real_service;
+mod recording;
 mod robustness;
 mod scene_graph;
 mod video;
