@@ -19,8 +19,8 @@
 //! let recorder = Recorder::create("recordings/story")?;
 //! let plugin = AssetProviderPlugin::new()
 //!     .without_disk_cache()
-//!     .with_source(recorder.wrap(backend.library()))
-//!     .with_source(recorder.wrap(backend));
+//!     .with_source(recorder.wrap(backend.library())?)
+//!     .with_source(recorder.wrap(backend)?);
 //!
 //! // In CI: the same answers, no backend.
 //! let recording = Recording::open("recordings/story")?;
