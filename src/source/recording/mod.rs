@@ -1,6 +1,7 @@
 //! Record a run's exchanges with a source, and serve them again with no network.
 //!
-//! [`Recorder::wrap`] puts a [`RecordingSource`] around any [`AssetSource`]: every exchange of
+//! [`Recorder::wrap`] puts a [`RecordingSource`] around any
+//! [`AssetSource`](crate::source::AssetSource): every exchange of
 //! the run (the request as the source saw it, and its answer: media bytes with their MIME type,
 //! origin, `served_as` and backend ids; that the source passed; or the error's kind and message)
 //! is written to a directory. [`Recording::open`] reads that directory back, and its
@@ -34,11 +35,12 @@
 //!
 //! # What identifies an exchange
 //!
-//! The wrapped source's [`name`](AssetSource::name) and the request's [`RequestKey`]. The key is
+//! The wrapped source's [`name`](crate::source::AssetSource::name) and the request's
+//! [`RequestKey`](crate::RequestKey). The key is
 //! the request's fingerprint, so it already holds everything that decides which media is meant,
 //! the caching strategy's scope included: a `per_playthrough` or `per_player` request is
 //! replayed only in a session with the recorded playthrough or player id (keep the
-//! [`PlaySession`](crate::request::PlaySession) ids of a test fixed; the default session's are).
+//! [`PlaySession`] ids of a test fixed; the default session's are).
 //! A request asked again in one run (an `always` request, a retry) gets the recorded answers in
 //! their recorded order, then the last one again.
 //!
