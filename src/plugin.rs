@@ -20,7 +20,7 @@ use crate::request::MediaLimits;
 use crate::request::{LONGEST_WAIT, PlaySession};
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
 use crate::scene::ScenePlugin;
-use crate::source::{AssetSource, LocalGenerator, PreMadeSource};
+use crate::source::{AssetSource, LocalGenerator, PreMadeManifestPlugin, PreMadeSource};
 
 /// The manifest the default pre-made source reads, relative to the asset folder.
 pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
@@ -321,6 +321,7 @@ impl Plugin for AssetProviderPlugin {
         if !app.is_plugin_added::<ScenePlugin>() {
             app.add_plugins(ScenePlugin);
         }
+        app.add_plugins(PreMadeManifestPlugin::for_sources(&self.sources));
         #[cfg(feature = "video")]
         app.add_plugins(crate::video::VideoPlugin);
     }

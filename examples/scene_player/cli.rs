@@ -32,8 +32,8 @@ struct Args {
     choices: Option<VecDeque<usize>>,
     /// URL of a PixSim7 backend, `local` (the embedded generator only), `dev` (a loopback dev
     /// backend, the default) or `dev-real` (one behaving like the real service)
-    #[argh(option, default = "String::from(\"dev\")")]
-    backend: String,
+    #[argh(option)]
+    backend: Option<String>,
     /// the backend's bearer token (with --backend URL)
     #[argh(option)]
     token: Option<String>,
@@ -52,6 +52,12 @@ struct Args {
     /// keep results in memory only
     #[argh(switch)]
     no_disk_cache: bool,
+    /// record every exchange with the backend into DIR, to be played again with --replay
+    #[argh(option)]
+    record: Option<PathBuf>,
+    /// answer as the backend recorded into DIR did, with no backend and no network
+    #[argh(option)]
+    replay: Option<PathBuf>,
 }
 
 fn choices(text: &str) -> Result<VecDeque<usize>, String> {
@@ -80,12 +86,26 @@ pub struct Options {
     pub provider: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub disk_cache: bool,
+    /// Record the backend's exchanges here (`--record`).
+    pub record: Option<PathBuf>,
+    /// Serve a recording instead of a backend (`--replay`).
+    pub replay: Option<PathBuf>,
 }
 
 /// Reads the command line; exits with usage on `--help` or a bad option.
 pub fn options() -> Result<Options, String> {
     let args: Args = argh::from_env();
-    let backend = match args.backend.as_str() {
+    if args.replay.is_some() {
+        if args.backend.is_some() || args.token.is_some() || args.scene.is_some() {
+            return Err(
+                "--replay serves a recording; it takes no --backend, --token or --scene".into(),
+            );
+        }
+        if args.record.is_some() {
+            return Err("--record and --replay do not go together".into());
+        }
+    }
+    let backend = match args.backend.as_deref().unwrap_or("dev") {
         "local" => Backend::Local,
         "dev" => Backend::Dev,
         "dev-real" => Backend::DevReal,
@@ -99,6 +119,9 @@ pub fn options() -> Result<Options, String> {
     if args.token.is_some() && !matches!(backend, Backend::Remote(_)) {
         return Err("--token goes with --backend URL".into());
     }
+    if backend == Backend::Local && args.record.is_some() {
+        return Err("--record records a backend; --backend local has none".into());
+    }
     Ok(Options {
         headless: args.headless,
         autoplay: args.choices.is_some(),
@@ -110,5 +133,7 @@ pub fn options() -> Result<Options, String> {
         provider: args.provider,
         cache_dir: args.cache_dir,
         disk_cache: !args.no_disk_cache,
+        record: args.record,
+        replay: args.replay,
     })
 }

@@ -30,6 +30,10 @@
 //! - `--scene ID`: play the backend's scene `ID` (`GET /api/v1/game/scenes/ID`) instead of the
 //!   bundled story; the dev backend has the bundled story as `lighthouse`.
 //! - `--provider ID`: the provider sent with creates (default `pixverse`).
+//! - `--record DIR`: record every exchange with the backend (requests, answers, media) into
+//!   `DIR`; `--replay DIR` answers as the recorded backend did, with no backend and no network.
+//!   Both keep results in memory only, so every request reaches the recorded answers, and a
+//!   replayed scripted run prints the recorded run's lines (timings aside).
 //! - `--latency-ms N`: how long a generation takes on the dev backend or the embedded generator
 //!   (default 1200).
 //! - `--cache-dir DIR`: where results are kept between runs (default: the platform's cache
@@ -83,6 +87,7 @@ fn main() -> AppExit {
         _ => None,
     };
     let backend = match (&options.backend, &dev_backend) {
+        _ if let Some(dir) = &options.replay => format!("recording {}", dir.display()),
         (Backend::Dev, Some(dev)) => format!("dev backend {}", dev.base_url()),
         (Backend::DevReal, Some(dev)) => {
             format!("dev backend like the real service {}", dev.base_url())

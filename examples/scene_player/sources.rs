@@ -1,13 +1,16 @@
 //! Where the media comes from: the dev backend this process starts, a real PixSim7, or the
 //! embedded generator alone.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy_asset_provider::DEFAULT_MANIFEST;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::source::{LocalGenerator, PreMadeSource};
+use bevy_asset_provider::source::{
+    AssetSource, LocalGenerator, PreMadeSource, Recorder, Recording,
+};
 use pixsim_dev::DevBackend;
 
 use crate::cli::{Backend, Options};
@@ -26,7 +29,21 @@ pub fn provider_plugin(
     let plugin = AssetProviderPlugin::new()
         .with_game_name("The Lighthouse Keeper")
         .with_default_timeout(Duration::from_secs(60));
+    if let Some(dir) = &options.replay {
+        // Every request reaches the recorded answers, as it reached the backend when recording.
+        let recording = Recording::open(dir).map_err(|error| error.to_string())?;
+        let replayed = recording
+            .sources()
+            .into_iter()
+            .map(|source| Arc::new(source) as _);
+        let plugin = plugin
+            .without_disk_cache()
+            .with_sources(backend_chain(replayed.collect()));
+        return Ok((plugin, None, None));
+    }
     let plugin = match (&options.cache_dir, options.disk_cache) {
+        // A recording holds only what reaches the backend: nothing may come from the disk tier.
+        _ if options.record.is_some() => plugin.without_disk_cache(),
         (_, false) => plugin.without_disk_cache(),
         (Some(dir), true) => plugin.with_disk_cache_dir(dir),
         (None, true) => plugin,
@@ -75,7 +92,36 @@ pub fn provider_plugin(
         None => builder,
     };
     let backend = builder.clone().build().map_err(|error| error.to_string())?;
-    Ok((plugin.with_backend(backend), dev, Some(builder)))
+    let plugin = match &options.record {
+        Some(dir) => {
+            let recorder = Recorder::create(dir).map_err(|error| error.to_string())?;
+            let wrap = |source: Arc<dyn AssetSource>| {
+                recorder
+                    .wrap_shared(source)
+                    .map(|source| Arc::new(source) as Arc<dyn AssetSource>)
+                    .map_err(|error| error.to_string())
+            };
+            let recorded = vec![wrap(Arc::new(backend.library()))?, wrap(Arc::new(backend))?];
+            plugin.with_sources(backend_chain(recorded))
+        }
+        None => plugin.with_backend(backend),
+    };
+    Ok((plugin, dev, Some(builder)))
+}
+
+/// The chain `AssetProviderPlugin::with_backend` builds, around the backend's sources (its
+/// library and its generations, recorded or replayed).
+fn backend_chain(backend: Vec<Arc<dyn AssetSource>>) -> Vec<Arc<dyn AssetSource>> {
+    let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST);
+    let premade = premade
+        .manifest_path()
+        .is_file()
+        .then(|| Arc::new(premade) as Arc<dyn AssetSource>);
+    premade
+        .into_iter()
+        .chain(backend)
+        .chain([Arc::new(LocalGenerator::new().latency(Duration::ZERO)) as Arc<dyn AssetSource>])
+        .collect()
 }
 
 /// Fetches the backend's scene `id` before the game starts, on a runtime of its own.

@@ -7,6 +7,7 @@ mod lane;
 mod local;
 mod premade;
 pub mod procedural;
+pub mod recording;
 pub mod scoring;
 
 #[cfg(feature = "video")]
@@ -17,11 +18,14 @@ pub(crate) use journal::JournalStore;
 pub use journal::{JobJournal, JournalRecord};
 pub(crate) use lane::LaneFlag;
 pub use local::LocalGenerator;
+pub(crate) use premade::PreMadeManifestPlugin;
 pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
+pub use recording::{Recorder, Recording, RecordingSource, ReplaySource};
 
 use async_trait::async_trait;
 use bevy::reflect::Reflect;
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -221,8 +225,11 @@ impl SourceRequest {
 ///     }
 /// }
 /// ```
+///
+/// Every source is [`Any`], so the plugin can recognise the ones it wires into Bevy (a
+/// [`PreMadeSource`] whose manifest it reloads).
 #[async_trait]
-pub trait AssetSource: Send + Sync + 'static {
+pub trait AssetSource: Any + Send + Sync + 'static {
     /// A short name for logs.
     fn name(&self) -> &str;
 

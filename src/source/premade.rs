@@ -13,8 +13,18 @@
 //! [`PreMadeSource`] serves a request from it: by id when the request names an asset, otherwise
 //! the entry whose tags score best against the request's context
 //! ([`scoring`](crate::source::scoring)).
+//!
+//! Under [`AssetProviderPlugin`](crate::AssetProviderPlugin) the manifest is also a Bevy asset:
+//! with Bevy's file watcher on, an edit is read again while the game runs (see [`PreMadeSource`]).
 
+mod asset;
+
+pub(crate) use asset::PreMadeManifestPlugin;
+
+use asset::LiveManifest;
 use async_trait::async_trait;
+use bevy::asset::Asset;
+use bevy::reflect::TypePath;
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -60,7 +70,7 @@ struct ManifestFile {
 /// let request = AssetRequest::image().location("harbor");
 /// assert_eq!(manifest.find(&request).unwrap().path, "premade/harbor_dawn.png");
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Asset, TypePath, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PreMadeManifest {
     entries: Vec<PreMadeEntry>,
 }
@@ -194,6 +204,13 @@ fn mime_for(path: &str) -> Option<(&'static str, MediaKind)> {
 /// it is missing or malformed the problem is logged once and returned from every
 /// [`resolve`](AssetSource::resolve), so a request that may not generate fails with that reason.
 ///
+/// In the chain of an [`AssetProviderPlugin`](crate::AssetProviderPlugin) whose asset root is
+/// the app's asset folder (the default), the manifest is also loaded as a Bevy asset: every good
+/// version Bevy loads afterwards (an edit seen by Bevy's file watcher, or
+/// `AssetServer::reload`) is what the source serves from, and a malformed edit is logged once
+/// and leaves the previous good version in use. Media already served keeps its file until its
+/// key is asked for again after the memory tier lets it go.
+///
 /// ```no_run
 /// use bevy_asset_provider::source::PreMadeSource;
 ///
@@ -207,6 +224,8 @@ pub struct PreMadeSource {
     manifest: PathBuf,
     asset_root: PathBuf,
     loaded: OnceCell<Result<Arc<PreMadeManifest>, AssetError>>,
+    /// Newer versions loaded through Bevy's asset server, when the plugin follows this source.
+    live: Arc<LiveManifest>,
 }
 
 impl PreMadeSource {
@@ -218,6 +237,7 @@ impl PreMadeSource {
             manifest: path.into(),
             asset_root: default_asset_root(),
             loaded: OnceCell::new(),
+            live: Arc::default(),
         }
     }
 
@@ -237,8 +257,12 @@ impl PreMadeSource {
         self.asset_root.join(&self.manifest)
     }
 
-    /// The manifest, read and checked on first call; the same result (or error) afterwards.
+    /// The manifest: the newest good version Bevy's asset server loaded for this source, or else
+    /// the file as read and checked on first call (the same result, or error, afterwards).
     pub async fn manifest(&self) -> Result<Arc<PreMadeManifest>, AssetError> {
+        if let Some(newest) = self.live.newest() {
+            return Ok(newest);
+        }
         self.loaded
             .get_or_init(|| async {
                 let loaded = self.load().await;

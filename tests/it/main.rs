@@ -21,6 +21,7 @@ mod premade;
 mod progress;
 mod provider;
 mod real_service;
+mod recording;
 mod reflect;
 mod robustness;
 mod scene_graph;

@@ -148,3 +148,141 @@ fn a_malformed_manifest_names_the_file_and_the_field_and_the_app_goes_on() {
     assert_eq!(task.source(), Some(SourceKind::Generated));
     assert_eq!(width, Some(99));
 }
+
+/// An app whose asset folder is `root`, with `source` as its only source.
+fn app_with_asset_folder(root: &std::path::Path, source: std::sync::Arc<PreMadeSource>) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            file_path: root.display().to_string(),
+            ..default()
+        },
+    ))
+    .init_asset::<Image>()
+    .add_plugins(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_shared_source(source),
+    );
+    app.finish();
+    app.cleanup();
+    app
+}
+
+/// The ids of the manifest `source` serves from now.
+fn served_ids(source: &PreMadeSource) -> Vec<Option<String>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(source.manifest())
+        .map(|manifest| manifest.entries().iter().map(|e| e.id.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_edited_manifest_is_read_again_and_a_malformed_edit_keeps_the_previous_one() {
+    use bevy::asset::LoadState;
+    use bevy_asset_provider::source::PreMadeManifest;
+
+    const PATH: &str = "premade/manifest.json";
+    let fixture = Fixture::new("reload", MANIFEST);
+    let source =
+        std::sync::Arc::new(PreMadeSource::from_manifest(PATH).with_asset_root(&fixture.0));
+    let mut app = app_with_asset_folder(&fixture.0, source.clone());
+    let load_state = |app: &App| {
+        let server = app.world().resource::<AssetServer>();
+        server
+            .get_handle::<PreMadeManifest>(PATH)
+            .and_then(|handle| server.get_load_state(&handle))
+    };
+    update_until(&mut app, "the manifest loads as an asset", |app| {
+        matches!(load_state(app), Some(LoadState::Loaded))
+    });
+    let (task, width) = served_width(&mut app, AssetRequest::image().location("harbor"));
+    assert_eq!(task.origin(), Some("pre_made:premade/harbor.png"));
+    assert_eq!(width, Some(33));
+    let (task, _) = served_width(&mut app, AssetRequest::image().location("cove"));
+    assert_eq!(task.status(), TaskStatus::Failed, "no cove yet");
+
+    // An edit adds a cove and points the harbour at another file.
+    let edited = r#"{"assets": [
+        {"id": "cove", "path": "premade/park_bg.png", "kind": "image", "tags": ["loc:cove"]},
+        {"id": "harbor_dawn", "path": "premade/park_anne.png", "kind": "image", "tags": ["loc:harbor", "role:bg"]}
+    ]}"#;
+    std::fs::write(fixture.0.join(PATH), edited).unwrap();
+    app.world().resource::<AssetServer>().reload(PATH);
+    update_until(&mut app, "the source serves the edited manifest", |_| {
+        served_ids(&source) == [Some("cove".to_owned()), Some("harbor_dawn".to_owned())]
+    });
+    let (task, width) = served_width(&mut app, AssetRequest::image().location("cove"));
+    assert_eq!(task.origin(), Some("pre_made:premade/park_bg.png"));
+    assert_eq!(width, Some(11));
+    // A request the memory tier has not seen gets the harbour's new file.
+    let (task, width) = served_width(
+        &mut app,
+        AssetRequest::image().location("harbor").tag("role:bg"),
+    );
+    assert_eq!(task.origin(), Some("pre_made:premade/park_anne.png"));
+    assert_eq!(width, Some(22));
+
+    // A malformed edit fails its load, naming the file and the field; the previous good
+    // version is still served.
+    std::fs::write(
+        fixture.0.join(PATH),
+        r#"{"assets": [{"path": "premade/park_bg.png", "kind": "vidoe"}]}"#,
+    )
+    .unwrap();
+    app.world().resource::<AssetServer>().reload(PATH);
+    update_until(&mut app, "the malformed edit fails to load", |app| {
+        matches!(load_state(app), Some(LoadState::Failed(_)))
+    });
+    let Some(LoadState::Failed(error)) = load_state(&app) else {
+        unreachable!()
+    };
+    let message = error.to_string();
+    let file = fixture.0.join(PATH).display().to_string();
+    assert!(message.contains(&file), "{message}");
+    assert!(message.contains("assets[0].kind"), "{message}");
+    // Give a wrongly applied edit the frames it would need to show.
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(
+        served_ids(&source),
+        [Some("cove".to_owned()), Some("harbor_dawn".to_owned())]
+    );
+    let (task, width) = served_width(&mut app, AssetRequest::image().location("cove").tag("x"));
+    assert_eq!(task.origin(), Some("pre_made:premade/park_bg.png"));
+    assert_eq!(width, Some(11));
+
+    // Fixed again: the new version replaces the kept one.
+    std::fs::write(fixture.0.join(PATH), MANIFEST).unwrap();
+    app.world().resource::<AssetServer>().reload(PATH);
+    update_until(&mut app, "the fixed manifest is served", |_| {
+        served_ids(&source).len() == 3
+    });
+}
+
+#[test]
+fn a_source_reading_another_folder_is_not_followed_by_the_asset_server() {
+    let fixture = Fixture::new("elsewhere", MANIFEST);
+    let other = TempDir::new("premade-elsewhere");
+    let source = std::sync::Arc::new(
+        PreMadeSource::from_manifest("premade/manifest.json").with_asset_root(&fixture.0),
+    );
+    let mut app = app_with_asset_folder(other.path(), source);
+    app.update();
+    let server = app.world().resource::<AssetServer>();
+    assert!(
+        server
+            .get_handle::<bevy_asset_provider::source::PreMadeManifest>("premade/manifest.json")
+            .is_none(),
+        "the app's asset folder has no manifest and none is loaded from it"
+    );
+    let (task, width) = served_width(&mut app, AssetRequest::image().location("harbor"));
+    assert_eq!(task.origin(), Some("pre_made:premade/harbor.png"));
+    assert_eq!(width, Some(33));
+}

@@ -1,0 +1,355 @@
+//! [`Recorder`] and [`RecordingSource`]: a source's answers written to a recording directory.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use crate::error::AssetError;
+use crate::request::{MediaKind, RequestKey};
+use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
+
+use super::{
+    Answer, ExchangeLine, FORMAT_VERSION, INDEX_FILE, IndexLine, MEDIA_DIR, RecordedError,
+    RecordedMedia, SourceLine, media_file,
+};
+
+/// Writes the exchanges of a run to a recording directory (see the
+/// [module](crate::source::recording)). Cheap to clone; every source it wraps writes to the same
+/// directory, safely from concurrent requests.
+///
+/// A recording appends: a directory recorded into again keeps the earlier exchanges, and a
+/// replay answers a request asked in both runs with the earlier run's answers first. Record
+/// into an empty directory for a fresh recording.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<RecorderInner>,
+}
+
+struct RecorderInner {
+    dir: PathBuf,
+    /// The index, opened for appending; one line is written at a time.
+    index: Mutex<File>,
+    recorded: AtomicU64,
+    failures: AtomicU64,
+    next_temp: AtomicU64,
+}
+
+impl Recorder {
+    /// Records into `dir`, creating it (and its `media` folder) when missing.
+    ///
+    /// An [`Io`](crate::AssetErrorKind::Io) error names the directory or file that could not be
+    /// made or opened.
+    pub fn create(dir: impl Into<PathBuf>) -> Result<Self, AssetError> {
+        let dir = dir.into();
+        let media = dir.join(MEDIA_DIR);
+        std::fs::create_dir_all(&media).map_err(|err| {
+            AssetError::io(format!(
+                "recording {}: cannot create: {err}",
+                media.display()
+            ))
+            .with_source(err)
+        })?;
+        let index_path = dir.join(INDEX_FILE);
+        let index = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&index_path)
+            .map_err(|err| {
+                AssetError::io(format!(
+                    "recording {}: cannot open: {err}",
+                    index_path.display()
+                ))
+                .with_source(err)
+            })?;
+        Ok(Self {
+            inner: Arc::new(RecorderInner {
+                dir,
+                index: Mutex::new(index),
+                recorded: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                next_temp: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// `source`, recording every exchange into this recorder's directory. Its description (name,
+    /// id, kind, the kinds it handles) is written now, so a replay answers the chain's questions
+    /// about it as it did; sources keep the order they were wrapped in.
+    pub fn wrap(&self, source: impl AssetSource) -> Result<RecordingSource, AssetError> {
+        self.wrap_shared(Arc::new(source))
+    }
+
+    /// [`wrap`](Self::wrap) for a shared source.
+    pub fn wrap_shared(&self, source: Arc<dyn AssetSource>) -> Result<RecordingSource, AssetError> {
+        let line = IndexLine::Source(SourceLine {
+            version: FORMAT_VERSION,
+            name: source.name().to_owned(),
+            id: source.id().into_owned(),
+            kind: source.kind(),
+            handles: [MediaKind::Image, MediaKind::Audio, MediaKind::Video]
+                .into_iter()
+                .filter(|&kind| source.handles(kind))
+                .collect(),
+            caches_results: source.caches_results(),
+        });
+        self.inner.append(&line)?;
+        Ok(RecordingSource {
+            inner: source,
+            recorder: self.clone(),
+        })
+    }
+
+    /// The recording directory.
+    pub fn directory(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// How many exchanges have been written.
+    pub fn recorded(&self) -> u64 {
+        self.inner.recorded.load(Ordering::Acquire)
+    }
+
+    /// How many exchanges could not be written (each is logged); a replay does not know them.
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Acquire)
+    }
+
+    /// Writes one exchange: the media file first, then its index line.
+    async fn record(
+        &self,
+        request: &SourceRequest,
+        source: &str,
+        answer: &Result<Option<SourcedMedia>, AssetError>,
+        started: Instant,
+    ) {
+        let (answer, media) = match answer {
+            Ok(Some(media)) => {
+                let sha256 = hex::encode(Sha256::digest(&media.bytes));
+                let recorded = RecordedMedia {
+                    file: media_file(&sha256, &media.mime),
+                    sha256,
+                    bytes: media.bytes.len() as u64,
+                    mime: media.mime.clone(),
+                    origin: media.origin.clone(),
+                    served_as: media.served_as,
+                    generation_id: media.generation_id.clone(),
+                    asset_id: media.asset_id.clone(),
+                };
+                (Answer::Media(recorded), Some(media.bytes.clone()))
+            }
+            Ok(None) => (Answer::Passed, None),
+            Err(error) => (Answer::Error(RecordedError::from_error(error)), None),
+        };
+        let line = IndexLine::Exchange(Box::new(ExchangeLine {
+            source: source.to_owned(),
+            key: request.key.to_hex(),
+            request: request.request.clone(),
+            session: request.session.clone(),
+            background: request.is_background(),
+            ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            answer,
+        }));
+        let inner = self.inner.clone();
+        let write = move || -> Result<(), AssetError> {
+            if let (IndexLine::Exchange(exchange), Some(bytes)) = (&line, &media)
+                && let Answer::Media(recorded) = &exchange.answer
+            {
+                inner.write_media(recorded, bytes)?;
+            }
+            inner.append(&line)
+        };
+        // Off the runtime's workers: a media file is synced before it is renamed.
+        let written = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(write).await.unwrap_or_else(|err| {
+                Err(AssetError::io(format!(
+                    "recording {}: the writer stopped: {err}",
+                    self.inner.dir.display()
+                )))
+            }),
+            Err(_) => write(),
+        };
+        match written {
+            Ok(()) => {
+                self.inner.recorded.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(error) => {
+                self.inner.failures.fetch_add(1, Ordering::AcqRel);
+                bevy::log::error!("not recorded: key {}: {error}", request.key.short());
+            }
+        }
+    }
+}
+
+impl RecorderInner {
+    /// Appends `line` and syncs it, so a line on disk is a whole line.
+    fn append(&self, line: &IndexLine) -> Result<(), AssetError> {
+        let index_path = self.dir.join(INDEX_FILE);
+        let mut text = serde_json::to_string(line).map_err(|err| {
+            AssetError::invalid_data(format!(
+                "recording {}: cannot write a line: {err}",
+                index_path.display()
+            ))
+        })?;
+        text.push('\n');
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        index
+            .write_all(text.as_bytes())
+            .and_then(|()| index.sync_data())
+            .map_err(|err| {
+                AssetError::io(format!(
+                    "recording {}: cannot append: {err}",
+                    index_path.display()
+                ))
+                .with_source(err)
+            })
+    }
+
+    /// Writes `bytes` to the media file `recorded` names, unless it holds them already: to a
+    /// temporary file, synced, then renamed over it.
+    fn write_media(&self, recorded: &RecordedMedia, bytes: &[u8]) -> Result<(), AssetError> {
+        let target = self.dir.join(&recorded.file);
+        if holds(&target, &recorded.sha256, bytes.len() as u64) {
+            return Ok(());
+        }
+        let temp = self.dir.join(MEDIA_DIR).join(format!(
+            ".{}.{}.{}.tmp",
+            recorded.sha256,
+            std::process::id(),
+            self.next_temp.fetch_add(1, Ordering::Relaxed)
+        ));
+        let io_error = |what: &str, err: std::io::Error| {
+            AssetError::io(format!(
+                "recording {}: cannot {what}: {err}",
+                target.display()
+            ))
+            .with_source(err)
+        };
+        let written = File::create(&temp)
+            .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()));
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io_error("write", err));
+        }
+        if let Err(err) = std::fs::rename(&temp, &target) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io_error("rename into place", err));
+        }
+        // The rename itself survives a crash once the folder is synced (where folders can be).
+        if let Ok(folder) = File::open(self.dir.join(MEDIA_DIR)) {
+            let _ = folder.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// Whether the file at `path` holds `len` bytes whose SHA-256 is `sha256`.
+fn holds(path: &Path, sha256: &str, len: u64) -> bool {
+    let Ok(mut file) = File::open(path) else {
+        return false;
+    };
+    if file.metadata().map(|meta| meta.len()).ok() != Some(len) {
+        return false;
+    }
+    let mut hasher = Sha256::new();
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(_) => return false,
+        }
+    }
+    hex::encode(hasher.finalize()) == sha256
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("directory", &self.inner.dir)
+            .field("recorded", &self.recorded())
+            .field("failures", &self.failures())
+            .finish()
+    }
+}
+
+/// A source whose every exchange is written by a [`Recorder`]; made by [`Recorder::wrap`]. It
+/// answers exactly as the source it wraps (name, id, kind and all), and a failure to record is
+/// logged, never passed on to the request.
+pub struct RecordingSource {
+    inner: Arc<dyn AssetSource>,
+    recorder: Recorder,
+}
+
+impl fmt::Debug for RecordingSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordingSource")
+            .field("source", &self.inner.name())
+            .field("recorder", &self.recorder)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl AssetSource for RecordingSource {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn kind(&self) -> SourceKind {
+        self.inner.kind()
+    }
+
+    fn id(&self) -> Cow<'_, str> {
+        self.inner.id()
+    }
+
+    fn handles(&self, kind: MediaKind) -> bool {
+        self.inner.handles(kind)
+    }
+
+    async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        let started = Instant::now();
+        let answer = self.inner.resolve(request).await;
+        self.recorder
+            .record(request, self.inner.name(), &answer, started)
+            .await;
+        answer
+    }
+
+    async fn is_available(&self, request: &SourceRequest) -> bool {
+        self.inner.is_available(request).await
+    }
+
+    async fn cancel(&self, key: RequestKey) {
+        self.inner.cancel(key).await;
+    }
+
+    fn caches_results(&self) -> bool {
+        self.inner.caches_results()
+    }
+
+    /// A job followed to its end after a restart is recorded like an answer to its request: a
+    /// replay serves it when the request is asked.
+    async fn resume(
+        &self,
+        request: &SourceRequest,
+        generation_id: &str,
+    ) -> Result<Option<SourcedMedia>, AssetError> {
+        let started = Instant::now();
+        let answer = self.inner.resume(request, generation_id).await;
+        if let Ok(Some(_)) = &answer {
+            self.recorder
+                .record(request, self.inner.name(), &answer, started)
+                .await;
+        }
+        answer
+    }
+}
