@@ -193,8 +193,8 @@ impl AssetProviderPlugin {
         self
     }
 
-    /// How long a request waits when it sets no `max_wait` (default 60 s; at most
-    /// [`LONGEST_WAIT`], which longer timeouts become).
+    /// How long a request waits when it sets no `max_wait` (default 60 s; at most 365 days,
+    /// which longer timeouts become).
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout.min(LONGEST_WAIT);
         self

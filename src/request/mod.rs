@@ -182,8 +182,8 @@ pub struct AssetRequest {
     pub prefer_cached: bool,
     /// Allow a generator to run when nothing cached or pre-made matches (default `true`).
     pub allow_generation: bool,
-    /// Give up after this long; `None` uses the plugin's default timeout. At most
-    /// [`LONGEST_WAIT`]: a longer wait is treated as that.
+    /// Give up after this long; `None` uses the plugin's default timeout. At most 365 days: a
+    /// longer wait is treated as that.
     pub max_wait: Option<Duration>,
     /// 0 (lowest) to 10 (highest); 5 by default.
     pub priority: u8,
@@ -312,7 +312,7 @@ impl AssetRequest {
         self
     }
 
-    /// Gives up after `wait` (at most [`LONGEST_WAIT`]).
+    /// Gives up after `wait` (at most 365 days).
     pub fn max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = Some(wait);
         self
