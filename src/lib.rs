@@ -35,6 +35,7 @@
 //! drains the results each frame and swaps the media in. No system blocks.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The folders follow a request's path: `request` (what a game asks for and its key) →
 // `provider` (the facade and its bookkeeping, on the frame) → `runtime` (jobs on the plugin's own
@@ -42,11 +43,18 @@
 // client) → `cache` (the disk tier and the job journal). `scene`, `prediction`, `video` and
 // `observe` build on that pipeline; each adds its own small plugin.
 
+#[cfg(feature = "pixsim")]
 pub mod backend;
+#[cfg(feature = "disk")]
 pub mod cache;
+// Without `disk` only the runtime's view of a tier that cannot exist is left.
+#[cfg(not(feature = "disk"))]
+mod cache;
 mod error;
+#[cfg(feature = "http")]
 pub mod net;
 pub mod observe;
+#[cfg(feature = "openai")]
 pub mod openai;
 mod plugin;
 pub mod prediction;
@@ -73,6 +81,7 @@ pub use sets::AssetProviderSystems;
 
 /// What a game writes: `use bevy_asset_provider::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "disk")]
     pub use crate::cache::DiskCacheConfig;
     pub use crate::observe::{
         AnalyticsEvent, AnalyticsKind, AssetPlayed, AssetProviderDiagnostics,

@@ -1,5 +1,6 @@
 //! [`AssetProviderPlugin`]: wires the provider, its runtime, systems and messages into an app.
 
+#[cfg(feature = "disk")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,11 @@ use bevy::prelude::*;
 use bevy::audio::AudioSource;
 
 use crate::AssetProviderSystems;
+#[cfg(feature = "pixsim")]
 use crate::backend::PixSimSource;
-use crate::cache::tier::{DiskTier, MediaCheck};
-use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig};
+use crate::cache::tier::DiskTier;
+#[cfg(feature = "disk")]
+use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig, tier::MediaCheck};
 use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, WeightedPredictor};
 use crate::provider::{AssetProvider, Placeholders, ProviderParts};
 use crate::request::MediaLimits;
@@ -53,12 +56,14 @@ pub struct AssetProviderPlugin {
     default_timeout: Duration,
     memory_capacity: usize,
     media_limits: MediaLimits,
+    #[cfg(feature = "disk")]
     disk: DiskSetting,
     prediction: PredictionSettings,
     predictor: Arc<dyn Predictor>,
 }
 
 /// Where the disk tier lives, if anywhere.
+#[cfg(feature = "disk")]
 #[derive(Clone, Debug)]
 enum DiskSetting {
     Off,
@@ -83,8 +88,8 @@ impl AssetProviderPlugin {
     /// A plugin with no sources: add them with [`with_source`](Self::with_source). Requests that
     /// no source serves fail and keep their placeholder.
     ///
-    /// The memory tier and the disk tier are on: results are kept on disk under the platform's
-    /// cache directory for the game (`~/.cache/<game>` on Linux, see
+    /// The memory tier and (with the `disk` feature) the disk tier are on: results are kept on
+    /// disk under the platform's cache directory for the game (`~/.cache/<game>` on Linux, see
     /// [`with_game_name`](Self::with_game_name)), or under `BEVY_ASSET_PROVIDER_CACHE_DIR` when it
     /// is set. See [`with_disk_cache`](Self::with_disk_cache).
     pub fn new() -> Self {
@@ -97,6 +102,7 @@ impl AssetProviderPlugin {
             default_timeout: Duration::from_secs(60),
             memory_capacity: 64,
             media_limits: MediaLimits::default(),
+            #[cfg(feature = "disk")]
             disk: DiskSetting::ForGame(None),
             prediction: PredictionSettings::default(),
             predictor: Arc::new(WeightedPredictor::default()),
@@ -124,6 +130,7 @@ impl AssetProviderPlugin {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg(feature = "pixsim")]
     pub fn with_backend(mut self, backend: PixSimSource) -> Self {
         self.sources.clear();
         let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST);
@@ -186,8 +193,8 @@ impl AssetProviderPlugin {
         self
     }
 
-    /// How long a request waits when it sets no `max_wait` (default 60 s; at most
-    /// [`LONGEST_WAIT`], which longer timeouts become).
+    /// How long a request waits when it sets no `max_wait` (default 60 s; at most 365 days,
+    /// which longer timeouts become).
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout.min(LONGEST_WAIT);
         self
@@ -201,6 +208,49 @@ impl AssetProviderPlugin {
         self
     }
 
+    /// Prefetches the likely next choices of scene graphs within `settings`' budget (on by
+    /// default with [`PredictionSettings::default`]).
+    pub fn with_prediction(mut self, settings: PredictionSettings) -> Self {
+        self.prediction = settings;
+        self
+    }
+
+    /// No prefetching.
+    pub fn without_prediction(self) -> Self {
+        self.with_prediction(PredictionSettings::off())
+    }
+
+    /// Ranks the next choices with `predictor` instead of [`WeightedPredictor`].
+    pub fn with_predictor(mut self, predictor: impl Predictor) -> Self {
+        self.predictor = Arc::new(predictor);
+        self
+    }
+
+    /// No disk tier: results live in memory only. Builds without the `disk` feature have no
+    /// disk tier; there this changes nothing.
+    #[cfg_attr(
+        not(feature = "disk"),
+        expect(unused_mut, reason = "nothing to turn off")
+    )]
+    pub fn without_disk_cache(mut self) -> Self {
+        #[cfg(feature = "disk")]
+        {
+            self.disk = DiskSetting::Off;
+        }
+        self
+    }
+
+    /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
+    /// entry keeps its media alive, so size it to what a scene reuses.
+    pub fn with_memory_capacity(mut self, entries: usize) -> Self {
+        self.memory_capacity = entries;
+        self
+    }
+}
+
+/// Where the disk tier lives.
+#[cfg(feature = "disk")]
+impl AssetProviderPlugin {
     /// Keeps results in the disk tier configured by `config` (a directory, a size cap, when
     /// reads are verified). The cache is opened off the frame on first use; a directory that
     /// cannot be used is logged once and the plugin goes on memory-only.
@@ -223,39 +273,6 @@ impl AssetProviderPlugin {
         self
     }
 
-    /// Prefetches the likely next choices of scene graphs within `settings`' budget (on by
-    /// default with [`PredictionSettings::default`]).
-    pub fn with_prediction(mut self, settings: PredictionSettings) -> Self {
-        self.prediction = settings;
-        self
-    }
-
-    /// No prefetching.
-    pub fn without_prediction(self) -> Self {
-        self.with_prediction(PredictionSettings::off())
-    }
-
-    /// Ranks the next choices with `predictor` instead of [`WeightedPredictor`].
-    pub fn with_predictor(mut self, predictor: impl Predictor) -> Self {
-        self.predictor = Arc::new(predictor);
-        self
-    }
-
-    /// No disk tier: results live in memory only.
-    pub fn without_disk_cache(mut self) -> Self {
-        self.disk = DiskSetting::Off;
-        self
-    }
-
-    /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
-    /// entry keeps its media alive, so size it to what a scene reuses.
-    pub fn with_memory_capacity(mut self, entries: usize) -> Self {
-        self.memory_capacity = entries;
-        self
-    }
-}
-
-impl AssetProviderPlugin {
     fn disk_tier(&self) -> Option<Arc<DiskTier>> {
         let config = match &self.disk {
             DiskSetting::Off => return None,
@@ -290,9 +307,11 @@ impl AssetProviderPlugin {
 }
 
 /// The folder of the default cache directories of games that set no name.
+#[cfg(feature = "disk")]
 const DEFAULT_CACHE_FOLDER: &str = "bevy_asset_provider";
 
 /// The running executable's name, for the default cache directory.
+#[cfg(feature = "disk")]
 fn executable_name() -> String {
     std::env::current_exe()
         .ok()
@@ -342,7 +361,10 @@ impl Plugin for AssetProviderPlugin {
             max_concurrent_decodes: self.max_concurrent_decodes,
             media_limits: self.media_limits,
         };
+        #[cfg(feature = "disk")]
         let disk = self.disk_tier();
+        #[cfg(not(feature = "disk"))]
+        let disk: Option<Arc<DiskTier>> = None;
         let (runtime, commands, events) =
             ProviderRuntime::start(self.sources.clone(), disk.clone(), &config).unwrap_or_else(
                 |error| panic!("the asset provider could not start its runtime threads: {error}"),

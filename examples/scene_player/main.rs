@@ -7,9 +7,10 @@
 //!
 //! Each node's media is requested when the player arrives (`EnterNode`) or chooses (`MakeChoice`).
 //! The picture shows a placeholder at once; the real image replaces it behind the same handle.
-//! Nodes of type `video` (rowing out, the rocks, the light returning) get an H.264 clip instead:
-//! its first frame shows when it arrives, then a `VideoPlayer` plays it on the stage. Badges and
-//! bars show each request's status.
+//! Nodes of type `video` (rowing out, the rocks, the light returning) get an H.264 clip instead
+//! with `--features video`: its first frame shows when it arrives, then a `VideoPlayer` plays it
+//! on the stage (without the feature they show a still). Badges and bars show each request's
+//! status.
 //!
 //! By default the media comes from a generation backend: a loopback dev backend started in this
 //! process, speaking the same HTTP API as a real PixSim7 (create, WebSocket, download). The
@@ -18,8 +19,8 @@
 //!
 //! `--headless` plays a scripted path without a window and prints one JSON object per line for
 //! each event (with the kind of source and the source that served it), then a summary; it exits
-//! non-zero if any request failed. Like a player, it watches each video node's clip to its end
-//! (`VideoEnded`) before taking the next choice.
+//! non-zero if any request failed. Like a player, it watches each video node's clip (if any) to
+//! its end (`VideoEnded`) before taking the next choice.
 //!
 //! Options:
 //! - `--choices 1,2,1`: the path, 1-based per node (a window plays it by itself).
@@ -44,6 +45,7 @@
 //!   hits per tier and the backend's creates.
 
 mod cli;
+mod clips;
 mod script;
 mod sources;
 mod story;
@@ -119,14 +121,16 @@ fn main() -> AppExit {
         .add_systems(Startup, load_story)
         .add_systems(
             Update,
-            (
-                start_story,
-                script::print_events,
-                script::print_video_ends,
-                script::advance_script,
-            )
+            (start_story, script::print_events, script::advance_script)
                 .chain()
                 .after(AssetProviderSystems::Request),
+        );
+        #[cfg(feature = "video")]
+        app.add_systems(
+            Update,
+            script::print_video_ends
+                .after(script::print_events)
+                .before(script::advance_script),
         );
     } else {
         // The crate's dev build has Bevy's web asset source for a benchmark; nothing here loads

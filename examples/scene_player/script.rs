@@ -10,6 +10,7 @@ use bevy_asset_provider::scene::{MakeChoice, SceneGraph, SceneMedia};
 use serde_json::json;
 
 use crate::cli::Options;
+use crate::clips::{Clips, clips_watched};
 use crate::sources::InProcessBackend;
 use crate::story::{Story, take_choice};
 
@@ -141,6 +142,7 @@ pub fn print_events(
 }
 
 /// Prints each clip that played to its end (or stopped on a decoding error).
+#[cfg(feature = "video")]
 pub fn print_video_ends(
     mut ended: MessageReader<VideoEnded>,
     players: Query<(&VideoPlayer, &SceneMedia)>,
@@ -167,50 +169,13 @@ pub fn print_video_ends(
 /// The story's request entities.
 pub type SceneTasks<'w, 's> = Query<'w, 's, (Entity, &'static SceneMedia, &'static GenerationTask)>;
 
-/// Whether the node's clips have played to their end: a video request whose clip arrived gets a
-/// `VideoPlayer` on its entity, and the story waits for it (a still served for a video request
-/// has nothing to wait for).
-pub fn clips_watched(
-    commands: &mut Commands,
-    node: &str,
-    via: &Option<String>,
-    tasks: &SceneTasks,
-    players: &Query<&VideoPlayer>,
-    clips: &VideoClips,
-) -> bool {
-    let mut watched = true;
-    for (entity, media, task) in tasks {
-        if media.node != node || media.edge != *via || media.kind != MediaKind::Video {
-            continue;
-        }
-        let Some(image) = task
-            .handle()
-            .image()
-            .filter(|i| clips.get(i.id()).is_some())
-        else {
-            continue;
-        };
-        match players.get(entity) {
-            Ok(player) if player.state().has_stopped() => {}
-            Ok(_) => watched = false,
-            Err(_) => {
-                commands
-                    .entity(entity)
-                    .insert(VideoPlayer::new(image.clone()));
-                watched = false;
-            }
-        }
-    }
-    watched
-}
-
 /// Waits until the outcome of every request of the current node has been printed and its clips
 /// have played, then takes the next scripted choice, or prints the summary and exits.
 pub fn advance_script(
     mut commands: Commands,
     (mut story, graphs): (ResMut<Story>, Res<Assets<SceneGraph>>),
     mut options: ResMut<Options>,
-    (tasks, players, clips): (SceneTasks, Query<&VideoPlayer>, Res<VideoClips>),
+    (tasks, clips): (SceneTasks, Clips),
     mut journal: ResMut<Journal>,
     (mut choice, mut exit): (MessageWriter<MakeChoice>, MessageWriter<AppExit>),
     // What the summary reports.
@@ -229,7 +194,7 @@ pub fn advance_script(
         .get(&(node.clone(), via.clone()))
         .copied()
         .unwrap_or(0);
-    if seen < expected || !clips_watched(&mut commands, &node, &via, &tasks, &players, &clips) {
+    if seen < expected || !clips_watched(&mut commands, &node, &via, &tasks, &clips) {
         return;
     }
     // Like a player reading the scene, the script gives the prefetches of the next choices time

@@ -6,6 +6,7 @@ use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{MakeChoice, SceneGraph, SceneMedia};
 
 use crate::cli::Options;
+use crate::clips::{Clips, show_on_stage, stage_playing};
 use crate::story::{Story, take_choice};
 
 const BADGE_PENDING: Color = Color::srgb(0.55, 0.57, 0.62);
@@ -175,15 +176,8 @@ pub fn show_node(
     story.moved = false;
     let (stage_entity, stage_image) = &mut *stage;
     stage_image.image = image.clone();
-    // The placeholder, then the clip's first frame, then the clip: looping while the player
-    // reads, once when the story plays itself.
-    if kind == MediaKind::Video {
-        commands
-            .entity(*stage_entity)
-            .insert(VideoPlayer::new(image).looping(!options.autoplay));
-    } else {
-        commands.entity(*stage_entity).remove::<VideoPlayer>();
-    }
+    // A clip loops while the player reads, and plays once when the story plays itself.
+    show_on_stage(&mut commands, *stage_entity, image, kind, !options.autoplay);
     let node = graph
         .node(&node_id)
         .expect("validated graphs name their nodes");
@@ -492,7 +486,7 @@ pub fn autoplay(
     mut options: ResMut<Options>,
     graphs: Res<Assets<SceneGraph>>,
     tasks: Query<(&SceneMedia, &GenerationTask)>,
-    (stage, clips): (Single<Option<&VideoPlayer>, With<Stage>>, Res<VideoClips>),
+    (stage, clips): (Single<Entity, With<Stage>>, Clips),
     mut choice: MessageWriter<MakeChoice>,
     mut settled_since: Local<Option<Instant>>,
 ) {
@@ -509,9 +503,7 @@ pub fn autoplay(
         .filter(|(media, _)| media.node == node && media.edge == via)
         .peekable();
     // A clip that arrived plays to its end first; a still served for it has no end.
-    let playing = stage.is_some_and(|player| {
-        clips.get(player.image().id()).is_some() && !player.state().has_stopped()
-    });
+    let playing = stage_playing(&clips, *stage);
     if mine.peek().is_none() || mine.any(|(_, task)| !task.status().is_terminal()) || playing {
         *settled_since = None;
         return;

@@ -10,34 +10,13 @@ use std::time::Duration;
 use bevy::log::{info, warn};
 use tokio::sync::{OnceCell, watch};
 
+pub(crate) use crate::cache::commands::{DiskCommand, MediaCheck, ToStore};
 use crate::cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
 use crate::error::AssetError;
-use crate::request::{CachingStrategy, MediaKind, RequestKey};
+use crate::request::RequestKey;
 use crate::source::{
     AssetSource, JobJournal, JournalRecord, JournalStore, SourceKind, SourceRequest, SourcedMedia,
 };
-
-/// Whether media of a kind decodes within the plugin's limits; given by the runtime, which owns
-/// decoding.
-pub(crate) type MediaCheck =
-    Arc<dyn Fn(MediaKind, &SourcedMedia) -> Result<(), AssetError> + Send + Sync>;
-
-/// What to keep on disk once a request is served.
-pub(crate) struct ToStore {
-    pub media: SourcedMedia,
-    /// The [`id`](AssetSource::id) of the source that made it.
-    pub source: String,
-}
-
-/// A purge the game asked for.
-#[derive(Clone, Debug)]
-pub(crate) enum DiskCommand {
-    ClearScope(String),
-    PurgeStrategy(CachingStrategy),
-    PurgeSource(String),
-    /// A player took choice `.1` of scene graph `.0`.
-    RecordChoice(String, String),
-}
 
 pub(crate) struct DiskTier {
     config: DiskCacheConfig,

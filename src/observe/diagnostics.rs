@@ -75,7 +75,7 @@ pub(crate) fn measure(
 ) {
     let Some(provider) = provider else { return };
     let stats = provider.stats();
-    let disk = provider.disk_stats().unwrap_or_default();
+    let disk = disk_counters(&provider);
     let served = stats.memory_hits + stats.cached + stats.pre_made + stats.generated;
     // The percentiles sort a window of times: only when a request was served since.
     let times = if *last_served != Some(served) {
@@ -94,19 +94,10 @@ pub(crate) fn measure(
             AssetProviderDiagnostics::MEMORY_HITS,
             Some(stats.memory_hits as f64),
         ),
-        (AssetProviderDiagnostics::DISK_HITS, Some(disk.hits as f64)),
-        (
-            AssetProviderDiagnostics::DISK_MISSES,
-            Some(disk.misses as f64),
-        ),
-        (
-            AssetProviderDiagnostics::DISK_BYTES,
-            Some(disk.bytes as f64),
-        ),
-        (
-            AssetProviderDiagnostics::DISK_EVICTIONS,
-            Some(disk.evictions as f64),
-        ),
+        (AssetProviderDiagnostics::DISK_HITS, disk[0]),
+        (AssetProviderDiagnostics::DISK_MISSES, disk[1]),
+        (AssetProviderDiagnostics::DISK_BYTES, disk[2]),
+        (AssetProviderDiagnostics::DISK_EVICTIONS, disk[3]),
         (
             AssetProviderDiagnostics::CACHE_HIT_RATE,
             ratio(stats.memory_hits + stats.cached, served),
@@ -141,4 +132,17 @@ pub(crate) fn measure(
             diagnostics.add_measurement(path, || value);
         }
     }
+}
+
+/// The disk tier's hits, misses, bytes and evictions.
+#[cfg(feature = "disk")]
+fn disk_counters(provider: &AssetProvider) -> [Option<f64>; 4] {
+    let disk = provider.disk_stats().unwrap_or_default();
+    [disk.hits, disk.misses, disk.bytes, disk.evictions].map(|count| Some(count as f64))
+}
+
+/// Built without `disk`: nothing to measure, so the disk diagnostics stay empty.
+#[cfg(not(feature = "disk"))]
+fn disk_counters(_: &AssetProvider) -> [Option<f64>; 4] {
+    [None; 4]
 }

@@ -32,6 +32,7 @@ use crossbeam_channel::{Receiver, Sender};
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+#[cfg(feature = "disk")]
 use crate::cache::DiskStats;
 use crate::cache::tier::{DiskCommand, DiskTier};
 use crate::error::{AssetError, AssetErrorKind};
@@ -475,6 +476,7 @@ impl AssetProvider {
 
     /// The disk tier's counters (entries, bytes, hits, misses, evictions) as of its last
     /// operation; `None` when it is off or has not opened yet. Cheap: reads a snapshot.
+    #[cfg(feature = "disk")]
     pub fn disk_stats(&self) -> Option<DiskStats> {
         self.disk.as_ref().and_then(|disk| disk.stats())
     }

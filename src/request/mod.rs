@@ -46,6 +46,7 @@ impl MediaKind {
 
     /// Whether media of type `mime` (without parameters) can serve a request of this kind: a
     /// video request may show a still image.
+    #[cfg(feature = "http")]
     pub(crate) fn accepts_mime(self, mime: &str) -> bool {
         match self {
             Self::Image => mime.starts_with("image/"),
@@ -192,8 +193,8 @@ pub struct AssetRequest {
     pub prefer_cached: bool,
     /// Allow a generator to run when nothing cached or pre-made matches (default `true`).
     pub allow_generation: bool,
-    /// Give up after this long; `None` uses the plugin's default timeout. At most
-    /// [`LONGEST_WAIT`]: a longer wait is treated as that.
+    /// Give up after this long; `None` uses the plugin's default timeout. At most 365 days: a
+    /// longer wait is treated as that.
     pub max_wait: Option<Duration>,
     /// 0 (lowest) to 10 (highest); 5 by default.
     pub priority: u8,
@@ -322,7 +323,7 @@ impl AssetRequest {
         self
     }
 
-    /// Gives up after `wait` (at most [`LONGEST_WAIT`]).
+    /// Gives up after `wait` (at most 365 days).
     pub fn max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = Some(wait);
         self

@@ -3,7 +3,7 @@
 //! messages that turn "the player entered this node" into media requests.
 //!
 //! A game loads a graph like any asset and sends [`EnterNode`] or [`MakeChoice`];
-//! The scene plugin's request system spawns one entity per request from [`SceneGraph::node_media`], each
+//! the plugin spawns one entity per request from [`SceneGraph::node_media`], each
 //! carrying an [`AssetRequest`] and a [`SceneMedia`] marker, and the rest of the plugin serves
 //! them. The requests are built by a pure function so a predictor can build the same keys for
 //! the choices the player has not made yet.
@@ -602,10 +602,9 @@ pub struct MakeChoice {
     pub edge: String,
 }
 
-/// Marks an entity spawned by the scene plugin's request system: which scene request its
+/// Marks an entity the scene plugin spawned for a node's media: which scene request its
 /// [`AssetRequest`] is for. Query it to find a node's media (`kind` tells image from sound).
-#[derive(Component, Debug, Clone, PartialEq, Reflect)]
-#[reflect(Component, Debug)]
+#[derive(Component, Debug, Clone, PartialEq)]
 pub struct SceneMedia {
     /// The graph.
     pub graph: Handle<SceneGraph>,
@@ -633,7 +632,7 @@ impl SceneStep {
     }
 }
 
-/// The state of the scene plugin's request system: messages waiting for their graph, and the failed
+/// The state of [`request_scene_media`]: messages waiting for their graph, and the failed
 /// graphs already warned about.
 #[derive(Default)]
 pub(crate) struct PendingSceneSteps {
@@ -766,9 +765,9 @@ fn describe_load_error(error: &AssetLoadError) -> String {
 }
 
 /// The scene graph part of the plugin: the [`SceneGraph`] asset and its loader, the
-/// [`EnterNode`] and [`MakeChoice`] messages, and the scene plugin's request system in `Update`, in the
-/// request set. [`AssetProviderPlugin`](crate::AssetProviderPlugin) adds it; on its own it only
-/// loads and validates scene files.
+/// [`EnterNode`] and [`MakeChoice`] messages, and the system that spawns their requests in
+/// `Update`, in the request set. [`AssetProviderPlugin`](crate::AssetProviderPlugin) adds it;
+/// on its own it only loads and validates scene files.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ScenePlugin;
 
@@ -778,7 +777,6 @@ impl Plugin for ScenePlugin {
             .init_asset_loader::<SceneGraphLoader>()
             .add_message::<EnterNode>()
             .add_message::<MakeChoice>()
-            .register_type::<SceneMedia>()
             .add_systems(
                 Update,
                 request_scene_media.in_set(crate::AssetProviderSystems::Request),

@@ -72,6 +72,7 @@ impl JobJournal {
         Self::default()
     }
 
+    #[cfg(feature = "disk")]
     pub(crate) fn new(store: Arc<dyn JournalStore>) -> Self {
         Self {
             store: Some(store),

@@ -72,15 +72,14 @@ impl LocalGenerator {
         Self::default()
     }
 
-    /// How long a generation takes (default 1.5 s, at most
-    /// [`LONGEST_WAIT`](crate::request::LONGEST_WAIT)); zero answers at once.
+    /// How long a generation takes (default 1.5 s, at most 365 days); zero answers at once.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency.min(crate::request::LONGEST_WAIT);
         self
     }
 
     /// The size of generated images in pixels (default 480×270; each side clamped to
-    /// `1..=`[`MAX_IMAGE_SIDE`](crate::source::procedural::MAX_IMAGE_SIDE)).
+    /// `1..=4096`).
     pub fn image_size(mut self, width: u32, height: u32) -> Self {
         self.width = width;
         self.height = height;

@@ -14,6 +14,7 @@ pub mod scoring;
 pub use clip::ClipSpec;
 #[cfg(feature = "video")]
 pub(crate) use clip::init_ffmpeg;
+#[cfg(feature = "disk")]
 pub(crate) use journal::JournalStore;
 pub use journal::{JobJournal, JournalRecord};
 pub(crate) use lane::LaneFlag;

@@ -322,7 +322,7 @@ impl Canvas {
 }
 
 /// A small painted landscape as an RGBA PNG of `width` × `height` pixels (each clamped to
-/// `1..=`[`MAX_IMAGE_SIDE`]).
+/// `1..=4096`).
 ///
 /// The seed picks a time of day (dawn, noon, dusk, night, mist, autumn), where the sun or moon
 /// sits, three layered ridges (one of them sometimes a sea with the light's reflection), clouds
@@ -623,8 +623,8 @@ fn paint_tower(
 /// Pentatonic scales as semitone steps: major, minor and the "Egyptian" suspended one.
 const PENTATONIC: [[u8; 5]; 3] = [[0, 2, 4, 7, 9], [0, 3, 5, 7, 10], [0, 2, 5, 7, 10]];
 
-/// A soft chime of 2 or 3 notes, as a 16-bit PCM mono WAV at [`WAV_SAMPLE_RATE`], `seconds`
-/// long (clamped to `0..=`[`MAX_WAV_SECONDS`]; not-a-number is 0).
+/// A soft chime of 2 or 3 notes, as a 16-bit PCM mono WAV at 22,050 Hz, `seconds` long
+/// (clamped to `0..=60`; not-a-number is 0).
 ///
 /// The seed picks a pentatonic scale, a root note and the notes; each note is a bell-like tone
 /// with a short attack and an exponential decay. The mix is scaled to half of full scale, so it

@@ -9,8 +9,9 @@
 //! | media | pixel count over a configured limit   | `Decode` naming size and limit           |
 //! | media | malformed WAV (0 ch, 0 Hz, long data) | `Decode` naming the problem, no sound    |
 //! | media | MP3 without the `mp3` feature         | `Unsupported` naming the feature         |
-//! | media | a video that is not a video           | `Decode`                                 |
-//! | media | video frames over the limit           | `Decode` naming size and limit           |
+//! | media | a video that is not a video           | `Decode` (with `video`)                  |
+//! | media | video frames over the limit           | `Decode` naming size and limit (`video`) |
+//! | media | a video without the `video` feature   | `Unsupported` naming the feature         |
 //! | media | wrong type (image asked, audio sent)  | `Decode` naming both types               |
 //! | disk  | full disk (writes start failing)      | served from memory, one warning          |
 //! | disk  | read-only cache directory at start    | memory-only, one warning                 |
@@ -51,6 +52,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::prelude::*;
+#[cfg(feature = "video")]
 use bevy_asset_provider::video::ClipSpec;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -239,6 +241,7 @@ fn media_mp3_without_the_mp3_feature() {
     assert_mentions(&message, &["audio/mpeg", "`mp3` feature"]);
 }
 
+#[cfg(feature = "video")]
 #[test]
 fn media_a_video_that_is_not_a_video() {
     let mut app = app_serving(
@@ -249,6 +252,7 @@ fn media_a_video_that_is_not_a_video() {
     assert_mentions(&message, &["did not open as a video"]);
 }
 
+#[cfg(feature = "video")]
 #[test]
 fn media_video_frames_over_the_limit() {
     let clip = ClipSpec::new(3).size(64, 36).seconds(0.2).encode().unwrap();
@@ -256,6 +260,18 @@ fn media_video_frames_over_the_limit() {
     let mut app = app_serving(Behaviour::bytes(clip, "video/mp4"), limits);
     let message = fails(&mut app, AssetRequest::video(), AssetErrorKind::Decode);
     assert_mentions(&message, &["64 × 36", "32 pixels a side"]);
+}
+
+/// Without FFmpeg a clip is not opened at all: the request fails, its placeholder stays.
+#[cfg(not(feature = "video"))]
+#[test]
+fn media_a_video_without_the_video_feature() {
+    let mut app = app_serving(
+        Behaviour::bytes(b"\0\0\0\x18ftypmp42".to_vec(), "video/mp4"),
+        MediaLimits::default(),
+    );
+    let message = fails(&mut app, AssetRequest::video(), AssetErrorKind::Unsupported);
+    assert_mentions(&message, &["video/mp4", "`video` feature"]);
 }
 
 #[test]

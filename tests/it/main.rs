@@ -14,6 +14,7 @@ mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
 mod layers;
+#[cfg(feature = "openai")]
 mod openai;
 mod prediction;
 mod premade;

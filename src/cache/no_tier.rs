@@ -1,0 +1,56 @@
+//! The disk tier in a build without the `disk` feature: a type with no values. The plugin never
+//! makes one, so the runtime's `Option<Arc<DiskTier>>` is always `None` and results stay in
+//! memory; the runtime and the provider read the same with and without the feature. None of
+//! these methods can be called (there is no `self` to call them on).
+
+use std::sync::Arc;
+
+pub(crate) use crate::cache::commands::{DiskCommand, ToStore};
+use crate::request::RequestKey;
+use crate::source::{AssetSource, JobJournal, SourceRequest, SourcedMedia};
+
+/// No disk tier: this build has no `disk` feature.
+pub(crate) enum DiskTier {}
+
+impl DiskTier {
+    pub fn serves_retired_sources(&self) -> bool {
+        match *self {}
+    }
+
+    pub fn resumed_jobs(&self) -> u64 {
+        match *self {}
+    }
+
+    pub async fn journal(&self) -> JobJournal {
+        match *self {}
+    }
+
+    pub async fn join_resumed(&self, _key: RequestKey) {
+        match *self {}
+    }
+
+    pub async fn get_with<T: Send + 'static>(
+        &self,
+        _request: &SourceRequest,
+        _made_by: impl Fn(&str) -> bool + Send + 'static,
+        _with: impl FnOnce(&SourcedMedia) -> T + Send + 'static,
+    ) -> Option<(SourcedMedia, T)> {
+        match *self {}
+    }
+
+    pub async fn put(&self, _request: &SourceRequest, _store: ToStore) {
+        match *self {}
+    }
+
+    pub async fn choice_counts(&self) -> Vec<(String, String, u64)> {
+        match *self {}
+    }
+
+    pub async fn run(&self, _command: DiskCommand) {
+        match *self {}
+    }
+
+    pub async fn recover(self: &Arc<Self>, _sources: &[Arc<dyn AssetSource>]) {
+        match **self {}
+    }
+}
