@@ -43,6 +43,8 @@
 // `observe` build on that pipeline; each adds its own small plugin.
 
 pub mod backend;
+#[cfg(feature = "bake")]
+pub mod bake;
 pub mod cache;
 mod error;
 pub mod observe;
