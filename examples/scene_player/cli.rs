@@ -52,6 +52,10 @@ struct Args {
     /// keep results in memory only
     #[argh(switch)]
     no_disk_cache: bool,
+    /// play from the caches and pre-made files only (bake first: `cargo run --example bake`);
+    /// nothing is generated and no backend is started or reached
+    #[argh(switch)]
+    offline: bool,
 }
 
 fn choices(text: &str) -> Result<VecDeque<usize>, String> {
@@ -80,6 +84,7 @@ pub struct Options {
     pub provider: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub disk_cache: bool,
+    pub offline: bool,
 }
 
 /// Reads the command line; exits with usage on `--help` or a bad option.
@@ -96,6 +101,15 @@ pub fn options() -> Result<Options, String> {
             "--scene plays a backend's scene; it needs a backend, not --backend local".into(),
         );
     }
+    if args.offline && args.scene.is_some() {
+        return Err("--scene fetches a backend's scene; it cannot be played --offline".into());
+    }
+    // Offline, nothing reaches a backend: the local chain, its generator skipped.
+    let backend = if args.offline {
+        Backend::Local
+    } else {
+        backend
+    };
     if args.token.is_some() && !matches!(backend, Backend::Remote(_)) {
         return Err("--token goes with --backend URL".into());
     }
@@ -110,5 +124,6 @@ pub fn options() -> Result<Options, String> {
         provider: args.provider,
         cache_dir: args.cache_dir,
         disk_cache: !args.no_disk_cache,
+        offline: args.offline,
     })
 }

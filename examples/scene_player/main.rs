@@ -30,6 +30,9 @@
 //! - `--scene ID`: play the backend's scene `ID` (`GET /api/v1/game/scenes/ID`) instead of the
 //!   bundled story; the dev backend has the bundled story as `lighthouse`.
 //! - `--provider ID`: the provider sent with creates (default `pixverse`).
+//! - `--offline`: nothing generated, no backend: the caches and the pre-made files only (run
+//!   `cargo run --example bake` first to bake the story into them); each request nothing has
+//!   is named once in a warning and keeps its placeholder.
 //! - `--latency-ms N`: how long a generation takes on the dev backend or the embedded generator
 //!   (default 1200).
 //! - `--cache-dir DIR`: where results are kept between runs (default: the platform's cache
@@ -88,6 +91,7 @@ fn main() -> AppExit {
             format!("dev backend like the real service {}", dev.base_url())
         }
         (Backend::Remote(url), _) => url.clone(),
+        _ if options.offline => "caches and pre-made files (offline)".to_owned(),
         _ => "local generator".to_owned(),
     };
     if options.headless {

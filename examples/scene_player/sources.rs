@@ -25,7 +25,8 @@ pub fn provider_plugin(
 > {
     let plugin = AssetProviderPlugin::new()
         .with_game_name("The Lighthouse Keeper")
-        .with_default_timeout(Duration::from_secs(60));
+        .with_default_timeout(Duration::from_secs(60))
+        .with_offline(options.offline);
     let plugin = match (&options.cache_dir, options.disk_cache) {
         (_, false) => plugin.without_disk_cache(),
         (Some(dir), true) => plugin.with_disk_cache_dir(dir),

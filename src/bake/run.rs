@@ -249,7 +249,7 @@ fn picture_of(decoded: &DecodedMedia) -> Option<&bevy::image::Image> {
 fn label(item: &PlanItem, by: &str) -> Vec<String> {
     let mut lines = vec![
         item.slot.clone(),
-        format!("{} {} {}", item.request.kind.as_str(), item.key.short(), by),
+        format!("{} by {by}", item.request.kind.as_str()),
     ];
     if let Some(prompt) = &item.request.prompt {
         lines.push(prompt.chars().take(30).collect());

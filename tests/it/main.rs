@@ -6,6 +6,7 @@ mod common;
 
 mod backend;
 mod backend_reuse;
+mod bake;
 mod dev_backend_real;
 mod disk_crash;
 mod disk_tier;
