@@ -601,6 +601,10 @@ async fn resolve_and_decode(
         .await?;
     let kind = request.kind();
     let origin = served.media.origin.clone();
+    debug!(
+        "{:?} served by {} ({origin})",
+        request.key, served.source_name
+    );
     if let Some(decoded) = served.decoded {
         return Ok(Resolved {
             media: decoded,

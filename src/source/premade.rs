@@ -691,6 +691,37 @@ mod tests {
     }
 
     #[test]
+    fn a_keyed_entry_serves_its_request_only() {
+        let request = AssetRequest::image()
+            .scene("boat")
+            .location("sea")
+            .prompt("oars");
+        let key = request.fingerprint(&PlaySession::default()).to_hex();
+        let json = format!(
+            r#"{{"assets": [
+                {{"path": "premade/sea.png", "kind": "image", "tags": ["loc:sea"]}},
+                {{"path": "premade/baked/boat.png", "kind": "image", "tags": ["loc:sea", "scene:boat"],
+                  "key": "{key}"}}
+            ]}}"#
+        );
+        let manifest = PreMadeManifest::parse(json.as_bytes(), "m.json").unwrap();
+        // The key wins over a hand-made file the tags would pick.
+        assert_eq!(
+            manifest.find(&request).unwrap().path,
+            "premade/baked/boat.png"
+        );
+        // Another prompt, the same tags: not the baked file, whatever its tags score.
+        let other = AssetRequest::image()
+            .scene("boat")
+            .location("sea")
+            .prompt("sails");
+        assert_eq!(manifest.find(&other).unwrap().path, "premade/sea.png");
+        let bad = r#"{"assets": [{"path": "a.png", "kind": "image", "key": "ABC"}]}"#;
+        let error = PreMadeManifest::parse(bad.as_bytes(), "m.json").unwrap_err();
+        assert!(error.message().contains("assets[0].key"), "{error}");
+    }
+
+    #[test]
     fn default_root_is_bevys_assets_folder() {
         let source = PreMadeSource::from_manifest("premade/manifest.json");
         assert!(source.asset_root().ends_with("assets"));
