@@ -156,7 +156,9 @@ impl SourceChain {
             disk.join_resumed(request.key).await;
             let mut done = self.disk_commands_done.subscribe();
             let _ = done.wait_for(|done| *done >= disk_commands_before).await;
-            let made_by = (!disk.serves_retired_sources()).then(|| self.made_by(request));
+            // Offline, what is on disk is all there is, whichever source made it.
+            let made_by =
+                (!disk.serves_retired_sources() && !self.offline).then(|| self.made_by(request));
             let accepted = move |id: &str| {
                 made_by
                     .as_ref()
@@ -285,10 +287,9 @@ impl SourceChain {
 
     /// The sources whose disk entries `request` may be served: those the chain would ask for
     /// it, up to the first generator that makes its kind (a later generator's media is not what
-    /// this chain would make); every source of the chain when generation is not allowed or the
-    /// game is offline (what is on disk is all there is).
+    /// this chain would make); every source of the chain when generation is not allowed.
     fn made_by(&self, request: &SourceRequest) -> Vec<String> {
-        if !request.request.allow_generation || self.offline {
+        if !request.request.allow_generation {
             return self.ids.clone();
         }
         let kind = request.kind();

@@ -14,6 +14,7 @@ mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
 mod layers;
+mod offline;
 mod prediction;
 mod premade;
 mod provider;
