@@ -61,9 +61,11 @@ pub fn chain(options: &Options) -> Result<Chain, String> {
                 .video_size(480, 270)
                 .spawn()
                 .map_err(|error| format!("could not start the dev backend: {error}"))?;
+            // The real service's 20 creates a minute would hold a loopback bake for a minute.
             let builder = PixSimSource::builder(dev.base_url())
                 .token(dev.token())
-                .source_id("pixsim-dev");
+                .source_id("pixsim-dev")
+                .max_creates_per_minute(600);
             let description = format!("the dev backend {}", dev.base_url());
             (builder, Some(dev), description)
         }

@@ -36,7 +36,8 @@
 //!   the local pre-made sources: the plan has read the manifest being written.
 //! - **Writes.** Files and the manifest are written atomically (a temporary file, synced,
 //!   renamed), the manifest after every file, so an interrupted bake keeps what it made; entries
-//!   it did not write, and fields it does not know, are kept as they were.
+//!   it did not write, and fields it does not know, are kept (with their fields in sorted
+//!   order).
 
 mod contact_sheet;
 mod files;
