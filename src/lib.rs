@@ -45,6 +45,8 @@
 
 #[cfg(feature = "pixsim")]
 pub mod backend;
+#[cfg(feature = "bake")]
+pub mod bake;
 #[cfg(feature = "disk")]
 pub mod cache;
 // Without `disk` only the runtime's view of a tier that cannot exist is left.

@@ -60,6 +60,7 @@ pub struct AssetProviderPlugin {
     disk: DiskSetting,
     prediction: PredictionSettings,
     predictor: Arc<dyn Predictor>,
+    offline: bool,
 }
 
 /// Where the disk tier lives, if anywhere.
@@ -106,6 +107,7 @@ impl AssetProviderPlugin {
             disk: DiskSetting::ForGame(None),
             prediction: PredictionSettings::default(),
             predictor: Arc::new(WeightedPredictor::default()),
+            offline: false,
         }
     }
 
@@ -240,6 +242,24 @@ impl AssetProviderPlugin {
         self
     }
 
+    /// Offline mode (default off): nothing is generated and no network is touched. Requests
+    /// are served from the memory and disk tiers and the pre-made sources that work from local
+    /// files; sources that [generate](crate::source::SourceKind::Generated) or
+    /// [use the network](crate::source::AssetSource::uses_network) are skipped, and jobs a
+    /// backend was running when the game last stopped stay journalled for a start online.
+    /// A request nothing serves keeps its placeholder and fails as
+    /// [`NoSource`](crate::AssetErrorKind::NoSource), with one warning per request key that
+    /// names it. Bake a story first (`cargo run --example bake`) so it plays offline whole.
+    pub fn with_offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    /// Whether the plugin is in [offline mode](Self::with_offline).
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
     /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
     /// entry keeps its media alive, so size it to what a scene reuses.
     pub fn with_memory_capacity(mut self, entries: usize) -> Self {
@@ -247,6 +267,31 @@ impl AssetProviderPlugin {
         self
     }
 }
+
+impl AssetProviderPlugin {
+    /// The sources, in the order they are asked.
+    pub fn sources(&self) -> &[Arc<dyn AssetSource>] {
+        &self.sources
+    }
+
+    /// The runtime's limits as configured.
+    pub(crate) fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            worker_threads: self.runtime_threads,
+            max_concurrent_generations: self.max_concurrent_generations,
+            max_concurrent_decodes: self.max_concurrent_decodes,
+            media_limits: self.media_limits,
+            offline: self.offline,
+        }
+    }
+
+    /// How long a request waits when it sets no `max_wait`.
+    #[cfg(feature = "bake")]
+    pub(crate) fn default_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+}
+
 
 /// Where the disk tier lives.
 #[cfg(feature = "disk")]
@@ -273,7 +318,7 @@ impl AssetProviderPlugin {
         self
     }
 
-    fn disk_tier(&self) -> Option<Arc<DiskTier>> {
+    pub(crate) fn disk_tier(&self) -> Option<Arc<DiskTier>> {
         let config = match &self.disk {
             DiskSetting::Off => return None,
             DiskSetting::At(config) => config.clone(),
@@ -355,12 +400,7 @@ impl Plugin for AssetProviderPlugin {
         if !app.world().contains_resource::<Assets<AudioSource>>() {
             app.init_asset::<AudioSource>();
         }
-        let config = RuntimeConfig {
-            worker_threads: self.runtime_threads,
-            max_concurrent_generations: self.max_concurrent_generations,
-            max_concurrent_decodes: self.max_concurrent_decodes,
-            media_limits: self.media_limits,
-        };
+        let config = self.runtime_config();
         #[cfg(feature = "disk")]
         let disk = self.disk_tier();
         #[cfg(not(feature = "disk"))]

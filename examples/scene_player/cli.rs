@@ -58,6 +58,10 @@ struct Args {
     /// answer as the backend recorded into DIR did, with no backend and no network
     #[argh(option)]
     replay: Option<PathBuf>,
+    /// play from the caches and pre-made files only (bake first: `cargo run --example bake`);
+    /// nothing is generated and no backend is started or reached
+    #[argh(switch)]
+    offline: bool,
 }
 
 fn choices(text: &str) -> Result<VecDeque<usize>, String> {
@@ -90,6 +94,8 @@ pub struct Options {
     pub record: Option<PathBuf>,
     /// Serve a recording instead of a backend (`--replay`).
     pub replay: Option<PathBuf>,
+    /// Caches and pre-made files only (`--offline`).
+    pub offline: bool,
 }
 
 /// Reads the command line; exits with usage on `--help` or a bad option.
@@ -116,6 +122,18 @@ pub fn options() -> Result<Options, String> {
             "--scene plays a backend's scene; it needs a backend, not --backend local".into(),
         );
     }
+    if args.offline && (args.record.is_some() || args.replay.is_some()) {
+        return Err("--offline reaches no backend: nothing to --record or --replay".into());
+    }
+    if args.offline && args.scene.is_some() {
+        return Err("--scene fetches a backend's scene; it cannot be played --offline".into());
+    }
+    // Offline, nothing reaches a backend: the local chain, its generator skipped.
+    let backend = if args.offline {
+        Backend::Local
+    } else {
+        backend
+    };
     if args.token.is_some() && !matches!(backend, Backend::Remote(_)) {
         return Err("--token goes with --backend URL".into());
     }
@@ -135,5 +153,6 @@ pub fn options() -> Result<Options, String> {
         disk_cache: !args.no_disk_cache,
         record: args.record,
         replay: args.replay,
+        offline: args.offline,
     })
 }

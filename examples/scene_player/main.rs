@@ -35,6 +35,9 @@
 //!   `DIR`; `--replay DIR` answers as the recorded backend did, with no backend and no network.
 //!   Both keep results in memory only, so every request reaches the recorded answers, and a
 //!   replayed scripted run prints the recorded run's lines (timings aside).
+//! - `--offline`: nothing generated, no backend: the caches and the pre-made files only (run
+//!   `cargo run --example bake` first to bake the story into them); each request nothing has
+//!   is named once in a warning and keeps its placeholder.
 //! - `--latency-ms N`: how long a generation takes on the dev backend or the embedded generator
 //!   (default 1200).
 //! - `--cache-dir DIR`: where results are kept between runs (default: the platform's cache
@@ -95,6 +98,7 @@ fn main() -> AppExit {
             format!("dev backend like the real service {}", dev.base_url())
         }
         (Backend::Remote(url), _) => url.clone(),
+        _ if options.offline => "caches and pre-made files (offline)".to_owned(),
         _ => "local generator".to_owned(),
     };
     if options.headless {

@@ -28,7 +28,8 @@ pub fn provider_plugin(
 > {
     let plugin = AssetProviderPlugin::new()
         .with_game_name("The Lighthouse Keeper")
-        .with_default_timeout(Duration::from_secs(60));
+        .with_default_timeout(Duration::from_secs(60))
+        .with_offline(options.offline);
     if let Some(dir) = &options.replay {
         // Every request reaches the recorded answers, as it reached the backend when recording.
         let recording = Recording::open(dir).map_err(|error| error.to_string())?;

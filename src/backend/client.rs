@@ -403,6 +403,10 @@ impl AssetSource for PixSimSource {
         SourceKind::Generated
     }
 
+    fn uses_network(&self) -> bool {
+        true
+    }
+
     fn handles(&self, kind: crate::request::MediaKind) -> bool {
         GenerationType::for_kind(kind).is_some() || self.inner.config.audio_operation.is_some()
     }

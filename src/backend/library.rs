@@ -118,6 +118,10 @@ impl AssetSource for PixSimLibrary {
         SourceKind::PreMade
     }
 
+    fn uses_network(&self) -> bool {
+        true
+    }
+
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         let kind = request.kind();
         let chosen = if let Some(id) = &request.request.asset_id {

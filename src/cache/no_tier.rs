@@ -53,4 +53,8 @@ impl DiskTier {
     pub async fn recover(self: &Arc<Self>, _sources: &[Arc<dyn AssetSource>]) {
         match **self {}
     }
+
+    pub fn skip_recovery(&self) {
+        match *self {}
+    }
 }

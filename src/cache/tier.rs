@@ -243,6 +243,12 @@ impl DiskTier {
         }
     }
 
+    /// Lets requests read the disk without following the journal's jobs, which stay journalled
+    /// for a later start (offline mode).
+    pub fn skip_recovery(&self) {
+        self.recovered.send_replace(true);
+    }
+
     /// Reads the journal and follows every job it lists to its end in the background, caching
     /// the results. Requests for those keys wait for them ([`join_resumed`](Self::join_resumed)).
     pub async fn recover(self: &Arc<Self>, sources: &[Arc<dyn AssetSource>]) {

@@ -2,6 +2,8 @@
 //! go back over another channel. Nothing here runs on the frame.
 
 pub(crate) mod decode;
+#[cfg(feature = "bake")]
+pub(crate) mod direct;
 pub(crate) mod lanes;
 
 use std::any::Any;
@@ -86,6 +88,8 @@ pub(crate) struct RuntimeConfig {
     pub max_concurrent_generations: usize,
     pub max_concurrent_decodes: usize,
     pub media_limits: MediaLimits,
+    /// Nothing generated, no network: caches and pre-made only.
+    pub offline: bool,
 }
 
 /// The ordered sources and the limits that apply while asking them.
@@ -100,6 +104,10 @@ struct SourceChain {
     /// How many of the game's disk commands (purges) have been carried out; a job waits for
     /// those sent before it, so it never sees what they removed.
     disk_commands_done: watch::Sender<u64>,
+    /// Offline mode: generators and network sources are skipped.
+    offline: bool,
+    /// Requests already warned about as missing offline, so each is named once.
+    offline_warned: std::sync::Mutex<std::collections::HashSet<RequestKey>>,
 }
 
 /// Who served a request.
@@ -110,9 +118,32 @@ struct Served {
     keep_as: Option<String>,
     /// Already decoded (a disk hit is decoded while its bytes are checked).
     decoded: Option<DecodedMedia>,
+    /// The name of the source that served it (`disk_cache` for a disk hit).
+    source_name: String,
 }
 
 impl SourceChain {
+    fn new(
+        sources: Vec<Arc<dyn AssetSource>>,
+        disk: Option<Arc<DiskTier>>,
+        config: &RuntimeConfig,
+    ) -> Self {
+        Self {
+            ids: sources
+                .iter()
+                .map(|source| source.id().into_owned())
+                .collect(),
+            sources,
+            generation_permits: LanePermits::new(config.max_concurrent_generations),
+            decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
+            media_limits: config.media_limits,
+            disk,
+            disk_commands_done: watch::channel(0).0,
+            offline: config.offline,
+            offline_warned: Default::default(),
+        }
+    }
+
     /// The disk tier (joining a journalled job of the same key first), then each source in
     /// order; the first that serves wins.
     async fn resolve(
@@ -125,7 +156,9 @@ impl SourceChain {
             disk.join_resumed(request.key).await;
             let mut done = self.disk_commands_done.subscribe();
             let _ = done.wait_for(|done| *done >= disk_commands_before).await;
-            let made_by = (!disk.serves_retired_sources()).then(|| self.made_by(request));
+            // Offline, what is on disk is all there is, whichever source made it.
+            let made_by =
+                (!disk.serves_retired_sources() && !self.offline).then(|| self.made_by(request));
             let accepted = move |id: &str| {
                 made_by
                     .as_ref()
@@ -140,6 +173,7 @@ impl SourceChain {
                         kind: SourceKind::Cached,
                         keep_as: None,
                         decoded: Some(decoded),
+                        source_name: "disk_cache".to_owned(),
                     });
                 }
                 // Kept under other limits, say: made again rather than failing.
@@ -155,6 +189,9 @@ impl SourceChain {
         let mut generation_failed = false;
         for source in &self.sources {
             let kind = source.kind();
+            if self.offline && (kind == SourceKind::Generated || source.uses_network()) {
+                continue;
+            }
             if kind == SourceKind::Generated && !request.request.allow_generation {
                 skipped_generators = true;
                 continue;
@@ -192,6 +229,7 @@ impl SourceChain {
                         kind,
                         keep_as: keep.then(|| source.id().into_owned()),
                         decoded: None,
+                        source_name: source.name().to_owned(),
                     });
                 }
                 Ok(None) => {}
@@ -205,6 +243,9 @@ impl SourceChain {
                     last_error = Some(error);
                 }
             }
+        }
+        if self.offline && last_error.is_none() {
+            return Err(self.missing_offline(request));
         }
         Err(last_error.unwrap_or_else(|| {
             let names: Vec<&str> = self.sources.iter().map(|s| s.name()).collect();
@@ -223,6 +264,25 @@ impl SourceChain {
                 )
             })
         }))
+    }
+
+    /// The error of a request nothing cached or pre-made serves in offline mode, named in a
+    /// warning the first time its key misses.
+    fn missing_offline(&self, request: &SourceRequest) -> AssetError {
+        let error = AssetError::no_source(format!(
+            "offline: no cached or pre-made {} media for {} (key {})",
+            request.kind().as_str(),
+            describe(&request.request),
+            request.key.short()
+        ));
+        let first = self
+            .offline_warned
+            .lock()
+            .map_or(true, |mut warned| warned.insert(request.key));
+        if first {
+            warn!("{}; the placeholder stays", error.message());
+        }
+        error
     }
 
     /// The sources whose disk entries `request` may be served: those the chain would ask for
@@ -247,6 +307,38 @@ impl SourceChain {
         for source in &self.sources {
             source.cancel(key).await;
         }
+    }
+}
+
+/// A request's context in a few words, for a log line: `scene "boat" choice "row_out" "a small
+/// wooden rowboat…"`.
+pub(crate) fn describe(request: &AssetRequest) -> String {
+    const PROMPT_CHARS: usize = 48;
+    let mut parts = Vec::new();
+    let fields = [
+        ("scene", &request.scene_id),
+        ("choice", &request.choice_id),
+        ("to", &request.to_scene_id),
+        ("character", &request.character_id),
+        ("location", &request.location_id),
+        ("asset", &request.asset_id),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            parts.push(format!("{name} {value:?}"));
+        }
+    }
+    if let Some(prompt) = &request.prompt {
+        let mut short: String = prompt.chars().take(PROMPT_CHARS).collect();
+        if prompt.chars().count() > PROMPT_CHARS {
+            short.push('…');
+        }
+        parts.push(format!("{short:?}"));
+    }
+    if parts.is_empty() {
+        "a request without context".to_owned()
+    } else {
+        parts.join(" ")
     }
 }
 
@@ -281,23 +373,19 @@ impl ProviderRuntime {
             .build()?;
         let (command_tx, command_rx) = crossbeam_channel::unbounded();
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
-        let chain = Arc::new(SourceChain {
-            ids: sources
-                .iter()
-                .map(|source| source.id().into_owned())
-                .collect(),
-            sources,
-            generation_permits: LanePermits::new(config.max_concurrent_generations),
-            decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
-            media_limits: config.media_limits,
-            disk,
-            disk_commands_done: watch::channel(0).0,
-        });
+        let chain = Arc::new(SourceChain::new(sources, disk, config));
         if let Some(disk) = chain.disk.clone() {
             let sources = chain.sources.clone();
             let events = event_tx.clone();
+            let offline = config.offline;
             runtime.spawn(async move {
-                disk.recover(&sources).await;
+                if offline {
+                    // Following a backend job would reach the network: its journal entry
+                    // waits for the next start online.
+                    disk.skip_recovery();
+                } else {
+                    disk.recover(&sources).await;
+                }
                 let _ = events.send(RuntimeEvent::ChoiceCounts(disk.choice_counts().await));
             });
         }
@@ -514,6 +602,10 @@ async fn resolve_and_decode(
         .await?;
     let kind = request.kind();
     let origin = served.media.origin.clone();
+    debug!(
+        "{:?} served by {} ({origin})",
+        request.key, served.source_name
+    );
     if let Some(decoded) = served.decoded {
         return Ok(Resolved {
             media: decoded,

@@ -264,6 +264,13 @@ pub trait AssetSource: Any + Send + Sync + 'static {
     /// Stops work for `key`: its last holder went away.
     async fn cancel(&self, _key: RequestKey) {}
 
+    /// Whether this source reaches the network to serve a request (default `false`). A game in
+    /// [offline mode](crate::AssetProviderPlugin::with_offline) skips sources that say `true`,
+    /// as it skips every [`Generated`](SourceKind::Generated) one.
+    fn uses_network(&self) -> bool {
+        false
+    }
+
     /// Whether the disk tier should keep what this source serves (default `true`). A source
     /// whose files are on disk already (a pre-made manifest) says `false`.
     fn caches_results(&self) -> bool {

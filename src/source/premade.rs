@@ -10,9 +10,15 @@
 //! ]}
 //! ```
 //!
-//! [`PreMadeSource`] serves a request from it: by id when the request names an asset, otherwise
-//! the entry whose tags score best against the request's context
-//! ([`scoring`](crate::source::scoring)).
+//! [`PreMadeSource`] serves a request from it: by id when the request names an asset, then the
+//! entry made for exactly that request (its `key`, see below), otherwise the entry whose tags
+//! score best against the request's context ([`scoring`](crate::source::scoring)).
+//!
+//! An entry with a `key` (the 64 hex digits of a [`RequestKey`], as the bake tool writes them)
+//! was made for that one request: it serves a request with that key, ahead of any scoring, and
+//! no other. Tags cannot say that much: the prompt, the seed and the style are not tags, and a
+//! node reached by two choices would tie with itself, so a baked picture chosen by its tags
+//! could stand in for another node's. Its tags still describe it, for people and tools.
 //!
 //! Under [`AssetProviderPlugin`](crate::AssetProviderPlugin) the manifest is also a Bevy asset:
 //! with Bevy's file watcher on, an edit is read again while the game runs (see [`PreMadeSource`]).
@@ -31,7 +37,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::error::{AssetError, AssetErrorKind};
-use crate::request::{AssetRequest, MediaKind};
+use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
 use crate::source::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
@@ -48,6 +54,10 @@ pub struct PreMadeEntry {
     /// Tags the scoring matches against (`loc:harbor`, `npc:keeper`, `role:bg`, ...).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The key of the one request this file was made for (64 lowercase hex digits), when it
+    /// was baked for it; such an entry serves that request only (see the module's docs).
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// The manifest file's shape; unknown fields are ignored (serde's default).
@@ -132,6 +142,14 @@ impl PreMadeManifest {
                     &"is an empty tag",
                 ));
             }
+            if let Some(key) = &entry.key
+                && (key.len() != 64 || !key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            {
+                return Err(invalid(
+                    &format!("assets[{i}].key"),
+                    &"must be a request key: 64 lowercase hex digits",
+                ));
+            }
             if let Some(id) = &entry.id {
                 if id.trim().is_empty() {
                     return Err(invalid(&format!("assets[{i}].id"), &"is empty"));
@@ -164,19 +182,40 @@ impl PreMadeManifest {
             .find(|entry| entry.kind == kind && entry.id.as_deref() == Some(id))
     }
 
-    /// The entry that serves `request`: the one it names by
-    /// [`asset_id`](AssetRequest::asset_id) (of the same kind), or else the entry of the same
-    /// kind whose tags score best against the request's context (earlier entries win ties).
-    /// `None` when nothing matches.
+    /// The entry that serves `request`; see [`find_for_key`](Self::find_for_key). The key is
+    /// computed in the default session, which is the key of every `once` request (the only
+    /// ones that are baked).
     pub fn find(&self, request: &AssetRequest) -> Option<&PreMadeEntry> {
-        if let Some(id) = &request.asset_id {
-            return self.by_id(id, request.kind);
+        self.find_for_key(request, request.fingerprint(&PlaySession::default()))
+    }
+
+    /// The entry that serves `request`, whose key is `key`: the one it names by
+    /// [`asset_id`](AssetRequest::asset_id) (of the same kind); else the entry made for `key`;
+    /// else, for a request naming no asset, the entry of the same kind and without a key whose
+    /// tags score best against the request's context (earlier entries win ties). `None` when
+    /// nothing matches.
+    pub fn find_for_key(&self, request: &AssetRequest, key: RequestKey) -> Option<&PreMadeEntry> {
+        if let Some(id) = &request.asset_id
+            && let Some(entry) = self.by_id(id, request.kind)
+        {
+            return Some(entry);
+        }
+        let hex = key.to_hex();
+        if let Some(entry) = self
+            .entries
+            .iter()
+            .find(|entry| entry.kind == request.kind && entry.key.as_deref() == Some(hex.as_str()))
+        {
+            return Some(entry);
+        }
+        if request.asset_id.is_some() {
+            return None;
         }
         let criteria = MatchCriteria::from_request(request);
         let candidates = self
             .entries
             .iter()
-            .filter(|entry| entry.kind == request.kind)
+            .filter(|entry| entry.kind == request.kind && entry.key.is_none())
             .map(|entry| (entry, entry.tags.as_slice()));
         best_match(candidates, &criteria)
             .filter(|(_, score)| *score >= MIN_CONTEXT_SCORE)
@@ -317,7 +356,7 @@ impl AssetSource for PreMadeSource {
 
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         let manifest = self.manifest().await?;
-        let Some(entry) = manifest.find(&request.request) else {
+        let Some(entry) = manifest.find_for_key(&request.request, request.key) else {
             return Ok(None);
         };
         let full_path = self.asset_root.join(&entry.path);
@@ -352,7 +391,9 @@ impl AssetSource for PreMadeSource {
 
     async fn is_available(&self, request: &SourceRequest) -> bool {
         match self.manifest().await {
-            Ok(manifest) => manifest.find(&request.request).is_some(),
+            Ok(manifest) => manifest
+                .find_for_key(&request.request, request.key)
+                .is_some(),
             Err(_) => false,
         }
     }
@@ -671,6 +712,37 @@ mod tests {
         let source = PreMadeSource::from_manifest("premade/manifest.json").with_asset_root(&dir.0);
         let request = source_request(AssetRequest::image().scene("elsewhere").tag("role:bg"));
         assert!(source.resolve(&request).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn a_keyed_entry_serves_its_request_only() {
+        let request = AssetRequest::image()
+            .scene("boat")
+            .location("sea")
+            .prompt("oars");
+        let key = request.fingerprint(&PlaySession::default()).to_hex();
+        let json = format!(
+            r#"{{"assets": [
+                {{"path": "premade/sea.png", "kind": "image", "tags": ["loc:sea"]}},
+                {{"path": "premade/baked/boat.png", "kind": "image", "tags": ["loc:sea", "scene:boat"],
+                  "key": "{key}"}}
+            ]}}"#
+        );
+        let manifest = PreMadeManifest::parse(json.as_bytes(), "m.json").unwrap();
+        // The key wins over a hand-made file the tags would pick.
+        assert_eq!(
+            manifest.find(&request).unwrap().path,
+            "premade/baked/boat.png"
+        );
+        // Another prompt, the same tags: not the baked file, whatever its tags score.
+        let other = AssetRequest::image()
+            .scene("boat")
+            .location("sea")
+            .prompt("sails");
+        assert_eq!(manifest.find(&other).unwrap().path, "premade/sea.png");
+        let bad = r#"{"assets": [{"path": "a.png", "kind": "image", "key": "ABC"}]}"#;
+        let error = PreMadeManifest::parse(bad.as_bytes(), "m.json").unwrap_err();
+        assert!(error.message().contains("assets[0].key"), "{error}");
     }
 
     #[test]

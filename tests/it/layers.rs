@@ -22,6 +22,7 @@ const ORDER: &[&str] = &[
     "observe",
     "prediction",
     "plugin",
+    "bake",
 ];
 
 /// The top-level modules each source file of `module` names as `crate::<module>`, outside

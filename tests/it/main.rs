@@ -7,6 +7,7 @@ mod common;
 mod awaiting;
 mod backend;
 mod backend_reuse;
+mod bake;
 mod dev_backend_real;
 mod disk_crash;
 mod disk_tier;
@@ -16,6 +17,7 @@ mod journal_resume;
 mod layers;
 #[cfg(feature = "openai")]
 mod openai;
+mod offline;
 mod prediction;
 mod premade;
 #[cfg(feature = "progress")]

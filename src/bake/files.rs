@@ -1,0 +1,121 @@
+//! The bake's files: names, content hashes and atomic writes.
+
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::AssetError;
+use crate::request::RequestKey;
+
+/// `bytes`' SHA-256 as 64 lowercase hex digits.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The SHA-256 of the file at `path`, or `None` when it cannot be read.
+pub(crate) fn file_sha256(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| sha256_hex(&bytes))
+}
+
+/// The file extension for media of `mime`, as the pre-made source reads it back.
+pub(crate) fn extension_for(mime: &str) -> Option<&'static str> {
+    let essence = mime.split(';').next().unwrap_or_default().trim();
+    Some(match essence.to_ascii_lowercase().as_str() {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpg",
+        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => "wav",
+        "audio/ogg" | "audio/vorbis" => "ogg",
+        "audio/mpeg" | "audio/mp3" => "mp3",
+        "video/mp4" => "mp4",
+        _ => return None,
+    })
+}
+
+/// A file name for `slot`'s media of key `key`: the slot in lowercase letters, digits, `_` and
+/// `-`, then the key's first 12 hex digits, so a changed request gets a new file beside the old
+/// one until the manifest no longer names it.
+pub(crate) fn file_name(slot: &str, key: RequestKey, extension: &str) -> String {
+    const SLUG_CHARS: usize = 80;
+    let mut slug = String::with_capacity(slot.len());
+    for c in slot.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == '_' {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.len() >= SLUG_CHARS {
+            break;
+        }
+    }
+    let slug = slug.trim_matches('-');
+    format!("{slug}-{}.{extension}", key.short())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over
+/// it, so a reader (or a crash) sees the old file or the new one, never half of one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AssetError> {
+    let fail = |what: &str, error: std::io::Error| {
+        AssetError::io(format!("{}: cannot {what}: {error}", path.display()))
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|error| fail("create its folder", error))?;
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(fail("write", error));
+    }
+    std::fs::rename(&temp, path).map_err(|error| {
+        let _ = std::fs::remove_file(&temp);
+        fail("replace", error)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_slugs_with_the_key() {
+        let key = RequestKey([0xab; 32]);
+        assert_eq!(
+            file_name("lighthouse/boat/via/row_out/video", key, "mp4"),
+            "lighthouse-boat-via-row_out-video-abababababab.mp4"
+        );
+        assert_eq!(
+            file_name("listed/Ünïcode ok", key, "png"),
+            "listed-n-code-ok-abababababab.png"
+        );
+    }
+
+    #[test]
+    fn extensions_follow_the_mime_type() {
+        assert_eq!(extension_for("image/png"), Some("png"));
+        assert_eq!(extension_for("audio/wav; codecs=1"), Some("wav"));
+        assert_eq!(extension_for("video/mp4"), Some("mp4"));
+        assert_eq!(extension_for("text/html"), None);
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files() {
+        let dir = std::env::temp_dir().join(format!("bap-bake-files-{}", std::process::id()));
+        let path = dir.join("nested/file.bin");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(file_sha256(&path), Some(sha256_hex(b"two")));
+        let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
