@@ -292,7 +292,6 @@ impl AssetProviderPlugin {
     }
 }
 
-
 /// Where the disk tier lives.
 #[cfg(feature = "disk")]
 impl AssetProviderPlugin {

@@ -15,9 +15,9 @@ mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
 mod layers;
+mod offline;
 #[cfg(feature = "openai")]
 mod openai;
-mod offline;
 mod prediction;
 mod premade;
 #[cfg(feature = "progress")]
