@@ -604,7 +604,8 @@ pub struct MakeChoice {
 
 /// Marks an entity the scene plugin spawned for a node's media: which scene request its
 /// [`AssetRequest`] is for. Query it to find a node's media (`kind` tells image from sound).
-#[derive(Component, Debug, Clone, PartialEq)]
+#[derive(Component, Debug, Clone, PartialEq, Reflect)]
+#[reflect(Component, Debug)]
 pub struct SceneMedia {
     /// The graph.
     pub graph: Handle<SceneGraph>,
@@ -777,6 +778,7 @@ impl Plugin for ScenePlugin {
             .init_asset_loader::<SceneGraphLoader>()
             .add_message::<EnterNode>()
             .add_message::<MakeChoice>()
+            .register_type::<SceneMedia>()
             .add_systems(
                 Update,
                 request_scene_media.in_set(crate::AssetProviderSystems::Request),
