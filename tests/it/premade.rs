@@ -286,3 +286,51 @@ fn a_source_reading_another_folder_is_not_followed_by_the_asset_server() {
     assert_eq!(task.origin(), Some("pre_made:premade/harbor.png"));
     assert_eq!(width, Some(33));
 }
+
+#[test]
+fn with_the_file_watcher_on_an_edit_on_disk_is_served_without_being_asked() {
+    use bevy::asset::LoadState;
+    use bevy_asset_provider::source::PreMadeManifest;
+
+    const PATH: &str = "premade/manifest.json";
+    let fixture = Fixture::new("watch", MANIFEST);
+    let source =
+        std::sync::Arc::new(PreMadeSource::from_manifest(PATH).with_asset_root(&fixture.0));
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            file_path: fixture.0.display().to_string(),
+            watch_for_changes_override: Some(true),
+            ..default()
+        },
+    ))
+    .init_asset::<Image>()
+    .add_plugins(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_shared_source(source.clone()),
+    );
+    app.finish();
+    app.cleanup();
+    update_until(&mut app, "the manifest loads as an asset", |app| {
+        let server = app.world().resource::<AssetServer>();
+        server
+            .get_handle::<PreMadeManifest>(PATH)
+            .and_then(|handle| server.get_load_state(&handle))
+            .is_some_and(|state| matches!(state, LoadState::Loaded))
+    });
+    assert_eq!(served_ids(&source).len(), 3);
+
+    // Saved over the old file; nobody calls reload.
+    let edited = r#"{"assets": [
+        {"id": "cove", "path": "premade/park_bg.png", "kind": "image", "tags": ["loc:cove"]}
+    ]}"#;
+    std::fs::write(fixture.0.join(PATH), edited).unwrap();
+    update_until(&mut app, "the watcher's reload is served", |_| {
+        served_ids(&source) == [Some("cove".to_owned())]
+    });
+    let (task, width) = served_width(&mut app, AssetRequest::image().location("cove"));
+    assert_eq!(task.origin(), Some("pre_made:premade/park_bg.png"));
+    assert_eq!(width, Some(11));
+}
