@@ -81,7 +81,12 @@ impl Drop for TempDir {
 
 fn provider_app(plugin: AssetProviderPlugin) -> App {
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+    // A shipped game does not watch its asset folder; the crate's dev build turns the watcher on.
+    let assets = AssetPlugin {
+        watch_for_changes_override: Some(false),
+        ..default()
+    };
+    app.add_plugins((MinimalPlugins, assets))
         .init_asset::<Image>()
         .add_plugins(plugin);
     app.finish();
@@ -295,6 +300,7 @@ fn bevy_web_load(urls: &[String]) -> (u32, Duration) {
         },
         AssetPlugin {
             meta_check: AssetMetaCheck::Never,
+            watch_for_changes_override: Some(false),
             ..default()
         },
     ))
