@@ -53,6 +53,7 @@ pub mod cache;
 #[cfg(not(feature = "disk"))]
 mod cache;
 mod error;
+mod files;
 #[cfg(feature = "http")]
 pub mod net;
 pub mod observe;

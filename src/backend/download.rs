@@ -2,7 +2,6 @@
 //! backend's own origin; a CDN or the provider's host never sees it.
 
 use reqwest::Method;
-use sha2::{Digest, Sha256};
 
 use crate::backend::api::{Auth, PixSimFailure, Retry};
 use crate::backend::client::Inner;
@@ -96,7 +95,7 @@ impl Inner {
             ))));
         }
         if let Some(expected) = &asset.sha256 {
-            let actual = hex::encode(Sha256::digest(&bytes));
+            let actual = crate::files::sha256_hex(&bytes);
             if !actual.eq_ignore_ascii_case(expected.trim()) {
                 return Err(failed(AssetError::decode(format!(
                     "{what}: integrity check failed, SHA-256 is {actual} but the asset says \

@@ -1,17 +1,9 @@
-//! The bake's files: names, content hashes and atomic writes.
+//! The bake's files: names and content hashes.
 
-use std::io::Write;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
-use crate::error::AssetError;
+use crate::files::sha256_hex;
 use crate::request::RequestKey;
-
-/// `bytes`' SHA-256 as 64 lowercase hex digits.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
 
 /// The SHA-256 of the file at `path`, or `None` when it cannot be read.
 pub(crate) fn file_sha256(path: &Path) -> Option<String> {
@@ -53,34 +45,6 @@ pub(crate) fn file_name(slot: &str, key: RequestKey, extension: &str) -> String 
     format!("{slug}-{}.{extension}", key.short())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over
-/// it, so a reader (or a crash) sees the old file or the new one, never half of one.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AssetError> {
-    let fail = |what: &str, error: std::io::Error| {
-        AssetError::io(format!("{}: cannot {what}: {error}", path.display()))
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|error| fail("create its folder", error))?;
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(fail("write", error));
-    }
-    std::fs::rename(&temp, path).map_err(|error| {
-        let _ = std::fs::remove_file(&temp);
-        fail("replace", error)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,18 +68,5 @@ mod tests {
         assert_eq!(extension_for("audio/wav; codecs=1"), Some("wav"));
         assert_eq!(extension_for("video/mp4"), Some("mp4"));
         assert_eq!(extension_for("text/html"), None);
-    }
-
-    #[test]
-    fn atomic_writes_replace_whole_files() {
-        let dir = std::env::temp_dir().join(format!("bap-bake-files-{}", std::process::id()));
-        let path = dir.join("nested/file.bin");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(file_sha256(&path), Some(sha256_hex(b"two")));
-        let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
-        assert_eq!(leftovers, 1, "no temporary file is left behind");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

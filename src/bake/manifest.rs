@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::bake::files::write_atomically;
 use crate::error::AssetError;
+use crate::files::write_atomically;
 use crate::request::MediaKind;
 use crate::source::PreMadeManifest;
 

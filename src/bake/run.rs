@@ -7,12 +7,13 @@ use std::time::{Instant, SystemTime};
 use futures_util::StreamExt;
 
 use crate::bake::contact_sheet::{Tile, contact_sheet};
-use crate::bake::files::{extension_for, file_name, sha256_hex, write_atomically};
+use crate::bake::files::{extension_for, file_name};
 use crate::bake::manifest::{BakedEntry, ManifestDocument, Provenance};
 use crate::bake::plan::{BakePlan, BakeStep, PlanItem};
 use crate::bake::report::{BakeOutcome, BakeReport, BakeReportItem};
 use crate::bake::{Bake, BakePhase, BakeProgress};
 use crate::error::{AssetError, AssetErrorKind};
+use crate::files::{sha256_hex, write_atomically};
 use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
 use crate::runtime::decode::{DecodedMedia, decode};
 use crate::runtime::direct::{DirectMedia, DirectResolver};

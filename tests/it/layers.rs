@@ -8,6 +8,7 @@ use std::path::Path;
 /// Top-level modules from the bottom of the pipeline up; each may use those before it.
 const ORDER: &[&str] = &[
     "error",
+    "files",
     "sets",
     "request",
     "net",

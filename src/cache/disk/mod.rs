@@ -46,7 +46,6 @@ pub use config::{CACHE_DIR_ENV, Clock, DEFAULT_MAX_BYTES, DiskCacheConfig, Verif
 use redb::{
     Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
 };
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io;
@@ -56,6 +55,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use crate::error::AssetError;
+use crate::files::sha256_hex;
 use crate::request::{CachingStrategy, MediaKind, RequestKey};
 use files::Layout;
 use row::{IndexRow, JournalRow, add_ms, from_ms, to_ms};
@@ -715,10 +715,6 @@ fn is_unreadable_index(error: &DatabaseError) -> bool {
         }
         _ => false,
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// Why entries are removed, for the counters.

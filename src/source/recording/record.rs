@@ -39,7 +39,6 @@ struct RecorderInner {
     index: Mutex<File>,
     recorded: AtomicU64,
     failures: AtomicU64,
-    next_temp: AtomicU64,
 }
 
 impl Recorder {
@@ -75,7 +74,6 @@ impl Recorder {
                 index: Mutex::new(index),
                 recorded: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
-                next_temp: AtomicU64::new(0),
             }),
         })
     }
@@ -132,7 +130,7 @@ impl Recorder {
     ) {
         let (answer, media) = match answer {
             Ok(Some(media)) => {
-                let sha256 = hex::encode(Sha256::digest(&media.bytes));
+                let sha256 = crate::files::sha256_hex(&media.bytes);
                 let recorded = RecordedMedia {
                     file: media_file(&sha256, &media.mime),
                     sha256,
@@ -212,41 +210,14 @@ impl RecorderInner {
             })
     }
 
-    /// Writes `bytes` to the media file `recorded` names, unless it holds them already: to a
-    /// temporary file, synced, then renamed over it.
+    /// Writes `bytes` to the media file `recorded` names, unless it holds them already
+    /// (atomically: the file holds the old bytes or the new ones, never half).
     fn write_media(&self, recorded: &RecordedMedia, bytes: &[u8]) -> Result<(), AssetError> {
         let target = self.dir.join(&recorded.file);
         if holds(&target, &recorded.sha256, bytes.len() as u64) {
             return Ok(());
         }
-        let temp = self.dir.join(MEDIA_DIR).join(format!(
-            ".{}.{}.{}.tmp",
-            recorded.sha256,
-            std::process::id(),
-            self.next_temp.fetch_add(1, Ordering::Relaxed)
-        ));
-        let io_error = |what: &str, err: std::io::Error| {
-            AssetError::io(format!(
-                "recording {}: cannot {what}: {err}",
-                target.display()
-            ))
-            .with_source(err)
-        };
-        let written = File::create(&temp)
-            .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()));
-        if let Err(err) = written {
-            let _ = std::fs::remove_file(&temp);
-            return Err(io_error("write", err));
-        }
-        if let Err(err) = std::fs::rename(&temp, &target) {
-            let _ = std::fs::remove_file(&temp);
-            return Err(io_error("rename into place", err));
-        }
-        // The rename itself survives a crash once the folder is synced (where folders can be).
-        if let Ok(folder) = File::open(self.dir.join(MEDIA_DIR)) {
-            let _ = folder.sync_all();
-        }
-        Ok(())
+        crate::files::write_atomically(&target, bytes)
     }
 }
 

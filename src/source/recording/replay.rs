@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
@@ -380,7 +379,7 @@ impl ReplaySource {
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|err| AssetError::io(format!("{}: cannot read: {err}", what())))?;
-        let actual = hex::encode(Sha256::digest(&bytes));
+        let actual = crate::files::sha256_hex(&bytes);
         if actual != media.sha256 {
             return Err(AssetError::invalid_data(format!(
                 "{}: SHA-256 is {actual}, {} recorded (damaged); not served",
