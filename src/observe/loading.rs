@@ -157,9 +157,8 @@ fn track_loading<S: FreelyMutableState>(
     mut next: ResMut<NextState<S>>,
 ) {
     let now = LoadingProgress::of(&critical);
-    if *progress != now {
-        *progress = now;
-    }
+    // Marked changed only when it did change, for loading screens that redraw on change.
+    progress.set_if_neq(now);
     if now.failed > 0
         && let Some(failure) = &targets.failure
     {

@@ -96,9 +96,8 @@ fn critical_progress<S: FreelyMutableState>(
     mut next: ResMut<NextState<S>>,
 ) -> Progress {
     let now = LoadingProgress::of(&critical);
-    if *progress != now {
-        *progress = now;
-    }
+    // Marked changed only when it did change, for loading screens that redraw on change.
+    progress.set_if_neq(now);
     let failed_done = match &failure.0 {
         Some(state) if now.failed > 0 => {
             next.set(state.clone());
