@@ -89,7 +89,8 @@ fn main() -> AppExit {
         .add_systems(Update, fill_bar.run_if(in_state(Game::Loading)))
         .add_systems(OnExit(Game::Loading), despawn_screen)
         .add_systems(OnEnter(Game::Playing), show_title)
-        .add_systems(OnEnter(Game::Broken), show_error);
+        .add_systems(OnEnter(Game::Broken), show_error)
+        .add_systems(Update, quit_on_escape.run_if(in_state(Game::Broken)));
     }
     let generator = LocalGenerator::new().latency(Duration::from_millis(1500));
     let provider = if options.fail {
@@ -131,6 +132,13 @@ fn main() -> AppExit {
             },
         );
     app.run()
+}
+
+/// The error screen's way out.
+fn quit_on_escape(keys: Res<ButtonInput<KeyCode>>, mut exit: MessageWriter<AppExit>) {
+    if keys.just_pressed(KeyCode::Escape) {
+        exit.write(AppExit::from_code(1));
+    }
 }
 
 fn exit_with(code: AppExit) -> impl FnMut(MessageWriter<AppExit>) {

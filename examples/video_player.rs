@@ -1,8 +1,8 @@
 //! A generated video clip playing on a sprite, with playback controls.
 //!
 //! ```sh
-//! cargo run --example video_player               # in a window
-//! cargo run --example video_player -- --headless # plays the clip once, prints how it went
+//! cargo run --example video_player --features video               # in a window
+//! cargo run --example video_player --features video -- --headless # plays the clip once, prints how it went
 //! ```
 //!
 //! The clip comes from the embedded generator (an H.264 High-profile mp4 with B-frames, made on

@@ -25,7 +25,7 @@
 //! Options:
 //! - `--choices 1,2,1`: the path, 1-based per node (a window plays it by itself).
 //! - `--backend URL --token T`: a real PixSim7 (settings from `PIXSIM_CONFIG` and `PIXSIM_*`
-//!   apply too); `--backend local`: no backend, the embedded generator only; `--backend
+//!   apply too); `--backend local`: no backend: the pre-made files, then the embedded generator; `--backend
 //!   dev-real`: the dev backend behaving like the real service (its dedup and cache keys that
 //!   ignore prompts and players, its rate limit, cancels that lose the race, its errors).
 //! - `--scene ID`: play the backend's scene `ID` (`GET /api/v1/game/scenes/ID`) instead of the

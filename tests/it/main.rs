@@ -28,4 +28,5 @@ mod recording;
 mod reflect;
 mod robustness;
 mod scene_graph;
+mod scene_schema;
 mod video;
