@@ -36,7 +36,16 @@ type Answer = Arc<dyn Fn(&Uri) -> Response + Send + Sync>;
 struct Recorder {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
-    _runtime: tokio::runtime::Runtime,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Tests drop it inside their own runtime, where a blocking shutdown is not allowed.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Recorder {
@@ -70,7 +79,7 @@ impl Recorder {
         Self {
             url,
             seen,
-            _runtime: runtime,
+            runtime: Some(runtime),
         }
     }
 
