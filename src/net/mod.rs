@@ -1,14 +1,18 @@
 //! A reusable network policy for any source that speaks HTTP: retries with capped, jittered
 //! backoff; `Retry-After` (seconds or HTTP-date) honoured within a cap; a timeout per attempt
 //! and for a whole call; a shared concurrency limit; a credential ([`Auth`], holding a
-//! [`Secret`]) sent only to the backend's own origin; URL scrubbing for everything that reaches
-//! an error or a log line.
+//! [`Secret`]) sent only to the backend's own origin, and never carried (nor a body, nor a
+//! `Referer`) through a redirect to another origin (see [`PolicyClient`]); URL scrubbing for
+//! everything that reaches an error or a log line, and the server's own words in errors cut to
+//! [`MAX_SERVER_TEXT`] characters and scrubbed of anything that looks like a credential
+//! ([`server_text`]).
 //!
 //! Build a [`NetPolicy`], wrap it in a [`PolicyClient`] for your backend's base URL, and send
 //! [`NetRequest`]s. Failures come back as [`NetError`]s that say what was called, how it failed
 //! and after how many tries; they convert into typed [`AssetError`](crate::AssetError)s (429
 //! and 5xx exhausted: `Generation`; 404: `NotFound`; 400 and 422: `InvalidData`; the overall
-//! timeout: `TimedOut`) whose messages never hold a credential.
+//! timeout: `TimedOut`; a refused redirect: `Generation`) whose messages never hold a
+//! credential.
 //!
 //! The PixSim7 client ([`backend`](crate::backend)) and the OpenAI-compatible images adapter
 //! ([`openai`](crate::openai)) are both built on it.
