@@ -11,8 +11,10 @@
 //! By default it starts a fake of the API on 127.0.0.1 (from `pixsim_dev`), asks for a few
 //! images as a game would, and prints each result as it is swapped in behind its handle.
 //! `--jobs` makes the fake answer as a job to poll, `--url-results` asks for URLs instead of
-//! base64, `--faults` has it refuse the first create with a 429 and fail the next with a 503,
-//! which the policy waits out and retries.
+//! base64 (without it `response_format` is not sent, as gpt-image models want), `--faults` has
+//! it refuse the first two creates with 429s (the first with `Retry-After: 1`), which the
+//! policy waits out and retries. (A create answered with a 5xx is not sent again: the image
+//! may have been made and paid for.)
 
 use std::time::Duration;
 
@@ -46,7 +48,7 @@ struct Cli {
     /// ask for URLs instead of base64
     #[argh(switch)]
     url_results: bool,
-    /// the fake answers 429 (Retry-After: 1) and then 503 before it serves
+    /// the fake answers 429 (Retry-After: 1) and then 429 again before it serves
     #[argh(switch)]
     faults: bool,
 }
@@ -79,7 +81,7 @@ fn main() -> AppExit {
                             retry_after: Some("1".into()),
                         },
                     )
-                    .fault(Route::Create, Fault::Status(503));
+                    .fault(Route::Create, Fault::RateLimited { retry_after: None });
             }
             let fake = match fake.spawn() {
                 Ok(fake) => fake,
@@ -94,14 +96,11 @@ fn main() -> AppExit {
             (Some(fake), builder)
         }
     };
+    let mut builder = builder.model(&cli.model).size(&cli.size);
+    if cli.url_results {
+        builder = builder.response_format(ResponseFormat::Url);
+    }
     let images = builder
-        .model(&cli.model)
-        .size(&cli.size)
-        .response_format(if cli.url_results {
-            ResponseFormat::Url
-        } else {
-            ResponseFormat::B64Json
-        })
         .policy(
             NetPolicy::new()
                 .max_attempts(4)

@@ -74,12 +74,26 @@ pub struct AssetError {
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
+/// The longest error message, in characters. Errors go into logs, tasks, analytics and
+/// recordings; a longer message (text of unbounded length that reached it: a server's, a
+/// file's) is cut there, and the cut is marked.
+pub const MAX_ERROR_MESSAGE: usize = 4096;
+
 impl AssetError {
-    /// An error of `kind` with a message saying what was wrong and where.
+    /// An error of `kind` with a message saying what was wrong and where; at most
+    /// [`MAX_ERROR_MESSAGE`] characters of it are kept.
     pub fn new(kind: AssetErrorKind, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > MAX_ERROR_MESSAGE
+            && let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_MESSAGE)
+        {
+            let total = message.len();
+            message.truncate(cut);
+            message.push_str(&format!("… [cut: {total} bytes in all]"));
+        }
         Self {
             kind,
-            message: message.into(),
+            message,
             source: None,
         }
     }
@@ -202,6 +216,20 @@ mod tests {
         assert_eq!(source.to_string(), "read-only");
         assert_eq!(error, AssetError::io("cannot write blob x"));
         assert_ne!(error.kind(), AssetErrorKind::NoSource);
+    }
+
+    #[test]
+    fn messages_are_bounded() {
+        let error = AssetError::generation(format!("said: {}", "ü".repeat(1 << 20)));
+        assert!(error.message().chars().count() < MAX_ERROR_MESSAGE + 40);
+        assert!(error.message().starts_with("said: üü"));
+        assert!(
+            error
+                .message()
+                .ends_with(&format!("[cut: {} bytes in all]", 6 + (2 << 20)))
+        );
+        let short = "x".repeat(MAX_ERROR_MESSAGE);
+        assert_eq!(AssetError::io(short.clone()).message(), short);
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub mod source;
 #[cfg(feature = "video")]
 pub mod video;
 
-pub use error::{AssetError, AssetErrorKind};
+pub use error::{AssetError, AssetErrorKind, MAX_ERROR_MESSAGE};
 pub use plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
 pub use provider::{
     AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, GenerationTask,

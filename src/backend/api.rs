@@ -205,6 +205,10 @@ impl Api {
         if let Some(body) = body {
             request = request.json_bytes(body);
         }
+        if let Some((_, password)) = &self.login {
+            // A refusal of the login may quote it back (FastAPI's 422 quotes the input).
+            request = request.hiding(password);
+        }
         let mut relogged = false;
         loop {
             let token = match auth {

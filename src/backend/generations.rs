@@ -249,17 +249,25 @@ fn outcome(generation: &GenerationResponse) -> Outcome {
         },
         GenerationStatus::Failed => {
             let code = generation.error_code.as_deref().unwrap_or("unknown");
-            let message = generation
-                .error_message
-                .as_deref()
-                .unwrap_or("no message from the backend");
+            // The server's words, from a successful answer: bounded and scrubbed all the same.
+            let message = crate::net::server_text(
+                generation
+                    .error_message
+                    .as_deref()
+                    .unwrap_or("no message from the backend"),
+            );
             let kind = if code == CONTENT_REJECTED {
                 AssetErrorKind::Rejected
             } else {
                 AssetErrorKind::Generation
             };
-            let error =
-                AssetError::new(kind, format!("generation {id} failed ({code}): {message}"));
+            let error = AssetError::new(
+                kind,
+                format!(
+                    "generation {id} failed ({}): {message}",
+                    crate::net::server_text(code)
+                ),
+            );
             if SERVER_RETRIES.contains(&code) {
                 Outcome::MaybeRetried(error)
             } else {

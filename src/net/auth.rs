@@ -9,7 +9,7 @@ use crate::net::Secret;
 /// `api-key`) whose value is secret. Its `Debug` shows which, never the value.
 ///
 /// A [`PolicyClient`](crate::net::PolicyClient) sends it only to its base URL's origin: a CDN
-/// or another host a result points to never sees it.
+/// or another host a result or a redirect points to never sees it, whatever header carries it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Auth {
     /// No credential.

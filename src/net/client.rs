@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bevy::log::debug;
-use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use reqwest::{StatusCode, Url};
+use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
+use reqwest::redirect::{Attempt, Policy};
+use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -14,13 +15,27 @@ use crate::error::AssetError;
 use crate::net::error::transport_error;
 use crate::net::{
     Answer, Failure, NetError, NetPolicy, NetRequest, Retries, retry_after, scrub_text, scrub_url,
+    server_text_without,
 };
+
+/// The most redirects one call follows.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// An HTTP client for one backend: a base URL, a [`NetPolicy`] and a shared `reqwest::Client`.
 /// Every call goes through one retry loop that applies the policy, reads answers within a size
 /// bound and turns failures into [`NetError`]s (and those into typed
 /// [`AssetError`](crate::AssetError)s). The credential goes only to the base URL's origin.
 /// Cheap to clone; clones share connections and the concurrency limit.
+///
+/// # Redirects
+///
+/// A call that carries a credential or a body follows a redirect (at most [`MAX_REDIRECTS`])
+/// only on the origin (scheme, host and port) it was sent to: a redirect to another origin is
+/// not followed, so neither the credential (whatever header carries it) nor the body (a
+/// password, a prompt, player ids) reaches it, and the call fails with
+/// [`Failure::Redirected`], naming where it pointed without its query. A plain `GET` with
+/// neither (a file on a CDN) may follow redirects to other origins, never from `https` down to
+/// `http`. No call sends `Referer`.
 ///
 /// Any [`AssetSource`](crate::source::AssetSource) that speaks HTTP can use it:
 ///
@@ -45,7 +60,10 @@ pub struct PolicyClient {
 
 struct Inner {
     base: Url,
+    /// Follows redirects on the call's own origin only.
     http: reqwest::Client,
+    /// Follows redirects anywhere (but not down to `http`): for calls with nothing to leak.
+    open: reqwest::Client,
     policy: NetPolicy,
 }
 
@@ -67,19 +85,41 @@ impl PolicyClient {
         // reqwest is built without a bundled crypto provider; ring is the one this crate ships.
         // An error means one is installed already, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(policy.agent())
-            .timeout(policy.attempt_timeout_value())
-            .connect_timeout(policy.connect_timeout_value())
-            .build()
-            .map_err(|error| {
-                AssetError::generation(format!(
-                    "could not build the HTTP client: {}",
-                    scrub_text(&error.to_string())
-                ))
-            })?;
+        let build = |redirects: Policy| {
+            reqwest::Client::builder()
+                .user_agent(policy.agent())
+                .timeout(policy.attempt_timeout_value())
+                .connect_timeout(policy.connect_timeout_value())
+                .redirect(redirects)
+                // The previous URL (its query included) is nobody else's business.
+                .referer(false)
+                .build()
+                .map_err(|error| {
+                    AssetError::generation(format!(
+                        "could not build the HTTP client: {}",
+                        scrub_text(&error.to_string())
+                    ))
+                })
+        };
+        let http = build(Policy::custom(|attempt| {
+            follow_if(attempt, |previous, next| {
+                previous
+                    .first()
+                    .is_some_and(|first| same_origin(first, next))
+            })
+        }))?;
+        let open = build(Policy::custom(|attempt| {
+            follow_if(attempt, |previous, next| {
+                next.scheme() == "https" || previous.iter().all(|url| url.scheme() == "http")
+            })
+        }))?;
         Ok(Self {
-            inner: Arc::new(Inner { base, http, policy }),
+            inner: Arc::new(Inner {
+                base,
+                http,
+                open,
+                policy,
+            }),
         })
     }
 
@@ -117,10 +157,15 @@ impl PolicyClient {
 
     /// Whether `url` is on the base URL's origin (and so gets the credential).
     pub fn same_origin(&self, url: &Url) -> bool {
-        let base = &self.inner.base;
-        base.scheme() == url.scheme()
-            && base.host_str() == url.host_str()
-            && base.port_or_known_default() == url.port_or_known_default()
+        same_origin(&self.inner.base, url)
+    }
+
+    /// `text`, the server's own words, as an error may carry them: bounded and scrubbed as
+    /// [`server_text`](crate::net::server_text) does, and without this client's credential
+    /// should the server quote it back.
+    pub fn server_text(&self, text: &str) -> String {
+        let secret = self.inner.policy.credential().secret();
+        server_text_without(text, secret.as_slice())
     }
 
     /// Sends `request` and returns the whole successful answer.
@@ -157,8 +202,14 @@ impl PolicyClient {
         } else {
             None
         };
-        // Some servers quote the key they were given in their refusal.
-        let secret = header.as_ref().and(credential.secret());
+        // Some servers quote the key they were given (FastAPI's 422 quotes the whole input):
+        // what the call carries never goes into its error.
+        let mut secrets: Vec<&str> = header
+            .as_ref()
+            .and(credential.secret())
+            .into_iter()
+            .collect();
+        secrets.extend(request.hidden.iter().map(|secret| secret.expose()));
         let max = request.max_bytes.unwrap_or(policy.answer_limit());
         let deadline = policy
             .overall_timeout_value()
@@ -184,13 +235,14 @@ impl PolicyClient {
             let failure = match outcome {
                 Ok((answer, _)) if answer.status.is_success() => match parse(answer) {
                     Ok(value) => return Ok(value),
-                    Err(message) => Failure::Malformed(message),
+                    // A parse error quotes what the server sent.
+                    Err(message) => Failure::Malformed(server_text_without(&message, &secrets)),
                 },
                 Ok((answer, header_wait)) => Failure::Status {
                     status: answer.status,
                     wait: header_wait.or_else(|| policy.body_wait(answer.status, &answer.bytes)),
                     verdict: policy.final_kind(answer.status, &answer.bytes),
-                    body: redact(answer.bytes, secret),
+                    body: redact(answer.bytes, &secrets),
                 },
                 Err(failure) => failure,
             };
@@ -232,7 +284,16 @@ impl PolicyClient {
         credential: Option<(HeaderName, HeaderValue)>,
         max: u64,
     ) -> Result<(Answer, Option<std::time::Duration>), Failure> {
-        let mut builder = self.inner.http.request(request.method.clone(), url.clone());
+        // Nothing to leak: a file on a CDN may move elsewhere.
+        let plain = credential.is_none()
+            && request.body.is_none()
+            && matches!(request.method, Method::GET | Method::HEAD);
+        let http = if plain {
+            &self.inner.open
+        } else {
+            &self.inner.http
+        };
+        let mut builder = http.request(request.method.clone(), url.clone());
         if let Some((name, value)) = credential {
             builder = builder.header(name, value);
         }
@@ -247,6 +308,16 @@ impl PolicyClient {
         };
         let mut response = builder.send().await.map_err(transport)?;
         let status: StatusCode = response.status();
+        if status.is_redirection() {
+            // Not followed: to another origin, or one redirect too many.
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|location| response.url().join(location).ok())
+                .map(|next| bare_url(&next));
+            return Err(Failure::Redirected { status, location });
+        }
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)
@@ -274,14 +345,48 @@ impl PolicyClient {
     }
 }
 
-/// `body` with every occurrence of `secret` replaced by `<redacted>`.
-fn redact(body: Vec<u8>, secret: Option<&str>) -> Vec<u8> {
-    let Some(secret) = secret
-        .map(str::as_bytes)
+/// Whether `a` and `b` share an origin: scheme, host and port.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The redirect policy: follows `attempt` when `allowed(previous, next)` says so (`previous`
+/// holds the call's first URL and every one followed since) and fewer than [`MAX_REDIRECTS`]
+/// were followed. Otherwise the redirect comes back as the answer, which the call turns into
+/// [`Failure::Redirected`].
+fn follow_if(
+    attempt: Attempt<'_>,
+    allowed: impl Fn(&[Url], &Url) -> bool,
+) -> reqwest::redirect::Action {
+    if attempt.previous().len() <= MAX_REDIRECTS && allowed(attempt.previous(), attempt.url()) {
+        attempt.follow()
+    } else {
+        attempt.stop()
+    }
+}
+
+/// `url` without userinfo, query or fragment: where a refused redirect pointed, as an error
+/// may name it.
+fn bare_url(url: &Url) -> String {
+    let mut bare = url.clone();
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    bare.set_query(None);
+    bare.set_fragment(None);
+    bare.to_string()
+}
+
+/// `body` with every occurrence of each of `secrets` replaced by `<redacted>`.
+fn redact(body: Vec<u8>, secrets: &[&str]) -> Vec<u8> {
+    secrets
+        .iter()
         .filter(|secret| !secret.is_empty())
-    else {
-        return body;
-    };
+        .fold(body, |body, secret| redact_one(body, secret.as_bytes()))
+}
+
+fn redact_one(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
     if !body.windows(secret.len()).any(|window| window == secret) {
         return body;
     }
@@ -301,27 +406,25 @@ fn redact(body: Vec<u8>, secret: Option<&str>) -> Vec<u8> {
 
 /// Whether `failure` may be retried under `retries`: connection errors, timeouts, 429, 5xx and
 /// garbled answers, unless the policy's rule made an answer final; with
-/// [`Retries::Refusals`] only what shows the work was not done.
+/// [`Retries::Refusals`] only what shows the work was not done (a refused connection, a 429).
+/// A refused redirect is never retried.
 pub fn is_retryable(failure: &Failure, retries: Retries) -> bool {
-    let refused_status = |failure: &Failure| match failure {
-        Failure::Status {
-            status, verdict, ..
-        } => {
-            verdict.is_none()
-                && (*status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
-        }
-        _ => false,
+    let Failure::Status {
+        status, verdict, ..
+    } = failure
+    else {
+        return match retries {
+            Retries::Never => false,
+            Retries::Refusals => matches!(failure, Failure::Transport { connect: true, .. }),
+            Retries::All => matches!(failure, Failure::Transport { .. } | Failure::Malformed(_)),
+        };
     };
-    match retries {
-        Retries::Never => false,
-        Retries::Refusals => {
-            matches!(failure, Failure::Transport { connect: true, .. }) || refused_status(failure)
+    verdict.is_none()
+        && match retries {
+            Retries::Never => false,
+            Retries::Refusals => *status == StatusCode::TOO_MANY_REQUESTS,
+            Retries::All => *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
         }
-        Retries::All => {
-            matches!(failure, Failure::Transport { .. } | Failure::Malformed(_))
-                || refused_status(failure)
-        }
-    }
 }
 
 /// The base URL with a trailing slash, so that joining keeps a path prefix
@@ -380,10 +483,11 @@ mod tests {
     fn echoed_secrets_are_redacted() {
         let body = br#"{"error":"Incorrect API key provided: sk-1 (sk-1)"}"#.to_vec();
         assert_eq!(
-            redact(body.clone(), Some("sk-1")),
+            redact(body.clone(), &["sk-1"]),
             br#"{"error":"Incorrect API key provided: <redacted> (<redacted>)"}"#
         );
-        assert_eq!(redact(body.clone(), None), body);
+        assert_eq!(redact(body.clone(), &[]), body);
+        assert_eq!(redact(body.clone(), &[""]), body);
     }
 
     #[test]
@@ -398,8 +502,9 @@ mod tests {
         };
         for (failure, all, refusals) in [
             (status(429, None), true, true),
-            (status(500, None), true, true),
-            (status(503, None), true, true),
+            // A 5xx may come after the work was done: a paid create is not sent again.
+            (status(500, None), true, false),
+            (status(504, None), true, false),
             (status(500, Some(AssetErrorKind::InvalidData)), false, false),
             (status(400, None), false, false),
             (status(401, None), false, false),
@@ -408,6 +513,14 @@ mod tests {
             (refused, true, true),
             (Failure::Malformed("x".into()), true, false),
             (Failure::TooLarge(1), false, false),
+            (
+                Failure::Redirected {
+                    status: StatusCode::TEMPORARY_REDIRECT,
+                    location: None,
+                },
+                false,
+                false,
+            ),
         ] {
             assert_eq!(is_retryable(&failure, Retries::All), all, "{failure:?}");
             assert_eq!(

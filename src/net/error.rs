@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::error::{AssetError, AssetErrorKind};
-use crate::net::scrub_text;
+use crate::net::{MAX_REDIRECTS, scrub_text, server_text};
 
 /// How a call failed.
 #[derive(Debug)]
@@ -39,6 +39,16 @@ pub enum Failure {
     TooLarge(u64),
     /// The call's overall timeout passed.
     TimedOut(Duration),
+    /// A redirect that was not followed: to another origin while the call carried a
+    /// credential or a body (see [`PolicyClient`](crate::net::PolicyClient)), or one more than
+    /// [`MAX_REDIRECTS`](crate::net::MAX_REDIRECTS). Final: never retried.
+    Redirected {
+        /// The redirect's status (301, 302, 303, 307, 308).
+        status: StatusCode,
+        /// Where it pointed, without userinfo, query or fragment; `None` without a usable
+        /// `Location`.
+        location: Option<String>,
+    },
     /// The call could not be made: a bad URL or credential, a login that failed, the client
     /// closing.
     Local(AssetError),
@@ -110,7 +120,8 @@ impl NetError {
             Failure::Transport { connect, .. } => !connect,
             Failure::Status { status, .. } => status.is_server_error(),
             Failure::Malformed(_) | Failure::TimedOut(_) => true,
-            Failure::TooLarge(_) | Failure::Local(_) => false,
+            // A redirect says the work is elsewhere, not that it was done.
+            Failure::TooLarge(_) | Failure::Local(_) | Failure::Redirected { .. } => false,
         }
     }
 
@@ -135,6 +146,13 @@ impl NetError {
                 AssetErrorKind::TimedOut,
                 format!("{} did not finish within {limit:?}", self.what),
             ),
+            Failure::Redirected { status, location } => AssetError::generation(format!(
+                "{} answered {status}, a redirect to {}, which was not followed: a call \
+                 carrying a credential or a body goes to no other origin, and at most \
+                 {MAX_REDIRECTS} redirects are followed",
+                self.what,
+                location.as_deref().unwrap_or("nowhere usable")
+            )),
             Failure::Local(error) => error.clone(),
         };
         if self.tries > 1 {
@@ -186,8 +204,7 @@ pub fn status_error(
             if text.is_empty() {
                 "no error body".to_owned()
             } else {
-                // Bodies can be whole HTML pages from a proxy: keep the start.
-                text.chars().take(300).collect()
+                text.to_owned()
             }
         });
     let kind = verdict.unwrap_or(match status {
@@ -202,7 +219,8 @@ pub fn status_error(
     };
     AssetError::new(
         kind,
-        format!("{what} answered {status}{hint}: {}", scrub_text(&said)),
+        // Bodies can be whole HTML pages from a proxy, or megabytes of JSON.
+        format!("{what} answered {status}{hint}: {}", server_text(&said)),
     )
 }
 

@@ -1,14 +1,18 @@
 //! A reusable network policy for any source that speaks HTTP: retries with capped, jittered
 //! backoff; `Retry-After` (seconds or HTTP-date) honoured within a cap; a timeout per attempt
 //! and for a whole call; a shared concurrency limit; a credential ([`Auth`], holding a
-//! [`Secret`]) sent only to the backend's own origin; URL scrubbing for everything that reaches
-//! an error or a log line.
+//! [`Secret`]) sent only to the backend's own origin, and never carried (nor a body, nor a
+//! `Referer`) through a redirect to another origin (see [`PolicyClient`]); URL scrubbing for
+//! everything that reaches an error or a log line, and the server's own words in errors cut to
+//! [`MAX_SERVER_TEXT`] characters and scrubbed of anything that looks like a credential
+//! ([`server_text`]).
 //!
 //! Build a [`NetPolicy`], wrap it in a [`PolicyClient`] for your backend's base URL, and send
 //! [`NetRequest`]s. Failures come back as [`NetError`]s that say what was called, how it failed
 //! and after how many tries; they convert into typed [`AssetError`](crate::AssetError)s (429
 //! and 5xx exhausted: `Generation`; 404: `NotFound`; 400 and 422: `InvalidData`; the overall
-//! timeout: `TimedOut`) whose messages never hold a credential.
+//! timeout: `TimedOut`; a refused redirect: `Generation`) whose messages never hold a
+//! credential.
 //!
 //! The PixSim7 client ([`backend`](crate::backend)) and the OpenAI-compatible images adapter
 //! ([`openai`](crate::openai)) are both built on it.
@@ -53,11 +57,12 @@ pub use answer::Answer;
 pub use auth::Auth;
 pub use backoff::Backoff;
 pub(crate) use client::normalise_base;
-pub use client::{PolicyClient, is_retryable};
+pub use client::{MAX_REDIRECTS, PolicyClient, is_retryable};
 pub use concurrency::ConcurrencyLimit;
 pub use error::{Failure, NetError, status_error};
 pub use policy::{BodyWaitRule, FinalAnswerRule, NetPolicy};
 pub use request::{NetRequest, Retries};
 pub use retry_after::{MAX_SERVER_WAIT, retry_after, seconds};
-pub use scrub::{is_secret_param, scrub_text, scrub_url};
+pub(crate) use scrub::server_text_without;
+pub use scrub::{MAX_SERVER_TEXT, is_secret_param, scrub_text, scrub_url, server_text};
 pub use secret::Secret;

@@ -1,10 +1,12 @@
 //! [`NetRequest`]: one call to send through a [`PolicyClient`](crate::net::PolicyClient).
 
+use std::fmt;
+
 use reqwest::Method;
 use serde::Serialize;
 
 use crate::error::AssetError;
-use crate::net::Auth;
+use crate::net::{Auth, Secret, scrub_text};
 
 /// Which failures of a call may be sent again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -14,15 +16,17 @@ pub enum Retries {
     #[default]
     All,
     /// Repeating costs if the first one did its work (a create that is paid for): only what
-    /// shows the work was not done is retried, a refused connection, a 429 or a 5xx. A timeout
-    /// or reset after sending, or a garbled success, is final.
+    /// shows the work was not done is retried, a refused connection (nothing was sent) or a 429
+    /// (refused before any work). A 5xx (a gateway's 502 or 504 can come after the work was
+    /// done), a timeout or reset after sending, or a garbled success, is final.
     Refusals,
     /// Sent once; the caller decides.
     Never,
 }
 
 /// One call: method, target (a path under the client's base URL, or an absolute URL), body,
-/// and how it may be retried. Built like a sentence:
+/// and how it may be retried. Built like a sentence. Its `Debug` shows the body's length, never
+/// the body, and the target without userinfo, query or fragment:
 ///
 /// ```
 /// use bevy_asset_provider::net::{NetRequest, Retries};
@@ -33,7 +37,7 @@ pub enum Retries {
 ///     .retries(Retries::Refusals);
 /// let poll = NetRequest::get("v1/images/generations/42");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct NetRequest {
     pub(crate) method: Method,
@@ -43,6 +47,27 @@ pub struct NetRequest {
     pub(crate) retries: Retries,
     pub(crate) max_bytes: Option<u64>,
     pub(crate) what: Option<String>,
+    pub(crate) hidden: Vec<Secret>,
+}
+
+impl fmt::Debug for NetRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let body = self
+            .body
+            .as_ref()
+            .map(|(bytes, content_type)| format!("{} bytes of {content_type}", bytes.len()));
+        let target = scrub_text(&self.target);
+        let target = target.split(['?', '#']).next().unwrap_or_default();
+        f.debug_struct("NetRequest")
+            .field("method", &self.method)
+            .field("target", &target)
+            .field("body", &body)
+            .field("auth", &self.auth)
+            .field("retries", &self.retries)
+            .field("max_bytes", &self.max_bytes)
+            .field("what", &self.what)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NetRequest {
@@ -56,6 +81,7 @@ impl NetRequest {
             retries: Retries::All,
             max_bytes: None,
             what: None,
+            hidden: Vec::new(),
         }
     }
 
@@ -104,9 +130,37 @@ impl NetRequest {
         self
     }
 
+    /// A secret this call carries in its body (a login's password): should the server quote it
+    /// back, errors show `<redacted>` instead. The credential sent is hidden without asking.
+    pub fn hiding(mut self, secret: &Secret) -> Self {
+        self.hidden.push(secret.clone());
+        self
+    }
+
     /// How errors and logs name the call (default: the method and the scrubbed path).
     pub fn what(mut self, what: impl Into<String>) -> Self {
         self.what = Some(what.into());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_body_and_no_secret() {
+        let request = NetRequest::post("https://u:pw-SECRET@h/api/v1/auth/login?token=tok-SECRET")
+            .json(&serde_json::json!({ "password": "hunter2-SECRET", "prompt": "private" }))
+            .unwrap()
+            .auth(Auth::bearer("bearer-SECRET"));
+        let shown = format!("{request:?}");
+        for hidden in ["SECRET", "hunter2", "private"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+        assert!(
+            shown.contains("bytes") && shown.contains("/api/v1/auth/login"),
+            "{shown}"
+        );
     }
 }

@@ -61,9 +61,100 @@ pub fn scrub_text(text: &str) -> String {
     without_url_secrets(text)
 }
 
+/// The most characters of a server's own words (an error message, a job's failure reason, a
+/// value its answer quoted) that go into an error; the rest is cut and the cut is marked.
+pub const MAX_SERVER_TEXT: usize = 400;
+
+/// `text`, a server's own words, as it may go into an error, a log line, a task or a
+/// recording: URLs without userinfo, query or fragment ([`scrub_text`]); anything shaped like a
+/// token (a `Bearer …` value, a JWT, an `sk-…` key) replaced by `<redacted>`; control
+/// characters (line breaks) as spaces; and at most [`MAX_SERVER_TEXT`] characters, cut on a
+/// character boundary with `… [cut: N bytes in all]` after it.
+///
+/// ```
+/// use bevy_asset_provider::net::{MAX_SERVER_TEXT, server_text};
+///
+/// let said = format!("bad key Bearer sk-live-abcdefghijklmnopqrstuvwxyz\n{}", "x".repeat(20_000));
+/// let shown = server_text(&said);
+/// assert!(!shown.contains("sk-live") && !shown.contains('\n'));
+/// assert!(shown.chars().count() < MAX_SERVER_TEXT + 40 && shown.ends_with("bytes in all]"));
+/// ```
+pub fn server_text(text: &str) -> String {
+    server_text_without(text, &[])
+}
+
+/// [`server_text`], with every occurrence of each of `secrets` (the credential a call sent, a
+/// password it carried) replaced by `<redacted>` first.
+pub(crate) fn server_text_without(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        if text.contains(secret) {
+            text = text.replace(secret, "<redacted>");
+        }
+    }
+    // Line breaks could forge log lines; and they end a URL or a token for the scrubbing.
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = redact_token_shapes(&scrub_text(&text));
+    let total = text.len();
+    let mut shown: String = text.chars().take(MAX_SERVER_TEXT).collect();
+    if shown.len() < total {
+        shown.push_str(&format!("… [cut: {total} bytes in all]"));
+    }
+    shown
+}
+
+/// `text` with the words that look like credentials replaced: the word after `Bearer`, JWTs
+/// (`eyJ….….…`) and API keys (`sk-…`, 20 characters or more).
+fn redact_token_shapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_bearer = false;
+    for (index, word) in text.split(' ').enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        let bare = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_');
+        let looks_like_token = bare != "redacted"
+            && ((after_bearer && !bare.is_empty())
+                || (bare.starts_with("eyJ") && bare.matches('.').count() == 2)
+                || (bare.starts_with("sk-") && bare.len() >= 20));
+        if looks_like_token {
+            out.push_str(&word.replace(bare, "<redacted>"));
+        } else {
+            out.push_str(word);
+        }
+        after_bearer = word.eq_ignore_ascii_case("bearer");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_words_are_bounded_and_lose_what_looks_secret() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        let said = format!(
+            "token {jwt} refused; key sk-abcdefghijklmnopqrstuv; Bearer tok-9\r\nforged line; \
+             see https://u:p@h/x?sig=1"
+        );
+        let shown = server_text_without(&said, &["tok-9"]);
+        assert_eq!(
+            shown,
+            "token <redacted> refused; key <redacted>; Bearer <redacted>  forged line; see https://h/x"
+        );
+        let long = "é".repeat(MAX_SERVER_TEXT * 3);
+        let shown = server_text(&long);
+        assert!(shown.starts_with(&"é".repeat(MAX_SERVER_TEXT)), "{shown}");
+        assert!(
+            shown.ends_with(&format!("… [cut: {} bytes in all]", long.len())),
+            "{shown}"
+        );
+        assert_eq!(server_text("short and fine"), "short and fine");
+    }
 
     #[test]
     fn credentials_leave_and_the_rest_stays() {

@@ -26,7 +26,7 @@ pub struct OpenAiImagesBuilder {
     base_url: String,
     model: String,
     size: String,
-    format: ResponseFormat,
+    format: Option<ResponseFormat>,
     token: Token,
     policy: NetPolicy,
     poll_start: Duration,
@@ -34,6 +34,7 @@ pub struct OpenAiImagesBuilder {
     job_timeout: Duration,
     max_image_bytes: u64,
     scope_tag: bool,
+    salt: Option<String>,
     source_id: Option<String>,
 }
 
@@ -61,7 +62,7 @@ impl OpenAiImagesBuilder {
             base_url,
             model: "gpt-image-1".to_owned(),
             size: "1024x1024".to_owned(),
-            format: ResponseFormat::B64Json,
+            format: None,
             token: Token::None,
             policy: NetPolicy::new(),
             poll_start: Duration::from_secs(1),
@@ -69,6 +70,7 @@ impl OpenAiImagesBuilder {
             job_timeout: Duration::from_secs(600),
             max_image_bytes: 32 * 1024 * 1024,
             scope_tag: true,
+            salt: None,
             source_id: None,
         }
     }
@@ -85,9 +87,12 @@ impl OpenAiImagesBuilder {
         self
     }
 
-    /// Base64 images in the answer (the default) or URLs to fetch.
+    /// Asks for base64 images in the answer or for URLs to fetch, sending `response_format`.
+    /// By default the field is not sent, since OpenAI's gpt-image models refuse it (400
+    /// `unknown_parameter`) and always answer base64, and the server's own default is taken:
+    /// either shape of answer is accepted whatever was asked.
     pub fn response_format(mut self, format: ResponseFormat) -> Self {
-        self.format = format;
+        self.format = Some(format);
         self
     }
 
@@ -135,11 +140,23 @@ impl OpenAiImagesBuilder {
         self
     }
 
-    /// Whether creates carry `user`, a hash of the request's scope, so that a caching proxy in
-    /// front of the server keeps players and playthroughs apart (default `true`). Turn it off
-    /// for a server that refuses the field.
+    /// Whether creates carry `user`, a salted hash of the request's scope (see
+    /// [`scope_salt`](Self::scope_salt)), so that a caching proxy in front of the server keeps
+    /// players and playthroughs apart (default `true`). Turn it off for a server that refuses
+    /// the field.
     pub fn scope_tag(mut self, enabled: bool) -> Self {
         self.scope_tag = enabled;
+        self
+    }
+
+    /// The salt of the `user` [scope tag](Self::scope_tag): the tag is a SHA-256 of the salt
+    /// and the player or playthrough id, so one player looks different to every game that salts
+    /// differently. Set it to something of your game's own (its name, or better a random
+    /// string kept with the game); keep it, or a caching proxy keyed on `user` stops matching.
+    /// Default: the game's executable name and the server's base URL, which differs between
+    /// games unless their executables share a name (`game`, `main`).
+    pub fn scope_salt(mut self, salt: impl Into<String>) -> Self {
+        self.salt = Some(salt.into());
         self
     }
 
@@ -179,8 +196,19 @@ impl OpenAiImagesBuilder {
                 self.size
             )
         });
+        let salt = self.salt.clone().unwrap_or_else(|| {
+            let game = std::env::current_exe()
+                .ok()
+                .and_then(|path| {
+                    path.file_stem()
+                        .map(|stem| stem.to_string_lossy().into_owned())
+                })
+                .unwrap_or_default();
+            format!("{game}\n{}", client.base())
+        });
         Ok(OpenAiImages::from_inner(Inner {
             name,
+            salt,
             client,
             model: self.model,
             size: self.size,

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::error::AssetError;
-use crate::net::{NetRequest, PolicyClient, scrub_url};
+use crate::net::{NetRequest, PolicyClient, scrub_url, server_text};
 use crate::request::MediaKind;
 
 /// Bytes and their MIME type.
@@ -116,7 +116,11 @@ pub(crate) async fn fetch(
         .send(
             NetRequest::get(target.as_str())
                 .max_bytes(max)
-                .what(format!("download of {what} from {}", scrub_url(&target))),
+                // The URL is the server's word: bounded like the rest of what it says.
+                .what(format!(
+                    "download of {what} from {}",
+                    server_text(&scrub_url(&target))
+                )),
         )
         .await?;
     let mime = answer.mime();

@@ -4,9 +4,11 @@
 //!
 //! # What is sent
 //!
-//! `{"model", "prompt", "n": 1, "size", "response_format": "b64_json" | "url", "user"?}`. The
-//! prompt is the request's prompt (with a string `style` appended as `". Style: …"`); a request
-//! without a prompt passes to the next source.
+//! `{"model", "prompt", "n": 1, "size", "response_format"?, "user"?}`. The prompt is the
+//! request's prompt (with a string `style` appended as `". Style: …"`); a request without a
+//! prompt passes to the next source. `response_format` (`"b64_json"` or `"url"`) is sent only
+//! when the game [sets it](OpenAiImagesBuilder::response_format): OpenAI's gpt-image models
+//! refuse the field (400 `unknown_parameter`) and always answer base64.
 //!
 //! # Whose image is whose
 //!
@@ -14,9 +16,11 @@
 //! its memory and disk tiers. A server (or a caching proxy in front of it) may reuse an image
 //! for an identical body, though, and two players asking with the same prompt would then share
 //! one. So, as the PixSim7 client asks for new work for scoped strategies, the create carries
-//! `user`: nothing for `once` (one image for everyone is the point), a SHA-256 of the
-//! playthrough or player scope for the scoped strategies (no player id leaves the game), a
-//! fresh tag for `always`. [`scope_tag(false)`](OpenAiImagesBuilder::scope_tag) turns it off.
+//! `user`: nothing for `once` (one image for everyone is the point), a SHA-256 of a per-game
+//! [salt](OpenAiImagesBuilder::scope_salt) and the playthrough or player scope for the scoped
+//! strategies (no player id leaves the game, and one player is not the same `user` in two
+//! games), a fresh tag for `always`. [`scope_tag(false)`](OpenAiImagesBuilder::scope_tag)
+//! turns it off.
 //!
 //! # The answers accepted
 //!
@@ -43,12 +47,17 @@
 //!
 //! # Failures
 //!
-//! 429 and 5xx are retried (honouring `Retry-After`), other 4xx are final: 400 and 422 are
-//! [`InvalidData`](crate::AssetErrorKind::InvalidData), a refused prompt
+//! A create is sent again only when nothing shows an image may have been made: after a refused
+//! connection or a 429 (honouring `Retry-After`). A 5xx, a timeout after sending or a garbled
+//! answer fails the request, saying it was not sent again, since a second create would be a
+//! second paid image. Polls and downloads are retried on any transient failure (a 429, a 5xx,
+//! a timeout). Other 4xx are final: 400 and 422 are [`InvalidData`](crate::AssetErrorKind::InvalidData), a refused prompt
 //! (`content_policy_violation`, `moderation_blocked`, `content_filter`) is
 //! [`Rejected`](crate::AssetErrorKind::Rejected), 404 is
 //! [`NotFound`](crate::AssetErrorKind::NotFound). No error, log line or `Debug` output holds
-//! the token.
+//! the token, and what the server says (an error message, a failed job's reason) is cut to
+//! [`MAX_SERVER_TEXT`](crate::net::MAX_SERVER_TEXT) characters and scrubbed before it goes
+//! into an error.
 
 mod builder;
 mod media;

@@ -26,10 +26,12 @@ const GENERATIONS: &str = "v1/images/generations";
 ///
 /// Every call goes through a [`PolicyClient`]: retries, `Retry-After`, timeouts and the
 /// concurrency limit of its [`NetPolicy`](crate::net::NetPolicy). The create is retried only
-/// when the answer shows no image was made (a refused connection, 429, 5xx): a timeout after
-/// sending, or a garbled success, might have been paid for and is not sent again. Polls and
-/// downloads are retried on any transient failure. See the [module docs](crate::openai) for the
-/// answers accepted.
+/// when nothing shows an image may have been made (a refused connection, a 429): a 5xx (a
+/// gateway's 504 can come after the image was made), a timeout after sending, or a garbled
+/// success, might have been paid for and is not sent again. Polls and downloads are retried on
+/// any transient failure. See the [module docs](crate::openai) for the answers accepted.
+///
+/// It [uses the network](AssetSource::uses_network): a game in offline mode never calls it.
 ///
 /// ```no_run
 /// use bevy_asset_provider::prelude::*;
@@ -53,7 +55,8 @@ pub(crate) struct Inner {
     pub client: PolicyClient,
     pub model: String,
     pub size: String,
-    pub format: ResponseFormat,
+    pub format: Option<ResponseFormat>,
+    pub salt: String,
     pub poll_start: Duration,
     pub poll_max: Duration,
     pub job_timeout: Duration,
@@ -118,7 +121,7 @@ impl OpenAiImages {
             _ => prompt.to_owned(),
         };
         let user = if self.inner.scope_tag {
-            scope_tag(request.strategy, session)
+            scope_tag(request.strategy, session, &self.inner.salt)
         } else {
             None
         };
@@ -147,7 +150,22 @@ impl OpenAiImages {
                     .retries(Retries::Refusals)
                     .max_bytes(self.answer_limit()),
             )
-            .await?;
+            .await
+            .map_err(|error| {
+                let reached = error.may_have_reached();
+                let asset = AssetError::from(error);
+                if reached {
+                    AssetError::new(
+                        asset.kind(),
+                        format!(
+                            "{} (not sent again: the image may have been made and paid for)",
+                            asset.message()
+                        ),
+                    )
+                } else {
+                    asset
+                }
+            })?;
         let mut reply = self.read(created, "the create's answer")?;
         let deadline = Instant::now() + inner.job_timeout;
         let mut interval = inner.poll_start;
@@ -167,7 +185,11 @@ impl OpenAiImages {
                     };
                     return Err(AssetError::new(
                         kind,
-                        format!("{}: image job {id} failed: {message}", inner.name),
+                        format!(
+                            "{}: image job {id} failed: {}",
+                            inner.name,
+                            inner.client.server_text(&message)
+                        ),
                     ));
                 }
                 Reply::Running { id } => {
@@ -203,7 +225,11 @@ impl OpenAiImages {
 
     fn read(&self, answer: ImagesAnswer, what: &str) -> Result<Reply, AssetError> {
         answer.read().map_err(|unreadable| {
-            AssetError::invalid_data(format!("{}: {what}: {}", self.inner.name, unreadable.0))
+            AssetError::invalid_data(format!(
+                "{}: {what}: {}",
+                self.inner.name,
+                self.inner.client.server_text(&unreadable.0)
+            ))
         })
     }
 
@@ -244,16 +270,20 @@ impl OpenAiImages {
 }
 
 /// The create's `user` for `strategy`: nothing for `once` (one image for everyone is the
-/// point), a hash of the playthrough or player scope for the scoped strategies (so a caching
-/// proxy never hands one player's image to another, and no player id leaves the game), a fresh
-/// tag for `always`.
-fn scope_tag(strategy: CachingStrategy, session: &PlaySession) -> Option<String> {
+/// point), a salted hash of the playthrough or player scope for the scoped strategies (so a
+/// caching proxy never hands one player's image to another, no player id leaves the game, and
+/// one player looks different to every game), a fresh tag for `always`.
+fn scope_tag(strategy: CachingStrategy, session: &PlaySession, salt: &str) -> Option<String> {
     match strategy {
         CachingStrategy::Once => None,
         CachingStrategy::Always => Some(format!("bap-{:016x}", fastrand::u64(..))),
         scoped => scoped.scope(session).map(|scope| {
-            let digest = Sha256::digest(scope.as_bytes());
-            format!("bap-{}", &hex::encode(digest)[..24])
+            // The salt's length first, so no salt and scope run together into another pair.
+            let mut hasher = Sha256::new();
+            hasher.update((salt.len() as u64).to_be_bytes());
+            hasher.update(salt.as_bytes());
+            hasher.update(scope.as_bytes());
+            format!("bap-{}", &hex::encode(hasher.finalize())[..24])
         }),
     }
 }
@@ -289,6 +319,10 @@ impl AssetSource for OpenAiImages {
         kind == MediaKind::Image
     }
 
+    fn uses_network(&self) -> bool {
+        true
+    }
+
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         if request.kind() != MediaKind::Image {
             return Ok(None);
@@ -308,19 +342,27 @@ mod tests {
     fn scopes_are_kept_apart_without_naming_players() {
         let alice = PlaySession::new("run-1", "alice");
         let bob = PlaySession::new("run-1", "bob");
-        assert_eq!(scope_tag(CachingStrategy::Once, &alice), None);
-        let a = scope_tag(CachingStrategy::PerPlayer, &alice).unwrap();
-        let b = scope_tag(CachingStrategy::PerPlayer, &bob).unwrap();
+        let tag = |strategy, session| scope_tag(strategy, session, "game-1");
+        assert_eq!(tag(CachingStrategy::Once, &alice), None);
+        let a = tag(CachingStrategy::PerPlayer, &alice).unwrap();
+        let b = tag(CachingStrategy::PerPlayer, &bob).unwrap();
         assert_ne!(a, b);
         assert!(!a.contains("alice"));
         assert_eq!(
-            scope_tag(CachingStrategy::PerPlaythrough, &alice),
-            scope_tag(CachingStrategy::PerPlaythrough, &bob)
+            tag(CachingStrategy::PerPlaythrough, &alice),
+            tag(CachingStrategy::PerPlaythrough, &bob)
         );
         assert_ne!(
-            scope_tag(CachingStrategy::Always, &alice),
-            scope_tag(CachingStrategy::Always, &alice)
+            tag(CachingStrategy::Always, &alice),
+            tag(CachingStrategy::Always, &alice)
         );
+        // Salted per game: another salt, another tag for the same player; the same salt, the
+        // same tag.
+        assert_ne!(
+            scope_tag(CachingStrategy::PerPlayer, &alice, "game-2"),
+            Some(a.clone())
+        );
+        assert_eq!(tag(CachingStrategy::PerPlayer, &alice), Some(a));
         assert!(checked_id("img_01:ab-c.d").is_ok());
         assert!(checked_id("../admin").is_err());
         assert!(checked_id("").is_err());

@@ -25,8 +25,10 @@ pub struct ImagesRequest {
     pub n: u32,
     /// `WIDTHxHEIGHT` (`1024x1024`).
     pub size: String,
-    /// Base64 or URL.
-    pub response_format: ResponseFormat,
+    /// Base64 or URL; sent only when the game [chose one](crate::openai::OpenAiImagesBuilder::response_format)
+    /// (OpenAI's gpt-image models refuse the field and always answer base64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
     /// An opaque tag of the end user; the adapter sends a hash of the request's scope (see the
     /// [module docs](crate::openai)).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,8 @@ mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
 mod layers;
+#[cfg(feature = "http")]
+mod net_redirects;
 mod offline;
 #[cfg(feature = "openai")]
 mod openai;

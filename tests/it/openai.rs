@@ -76,7 +76,8 @@ async fn a_direct_answer_in_base64_is_an_image() {
     assert_eq!(sent["prompt"], "a lighthouse at dusk");
     assert_eq!(sent["n"], 1);
     assert_eq!(sent["size"], "256x256");
-    assert_eq!(sent["response_format"], "b64_json");
+    // Not configured: not sent (gpt-image models refuse it).
+    assert!(sent.get("response_format").is_none(), "{sent}");
     // `once` is shared by everyone: no scope goes to the server.
     assert!(sent.get("user").is_none(), "{sent}");
     assert_eq!(fake.stats().creates, 1);
@@ -178,11 +179,9 @@ async fn retry_after_dates_are_read_and_long_waits_capped() {
 }
 
 #[tokio::test]
-async fn server_errors_are_retried_on_every_route() {
+async fn server_errors_are_retried_on_polls_and_downloads() {
     let fake = fake()
         .answering(Answering::Job { polls: 1 })
-        .fault(Route::Create, Fault::Status(503))
-        .fault(Route::Create, Fault::Status(500))
         .fault(Route::Poll, Fault::Status(502))
         .fault(Route::Poll, Fault::Garbage)
         .fault(Route::File, Fault::Status(500))
@@ -195,21 +194,21 @@ async fn server_errors_are_retried_on_every_route() {
     let media = resolve(&source, &ask("flaky")).await.unwrap();
     assert!(is_png(&media));
     let stats = fake.stats();
-    assert_eq!((stats.creates, stats.polls, stats.files), (3, 3, 2));
+    assert_eq!((stats.creates, stats.polls, stats.files), (1, 3, 2));
 }
 
 #[tokio::test]
 async fn exhausted_retries_fail_with_the_count() {
     let mut builder = fake();
     for _ in 0..4 {
-        builder = builder.fault(Route::Create, Fault::Status(503));
+        builder = builder.fault(Route::Create, Fault::RateLimited { retry_after: None });
     }
     let fake = builder.spawn().unwrap();
     let error = resolve(&images(&fake).build().unwrap(), &ask("down"))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), AssetErrorKind::Generation);
-    assert!(error.message().contains("503"), "{error}");
+    assert!(error.message().contains("429"), "{error}");
     assert!(error.message().contains("after 4 tries"), "{error}");
     assert_eq!(fake.stats().creates, 4);
 }
@@ -438,4 +437,145 @@ fn the_plugin_swaps_the_real_image_in() {
         .get(&handle)
         .unwrap();
     assert_eq!(image.size(), UVec2::new(16, 16));
+}
+
+#[tokio::test]
+async fn a_create_that_may_have_made_an_image_is_never_sent_again() {
+    let fake = fake()
+        .fault(Route::Create, Fault::Status(504))
+        .spawn()
+        .unwrap();
+    let outcome = resolve(&images(&fake).build().unwrap(), &ask("paid once")).await;
+    // A gateway's 504 may come after the image was made and paid for.
+    assert_eq!(fake.stats().creates, 1, "the create was sent again");
+    let error = outcome.expect_err("the 504 is final");
+    assert_eq!(error.kind(), AssetErrorKind::Generation);
+    assert!(
+        error.message().contains("POST /v1/images/generations")
+            && error.message().contains("504")
+            && !error.message().contains("tries"),
+        "{error}"
+    );
+    // A refused connection reached nothing: that is tried again.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let source = OpenAiImages::builder(format!("http://127.0.0.1:{port}"))
+        .policy(policy().max_attempts(2))
+        .build()
+        .unwrap();
+    let error = resolve(&source, &ask("nobody home")).await.unwrap_err();
+    assert!(error.message().contains("after 2 tries"), "{error}");
+}
+
+#[tokio::test]
+async fn response_format_is_sent_only_when_the_game_sets_it() {
+    let fake = fake().spawn().unwrap();
+    let media = resolve(
+        &images(&fake).build().unwrap(),
+        &ask("a gpt-image portrait"),
+    )
+    .await
+    .unwrap();
+    assert!(is_png(&media));
+    let sent = fake.last_create().unwrap();
+    // gpt-image models refuse the field with 400 `unknown_parameter`.
+    assert!(sent.get("response_format").is_none(), "{sent}");
+    for (format, wire) in [
+        (ResponseFormat::B64Json, "b64_json"),
+        (ResponseFormat::Url, "url"),
+    ] {
+        let source = images(&fake).response_format(format).build().unwrap();
+        let media = resolve(&source, &ask(&format!("as {wire}"))).await.unwrap();
+        assert!(is_png(&media));
+        assert_eq!(fake.last_create().unwrap()["response_format"], wire);
+    }
+}
+
+#[tokio::test]
+async fn scope_tags_are_salted_per_game() {
+    let first = fake().spawn().unwrap();
+    let second = fake().spawn().unwrap();
+    let user = async |builder: OpenAiImagesBuilder, fake: &FakeImages| {
+        let request = AssetRequest::image()
+            .prompt("the same portrait")
+            .strategy(CachingStrategy::PerPlayer);
+        resolve(
+            &builder.build().unwrap(),
+            &ask_as(request, PlaySession::new("run-1", "alice")),
+        )
+        .await
+        .unwrap();
+        fake.last_create().unwrap()["user"].clone()
+    };
+    // Two games (here: two servers, which the default salt tells apart) see one player
+    // differently.
+    let a = user(images(&first), &first).await;
+    let b = user(images(&second), &second).await;
+    assert!(a.is_string(), "{a}");
+    assert_ne!(a, b, "one player has the same `user` everywhere");
+    // A salt the game sets is the whole salt: the same salt, the same tag; another, another.
+    let salted = |fake: &FakeImages, salt: &str| images(fake).scope_salt(salt);
+    let a1 = user(salted(&first, "game-one"), &first).await;
+    let a2 = user(salted(&second, "game-one"), &second).await;
+    let b1 = user(salted(&first, "game-two"), &first).await;
+    assert_eq!(a1, a2);
+    assert_ne!(a1, b1);
+    assert_ne!(a1, a);
+}
+
+#[test]
+fn offline_never_calls_the_images_server() {
+    let fake = fake().spawn().unwrap();
+    let source = images(&fake).build().unwrap();
+    assert!(
+        source.uses_network(),
+        "the images source says it needs no network"
+    );
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_offline(true)
+            .with_source(source),
+    );
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("offline portrait"))
+        .id();
+    crate::common::update_until(&mut app, "the request ends", |app| {
+        task(app, entity).status().is_terminal()
+    });
+    assert_eq!(task(&app, entity).status(), TaskStatus::Failed);
+    assert_eq!(
+        fake.stats(),
+        Default::default(),
+        "offline reached the server"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_jobs_words_are_cut_and_scrubbed() {
+    let words = format!(
+        "upstream said: Incorrect API key provided: {TOKEN}; {}",
+        "blah ".repeat(400_000)
+    );
+    let fake = fake()
+        .answering(Answering::Job { polls: 1 })
+        .fail_jobs("server_error", words)
+        .spawn()
+        .unwrap();
+    let error = resolve(&images(&fake).build().unwrap(), &ask("chatty"))
+        .await
+        .unwrap_err();
+    let message = error.message();
+    assert!(
+        message.len() < 2_000,
+        "the error holds {} bytes",
+        message.len()
+    );
+    assert!(!message.contains(TOKEN), "{message}");
+    assert!(
+        message.contains("upstream said") && message.contains("cut"),
+        "{message}"
+    );
 }
