@@ -177,7 +177,10 @@ impl PixSimSourceBuilder {
 
     /// How many creates may go out in any minute (default 20, the real service's limit per
     /// user; 0: no limit). Every request of this client shares the budget; prefetches leave a
-    /// quarter of it to the player's own requests, which go first.
+    /// quarter of it to the player's own requests, which go first. Whatever the budget, 0
+    /// included, a 429 holds every create of this client back: for its `Retry-After` (seconds
+    /// or an HTTP date, at most [`max_server_wait`](Self::max_server_wait)), or the body's "try
+    /// again in N seconds", or else the retry backoff.
     pub fn max_creates_per_minute(mut self, creates: u32) -> Self {
         self.max_creates_per_minute = creates;
         self
