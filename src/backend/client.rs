@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bevy::log::debug;
-use reqwest::Method;
+use reqwest::{Method, Url};
 
 use crate::backend::answers::{body_wait, final_answer};
 use crate::backend::api::{Api, Auth, PixSimFailure, Retry};
@@ -21,6 +21,7 @@ use crate::error::AssetError;
 use crate::error::without_url_secrets;
 use crate::net::{
     Backoff, ConcurrencyLimit, MAX_SERVER_WAIT, NetPolicy, PolicyClient, Secret, normalise_base,
+    scrub_url,
 };
 use crate::request::LONGEST_WAIT;
 use crate::scene::SceneGraph;
@@ -64,11 +65,26 @@ pub struct PixSimSourceBuilder {
 impl fmt::Debug for PixSimSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PixSimSourceBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &shown_url(&self.base_url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("login", &self.login.as_ref().map(|(user, _)| user))
             .field("provider_id", &self.provider_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// A base URL as `Debug` may show it: without userinfo, fragment or credential query
+/// parameters; text that is no URL loses whatever could be userinfo, query or fragment.
+pub(super) fn shown_url(url: &str) -> String {
+    match Url::parse(url.trim()) {
+        Ok(url) if url.has_host() => scrub_url(&url),
+        _ => {
+            let url = url.split(['?', '#']).next().unwrap_or_default();
+            let (scheme, rest) = url.split_at(url.find("://").map_or(0, |at| at + 3));
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}{host}{path}")
+        }
     }
 }
 
@@ -177,7 +193,10 @@ impl PixSimSourceBuilder {
 
     /// How many creates may go out in any minute (default 20, the real service's limit per
     /// user; 0: no limit). Every request of this client shares the budget; prefetches leave a
-    /// quarter of it to the player's own requests, which go first.
+    /// quarter of it to the player's own requests, which go first. Whatever the budget, 0
+    /// included, a 429 holds every create of this client back: for its `Retry-After` (seconds
+    /// or an HTTP date, at most [`max_server_wait`](Self::max_server_wait)), or the body's "try
+    /// again in N seconds", or else the retry backoff.
     pub fn max_creates_per_minute(mut self, creates: u32) -> Self {
         self.max_creates_per_minute = creates;
         self
@@ -549,6 +568,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("127.0.0.1"), "{text}");
+    }
+
+    #[test]
+    fn debug_shows_the_base_url_scrubbed() {
+        let builder = PixSimSource::builder("https://user:pw@host/?token=abc&page=2");
+        let text = format!("{builder:?}");
+        assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
+        assert!(text.contains("https://host/?page=2"), "{text}");
+        // Not a URL at all: still no userinfo or query.
+        let builder = PixSimSource::builder("user:pw@host?token=abc");
+        let text = format!("{builder:?}");
+        assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backend::client::{PixSimSource, PixSimSourceBuilder};
+use crate::backend::client::{PixSimSource, PixSimSourceBuilder, shown_url};
 use crate::error::AssetError;
 use crate::net::Secret;
 
@@ -81,12 +81,43 @@ pub struct PixSimConfig {
 impl fmt::Debug for PixSimConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PixSimConfig")
-            .field("url", &self.url)
+            .field("url", &self.url.as_deref().map(shown_url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("email", &self.email)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("provider_id", &self.provider_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// `message` without the input it quotes. Serde's type and value errors quote the value they
+/// refused (``invalid type: integer `12345678`, expected a string``), and that value may be a
+/// password given the wrong type: its kind and what was expected stay.
+fn without_quoted_input(message: &str) -> String {
+    const QUOTING: &[&str] = &["invalid type", "invalid value", "unknown variant"];
+    if !QUOTING.iter().any(|start| message.starts_with(start)) {
+        // Syntax errors quote only the TOML they expected; key errors, only keys.
+        return message.to_owned();
+    }
+    // The input is the first quoted part: `integer `5``, `string "x"` (escaped as Rust does).
+    let Some(open) = message.find(['`', '"']) else {
+        return message.to_owned();
+    };
+    let quote = message[open..].chars().next().unwrap_or('`');
+    let mut escaped = false;
+    let close = message[open + 1..].char_indices().find_map(|(at, c)| {
+        let end = !escaped && c == quote;
+        escaped = !escaped && quote == '"' && c == '\\';
+        end.then_some(open + 1 + at)
+    });
+    match close {
+        Some(close) => format!(
+            "{}{}",
+            message[..open].trim_end(),
+            &message[close + quote.len_utf8()..]
+        ),
+        // Unclosed: nothing after the quote can be told from the value.
+        None => message[..open].trim_end().to_owned(),
     }
 }
 
@@ -103,8 +134,9 @@ impl PixSimConfig {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// Parses TOML settings; `origin` names them in errors. Errors name the line, the column
-    /// and what was wrong, but never quote the file: its lines hold the token and password.
+    /// Parses TOML settings; `origin` names them in errors. Errors name the line, the column,
+    /// the setting and what was wrong, but never quote the file or a value in it: its lines
+    /// hold the token and password.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, AssetError> {
         toml::from_str(text).map_err(|error| {
             let place = error
@@ -130,7 +162,7 @@ impl PixSimConfig {
                 .unwrap_or_else(|| ":".to_owned());
             AssetError::invalid_data(format!(
                 "backend settings {origin}{place} {}",
-                error.message().trim_end()
+                without_quoted_input(error.message().trim_end())
             ))
         })
     }
@@ -326,5 +358,57 @@ mod tests {
             .builder()
             .unwrap_err();
         assert!(error.message().contains("password"), "{error}");
+    }
+
+    #[test]
+    fn debug_shows_the_url_scrubbed() {
+        let config =
+            PixSimConfig::from_toml("url = \"https://user:pw@host/?token=abc\"\n", "g.toml")
+                .unwrap();
+        let text = format!("{config:?}");
+        assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
+        assert!(text.contains("https://host/"), "{text}");
+        let text = format!("{:?}", config.token("tok").builder().unwrap());
+        assert!(!text.contains("pw") && !text.contains("abc"), "{text}");
+    }
+
+    #[test]
+    fn wrongly_typed_values_are_named_never_quoted() {
+        let cases = [
+            ("password = 12345678", "12345678", "password"),
+            ("token = 987654.25", "987654.25", "token"),
+            ("password = true", "true", "password"),
+            ("token = [\"sk-listed-1\"]", "sk-listed-1", "token"),
+            (
+                "password = { inner = \"pw-in-table-2\" }",
+                "pw-in-table-2",
+                "password",
+            ),
+            ("websocket = \"pw-as-bool-3\"", "pw-as-bool-3", "websocket"),
+            (
+                "poll_start_ms = \"pw-as-number-4\"",
+                "pw-as-number-4",
+                "poll_start_ms",
+            ),
+            ("email = 55554444", "55554444", "email"),
+            (r#"websocket = "pw-\"esc-5""#, "esc-5", "websocket"),
+            (
+                "max_creates_per_minute = -77771",
+                "77771",
+                "max_creates_per_minute",
+            ),
+        ];
+        for (line, secret, field) in cases {
+            let text = format!("url = \"http://x\"\n{line}\n");
+            let error = PixSimConfig::from_toml(&text, "g.toml").unwrap_err();
+            let message = error.message();
+            assert!(!message.contains(secret), "{line}: {error}");
+            assert!(message.contains("line 2"), "{line}: {error}");
+            assert!(message.contains(field), "{line}: {error}");
+            assert!(message.contains("g.toml"), "{line}: {error}");
+        }
+        // What was expected is still said.
+        let error = PixSimConfig::from_toml("password = 12345678\n", "g.toml").unwrap_err();
+        assert!(error.message().contains("expected a string"), "{error}");
     }
 }

@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use reqwest::Url;
 use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::backend::wire::SocketEvent;
 use crate::error::without_url_secrets;
@@ -110,7 +111,11 @@ async fn run(hub: Weak<SocketHub>, url: Url, keep_alive: Duration) {
         }
         let connected = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async(url.as_str()),
+            tokio_tungstenite::connect_async_with_config(
+                url.as_str(),
+                Some(socket_config()),
+                false,
+            ),
         )
         .await;
         match connected {
@@ -146,6 +151,14 @@ async fn run(hub: Weak<SocketHub>, url: Url, keep_alive: Duration) {
 /// The largest message read; a bigger one is not an event of this API and ends the socket.
 const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// The socket's limits: the reader refuses a frame or message over [`MAX_MESSAGE_BYTES`] as
+/// soon as its header says so, before buffering it (tungstenite's defaults allow 64 MiB).
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
+
 /// Reads until the socket drops or goes silent; `false` when the client is gone.
 async fn read<S>(hub: &Weak<SocketHub>, socket: S, keep_alive: Duration) -> bool
 where
@@ -175,12 +188,14 @@ where
         pinged = false;
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return true,
+            Some(Err(error)) => {
+                // An oversize message ends up here, refused on its header.
+                debug!("generation socket: {error}; reconnecting");
+                return true;
+            }
+            Some(Ok(Message::Close(_))) | None => return true,
             Some(Ok(_)) => continue,
         };
-        if text.len() > MAX_MESSAGE_BYTES {
-            return true;
-        }
         if text.as_str() == "pong" {
             continue;
         }

@@ -669,6 +669,9 @@ impl Inner {
         let mut interval = start;
         // Set while a failure may still be retried by the server.
         let mut grace: Option<(Instant, AssetError)> = None;
+        // The next poll stays put while other events come and go: the socket carries every
+        // user's events, and their chatter must not push it back.
+        let mut poll_at: Option<Instant> = None;
         let mut current = outcome(generation);
         loop {
             match current {
@@ -698,6 +701,8 @@ impl Inner {
             } else {
                 interval
             };
+            let due = Instant::now() + wait;
+            let due = *poll_at.insert(poll_at.map_or(due, |at| at.min(due)));
             let poll_now = tokio::select! {
                 event = events.recv(), if events_open => match event {
                     Ok(event) if event.generation().as_ref() == Some(id) => {
@@ -744,7 +749,7 @@ impl Inner {
                         }
                     }
                 }
-                _ = tokio::time::sleep(wait) => {
+                _ = tokio::time::sleep_until(due) => {
                     if !trust {
                         interval = interval.saturating_mul(2).min(max);
                     }
@@ -752,6 +757,7 @@ impl Inner {
                 }
             };
             if poll_now {
+                poll_at = None;
                 let generation = self.generation(id).await?;
                 if generation.status == GenerationStatus::Processing {
                     request.progress.report(0.5);

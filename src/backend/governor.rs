@@ -49,7 +49,8 @@ impl Drop for Waiting<'_> {
 }
 
 impl CreateGovernor {
-    /// A governor letting `per_minute` creates through in any 60 seconds (0: no limit).
+    /// A governor letting `per_minute` creates through in any 60 seconds (0: no limit of its
+    /// own; a server's wait still holds).
     pub fn new(per_minute: u32) -> Self {
         let per_minute = per_minute as usize;
         Self {
@@ -68,11 +69,10 @@ impl CreateGovernor {
         }
     }
 
-    /// Waits until a create in `lane` may be sent, and counts it.
+    /// Waits until a create in `lane` may be sent, and counts it. A server's wait
+    /// ([`close_for`](Self::close_for)) holds whatever the budget, `0` (no limit) included.
     pub async fn admit(&self, lane: &LaneFlag) {
-        if self.per_minute == 0 {
-            return;
-        }
+        let unlimited = self.per_minute == 0;
         let mut waiting: Option<Waiting<'_>> = None;
         loop {
             let notified = self.changed.notified();
@@ -91,30 +91,38 @@ impl CreateGovernor {
                     state.sent.pop_front();
                 }
                 let foreground = lane.is_foreground();
-                if foreground && waiting.is_none() {
-                    state.foreground_waiting += 1;
-                    waiting = Some(Waiting(self));
-                }
-                let limit = if foreground {
-                    self.per_minute
-                } else {
-                    self.per_minute - self.reserve
-                };
                 let open = state.closed_until.is_none_or(|until| until <= now);
-                let turn = foreground || state.foreground_waiting == 0;
-                if open && turn && state.sent.len() < limit.max(1) {
-                    state.sent.push_back(now);
-                    drop(state);
-                    drop(waiting.take());
-                    return;
-                }
-                // The next moment anything can change: the window's oldest slot frees, or the
-                // server's wait ends.
-                let slot_frees = state.sent.front().map(|sent| *sent + WINDOW);
-                let reopens = state.closed_until.filter(|until| *until > now);
-                match (reopens, slot_frees) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
+                if unlimited {
+                    // No window to count in: only the server's wait holds a create back.
+                    if open {
+                        return;
+                    }
+                    state.closed_until
+                } else {
+                    if foreground && waiting.is_none() {
+                        state.foreground_waiting += 1;
+                        waiting = Some(Waiting(self));
+                    }
+                    let limit = if foreground {
+                        self.per_minute
+                    } else {
+                        self.per_minute - self.reserve
+                    };
+                    let turn = foreground || state.foreground_waiting == 0;
+                    if open && turn && state.sent.len() < limit.max(1) {
+                        state.sent.push_back(now);
+                        drop(state);
+                        drop(waiting.take());
+                        return;
+                    }
+                    // The next moment anything can change: the window's oldest slot frees, or
+                    // the server's wait ends.
+                    let slot_frees = state.sent.front().map(|sent| *sent + WINDOW);
+                    let reopens = state.closed_until.filter(|until| *until > now);
+                    match (reopens, slot_frees) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
                 }
             };
             match wake_at {
@@ -210,5 +218,34 @@ mod tests {
         governor.close_for(Duration::MAX);
         let unlimited = CreateGovernor::new(0);
         unlimited.admit(&LaneFlag::new(false)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_wait_holds_even_without_a_budget() {
+        let governor = Arc::new(CreateGovernor::new(0));
+        // No budget: nothing waits while the server has not refused anything.
+        let start = Instant::now();
+        for _ in 0..100 {
+            governor.admit(&LaneFlag::new(false)).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        governor.close_for(Duration::from_secs(30));
+        let mut tasks = Vec::new();
+        for foreground in [true, false] {
+            let governor = governor.clone();
+            tasks.push(tokio::spawn(async move {
+                governor.admit(&LaneFlag::new(foreground)).await;
+                Instant::now()
+            }));
+        }
+        for task in tasks {
+            let waited = task.await.unwrap().duration_since(start);
+            assert!(waited >= Duration::from_secs(30), "sent after {waited:?}");
+            assert!(waited < Duration::from_secs(31), "sent after {waited:?}");
+        }
+        // Open again: no wait.
+        let again = Instant::now();
+        governor.admit(&LaneFlag::new(false)).await;
+        assert_eq!(again.elapsed(), Duration::ZERO);
     }
 }

@@ -6,6 +6,7 @@ mod common;
 
 mod awaiting;
 mod backend;
+mod backend_follow;
 mod backend_reuse;
 mod bake;
 mod dev_backend_real;
