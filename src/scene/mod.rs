@@ -748,9 +748,7 @@ fn spawn_requests(
                 return None;
             }
             // Validation guarantees `to` names a node.
-            let Some(node) = graph.node(&edge.to) else {
-                return None;
-            };
+            let node = graph.node(&edge.to)?;
             (node, Some(edge))
         }
     };
