@@ -390,21 +390,20 @@ impl PreMadeSource {
     /// How messages name `path`: the file, for a source reading a folder itself; else the
     /// asset path.
     fn name_of(&self, path: &AssetPath<'_>) -> String {
-        match self.own_folder() {
-            Some(folder) if self.link.server().is_none() => {
-                folder.join(path.path()).display().to_string()
-            }
-            _ => path.to_string(),
+        if self.link.server().is_none() && *path.source() == AssetSourceId::Default {
+            self.own_folder().join(path.path()).display().to_string()
+        } else {
+            path.to_string()
         }
     }
 
     /// The folder this source reads itself when not served through the app's asset server.
     #[cfg(not(target_arch = "wasm32"))]
-    fn own_folder(&self) -> Option<PathBuf> {
-        Some(match &self.folder {
+    fn own_folder(&self) -> PathBuf {
+        match &self.folder {
             Some(folder) => folder.clone(),
             None => bevy::asset::io::file::FileAssetReader::get_base_path().join("assets"),
-        })
+        }
     }
 
     /// On the web there is no file system root; a relative `assets` is the best guess.
@@ -421,7 +420,7 @@ impl PreMadeSource {
     fn own_reader(&self) -> &dyn ErasedAssetReader {
         self.own_reader
             .get_or_init(|| {
-                let folder = self.own_folder().unwrap_or_default();
+                let folder = self.own_folder();
                 #[cfg(not(target_arch = "wasm32"))]
                 let reader = bevy::asset::io::file::FileAssetReader::new(folder);
                 #[cfg(target_arch = "wasm32")]
