@@ -30,8 +30,8 @@ pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
 
 /// Adds the [`AssetProvider`] resource and everything that serves it.
 ///
-/// The default asks, after the memory tier, the game's pre-made assets (`assets/premade/manifest.json`,
-/// when it exists) and then the embedded [`LocalGenerator`]. Choose your own chain with
+/// The default asks, after the memory tier, the game's pre-made assets (`premade/manifest.json`
+/// in the app's asset folder, when it exists) and then the embedded [`LocalGenerator`]. Choose your own chain with
 /// [`new`](Self::new) and [`with_source`](Self::with_source):
 ///
 /// ```no_run
@@ -75,13 +75,10 @@ enum DiskSetting {
 
 impl Default for AssetProviderPlugin {
     fn default() -> Self {
-        let mut plugin = Self::new();
-        let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST);
-        // One look at startup, so games without a manifest don't get an error per request.
-        if premade.manifest_path().is_file() {
-            plugin = plugin.with_source(premade);
-        }
-        plugin.with_source(LocalGenerator::new())
+        // Games without a manifest get no pre-made media, not an error per request.
+        Self::new()
+            .with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST).optional())
+            .with_source(LocalGenerator::new())
     }
 }
 
@@ -112,7 +109,7 @@ impl AssetProviderPlugin {
     }
 
     /// The default chain with a generation backend in place of the embedded generator for
-    /// what it can make: the pre-made manifest (when the file exists), the backend's
+    /// what it can make: the pre-made manifest (when the app's asset folder has one), the backend's
     /// [library](PixSimSource::library), the backend's generations, then the embedded
     /// [`LocalGenerator`] for requests the backend passes on (audio, unless the backend has an
     /// [audio operation](crate::backend::PixSimSourceBuilder::audio_operation)). Replaces the
@@ -135,10 +132,7 @@ impl AssetProviderPlugin {
     #[cfg(feature = "pixsim")]
     pub fn with_backend(mut self, backend: PixSimSource) -> Self {
         self.sources.clear();
-        let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST);
-        if premade.manifest_path().is_file() {
-            self = self.with_source(premade);
-        }
+        self = self.with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST).optional());
         // What the backend passes on is made here and now; simulating a wait helps no one.
         self.with_source(backend.library())
             .with_source(backend)

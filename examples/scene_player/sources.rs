@@ -113,13 +113,8 @@ pub fn provider_plugin(
 /// The chain `AssetProviderPlugin::with_backend` builds, around the backend's sources (its
 /// library and its generations, recorded or replayed).
 fn backend_chain(backend: Vec<Arc<dyn AssetSource>>) -> Vec<Arc<dyn AssetSource>> {
-    let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST);
-    let premade = premade
-        .manifest_path()
-        .is_file()
-        .then(|| Arc::new(premade) as Arc<dyn AssetSource>);
-    premade
-        .into_iter()
+    let premade = PreMadeSource::from_manifest(DEFAULT_MANIFEST).optional();
+    std::iter::once(Arc::new(premade) as Arc<dyn AssetSource>)
         .chain(backend)
         .chain([Arc::new(LocalGenerator::new().latency(Duration::ZERO)) as Arc<dyn AssetSource>])
         .collect()

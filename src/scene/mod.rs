@@ -5,7 +5,8 @@
 //! A game loads a graph like any asset and sends [`EnterNode`] or [`MakeChoice`];
 //! the plugin spawns one entity per request from [`SceneGraph::node_media`], each
 //! carrying an [`AssetRequest`] and a [`SceneMedia`] marker, and the rest of the plugin serves
-//! them. The requests are built by a pure function so a predictor can build the same keys for
+//! them. When the player moves on, the entities of the node left are despawned and their jobs
+//! released (cancelled unless a prefetch or another request still holds them). The requests are built by a pure function so a predictor can build the same keys for
 //! the choices the player has not made yet.
 //!
 //! ```no_run
@@ -604,6 +605,11 @@ pub struct MakeChoice {
 
 /// Marks an entity the scene plugin spawned for a node's media: which scene request its
 /// [`AssetRequest`] is for. Query it to find a node's media (`kind` tells image from sound).
+///
+/// The entity lives while the player is at its node: the next [`EnterNode`] or [`MakeChoice`]
+/// despawns it (with its children), so put what shows the media elsewhere or expect it to go
+/// with the node. A handle the game cloned from its task stays valid (it keeps the placeholder
+/// when the job was cancelled before its media arrived).
 #[derive(Component, Debug, Clone, PartialEq, Reflect)]
 #[reflect(Component, Debug)]
 pub struct SceneMedia {
@@ -633,16 +639,22 @@ impl SceneStep {
     }
 }
 
-/// The state of [`request_scene_media`]: messages waiting for their graph, and the failed
-/// graphs already warned about.
+/// The state of [`request_scene_media`]: messages waiting for their graph, the failed graphs
+/// already warned about, and the entities spawned for the node the player is at.
 #[derive(Default)]
 pub(crate) struct PendingSceneSteps {
     pending: Vec<SceneStep>,
     warned: HashSet<AssetId<SceneGraph>>,
+    current: Vec<Entity>,
 }
 
 /// Turns [`EnterNode`] and [`MakeChoice`] messages into request entities: one per request from
 /// [`SceneGraph::node_media`], each with its [`AssetRequest`] and a [`SceneMedia`].
+///
+/// The player is at one node at a time: the entities spawned for the node before are despawned
+/// when the next node's are spawned (after them, so a job both nodes ask for is kept). Their
+/// jobs are released; one nobody else holds (a prefetch, another entity, a direct request) is
+/// cancelled.
 ///
 /// A message for a graph still loading waits (in this system's local queue, in order); one for
 /// a graph that failed to load is dropped, with one warning per failed graph carrying the
@@ -665,7 +677,12 @@ pub(crate) fn request_scene_media(
         if let Some(graph) = graphs.get(handle) {
             // Loaded (perhaps after a fixed file was reloaded): warn again if it fails later.
             queue.warned.remove(&handle.id());
-            spawn_requests(&mut commands, handle, graph, &step);
+            if let Some(spawned) = spawn_requests(&mut commands, handle, graph, &step) {
+                for left in std::mem::replace(&mut queue.current, spawned) {
+                    // The game may have despawned them already.
+                    commands.entity(left).try_despawn();
+                }
+            }
             continue;
         }
         match server.get_load_state(handle.id()) {
@@ -688,12 +705,13 @@ pub(crate) fn request_scene_media(
     }
 }
 
+/// Spawns the request entities of the node `step` leads to; `None` when the step is ignored.
 fn spawn_requests(
     commands: &mut Commands,
     handle: &Handle<SceneGraph>,
     graph: &SceneGraph,
     step: &SceneStep,
-) {
+) -> Option<Vec<Entity>> {
     let (node, edge) = match step {
         SceneStep::Enter(enter) => {
             let Some(node) = graph.node(&enter.node) else {
@@ -703,7 +721,7 @@ fn spawn_requests(
                     graph_name(handle),
                     enter.node
                 );
-                return;
+                return None;
             };
             (node, None)
         }
@@ -715,7 +733,7 @@ fn spawn_requests(
                     graph_name(handle),
                     choice.edge
                 );
-                return;
+                return None;
             };
             if edge.from != choice.from {
                 warn!(
@@ -727,24 +745,27 @@ fn spawn_requests(
                     edge.from,
                     choice.from
                 );
-                return;
+                return None;
             }
             // Validation guarantees `to` names a node.
-            let Some(node) = graph.node(&edge.to) else {
-                return;
-            };
+            let node = graph.node(&edge.to)?;
             (node, Some(edge))
         }
     };
-    for request in graph.node_media(&node.id, edge) {
-        let marker = SceneMedia {
-            graph: handle.clone(),
-            node: node.id.clone(),
-            edge: edge.map(|e| e.id.clone()),
-            kind: request.kind,
-        };
-        commands.spawn((request, marker));
-    }
+    let spawned = graph
+        .node_media(&node.id, edge)
+        .into_iter()
+        .map(|request| {
+            let marker = SceneMedia {
+                graph: handle.clone(),
+                node: node.id.clone(),
+                edge: edge.map(|e| e.id.clone()),
+                kind: request.kind,
+            };
+            commands.spawn((request, marker)).id()
+        })
+        .collect();
+    Some(spawned)
 }
 
 /// The graph's file path, or its asset id when it was not loaded from a file.

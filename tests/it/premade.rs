@@ -334,3 +334,193 @@ fn with_the_file_watcher_on_an_edit_on_disk_is_served_without_being_asked() {
     assert_eq!(task.origin(), Some("pre_made:premade/park_bg.png"));
     assert_eq!(width, Some(11));
 }
+
+/// An app whose default asset source is `folder` (not `./assets`), with `plugin`.
+fn app_reading(folder: &std::path::Path, plugin: AssetProviderPlugin) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin {
+            file_path: folder.display().to_string(),
+            ..default()
+        },
+    ))
+    .init_asset::<Image>()
+    .add_plugins(plugin);
+    app.finish();
+    app.cleanup();
+    app
+}
+
+#[test]
+fn the_default_plugin_reads_the_manifest_of_the_apps_asset_folder() {
+    let fixture = Fixture::new("file-path", MANIFEST);
+    let mut app = app_reading(
+        &fixture.0,
+        AssetProviderPlugin::default().without_disk_cache(),
+    );
+    let (task, width) = served_width(
+        &mut app,
+        AssetRequest::image()
+            .location("park")
+            .character("anne")
+            .allow_generation(false),
+    );
+    assert_eq!(
+        task.origin(),
+        Some("pre_made:premade/park_anne.png"),
+        "{:?}",
+        task.error()
+    );
+    assert_eq!(width, Some(22));
+    // A source naming only the manifest reads the same folder.
+    let mut app = app_reading(
+        &fixture.0,
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(PreMadeSource::from_manifest("premade/manifest.json")),
+    );
+    let (task, width) = served_width(&mut app, AssetRequest::image().asset_id("harbor_dawn"));
+    assert_eq!(
+        task.origin(),
+        Some("pre_made:premade/harbor.png"),
+        "{:?}",
+        task.error()
+    );
+    assert_eq!(width, Some(33));
+}
+
+#[test]
+fn without_a_manifest_in_the_apps_folder_the_default_plugin_has_no_pre_made_media() {
+    let empty = TempDir::new("premade-none");
+    let mut app = app_reading(
+        empty.path(),
+        AssetProviderPlugin::default().without_disk_cache(),
+    );
+    // The crate's own assets/premade has a harbor_dawn; this app's folder has nothing.
+    let (task, width) = served_width(
+        &mut app,
+        AssetRequest::image()
+            .asset_id("harbor_dawn")
+            .allow_generation(false),
+    );
+    assert_eq!(task.status(), TaskStatus::Failed, "{:?}", task.origin());
+    let error = task.error().unwrap();
+    assert_eq!(error.kind(), AssetErrorKind::NoSource, "{error}");
+    assert!(!error.message().contains("manifest"), "{error}");
+    assert_eq!(width, Some(32), "the placeholder stays");
+    // Requests that may generate are served as before.
+    let (task, _) = served_width(&mut app, AssetRequest::image().location("park"));
+    assert_eq!(
+        task.source(),
+        Some(SourceKind::Generated),
+        "{:?}",
+        task.error()
+    );
+}
+
+#[test]
+fn a_missing_file_listed_in_the_manifest_fails_naming_the_file() {
+    let fixture = Fixture::new(
+        "gone",
+        r#"{"assets": [{"path": "premade/gone.png", "kind": "image", "tags": ["loc:park"]}]}"#,
+    );
+    let mut app = app_reading(
+        &fixture.0,
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(PreMadeSource::from_manifest("premade/manifest.json")),
+    );
+    let (task, _) = served_width(&mut app, AssetRequest::image().location("park"));
+    assert_eq!(task.status(), TaskStatus::Failed);
+    let error = task.error().unwrap();
+    assert_eq!(error.kind(), AssetErrorKind::Io, "{error}");
+    assert!(error.message().contains("premade/gone.png"), "{error}");
+}
+
+/// The fixture's manifest and PNGs, as (path, bytes).
+fn fixture_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("premade/manifest.json", MANIFEST.as_bytes().to_vec()),
+        ("premade/park_bg.png", png(11, 5, [0, 90, 200, 255])),
+        ("premade/park_anne.png", png(22, 5, [0, 90, 200, 255])),
+        ("premade/harbor.png", png(33, 5, [0, 90, 200, 255])),
+    ]
+}
+
+#[test]
+fn a_manifest_in_a_registered_in_memory_asset_source_is_served() {
+    use bevy::asset::io::AssetSourceBuilder;
+    use bevy::asset::io::memory::{Dir, MemoryAssetReader};
+
+    let dir = Dir::default();
+    for (path, bytes) in fixture_files() {
+        dir.insert_asset(std::path::Path::new(path), bytes);
+    }
+    let mut app = App::new();
+    let reader_dir = dir.clone();
+    app.register_asset_source(
+        "mem",
+        AssetSourceBuilder::new(move || {
+            Box::new(MemoryAssetReader {
+                root: reader_dir.clone(),
+            })
+        }),
+    )
+    .add_plugins((MinimalPlugins, AssetPlugin::default()))
+    .init_asset::<Image>()
+    .add_plugins(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_source(PreMadeSource::from_manifest("mem://premade/manifest.json")),
+    );
+    app.finish();
+    app.cleanup();
+    let (task, width) = served_width(
+        &mut app,
+        AssetRequest::image()
+            .location("park")
+            .character("anne")
+            .allow_generation(false),
+    );
+    assert_eq!(
+        task.origin(),
+        Some("pre_made:premade/park_anne.png"),
+        "{:?}",
+        task.error()
+    );
+    assert_eq!(width, Some(22));
+}
+
+#[test]
+fn an_embedded_manifest_is_served() {
+    use bevy::asset::io::embedded::EmbeddedAssetRegistry;
+
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Image>();
+    // What `embedded_asset!` does for files built into the binary.
+    let registry = app.world().resource::<EmbeddedAssetRegistry>();
+    for (path, bytes) in fixture_files() {
+        let path = std::path::Path::new(path);
+        registry.insert_asset(path.to_owned(), path, bytes);
+    }
+    app.add_plugins(AssetProviderPlugin::new().without_disk_cache().with_source(
+        PreMadeSource::from_manifest("embedded://premade/manifest.json"),
+    ));
+    app.finish();
+    app.cleanup();
+    let (task, width) = served_width(
+        &mut app,
+        AssetRequest::image()
+            .asset_id("harbor_dawn")
+            .allow_generation(false),
+    );
+    assert_eq!(
+        task.origin(),
+        Some("pre_made:premade/harbor.png"),
+        "{:?}",
+        task.error()
+    );
+    assert_eq!(width, Some(33));
+}

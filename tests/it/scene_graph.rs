@@ -274,7 +274,8 @@ fn scene_messages_wait_for_the_graph_then_spawn_requests() {
         .world()
         .resource::<AssetServer>()
         .load("scenes/park.scene.json");
-    // Not loaded yet: both wait, in order.
+    // Not loaded yet: both wait, in order. The player ends at the fountain, whose media is all
+    // that stays: the bench's entity was despawned when the choice was made.
     app.world_mut().write_message(EnterNode {
         graph: graph.clone(),
         node: "10".into(),
@@ -285,7 +286,7 @@ fn scene_messages_wait_for_the_graph_then_spawn_requests() {
         edge: "7".into(),
     });
     update_until(&mut app, "the scene requests", |app| {
-        scene_media(app).len() >= 3
+        scene_media(app).len() >= 2
     });
 
     let spawned = scene_media(&mut app);
@@ -302,31 +303,30 @@ fn scene_messages_wait_for_the_graph_then_spawn_requests() {
     assert_eq!(
         summary,
         [
-            ("10", None, shown),
             ("11", Some("7"), shown),
             ("11", Some("7"), MediaKind::Audio),
         ]
     );
 
     // The entered node is pre-made (assetId 456); the chosen one is keyed on the transition.
-    let bench = &spawned[0].1;
+    let loaded = app.world().resource::<Assets<SceneGraph>>().get(&graph);
+    let loaded = loaded.unwrap().clone();
+    let bench = &loaded.node_media("10", None)[0];
     assert_eq!(bench.asset_id.as_deref(), Some("456"));
     assert_eq!(bench.scene_id.as_deref(), Some("10"));
     assert_eq!(bench.prompt.as_deref(), Some("Bench"));
     assert!(bench.tags.contains(&"scene:1".to_owned()));
-    let fountain = &spawned[1].1;
+    let fountain = &spawned[0].1;
     assert_eq!(fountain.scene_id.as_deref(), Some("10"));
     assert_eq!(fountain.choice_id.as_deref(), Some("7"));
     assert_eq!(fountain.to_scene_id.as_deref(), Some("11"));
     assert_eq!(fountain.location_id.as_deref(), Some("park"));
     assert_eq!(fountain.prompt.as_deref(), Some("a stone fountain at dusk"));
-    let splash = &spawned[2].1;
+    let splash = &spawned[1].1;
     assert_eq!(splash.prompt.as_deref(), Some("water splashing"));
     assert_eq!(splash.choice_id.as_deref(), Some("7"));
 
     // The system's requests are exactly what a predictor would build.
-    let loaded = app.world().resource::<Assets<SceneGraph>>().get(&graph);
-    let loaded = loaded.unwrap().clone();
     let edge = loaded.edge("7").unwrap();
     let predicted = loaded.node_media("11", Some(edge));
     assert_eq!(predicted, [fountain.clone(), splash.clone()]);
@@ -353,5 +353,207 @@ fn scene_messages_wait_for_the_graph_then_spawn_requests() {
     for _ in 0..10 {
         app.update();
     }
-    assert_eq!(scene_media(&mut app).len(), 3);
+    assert_eq!(
+        scene_media(&mut app).len(),
+        2,
+        "ignored messages change nothing"
+    );
+}
+
+/// Scene media through the whole plugin: what the player leaves is cleaned up.
+mod cleanup {
+    use super::*;
+    use crate::common::{Behaviour, FakeGenerator, collect, collected, headless_app, plugin_with};
+    use bevy_asset_provider::prelude::*;
+    use bevy_asset_provider::{AssetCancelled, RequestKey};
+
+    /// A ring of four generated stills, a → b → c → d → a; `c` has a sound as well.
+    const RING: &str = r#"{
+        "id": "ring", "title": "Ring", "startNodeId": "a",
+        "nodes": [
+            { "id": "a", "type": "image", "label": "A", "meta": { "prompt": "a quay" } },
+            { "id": "b", "type": "image", "label": "B", "meta": { "prompt": "a boat" } },
+            { "id": "c", "type": "image", "label": "C",
+              "meta": { "prompt": "a storm", "cue": "thunder" } },
+            { "id": "d", "type": "image", "label": "D", "meta": { "prompt": "a beach" } }
+        ],
+        "edges": [
+            { "id": "ab", "from": "a", "to": "b", "label": "Sail" },
+            { "id": "bc", "from": "b", "to": "c", "label": "On" },
+            { "id": "cd", "from": "c", "to": "d", "label": "Land" },
+            { "id": "da", "from": "d", "to": "a", "label": "Home" }
+        ]
+    }"#;
+
+    fn ring(app: &mut App) -> (Handle<SceneGraph>, SceneGraph) {
+        let graph = SceneGraph::from_json(RING.as_bytes(), "ring.scene.json").unwrap();
+        let handle = app
+            .world_mut()
+            .resource_mut::<Assets<SceneGraph>>()
+            .add(graph.clone());
+        (handle, graph)
+    }
+
+    /// The plugin's scene request entities: (entity, node, edge).
+    fn scene_entities(app: &mut App) -> Vec<(Entity, String, Option<String>)> {
+        let mut query = app
+            .world_mut()
+            .query_filtered::<(Entity, &SceneMedia), With<AssetRequest>>();
+        query
+            .iter(app.world())
+            .map(|(entity, media)| (entity, media.node.clone(), media.edge.clone()))
+            .collect()
+    }
+
+    /// The keys of the requests of `node` entered through `via`, as the provider keys them.
+    fn keys(app: &App, graph: &SceneGraph, node: &str, via: Option<&str>) -> Vec<RequestKey> {
+        let provider = app.world().resource::<AssetProvider>();
+        graph
+            .node_media(node, via.and_then(|edge| graph.edge(edge)))
+            .iter()
+            .map(|request| provider.key_for(request))
+            .collect()
+    }
+
+    #[test]
+    fn walking_ten_nodes_keeps_only_the_current_nodes_media() {
+        let generator = FakeGenerator::new(Behaviour::Serve {
+            width: 8,
+            height: 8,
+        });
+        let mut app = headless_app(plugin_with(generator).without_prediction());
+        let (handle, graph) = ring(&mut app);
+        app.world_mut().write_message(EnterNode {
+            graph: handle.clone(),
+            node: "a".into(),
+        });
+        let mut at = "a".to_owned();
+        let mut via: Option<String> = None;
+        let mut kept_handles = Vec::new();
+        for step in 0..=10 {
+            if step > 0 {
+                let edge = graph.choices(&at).next().unwrap().clone();
+                app.world_mut().write_message(MakeChoice {
+                    graph: handle.clone(),
+                    from: at.clone(),
+                    edge: edge.id.clone(),
+                });
+                at = edge.to.clone();
+                via = Some(edge.id.clone());
+            }
+            let wanted = graph
+                .node_media(&at, via.as_deref().and_then(|e| graph.edge(e)))
+                .len();
+            crate::common::update_until(&mut app, "the node's media is served", |app| {
+                let here: Vec<Entity> = scene_entities(app)
+                    .into_iter()
+                    .filter(|(_, node, edge)| *node == at && *edge == via)
+                    .map(|(entity, ..)| entity)
+                    .collect();
+                here.len() == wanted
+                    && here.iter().all(|entity| {
+                        app.world()
+                            .get::<GenerationTask>(*entity)
+                            .is_some_and(|task| task.status() == TaskStatus::Completed)
+                    })
+            });
+            let spawned = scene_entities(&mut app);
+            assert!(
+                spawned
+                    .iter()
+                    .all(|(_, node, edge)| *node == at && *edge == via),
+                "step {step}, at {at} via {via:?}: {} scene request entities, for {:?}",
+                spawned.len(),
+                spawned
+                    .iter()
+                    .map(|(_, node, edge)| (node.as_str(), edge.as_deref()))
+                    .collect::<Vec<_>>()
+            );
+            assert_eq!(spawned.len(), wanted, "step {step}");
+            // What a game keeps from a node: a clone of its picture's handle.
+            let picture = spawned
+                .iter()
+                .filter_map(|(entity, ..)| app.world().get::<GenerationTask>(*entity))
+                .find_map(|task| task.handle().image().cloned())
+                .expect("every node has a picture");
+            kept_handles.push(picture);
+        }
+        // Handles kept from nodes long left still show their media.
+        let images = app.world().resource::<Assets<Image>>();
+        for handle in &kept_handles {
+            let image = images.get(handle).expect("kept media");
+            assert_eq!(image.width(), 8);
+        }
+    }
+
+    #[test]
+    fn a_node_left_before_its_media_arrives_has_its_job_cancelled_unless_prefetched() {
+        // Without prediction: the job of the node left is cancelled.
+        let mut app =
+            headless_app(plugin_with(FakeGenerator::new(Behaviour::Stall)).without_prediction());
+        collect::<AssetCancelled>(&mut app);
+        let (handle, graph) = ring(&mut app);
+        let quay = keys(&app, &graph, "a", None);
+        app.world_mut().write_message(EnterNode {
+            graph: handle.clone(),
+            node: "a".into(),
+        });
+        crate::common::update_until(&mut app, "the quay is being made", |app| {
+            app.world().resource::<AssetProvider>().status(&quay[0]) == Some(TaskStatus::Pending)
+        });
+        app.world_mut().write_message(MakeChoice {
+            graph: handle.clone(),
+            from: "a".into(),
+            edge: "ab".into(),
+        });
+        crate::common::update_until(&mut app, "the quay's job is cancelled", |app| {
+            app.world()
+                .resource::<AssetProvider>()
+                .status(&quay[0])
+                .is_none()
+                && collected::<AssetCancelled>(app)
+                    .iter()
+                    .any(|cancelled| cancelled.key == quay[0])
+        });
+
+        // With prediction: the boat is prefetched from the quay; the player goes to the boat
+        // and on before it is made. The prefetch still holds its job: not cancelled.
+        let mut app = headless_app(plugin_with(FakeGenerator::new(Behaviour::Stall)));
+        collect::<AssetCancelled>(&mut app);
+        let (handle, graph) = ring(&mut app);
+        let boat = keys(&app, &graph, "b", Some("ab"));
+        let storm = keys(&app, &graph, "c", Some("bc"));
+        app.world_mut().write_message(EnterNode {
+            graph: handle.clone(),
+            node: "a".into(),
+        });
+        crate::common::update_until(&mut app, "the boat is prefetched", |app| {
+            app.world().resource::<AssetProvider>().status(&boat[0]) == Some(TaskStatus::Pending)
+        });
+        for (from, edge) in [("a", "ab"), ("b", "bc")] {
+            app.world_mut().write_message(MakeChoice {
+                graph: handle.clone(),
+                from: from.into(),
+                edge: edge.into(),
+            });
+            app.update();
+        }
+        crate::common::update_until(&mut app, "the storm's requests run", |app| {
+            let provider = app.world().resource::<AssetProvider>();
+            storm
+                .iter()
+                .all(|key| provider.status(key) == Some(TaskStatus::Pending))
+                && scene_entities(app).iter().all(|(_, node, _)| node == "c")
+        });
+        assert_eq!(
+            app.world().resource::<AssetProvider>().status(&boat[0]),
+            Some(TaskStatus::Pending),
+            "the prefetch keeps the boat's job"
+        );
+        assert!(
+            !collected::<AssetCancelled>(&app)
+                .iter()
+                .any(|cancelled| cancelled.key == boat[0])
+        );
+    }
 }

@@ -1,47 +1,82 @@
-//! The pre-made manifest as a Bevy asset: loaded by Bevy's `AssetServer`, so that with Bevy's
-//! file watcher on (`AssetPlugin { watch_for_changes_override: Some(true), .. }` and Bevy's
-//! `file_watcher` feature) an edited manifest is read again while the game runs, and every
-//! [`PreMadeSource`] of the chain serves from the new contents.
+//! The pre-made manifest as a Bevy asset: loaded by Bevy's `AssetServer` from whichever asset
+//! source its path names (the app's asset folder, `embedded://`, a source the game registered),
+//! so that with Bevy's file watcher on (`AssetPlugin { watch_for_changes_override: Some(true),
+//! .. }` and Bevy's `file_watcher` feature) an edited manifest is read again while the game
+//! runs, and every [`PreMadeSource`] of the chain serves from the new contents.
 //!
-//! A source reads its manifest itself on first use (so it works without Bevy, and before the
-//! asset server has loaded anything); each good version the asset server loads afterwards
-//! replaces what it serves from. A malformed edit fails its load with an error naming the file
-//! and the field, and the source keeps serving the previous good version.
+//! A source served through the asset server waits for the server's first load of its manifest
+//! and reads nothing itself; each good version the server loads afterwards replaces what it
+//! serves from. A malformed edit fails its load with an error naming the file and the field,
+//! and the source keeps serving the previous good version.
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock};
 
-use bevy::asset::io::AssetSourceId;
-use bevy::asset::io::Reader;
+use bevy::asset::io::{AssetReaderError, AssetSourceId, Reader};
 use bevy::asset::{
     AssetEventSystems, AssetLoadError, AssetLoadFailedEvent, AssetLoader, AssetPath, LoadContext,
 };
 use bevy::prelude::*;
+use tokio::sync::watch;
 
 use crate::error::AssetError;
 use crate::source::AssetSource;
 
 use super::{PreMadeManifest, PreMadeSource};
 
-/// The newest good manifest the asset server loaded for one source; shared between the source
-/// (on the provider's runtime) and the system that hears the asset server (on the frame).
-#[derive(Debug, Default)]
-pub(crate) struct LiveManifest {
-    newest: RwLock<Option<Arc<PreMadeManifest>>>,
+/// What a source served through the app's asset server reads from: the server (its readers,
+/// set when the plugin finishes) and the manifest as the server last loaded it. Shared between
+/// the source (on the provider's runtime) and the system that hears the asset server (on the
+/// frame).
+#[derive(Debug)]
+pub(crate) struct AppLink {
+    server: OnceLock<AssetServer>,
+    /// `None` until the asset server's first load of the manifest ends.
+    manifest: watch::Sender<Option<Result<Arc<PreMadeManifest>, AssetError>>>,
 }
 
-impl LiveManifest {
-    /// The newest version loaded through the asset server, if one has been.
-    pub(crate) fn newest(&self) -> Option<Arc<PreMadeManifest>> {
-        self.newest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+impl Default for AppLink {
+    fn default() -> Self {
+        Self {
+            server: OnceLock::new(),
+            manifest: watch::Sender::new(None),
+        }
+    }
+}
+
+impl AppLink {
+    /// The app's asset server, once the plugin has handed it over.
+    pub(crate) fn server(&self) -> Option<&AssetServer> {
+        self.server.get()
     }
 
-    fn replace(&self, manifest: Arc<PreMadeManifest>) {
-        *self.newest.write().unwrap_or_else(PoisonError::into_inner) = Some(manifest);
+    /// The manifest as the asset server loaded it: waits for its first load to end (on the
+    /// frame, a few frames at most), then the newest good version, or what its first load
+    /// failed with.
+    pub(crate) async fn manifest(&self) -> Result<Arc<PreMadeManifest>, AssetError> {
+        let mut updates = self.manifest.subscribe();
+        match updates.wait_for(Option::is_some).await {
+            Ok(state) => state
+                .clone()
+                .unwrap_or_else(|| unreachable!("waited for Some")),
+            // The sender lives in `self`: it cannot have closed while borrowed.
+            Err(_) => Err(AssetError::io(
+                "pre-made manifest: the asset server went away",
+            )),
+        }
+    }
+
+    /// The newest good version, if one has loaded.
+    fn newest(&self) -> Option<Arc<PreMadeManifest>> {
+        self.manifest
+            .borrow()
+            .as_ref()
+            .and_then(|state| state.clone().ok())
+    }
+
+    fn set(&self, state: Result<Arc<PreMadeManifest>, AssetError>) {
+        self.manifest.send_replace(Some(state));
     }
 }
 
@@ -83,20 +118,31 @@ impl AssetLoader for PreMadeManifestLoader {
 
 /// One source's manifest, followed through the asset server.
 struct Watched {
-    /// Its full path, for messages.
-    file: PathBuf,
-    live: Arc<LiveManifest>,
+    /// The manifest's name in messages: its file for the default source, else its asset path.
+    file: String,
+    /// Whether a missing manifest means no pre-made media rather than an error.
+    optional: bool,
+    link: Arc<AppLink>,
 }
 
 /// The manifests followed, with the handles that keep them loaded.
 #[derive(Resource, Default)]
 struct WatchedManifests(Vec<(Handle<PreMadeManifest>, Watched)>);
 
-/// Registers the manifest's loader and follows the manifests of the chain's [`PreMadeSource`]s
-/// whose asset root is the app's asset folder (a source reading another folder reads its file
-/// itself, once, as without Bevy).
+/// What the plugin needs of one pre-made source of the chain.
+struct Followed {
+    manifest: AssetPath<'static>,
+    folder: Option<PathBuf>,
+    optional: bool,
+    link: Arc<AppLink>,
+}
+
+/// Registers the manifest's loader and serves the chain's [`PreMadeSource`]s through the app's
+/// asset server: their manifests are loaded (and reloaded) as assets, their files read with the
+/// server's readers. A source given a folder of its own that is not the app's asset folder
+/// reads it itself, as without Bevy.
 pub(crate) struct PreMadeManifestPlugin {
-    sources: Vec<(PathBuf, PathBuf, Arc<LiveManifest>)>,
+    sources: Vec<Followed>,
 }
 
 impl PreMadeManifestPlugin {
@@ -105,12 +151,11 @@ impl PreMadeManifestPlugin {
         let sources = sources
             .iter()
             .filter_map(|source| (source.as_ref() as &dyn Any).downcast_ref::<PreMadeSource>())
-            .map(|premade| {
-                (
-                    premade.manifest.clone(),
-                    premade.asset_root.clone(),
-                    premade.live.clone(),
-                )
+            .map(|premade| Followed {
+                manifest: premade.manifest.clone(),
+                folder: premade.folder.clone(),
+                optional: premade.optional,
+                link: premade.link.clone(),
             })
             .collect();
         Self { sources }
@@ -149,17 +194,35 @@ impl Plugin for PreMadeManifestPlugin {
             return;
         };
         let mut watched = Vec::new();
-        for (path, source_root, live) in &self.sources {
-            if !same_folder(source_root, &root) {
+        for source in &self.sources {
+            // A folder of its own is the app's only when it is the default source's folder.
+            if let Some(folder) = &source.folder
+                && !same_folder(folder, &root)
+            {
                 continue;
             }
-            let handle = server.load::<PreMadeManifest>(AssetPath::from_path_buf(path.clone()));
-            let file = root.join(path);
+            if source.link.server.set(server.clone()).is_err() {
+                // The same source twice in the chain: it is followed once.
+                continue;
+            }
+            let file = if *source.manifest.source() == AssetSourceId::Default {
+                root.join(source.manifest.path()).display().to_string()
+            } else {
+                source.manifest.to_string()
+            };
+            if let Err(missing) = server.get_source(source.manifest.source()) {
+                source.link.set(Err(AssetError::io(format!(
+                    "pre-made manifest {file}: {missing}"
+                ))));
+                continue;
+            }
+            let handle = server.load::<PreMadeManifest>(source.manifest.clone());
             watched.push((
                 handle,
                 Watched {
                     file,
-                    live: live.clone(),
+                    optional: source.optional,
+                    link: source.link.clone(),
                 },
             ));
         }
@@ -170,7 +233,8 @@ impl Plugin for PreMadeManifestPlugin {
     }
 }
 
-/// Whether two folder paths name the same folder (spelled alike, or the same on disk).
+/// Whether two folder paths name the same folder (spelled alike, or the same on disk). Asked
+/// once per source with a folder of its own, at startup.
 fn same_folder(a: &Path, b: &Path) -> bool {
     a == b
         || match (a.canonicalize(), b.canonicalize()) {
@@ -187,6 +251,43 @@ fn describe_load_error(error: &AssetLoadError) -> String {
         return manifest_error.to_string();
     }
     error.to_string()
+}
+
+/// What a source serves after the first load of its manifest failed with `error`.
+fn first_load_failed(
+    watched: &Watched,
+    error: &AssetLoadError,
+) -> Result<Arc<PreMadeManifest>, AssetError> {
+    if let AssetLoadError::AssetReaderError(AssetReaderError::NotFound(_)) = error {
+        if watched.optional {
+            debug!(
+                "no pre-made manifest at {}: no pre-made media",
+                watched.file
+            );
+            return Ok(Arc::default());
+        }
+        let error = AssetError::io(format!(
+            "pre-made manifest {}: cannot read: {error}",
+            watched.file
+        ));
+        bevy::log::error!("{error}");
+        return Err(error);
+    }
+    let error = match error {
+        AssetLoadError::AssetLoaderError(loader_error) => loader_error
+            .error()
+            .downcast_ref::<AssetError>()
+            .cloned()
+            .unwrap_or_else(|| {
+                AssetError::io(format!("pre-made manifest {}: {error}", watched.file))
+            }),
+        _ => AssetError::io(format!(
+            "pre-made manifest {}: cannot read: {error}",
+            watched.file
+        )),
+    };
+    bevy::log::error!("{error}");
+    Err(error)
 }
 
 /// Hands each manifest the asset server loaded (first load or reload) to its source, and says
@@ -206,10 +307,10 @@ fn apply_manifest_loads(
         };
         for (handle, watched) in &watched.0 {
             if handle.id() == id {
-                watched.live.replace(Arc::new(manifest.clone()));
+                watched.link.set(Ok(Arc::new(manifest.clone())));
                 debug!(
                     "pre-made manifest {}: {} entries",
-                    watched.file.display(),
+                    watched.file,
                     manifest.entries().len()
                 );
             }
@@ -220,14 +321,14 @@ fn apply_manifest_loads(
             if handle.id() != failure.id {
                 continue;
             }
-            // Without a good version yet, the source reports the problem itself, on use.
-            if let Some(previous) = watched.live.newest() {
-                warn!(
+            match watched.link.newest() {
+                Some(previous) => warn!(
                     "{}; the edit was not applied, the previous version ({} entries) is still \
                      served",
                     describe_load_error(&failure.error),
                     previous.entries().len(),
-                );
+                ),
+                None => watched.link.set(first_load_failed(watched, &failure.error)),
             }
         }
     }
