@@ -17,6 +17,7 @@ pub use crate::runtime::JobId;
 pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 pub(crate) use messages::ChoiceCountsLoaded;
 pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
+pub use messages::{RequestCancelled, RequestFailed, RequestReady};
 pub(crate) use placeholder::Placeholders;
 pub use ready::MediaReady;
 pub use stats::ProviderStats;
@@ -57,6 +58,40 @@ pub(crate) enum Notice {
     Analytics(AnalyticsEvent),
     /// Choice counts kept on disk from earlier runs, read at start.
     ChoiceCounts(Vec<(String, String, u64)>),
+}
+
+impl Notice {
+    /// The result of `subject` for one holder (its entity, its wait and whether it is a
+    /// prefetch): ready or failed.
+    fn result(
+        subject: &Subject,
+        handle: MediaHandle,
+        (entity, elapsed, prefetch): (Option<Entity>, Duration, bool),
+        outcome: &Result<(SourceKind, String), AssetError>,
+    ) -> Self {
+        let (key, kind) = (subject.key, subject.kind);
+        match outcome {
+            Ok((source, origin)) => Self::Ready(AssetReady {
+                entity,
+                key,
+                kind,
+                source: *source,
+                origin: origin.clone(),
+                handle,
+                elapsed,
+                prefetch,
+            }),
+            Err(error) => Self::Failed(AssetFailed {
+                entity,
+                key,
+                kind,
+                status: status_of(error),
+                error: error.clone(),
+                elapsed,
+                prefetch,
+            }),
+        }
+    }
 }
 
 /// The facade over every source of media: memory, then the configured sources in order (for
@@ -662,16 +697,12 @@ impl AssetProvider {
             task.progress = 1.0;
             task.finished_after = Some(Duration::ZERO);
             self.notices.push(requested(&subject, handle.clone(), true));
-            self.notices.push(Notice::Ready(AssetReady {
-                entity,
-                key,
-                kind,
-                source: SourceKind::Cached,
-                origin: "memory".into(),
+            self.notices.push(Notice::result(
+                &subject,
                 handle,
-                elapsed: Duration::ZERO,
-                prefetch,
-            }));
+                (entity, Duration::ZERO, prefetch),
+                &Ok((SourceKind::Cached, "memory".into())),
+            ));
             return task;
         }
 
@@ -893,7 +924,6 @@ impl AssetProvider {
         if let (Ok(_), MediaHandle::Image(image)) = (outcome, &job.handle) {
             self.swapped_images.push(image.id());
         }
-        let (key, kind) = (job.subject.key, job.subject.kind);
         let mut entities = Vec::new();
         for holder in std::mem::take(&mut job.holders) {
             let elapsed = now.duration_since(holder.since);
@@ -907,27 +937,12 @@ impl AssetProvider {
             if let Some(entity) = holder.entity {
                 entities.push((entity, elapsed));
             }
-            self.notices.push(match outcome {
-                Ok((source, origin)) => Notice::Ready(AssetReady {
-                    entity: holder.entity,
-                    key,
-                    kind,
-                    source: *source,
-                    origin: origin.clone(),
-                    handle: job.handle.clone(),
-                    elapsed,
-                    prefetch: holder.prefetch,
-                }),
-                Err(error) => Notice::Failed(AssetFailed {
-                    entity: holder.entity,
-                    key,
-                    kind,
-                    status: status_of(error),
-                    error: error.clone(),
-                    elapsed,
-                    prefetch: holder.prefetch,
-                }),
-            });
+            self.notices.push(Notice::result(
+                &job.subject,
+                job.handle.clone(),
+                (holder.entity, elapsed, holder.prefetch),
+                outcome,
+            ));
         }
         Some((job.handle, entities))
     }
