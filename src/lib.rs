@@ -75,7 +75,7 @@ pub use plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
 pub use provider::{
     AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, GenerationTask,
     MediaHandle, MediaReady, ProviderStats, RequestAsset, RequestCancelled, RequestFailed,
-    RequestReady, TaskStatus,
+    RequestReady, SpendCap, TaskStatus,
 };
 pub use request::{
     AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, MediaLimits,
@@ -102,7 +102,7 @@ pub mod prelude {
         AssetProviderPlugin, AssetProviderSystems, AssetReady, AssetRequest, AssetRequested,
         CachingStrategy, GenerationPurpose, GenerationTask, MediaHandle, MediaKind, MediaLimits,
         MediaReady, PlaySession, RequestAsset, RequestCancelled, RequestFailed, RequestKey,
-        RequestReady, TaskStatus,
+        RequestReady, SpendCap, TaskStatus,
     };
 }
 

@@ -9,6 +9,7 @@ mod messages;
 mod placeholder;
 mod prefetch;
 mod ready;
+mod spend;
 mod stats;
 pub(crate) mod systems;
 mod task;
@@ -20,6 +21,8 @@ pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, Requ
 pub use messages::{RequestCancelled, RequestFailed, RequestReady};
 pub(crate) use placeholder::Placeholders;
 pub use ready::MediaReady;
+pub use spend::SpendCap;
+pub(crate) use spend::SpendLedger;
 pub use stats::ProviderStats;
 pub use task::{GenerationTask, MediaHandle, TaskStatus};
 
@@ -163,6 +166,12 @@ pub struct AssetProvider {
     waiters_left: (Sender<WaiterLeft>, Receiver<WaiterLeft>),
     #[reflect(ignore)]
     next_waiter: u64,
+    /// What the player's requests spent of the spend cap; the runtime's jobs spend it.
+    #[reflect(ignore)]
+    spend: Arc<SpendLedger>,
+    /// The session `spend` counts for.
+    #[reflect(ignore)]
+    spend_session: PlaySession,
 }
 
 /// Everything the plugin hands the provider when it builds it.
@@ -177,6 +186,7 @@ pub(crate) struct ProviderParts {
     pub default_timeout: Duration,
     pub memory_capacity: usize,
     pub disk: Option<Arc<DiskTier>>,
+    pub spend_cap: SpendCap,
 }
 
 impl AssetProvider {
@@ -204,6 +214,8 @@ impl AssetProvider {
             disk: parts.disk,
             waiters_left: crossbeam_channel::unbounded(),
             next_waiter: 0,
+            spend: Arc::new(SpendLedger::new(parts.spend_cap)),
+            spend_session: PlaySession::default(),
         }
     }
 
@@ -575,6 +587,22 @@ impl AssetProvider {
     /// plugin's next step (see [`PlaySession`]).
     pub fn set_session(&mut self, session: PlaySession) {
         self.session = session;
+        self.spend_follows_session();
+    }
+
+    /// Starts the spend cap's count afresh when the session changed.
+    fn spend_follows_session(&mut self) {
+        if self.spend_session != self.session {
+            self.spend_session = self.session.clone();
+            self.spend.new_session();
+        }
+    }
+
+    /// Generations the player's own (foreground) requests started this play session: what
+    /// counts against the [`SpendCap`]. Prefetches, cache and pre-made hits and joined
+    /// requests do not count.
+    pub fn player_generations(&self) -> u64 {
+        self.spend.this_session()
     }
 
     /// Forgets every completed result held in memory. Handles the game still holds keep their
@@ -605,6 +633,7 @@ impl AssetProvider {
         } else {
             None
         };
+        self.spend_follows_session();
         self.synced_session = self.session.clone();
         self.direct_since_sync = 0;
         update
@@ -765,6 +794,7 @@ impl AssetProvider {
         }));
         let lane = LaneFlag::new(!prefetch);
         let spec = JobSpec {
+            spend: self.spend.clone(),
             job: job_id,
             key,
             request,
