@@ -9,20 +9,18 @@ mod messages;
 mod placeholder;
 mod prefetch;
 mod ready;
-mod spend;
 mod stats;
 pub(crate) mod systems;
 mod task;
 
 pub use crate::runtime::JobId;
+pub use crate::runtime::spend::SpendCap;
 pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 pub(crate) use messages::ChoiceCountsLoaded;
 pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 pub use messages::{RequestCancelled, RequestFailed, RequestReady};
 pub(crate) use placeholder::Placeholders;
 pub use ready::MediaReady;
-pub use spend::SpendCap;
-pub(crate) use spend::SpendLedger;
 pub use stats::ProviderStats;
 pub use task::{GenerationTask, MediaHandle, TaskStatus};
 
@@ -43,6 +41,7 @@ use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{
     AssetRequest, CachingStrategy, LONGEST_WAIT, MediaKind, PlaySession, RequestKey,
 };
+use crate::runtime::spend::SpendLedger;
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
 use crate::source::LaneFlag;
 use crate::source::SourceKind;

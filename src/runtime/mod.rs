@@ -5,6 +5,7 @@ pub(crate) mod decode;
 #[cfg(feature = "bake")]
 pub(crate) mod direct;
 pub(crate) mod lanes;
+pub(crate) mod spend;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -57,7 +58,7 @@ pub(crate) struct JobSpec {
     pub timeout: Duration,
     pub lane: LaneFlag,
     /// The player's spend cap, spent when a foreground job asks a generator.
-    pub spend: Arc<crate::provider::SpendLedger>,
+    pub spend: Arc<spend::SpendLedger>,
 }
 
 /// What the runtime reports back to the frame.
