@@ -439,7 +439,8 @@ fn a_loading_state_entered_again_after_a_failure_waits_again_and_moves_on() {
         Game::Loading,
         "it waits for the retried request"
     );
-    assert_eq!(task(&app, title).status(), TaskStatus::Processing);
+    // Asked again: in flight (how far the runtime got depends on the machine's load).
+    assert!(!task(&app, title).status().is_terminal());
     assert_eq!(app.world().resource::<LoadingProgress>().open(), 1);
     gate.add_permits(1);
     update_until(&mut app, "the game moves on", |app| {
