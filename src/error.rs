@@ -33,6 +33,9 @@ pub enum AssetErrorKind {
     Unsupported,
     /// The plugin is not running (its runtime has stopped).
     Shutdown,
+    /// A generation for the player's request would pass the game's
+    /// [`SpendCap`](crate::SpendCap): no generator was asked.
+    SpendCapReached,
 }
 
 impl AssetErrorKind {
@@ -50,6 +53,7 @@ impl AssetErrorKind {
             Self::InvalidData => "invalid_data",
             Self::Unsupported => "unsupported",
             Self::Shutdown => "shutdown",
+            Self::SpendCapReached => "spend_cap_reached",
         }
     }
 }

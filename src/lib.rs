@@ -74,7 +74,8 @@ pub use error::{AssetError, AssetErrorKind, MAX_ERROR_MESSAGE};
 pub use plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
 pub use provider::{
     AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, GenerationTask,
-    MediaHandle, MediaReady, ProviderStats, RequestAsset, TaskStatus,
+    MediaHandle, MediaReady, ProviderStats, RequestAsset, RequestCancelled, RequestFailed,
+    RequestReady, SpendCap, TaskStatus,
 };
 pub use request::{
     AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, MediaLimits,
@@ -100,7 +101,8 @@ pub mod prelude {
         AssetCancelled, AssetError, AssetErrorKind, AssetFailed, AssetProvider,
         AssetProviderPlugin, AssetProviderSystems, AssetReady, AssetRequest, AssetRequested,
         CachingStrategy, GenerationPurpose, GenerationTask, MediaHandle, MediaKind, MediaLimits,
-        MediaReady, PlaySession, RequestAsset, RequestKey, TaskStatus,
+        MediaReady, PlaySession, RequestAsset, RequestCancelled, RequestFailed, RequestKey,
+        RequestReady, SpendCap, TaskStatus,
     };
 }
 

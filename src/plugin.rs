@@ -18,7 +18,7 @@ use crate::cache::tier::DiskTier;
 #[cfg(feature = "disk")]
 use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig, tier::MediaCheck};
 use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, WeightedPredictor};
-use crate::provider::{AssetProvider, Placeholders, ProviderParts};
+use crate::provider::{AssetProvider, Placeholders, ProviderParts, SpendCap};
 use crate::request::MediaLimits;
 use crate::request::{LONGEST_WAIT, PlaySession};
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
@@ -61,6 +61,7 @@ pub struct AssetProviderPlugin {
     prediction: PredictionSettings,
     predictor: Arc<dyn Predictor>,
     offline: bool,
+    spend_cap: SpendCap,
 }
 
 /// Where the disk tier lives, if anywhere.
@@ -105,6 +106,7 @@ impl AssetProviderPlugin {
             prediction: PredictionSettings::default(),
             predictor: Arc::new(WeightedPredictor::default()),
             offline: false,
+            spend_cap: SpendCap::default(),
         }
     }
 
@@ -201,6 +203,15 @@ impl AssetProviderPlugin {
     /// over a limit fails its request with a `Decode` error.
     pub fn with_media_limits(mut self, limits: MediaLimits) -> Self {
         self.media_limits = limits;
+        self
+    }
+
+    /// Caps the paid generations the player's own requests may start, per play session and
+    /// per minute (default: no cap); a request past the cap fails with
+    /// [`AssetErrorKind::SpendCapReached`](crate::AssetErrorKind::SpendCapReached). Prefetches
+    /// have their own budget ([`with_prediction`](Self::with_prediction)). See [`SpendCap`].
+    pub fn with_spend_cap(mut self, cap: SpendCap) -> Self {
+        self.spend_cap = cap;
         self
     }
 
@@ -416,6 +427,7 @@ impl Plugin for AssetProviderPlugin {
             default_timeout: self.default_timeout,
             memory_capacity: self.memory_capacity,
             disk,
+            spend_cap: self.spend_cap,
         };
         let mut provider = AssetProvider::new(parts);
         // The provider starts in the session the game inserted before the plugin, if any.

@@ -1,5 +1,6 @@
 //! The provider's counters as Bevy diagnostics, for `LogDiagnosticsPlugin`, an overlay or a
-//! profiler: requests in flight, hits per tier, the disk tier's size and evictions.
+//! profiler: requests in flight, hits per tier, the disk tier's size and evictions, and the
+//! generations the player's requests started.
 
 use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
 use bevy::prelude::*;
@@ -43,7 +44,12 @@ impl AssetProviderDiagnostics {
     pub const PREFETCHES_IN_FLIGHT: DiagnosticPath =
         DiagnosticPath::const_new("asset_provider/prefetches_in_flight");
 
-    const ALL: [DiagnosticPath; 12] = [
+    /// Generations the player's own requests started this play session: what counts against
+    /// the [`SpendCap`](crate::SpendCap).
+    pub const PLAYER_GENERATIONS: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/player_generations");
+
+    const ALL: [DiagnosticPath; 13] = [
         Self::IN_FLIGHT,
         Self::MEMORY_HITS,
         Self::DISK_HITS,
@@ -56,6 +62,7 @@ impl AssetProviderDiagnostics {
         Self::PREFETCH_HIT_RATE,
         Self::WASTED_GENERATIONS,
         Self::PREFETCHES_IN_FLIGHT,
+        Self::PLAYER_GENERATIONS,
     ];
 }
 
@@ -85,7 +92,7 @@ pub(crate) fn measure(
         None
     };
     let ratio = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
-    let now: [(DiagnosticPath, Option<f64>); 12] = [
+    let now: [(DiagnosticPath, Option<f64>); 13] = [
         (
             AssetProviderDiagnostics::IN_FLIGHT,
             Some(provider.in_flight() as f64),
@@ -121,6 +128,10 @@ pub(crate) fn measure(
         (
             AssetProviderDiagnostics::PREFETCHES_IN_FLIGHT,
             Some(provider.prefetches_in_flight() as f64),
+        ),
+        (
+            AssetProviderDiagnostics::PLAYER_GENERATIONS,
+            Some(provider.player_generations() as f64),
         ),
     ];
     last.resize(now.len(), None);

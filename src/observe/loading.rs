@@ -36,6 +36,7 @@ use bevy::state::state::FreelyMutableState;
 
 use crate::AssetProviderSystems;
 use crate::provider::{GenerationTask, TaskStatus};
+use crate::request::AssetRequest;
 
 /// Marks a request entity (one with an [`AssetRequest`](crate::request::AssetRequest)) whose
 /// media the current loading state waits for.
@@ -100,6 +101,24 @@ impl LoadingProgress {
 /// Keeps the game in `loading` until every [`CriticalAsset`] request has real media, then sets
 /// `next`. A critical request that fails (or times out) sets the failure state, when there is
 /// one; without one the game goes on to `next` with the placeholder showing.
+///
+/// Entering `loading` again (say from the failure state, when the player picks "Retry") asks
+/// again for the critical requests that ended without media, and waits for them again. Add one
+/// plugin per loading state; several may share a [`States`] type:
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// # #[derive(States, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// # enum Game { #[default] Loading, Menu, LevelLoading, Playing, Broken }
+/// App::new().add_plugins((
+///     LoadingStatePlugin::new(Game::Loading, Game::Menu).on_failure(Game::Broken),
+///     LoadingStatePlugin::new(Game::LevelLoading, Game::Playing).on_failure(Game::Broken),
+/// ));
+/// ```
+///
+/// Every critical request that exists counts, whichever loading state it was made for: remove
+/// [`CriticalAsset`] (or the entity) from requests a later loading state should not wait for.
 pub struct LoadingStatePlugin<S: FreelyMutableState> {
     loading: S,
     next: S,
@@ -123,47 +142,71 @@ impl<S: FreelyMutableState> LoadingStatePlugin<S> {
     }
 }
 
-/// The targets of one loading state.
-#[derive(Resource)]
-struct LoadingTargets<S: FreelyMutableState> {
-    next: S,
-    failure: Option<S>,
-}
-
 impl<S: FreelyMutableState> Plugin for LoadingStatePlugin<S> {
     fn build(&self, app: &mut App) {
+        // Each plugin's targets live in its own system: a resource per `States` type would
+        // let the last plugin of a type decide for all of them.
+        let (next, failure) = (self.next.clone(), self.failure.clone());
         app.init_resource::<LoadingProgress>()
-            .insert_resource(LoadingTargets {
-                next: self.next.clone(),
-                failure: self.failure.clone(),
-            })
             .add_systems(
                 OnEnter(self.loading.clone()),
-                |mut progress: ResMut<LoadingProgress>| *progress = LoadingProgress::default(),
+                (
+                    |mut progress: ResMut<LoadingProgress>| *progress = LoadingProgress::default(),
+                    retry_unfinished,
+                ),
             )
             .add_systems(
                 Update,
-                track_loading::<S>
-                    .run_if(in_state(self.loading.clone()))
-                    .after(AssetProviderSystems::Predict),
+                (move |critical: Query<&GenerationTask, With<CriticalAsset>>,
+                       mut progress: ResMut<LoadingProgress>,
+                       mut state: ResMut<NextState<S>>| {
+                    if let Some(target) = track_loading(&critical, &mut progress, &next, &failure) {
+                        state.set(target.clone());
+                    }
+                })
+                .run_if(in_state(self.loading.clone()))
+                .after(AssetProviderSystems::Predict),
             );
+    }
+
+    // One per loading state, several per `States` type.
+    fn is_unique(&self) -> bool {
+        false
     }
 }
 
-fn track_loading<S: FreelyMutableState>(
-    critical: Query<&GenerationTask, With<CriticalAsset>>,
-    targets: Res<LoadingTargets<S>>,
-    mut progress: ResMut<LoadingProgress>,
-    mut next: ResMut<NextState<S>>,
+/// Asks again for the critical requests that ended without media (a loading state entered
+/// again after a failure), so the state waits for them instead of failing at once.
+fn retry_unfinished(
+    critical: Query<(Entity, &AssetRequest, &GenerationTask), With<CriticalAsset>>,
+    mut commands: Commands,
 ) {
-    let now = LoadingProgress::of(&critical);
+    for (entity, request, task) in &critical {
+        let status = task.status();
+        if status.is_terminal() && status != TaskStatus::Completed {
+            // Inserted again, the request starts anew (see `on_request_inserted`).
+            commands.entity(entity).insert(request.clone());
+        }
+    }
+}
+
+/// Updates the progress; returns the state to move to, if the critical requests are done.
+fn track_loading<'s, S>(
+    critical: &Query<&GenerationTask, With<CriticalAsset>>,
+    progress: &mut ResMut<LoadingProgress>,
+    next: &'s S,
+    failure: &'s Option<S>,
+) -> Option<&'s S> {
+    let now = LoadingProgress::of(critical);
     // Marked changed only when it did change, for loading screens that redraw on change.
     progress.set_if_neq(now);
     if now.failed > 0
-        && let Some(failure) = &targets.failure
+        && let Some(failure) = failure
     {
-        next.set(failure.clone());
+        Some(failure)
     } else if now.open() == 0 {
-        next.set(targets.next.clone());
+        Some(next)
+    } else {
+        None
     }
 }

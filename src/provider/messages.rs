@@ -1,6 +1,6 @@
 //! Messages in and out of the plugin.
 
-use bevy::ecs::event::EntityTrigger;
+use bevy::ecs::event::{EntityTrigger, GlobalTrigger};
 use bevy::prelude::*;
 use std::time::Duration;
 
@@ -38,21 +38,25 @@ pub struct AssetRequested {
     pub prefetch: bool,
 }
 
-/// The real media is behind the handle. Sent once for each holder of the request, and
-/// triggered on the holder's entity (when it has one) for its observers:
+/// The real media is behind the handle. Sent once for each holder of the request (an entity, a
+/// direct [`AssetProvider`](crate::provider::AssetProvider) call, a future or a prefetch) as a
+/// message, and triggered once for each as a global [`Event`], so an observer added with
+/// `app.add_observer` sees every result, as a [`MessageReader`] does:
 ///
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
-/// fn show_portrait(mut commands: Commands) {
-///     commands
-///         .spawn(AssetRequest::image().character("mira").prompt("Mira, smiling"))
-///         .observe(|ready: On<AssetReady>| info!("portrait from {}", ready.source));
-/// }
+/// App::new().add_observer(|ready: On<AssetReady>| {
+///     info!("{:?} ready from {} for {:?}", ready.key, ready.source, ready.entity);
+/// });
 /// ```
-#[derive(Message, Clone, Debug)]
+///
+/// Observers of one request entity watch [`RequestReady`] instead: it is triggered on the
+/// holder's entity.
+#[derive(Message, Event, Clone, Debug)]
 pub struct AssetReady {
-    /// The holder's entity, if it has one.
+    /// The holder's entity; `None` for requests made on the
+    /// [`AssetProvider`](crate::provider::AssetProvider) directly (and futures and prefetches).
     pub entity: Option<Entity>,
     /// The request's key.
     pub key: RequestKey,
@@ -71,11 +75,13 @@ pub struct AssetReady {
 }
 
 /// A request ended without media ([`TaskStatus::Failed`] or [`TaskStatus::TimedOut`]); the
-/// placeholder stays. Sent once for each holder, and triggered on the holder's entity (when it
-/// has one) for its observers.
-#[derive(Message, Clone, Debug)]
+/// placeholder stays. Sent once for each holder as a message and triggered once for each as a
+/// global [`Event`], like [`AssetReady`]; observers of one request entity watch
+/// [`RequestFailed`].
+#[derive(Message, Event, Clone, Debug)]
 pub struct AssetFailed {
-    /// The holder's entity, if it has one.
+    /// The holder's entity; `None` for requests made on the
+    /// [`AssetProvider`](crate::provider::AssetProvider) directly (and futures and prefetches).
     pub entity: Option<Entity>,
     /// The request's key.
     pub key: RequestKey,
@@ -91,12 +97,14 @@ pub struct AssetFailed {
     pub prefetch: bool,
 }
 
-/// A job was cancelled because its last holder went away. Triggered on that holder's entity
-/// too, when it still exists (its task was removed or its request replaced).
-#[derive(Message, Clone, Debug)]
+/// A job was cancelled because its last holder went away. Sent as a message and triggered as a
+/// global [`Event`], like [`AssetReady`]; when that holder was an entity, [`RequestCancelled`]
+/// is triggered on it too.
+#[derive(Message, Event, Clone, Debug)]
 pub struct AssetCancelled {
     /// The entity whose leaving cancelled it (its task removed or its request replaced), if
-    /// the last holder was an entity.
+    /// the last holder was an entity; `None` when it was a direct request, a future or a
+    /// prefetch.
     pub entity: Option<Entity>,
     /// The request's key.
     pub key: RequestKey,
@@ -104,35 +112,94 @@ pub struct AssetCancelled {
     pub kind: MediaKind,
 }
 
-// Also entity events: observers on the holder's entity see them. Only holders with an entity
-// are triggered (see `systems::ProviderMessages`), so the placeholder target is never used.
-impl Event for AssetReady {
-    type Trigger<'a> = EntityTrigger;
+/// [`AssetReady`] for one request entity: triggered on the entity that holds the request, for
+/// its observers (global observers of `RequestReady` see every entity's). Derefs to the
+/// [`AssetReady`] message sent with it.
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// fn show_portrait(mut commands: Commands) {
+///     commands
+///         .spawn(AssetRequest::image().character("mira").prompt("Mira, smiling"))
+///         .observe(|ready: On<RequestReady>| info!("portrait from {}", ready.source));
+/// }
+/// ```
+#[derive(EntityEvent, Clone, Debug, Deref)]
+pub struct RequestReady {
+    /// The entity holding the request.
+    pub entity: Entity,
+    /// The result, as the message says it.
+    #[deref]
+    pub ready: AssetReady,
 }
 
-impl EntityEvent for AssetReady {
-    fn event_target(&self) -> Entity {
-        self.entity.unwrap_or(Entity::PLACEHOLDER)
+/// [`AssetFailed`] for one request entity: triggered on the entity that holds the request.
+/// Derefs to the [`AssetFailed`] message sent with it.
+#[derive(EntityEvent, Clone, Debug, Deref)]
+pub struct RequestFailed {
+    /// The entity holding the request.
+    pub entity: Entity,
+    /// The failure, as the message says it.
+    #[deref]
+    pub failed: AssetFailed,
+}
+
+/// [`AssetCancelled`] for one request entity: triggered on the entity whose leaving cancelled
+/// the job (its task removed, its request replaced, or the entity despawned: then only global
+/// observers of `RequestCancelled` see it). Derefs to the [`AssetCancelled`] message sent with
+/// it.
+#[derive(EntityEvent, Clone, Debug, Deref)]
+pub struct RequestCancelled {
+    /// The entity that held the request.
+    pub entity: Entity,
+    /// The cancellation, as the message says it.
+    #[deref]
+    pub cancelled: AssetCancelled,
+}
+
+/// A result for the holders of a request: a message and global event for every holder, and an
+/// entity event for a holder that is an entity.
+pub(crate) trait HolderResult:
+    Message + for<'a> Event<Trigger<'a> = GlobalTrigger> + Clone
+{
+    /// The entity event triggered on the holder's entity.
+    type OnEntity: for<'a> EntityEvent<Trigger<'a> = EntityTrigger>;
+
+    /// The entity event for this result, when its holder is an entity.
+    fn on_entity(&self) -> Option<Self::OnEntity>;
+}
+
+impl HolderResult for AssetReady {
+    type OnEntity = RequestReady;
+
+    fn on_entity(&self) -> Option<RequestReady> {
+        self.entity.map(|entity| RequestReady {
+            entity,
+            ready: self.clone(),
+        })
     }
 }
 
-impl Event for AssetFailed {
-    type Trigger<'a> = EntityTrigger;
-}
+impl HolderResult for AssetFailed {
+    type OnEntity = RequestFailed;
 
-impl EntityEvent for AssetFailed {
-    fn event_target(&self) -> Entity {
-        self.entity.unwrap_or(Entity::PLACEHOLDER)
+    fn on_entity(&self) -> Option<RequestFailed> {
+        self.entity.map(|entity| RequestFailed {
+            entity,
+            failed: self.clone(),
+        })
     }
 }
 
-impl Event for AssetCancelled {
-    type Trigger<'a> = EntityTrigger;
-}
+impl HolderResult for AssetCancelled {
+    type OnEntity = RequestCancelled;
 
-impl EntityEvent for AssetCancelled {
-    fn event_target(&self) -> Entity {
-        self.entity.unwrap_or(Entity::PLACEHOLDER)
+    fn on_entity(&self) -> Option<RequestCancelled> {
+        self.entity.map(|entity| RequestCancelled {
+            entity,
+            cancelled: self.clone(),
+        })
     }
 }
 

@@ -14,9 +14,11 @@ pub(crate) mod systems;
 mod task;
 
 pub use crate::runtime::JobId;
+pub use crate::runtime::spend::SpendCap;
 pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 pub(crate) use messages::ChoiceCountsLoaded;
 pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
+pub use messages::{RequestCancelled, RequestFailed, RequestReady};
 pub(crate) use placeholder::Placeholders;
 pub use ready::MediaReady;
 pub use stats::ProviderStats;
@@ -39,6 +41,7 @@ use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{
     AssetRequest, CachingStrategy, LONGEST_WAIT, MediaKind, PlaySession, RequestKey,
 };
+use crate::runtime::spend::SpendLedger;
 use crate::runtime::{JobSpec, ProviderRuntime, RuntimeCommand, RuntimeEvent};
 use crate::source::LaneFlag;
 use crate::source::SourceKind;
@@ -57,6 +60,40 @@ pub(crate) enum Notice {
     Analytics(AnalyticsEvent),
     /// Choice counts kept on disk from earlier runs, read at start.
     ChoiceCounts(Vec<(String, String, u64)>),
+}
+
+impl Notice {
+    /// The result of `subject` for one holder (its entity, its wait and whether it is a
+    /// prefetch): ready or failed.
+    fn result(
+        subject: &Subject,
+        handle: MediaHandle,
+        (entity, elapsed, prefetch): (Option<Entity>, Duration, bool),
+        outcome: &Result<(SourceKind, String), AssetError>,
+    ) -> Self {
+        let (key, kind) = (subject.key, subject.kind);
+        match outcome {
+            Ok((source, origin)) => Self::Ready(AssetReady {
+                entity,
+                key,
+                kind,
+                source: *source,
+                origin: origin.clone(),
+                handle,
+                elapsed,
+                prefetch,
+            }),
+            Err(error) => Self::Failed(AssetFailed {
+                entity,
+                key,
+                kind,
+                status: status_of(error),
+                error: error.clone(),
+                elapsed,
+                prefetch,
+            }),
+        }
+    }
 }
 
 /// The facade over every source of media: memory, then the configured sources in order (for
@@ -128,6 +165,12 @@ pub struct AssetProvider {
     waiters_left: (Sender<WaiterLeft>, Receiver<WaiterLeft>),
     #[reflect(ignore)]
     next_waiter: u64,
+    /// What the player's requests spent of the spend cap; the runtime's jobs spend it.
+    #[reflect(ignore)]
+    spend: Arc<SpendLedger>,
+    /// The session `spend` counts for.
+    #[reflect(ignore)]
+    spend_session: PlaySession,
 }
 
 /// Everything the plugin hands the provider when it builds it.
@@ -142,6 +185,7 @@ pub(crate) struct ProviderParts {
     pub default_timeout: Duration,
     pub memory_capacity: usize,
     pub disk: Option<Arc<DiskTier>>,
+    pub spend_cap: SpendCap,
 }
 
 impl AssetProvider {
@@ -169,6 +213,8 @@ impl AssetProvider {
             disk: parts.disk,
             waiters_left: crossbeam_channel::unbounded(),
             next_waiter: 0,
+            spend: Arc::new(SpendLedger::new(parts.spend_cap)),
+            spend_session: PlaySession::default(),
         }
     }
 
@@ -540,6 +586,22 @@ impl AssetProvider {
     /// plugin's next step (see [`PlaySession`]).
     pub fn set_session(&mut self, session: PlaySession) {
         self.session = session;
+        self.spend_follows_session();
+    }
+
+    /// Starts the spend cap's count afresh when the session changed.
+    fn spend_follows_session(&mut self) {
+        if self.spend_session != self.session {
+            self.spend_session = self.session.clone();
+            self.spend.new_session();
+        }
+    }
+
+    /// Generations the player's own (foreground) requests started this play session: what
+    /// counts against the [`SpendCap`]. Prefetches, cache and pre-made hits and joined
+    /// requests do not count.
+    pub fn player_generations(&self) -> u64 {
+        self.spend.this_session()
     }
 
     /// Forgets every completed result held in memory. Handles the game still holds keep their
@@ -570,6 +632,7 @@ impl AssetProvider {
         } else {
             None
         };
+        self.spend_follows_session();
         self.synced_session = self.session.clone();
         self.direct_since_sync = 0;
         update
@@ -662,16 +725,12 @@ impl AssetProvider {
             task.progress = 1.0;
             task.finished_after = Some(Duration::ZERO);
             self.notices.push(requested(&subject, handle.clone(), true));
-            self.notices.push(Notice::Ready(AssetReady {
-                entity,
-                key,
-                kind,
-                source: SourceKind::Cached,
-                origin: "memory".into(),
+            self.notices.push(Notice::result(
+                &subject,
                 handle,
-                elapsed: Duration::ZERO,
-                prefetch,
-            }));
+                (entity, Duration::ZERO, prefetch),
+                &Ok((SourceKind::Cached, "memory".into())),
+            ));
             return task;
         }
 
@@ -734,6 +793,7 @@ impl AssetProvider {
         }));
         let lane = LaneFlag::new(!prefetch);
         let spec = JobSpec {
+            spend: self.spend.clone(),
             job: job_id,
             key,
             request,
@@ -893,7 +953,6 @@ impl AssetProvider {
         if let (Ok(_), MediaHandle::Image(image)) = (outcome, &job.handle) {
             self.swapped_images.push(image.id());
         }
-        let (key, kind) = (job.subject.key, job.subject.kind);
         let mut entities = Vec::new();
         for holder in std::mem::take(&mut job.holders) {
             let elapsed = now.duration_since(holder.since);
@@ -907,27 +966,12 @@ impl AssetProvider {
             if let Some(entity) = holder.entity {
                 entities.push((entity, elapsed));
             }
-            self.notices.push(match outcome {
-                Ok((source, origin)) => Notice::Ready(AssetReady {
-                    entity: holder.entity,
-                    key,
-                    kind,
-                    source: *source,
-                    origin: origin.clone(),
-                    handle: job.handle.clone(),
-                    elapsed,
-                    prefetch: holder.prefetch,
-                }),
-                Err(error) => Notice::Failed(AssetFailed {
-                    entity: holder.entity,
-                    key,
-                    kind,
-                    status: status_of(error),
-                    error: error.clone(),
-                    elapsed,
-                    prefetch: holder.prefetch,
-                }),
-            });
+            self.notices.push(Notice::result(
+                &job.subject,
+                job.handle.clone(),
+                (holder.entity, elapsed, holder.prefetch),
+                outcome,
+            ));
         }
         Some((job.handle, entities))
     }

@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use bevy::audio::AudioSource;
 
 use crate::provider::AnalyticsEvent;
+use crate::provider::messages::HolderResult;
 use crate::provider::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 use crate::provider::{AssetProvider, ChoiceCountsLoaded, Notice, status_of};
 use crate::provider::{GenerationTask, MediaHandle, TaskStatus};
@@ -29,6 +30,7 @@ pub(crate) struct ProviderMessages<'w, 's> {
 }
 
 impl ProviderMessages<'_, '_> {
+    /// Sends each notice: the one place the plugin's messages and events go out.
     fn send(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
@@ -36,22 +38,13 @@ impl ProviderMessages<'_, '_> {
                     self.requested.write(message);
                 }
                 Notice::Ready(message) => {
-                    if message.entity.is_some() {
-                        self.commands.trigger(message.clone());
-                    }
-                    self.ready.write(message);
+                    holder_result(&mut self.ready, &mut self.commands, message)
                 }
                 Notice::Failed(message) => {
-                    if message.entity.is_some() {
-                        self.commands.trigger(message.clone());
-                    }
-                    self.failed.write(message);
+                    holder_result(&mut self.failed, &mut self.commands, message);
                 }
                 Notice::Cancelled(message) => {
-                    if message.entity.is_some() {
-                        self.commands.trigger(message.clone());
-                    }
-                    self.cancelled.write(message);
+                    holder_result(&mut self.cancelled, &mut self.commands, message);
                 }
                 Notice::Analytics(event) => {
                     self.analytics.write(event);
@@ -62,6 +55,20 @@ impl ProviderMessages<'_, '_> {
             }
         }
     }
+}
+
+/// A holder's result: triggered on its entity (when it has one) for that entity's observers,
+/// then for global observers, then written as a message.
+fn holder_result<M: HolderResult>(
+    messages: &mut MessageWriter<M>,
+    commands: &mut Commands,
+    message: M,
+) {
+    if let Some(on_entity) = message.on_entity() {
+        commands.trigger(on_entity);
+    }
+    commands.trigger(message.clone());
+    messages.write(message);
 }
 
 /// The asset collections media is inserted into.

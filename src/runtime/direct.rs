@@ -78,7 +78,7 @@ impl DirectResolver {
             },
             lane: LaneFlag::new(true),
         };
-        let served = tokio::time::timeout(self.timeout, chain.resolve(&request, 0, &|| {}))
+        let served = tokio::time::timeout(self.timeout, chain.resolve(&request, 0, &|| Ok(())))
             .await
             .map_err(|_| {
                 AssetError::new(

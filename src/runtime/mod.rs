@@ -5,6 +5,7 @@ pub(crate) mod decode;
 #[cfg(feature = "bake")]
 pub(crate) mod direct;
 pub(crate) mod lanes;
+pub(crate) mod spend;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ use crate::runtime::lanes::LanePermits;
 use crate::source::JobJournal;
 use crate::source::LaneFlag;
 use crate::source::{AssetSource, ProgressReporter, SourceKind, SourceRequest, SourcedMedia};
+
+/// Called when a generator is about to be asked: reports it, or refuses it (the spend cap).
+pub(crate) type GenerationStarted<'a> = dyn Fn() -> Result<(), AssetError> + Send + Sync + 'a;
 
 /// Identifies one job on the plugin's runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, bevy::reflect::Reflect)]
@@ -53,6 +57,8 @@ pub(crate) struct JobSpec {
     pub session: PlaySession,
     pub timeout: Duration,
     pub lane: LaneFlag,
+    /// The player's spend cap, spent when a foreground job asks a generator.
+    pub spend: Arc<spend::SpendLedger>,
 }
 
 /// What the runtime reports back to the frame.
@@ -150,7 +156,7 @@ impl SourceChain {
         &self,
         request: &SourceRequest,
         disk_commands_before: u64,
-        generation_started: &(dyn Fn() + Send + Sync),
+        generation_started: &GenerationStarted<'_>,
     ) -> Result<Served, AssetError> {
         if let Some(disk) = &self.disk {
             disk.join_resumed(request.key).await;
@@ -204,7 +210,12 @@ impl SourceChain {
             }
             let _permit = if kind == SourceKind::Generated {
                 let permit = self.generation_permits.acquire(&request.lane).await;
-                generation_started();
+                if let Err(refused) = generation_started() {
+                    // Refused by the spend cap: no generator is asked for this request.
+                    generation_failed = true;
+                    last_error = Some(refused);
+                    continue;
+                }
                 Some(permit)
             } else {
                 None
@@ -545,13 +556,19 @@ async fn run_job(
     let started_events = events.clone();
     let (started_key, started_kind, started_lane) =
         (request.key, request.kind(), request.lane.clone());
+    let spend = spec.spend;
     let generation_started = move || {
+        let background = !started_lane.is_foreground();
+        if !background {
+            spend.start(Instant::now())?;
+        }
         let _ = started_events.send(RuntimeEvent::GenerationStarted {
             job,
             key: started_key,
             kind: started_kind,
-            background: !started_lane.is_foreground(),
+            background,
         });
+        Ok(())
     };
     let started = Instant::now();
     let outcome = match tokio::time::timeout(
@@ -595,7 +612,7 @@ async fn resolve_and_decode(
     chain: &SourceChain,
     request: &SourceRequest,
     disk_commands_before: u64,
-    generation_started: &(dyn Fn() + Send + Sync),
+    generation_started: &GenerationStarted<'_>,
 ) -> Result<Resolved, AssetError> {
     let served = chain
         .resolve(request, disk_commands_before, generation_started)

@@ -50,7 +50,21 @@ impl VideoState {
 
 /// Sent when a player's clip reaches its end (every time round, when it loops), or when
 /// decoding fails part-way so that nothing waits for an end that will not come.
-#[derive(Message, Clone, Debug)]
+///
+/// A message, and an entity event triggered on the player's entity: observers on that entity
+/// see its ends, global observers (`app.add_observer`) every player's.
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// fn play_intro(mut commands: Commands, mut provider: ResMut<AssetProvider>) {
+///     let frames = provider.request_image(AssetRequest::video().prompt("the intro"));
+///     commands
+///         .spawn((Sprite::from_image(frames.clone()), VideoPlayer::new(frames)))
+///         .observe(|ended: On<VideoEnded>| info!("the intro ended after {} plays", ended.loops));
+/// }
+/// ```
+#[derive(Message, EntityEvent, Clone, Debug)]
 pub struct VideoEnded {
     /// The entity with the [`VideoPlayer`].
     pub entity: Entity,
@@ -457,26 +471,34 @@ pub(crate) fn play_videos(
         let image = player.image.id();
         for _ in 0..step.ends {
             player.loops += 1;
-            ended.write(VideoEnded {
-                entity,
-                image,
-                looping: player.looping && !step.finished,
-                loops: player.loops,
-                error: None,
-            });
+            send_ended(
+                &mut ended,
+                &mut commands,
+                VideoEnded {
+                    entity,
+                    image,
+                    looping: player.looping && !step.finished,
+                    loops: player.loops,
+                    error: None,
+                },
+            );
         }
         if let Some(error) = step.failed {
             warn!("video for {entity} stopped: {error}");
             player.state = VideoState::Failed;
             player.error = Some(error.to_string());
             player.frames_ahead = 0;
-            ended.write(VideoEnded {
-                entity,
-                image,
-                looping: false,
-                loops: player.loops,
-                error: Some(error),
-            });
+            send_ended(
+                &mut ended,
+                &mut commands,
+                VideoEnded {
+                    entity,
+                    image,
+                    looping: false,
+                    loops: player.loops,
+                    error: Some(error),
+                },
+            );
             commands.entity(entity).remove::<Playback>();
             busy_images.remove(&image);
         } else if step.finished {
@@ -487,6 +509,17 @@ pub(crate) fn play_videos(
             busy_images.remove(&image);
         }
     }
+}
+
+/// Sends a [`VideoEnded`]: triggered on the player's entity (and for global observers), and
+/// written as a message.
+fn send_ended(
+    messages: &mut MessageWriter<VideoEnded>,
+    commands: &mut Commands,
+    ended: VideoEnded,
+) {
+    commands.trigger(ended.clone());
+    messages.write(ended);
 }
 
 /// Writes `rgba` into the image behind `handle`, replacing it if its size is not the clip's.

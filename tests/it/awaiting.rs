@@ -1,5 +1,5 @@
 //! Results seen the ways a game waits for them besides messages: observers on the request's
-//! entity, and the `MediaReady` future.
+//! entity, global observers, and the `MediaReady` future.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,12 +23,17 @@ struct Seen {
 fn observed_request(app: &mut App, request: AssetRequest) -> Entity {
     app.world_mut()
         .spawn(request)
-        .observe(|ready: On<AssetReady>, mut seen: ResMut<Seen>| {
+        .observe(|ready: On<RequestReady>, mut seen: ResMut<Seen>| {
             seen.ready += 1;
             seen.ready_on.push(ready.event_target());
+            assert_eq!(
+                ready.ready.entity,
+                Some(ready.entity),
+                "the message it carries"
+            );
         })
-        .observe(|_: On<AssetFailed>, mut seen: ResMut<Seen>| seen.failed += 1)
-        .observe(|_: On<AssetCancelled>, mut seen: ResMut<Seen>| seen.cancelled += 1)
+        .observe(|_: On<RequestFailed>, mut seen: ResMut<Seen>| seen.failed += 1)
+        .observe(|_: On<RequestCancelled>, mut seen: ResMut<Seen>| seen.cancelled += 1)
         .id()
 }
 
@@ -42,11 +47,15 @@ fn an_observer_on_the_request_entity_fires_once_when_the_media_is_ready() {
     app.init_resource::<Seen>();
     app.update();
     let entity = observed_request(&mut app, AssetRequest::image().prompt("observed"));
-    // A second holder of the same job without observers: its result must not reach ours.
+    // A second holder of the same job without observers, and a direct one: their results
+    // must not reach ours.
     let other = app
         .world_mut()
         .spawn(AssetRequest::image().prompt("observed"))
         .id();
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .request_image(AssetRequest::image().prompt("observed"));
     until_status(&mut app, entity, TaskStatus::Completed);
     until_status(&mut app, other, TaskStatus::Completed);
     for _ in 0..3 {
@@ -300,4 +309,149 @@ fn a_polled_out_future_does_not_panic() {
         again.expect_err("already taken").kind(),
         AssetErrorKind::Cancelled
     );
+}
+
+/// The holders' entities each global observer saw, in order (`None`: a direct request).
+#[derive(Resource, Default)]
+struct SeenGlobally {
+    ready: Vec<Option<Entity>>,
+    failed: Vec<Option<Entity>>,
+    cancelled: Vec<Option<Entity>>,
+}
+
+fn observe_globally(app: &mut App) {
+    app.init_resource::<SeenGlobally>()
+        .add_observer(|ready: On<AssetReady>, mut seen: ResMut<SeenGlobally>| {
+            seen.ready.push(ready.entity);
+        })
+        .add_observer(|failed: On<AssetFailed>, mut seen: ResMut<SeenGlobally>| {
+            seen.failed.push(failed.entity);
+        })
+        .add_observer(
+            |cancelled: On<AssetCancelled>, mut seen: ResMut<SeenGlobally>| {
+                seen.cancelled.push(cancelled.entity);
+            },
+        );
+}
+
+#[test]
+fn a_global_observer_sees_a_direct_request_become_ready() {
+    let source = FakeGenerator::new(Behaviour::Serve {
+        width: 4,
+        height: 4,
+    });
+    let mut app = headless_app(plugin_with(source));
+    observe_globally(&mut app);
+    app.update();
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .request_image(AssetRequest::image().prompt("direct and observed"));
+    update_until(&mut app, "a global observer to see it ready", |app| {
+        !app.world().resource::<SeenGlobally>().ready.is_empty()
+    });
+    let seen = app.world().resource::<SeenGlobally>();
+    assert_eq!(seen.ready, vec![None]);
+    assert!(seen.failed.is_empty() && seen.cancelled.is_empty());
+}
+
+#[test]
+fn a_global_observer_sees_a_direct_request_fail() {
+    let source = FakeGenerator::new(Behaviour::Fail(AssetError::new(
+        AssetErrorKind::Rejected,
+        "refused",
+    )));
+    let mut app = headless_app(plugin_with(source));
+    observe_globally(&mut app);
+    app.update();
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .request_image(AssetRequest::image().prompt("direct and refused"));
+    update_until(&mut app, "a global observer to see it fail", |app| {
+        !app.world().resource::<SeenGlobally>().failed.is_empty()
+    });
+    let seen = app.world().resource::<SeenGlobally>();
+    assert_eq!(seen.failed, vec![None]);
+    assert!(seen.ready.is_empty() && seen.cancelled.is_empty());
+}
+
+#[test]
+fn a_global_observer_sees_a_direct_request_cancelled() {
+    let source = FakeGenerator::new(Behaviour::Stall);
+    let mut app = headless_app(plugin_with(source.clone()));
+    observe_globally(&mut app);
+    app.update();
+    let request = AssetRequest::image().prompt("direct and given up");
+    let key = app.world().resource::<AssetProvider>().key_for(&request);
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .request_image(request);
+    update_until(&mut app, "the source is working", |_| source.calls() == 1);
+    assert!(app.world_mut().resource_mut::<AssetProvider>().cancel(&key));
+    update_until(&mut app, "a global observer to see it cancelled", |app| {
+        !app.world().resource::<SeenGlobally>().cancelled.is_empty()
+    });
+    let seen = app.world().resource::<SeenGlobally>();
+    assert_eq!(seen.cancelled, vec![None]);
+    assert!(seen.ready.is_empty() && seen.failed.is_empty());
+}
+
+#[test]
+fn a_global_observer_sees_every_holder_the_messages_name() {
+    let source = FakeGenerator::new(Behaviour::Serve {
+        width: 4,
+        height: 4,
+    });
+    let mut app = headless_app(plugin_with(source.clone()));
+    observe_globally(&mut app);
+    collect::<AssetReady>(&mut app);
+    app.update();
+    let request = AssetRequest::image().prompt("held twice");
+    let entity = app.world_mut().spawn(request.clone()).id();
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .request_image(request);
+    until_status(&mut app, entity, TaskStatus::Completed);
+    update_until(&mut app, "both messages", |app| {
+        collected::<AssetReady>(app).len() == 2
+    });
+    let mut messages: Vec<_> = collected::<AssetReady>(&app)
+        .iter()
+        .map(|ready| ready.entity)
+        .collect();
+    messages.sort();
+    assert_eq!(messages, vec![None, Some(entity)], "one message per holder");
+    let mut observed = app.world().resource::<SeenGlobally>().ready.clone();
+    observed.sort();
+    assert_eq!(
+        observed, messages,
+        "the observer sees what the messages say"
+    );
+    assert_eq!(source.calls(), 1);
+}
+
+#[test]
+fn despawning_a_request_entity_is_seen_as_cancelled_by_global_observers() {
+    let source = FakeGenerator::new(Behaviour::Stall);
+    let mut app = headless_app(plugin_with(source.clone()));
+    observe_globally(&mut app);
+    let on_entities = Arc::new(AtomicUsize::new(0));
+    let count = on_entities.clone();
+    app.add_observer(move |_: On<RequestCancelled>| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    app.update();
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("left behind"))
+        .id();
+    update_until(&mut app, "the source is working", |_| source.calls() == 1);
+    app.world_mut().despawn(entity);
+    update_until(&mut app, "the cancellation", |app| {
+        !app.world().resource::<SeenGlobally>().cancelled.is_empty()
+    });
+    assert_eq!(
+        app.world().resource::<SeenGlobally>().cancelled,
+        vec![Some(entity)]
+    );
+    assert_eq!(on_entities.load(Ordering::SeqCst), 1);
 }

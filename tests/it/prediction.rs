@@ -299,6 +299,8 @@ fn the_backend_hears_a_low_priority_for_prefetches() {
 enum Game {
     #[default]
     Loading,
+    Menu,
+    LevelLoading,
     Playing,
     Broken,
 }
@@ -361,5 +363,140 @@ fn a_failed_critical_request_moves_to_the_failure_state() {
         .spawn((AssetRequest::image().prompt("title"), CriticalAsset));
     update_until(&mut app, "the game gives up", |app| {
         state(app) == Game::Broken
+    });
+}
+
+/// Fails its first request; serves the others once its gate lets each through.
+struct FailsFirst {
+    calls: std::sync::atomic::AtomicUsize,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl bevy_asset_provider::source::AssetSource for FailsFirst {
+    fn name(&self) -> &str {
+        "fails_first"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generated
+    }
+
+    async fn resolve(
+        &self,
+        _: &bevy_asset_provider::source::SourceRequest,
+    ) -> Result<Option<bevy_asset_provider::source::SourcedMedia>, AssetError> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Err(AssetError::generation("the backend hiccuped"));
+        }
+        self.gate.acquire().await.expect("open").forget();
+        Ok(Some(bevy_asset_provider::source::SourcedMedia::new(
+            png(2, 2, [9, 9, 9, 255]),
+            "image/png",
+            "fails_first",
+        )))
+    }
+}
+
+#[test]
+fn a_loading_state_entered_again_after_a_failure_waits_again_and_moves_on() {
+    let gate = gate();
+    let source = Arc::new(FailsFirst {
+        calls: Default::default(),
+        gate: gate.clone(),
+    });
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default(), StatesPlugin))
+        .init_asset::<Image>()
+        .add_plugins(
+            AssetProviderPlugin::new()
+                .without_disk_cache()
+                .with_shared_source(source.clone())
+                .with_default_timeout(Duration::from_secs(10)),
+        )
+        .init_state::<Game>()
+        .add_plugins(
+            LoadingStatePlugin::new(Game::Loading, Game::Playing).on_failure(Game::Broken),
+        );
+    app.finish();
+    app.cleanup();
+    let title = app
+        .world_mut()
+        .spawn((AssetRequest::image().prompt("title"), CriticalAsset))
+        .id();
+    update_until(&mut app, "the first try fails", |app| {
+        state(app) == Game::Broken
+    });
+    // The player picks "Retry".
+    app.world_mut()
+        .resource_mut::<NextState<Game>>()
+        .set(Game::Loading);
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(
+        state(&app),
+        Game::Loading,
+        "it waits for the retried request"
+    );
+    // Asked again: in flight (how far the runtime got depends on the machine's load).
+    assert!(!task(&app, title).status().is_terminal());
+    assert_eq!(app.world().resource::<LoadingProgress>().open(), 1);
+    gate.add_permits(1);
+    update_until(&mut app, "the game moves on", |app| {
+        state(app) == Game::Playing
+    });
+    assert_eq!(task(&app, title).status(), TaskStatus::Completed);
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[test]
+fn two_loading_states_of_one_states_type_each_wait_and_move_to_their_own_next() {
+    let gate = gate();
+    let generator = FakeGenerator::new(Behaviour::Gated {
+        gate: gate.clone(),
+        width: 2,
+        height: 2,
+    });
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default(), StatesPlugin))
+        .init_asset::<Image>()
+        .add_plugins(plugin_with(generator))
+        .init_state::<Game>()
+        .add_plugins((
+            LoadingStatePlugin::new(Game::Loading, Game::Menu).on_failure(Game::Broken),
+            LoadingStatePlugin::new(Game::LevelLoading, Game::Playing).on_failure(Game::Broken),
+        ))
+        .add_systems(OnEnter(Game::LevelLoading), |mut commands: Commands| {
+            commands.spawn((AssetRequest::image().prompt("level one"), CriticalAsset));
+        });
+    app.finish();
+    app.cleanup();
+    app.world_mut()
+        .spawn((AssetRequest::image().prompt("menu"), CriticalAsset));
+    for _ in 0..5 {
+        app.update();
+    }
+    assert_eq!(state(&app), Game::Loading);
+    gate.add_permits(1);
+    update_until(&mut app, "the menu", |app| state(app) == Game::Menu);
+    for _ in 0..5 {
+        app.update();
+    }
+    assert_eq!(
+        state(&app),
+        Game::Menu,
+        "the menu stays until the player starts"
+    );
+    app.world_mut()
+        .resource_mut::<NextState<Game>>()
+        .set(Game::LevelLoading);
+    for _ in 0..10 {
+        app.update();
+    }
+    assert_eq!(state(&app), Game::LevelLoading, "it waits for the level");
+    gate.add_permits(1);
+    update_until(&mut app, "the level plays", |app| {
+        state(app) == Game::Playing
     });
 }

@@ -517,3 +517,122 @@ fn analytics_follow_a_request_from_requested_to_played_as_messages_and_events() 
 
 #[derive(Resource, Default)]
 struct Observed(Vec<AnalyticsKind>);
+
+/// The latest value of the diagnostic at `path`.
+fn diagnostic(app: &App, path: &bevy::diagnostic::DiagnosticPath) -> Option<f64> {
+    app.world()
+        .resource::<bevy::diagnostic::DiagnosticsStore>()
+        .get(path)
+        .and_then(|diagnostic| diagnostic.value())
+}
+
+#[test]
+fn the_spend_cap_refuses_the_players_third_generation_and_counts_only_generations() {
+    let source = FakeGenerator::new(Behaviour::Serve {
+        width: 4,
+        height: 4,
+    });
+    let mut app = headless_app(
+        plugin_with(source.clone()).with_spend_cap(SpendCap::default().max_per_session(2)),
+    );
+    app.update();
+    // A prefetch is not the player's: it has its own budget.
+    let ahead = app
+        .world_mut()
+        .resource_mut::<AssetProvider>()
+        .prefetch(AssetRequest::image().prompt("ahead of the player"));
+    update_until(&mut app, "the prefetch is generated", |app| {
+        app.world()
+            .resource::<AssetProvider>()
+            .prefetch_status(&ahead)
+            == Some(TaskStatus::Completed)
+    });
+    // Two holders of one job: one generation.
+    let first = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("first"))
+        .id();
+    let joined = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("first"))
+        .id();
+    until_status(&mut app, first, TaskStatus::Completed);
+    until_status(&mut app, joined, TaskStatus::Completed);
+    let second = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("second"))
+        .id();
+    until_status(&mut app, second, TaskStatus::Completed);
+    let third = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("third"))
+        .id();
+    until_status(&mut app, third, TaskStatus::Failed);
+    let error = task(&app, third).error().cloned().expect("an error");
+    assert_eq!(error.kind(), AssetErrorKind::SpendCapReached);
+    assert!(
+        error.message().contains("2 generations per play session"),
+        "{error}"
+    );
+    assert_eq!(
+        source.calls(),
+        3,
+        "the prefetch, first and second; the third asked no generator"
+    );
+
+    // A cached repeat costs nothing and still works.
+    let repeat = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("first"))
+        .id();
+    assert_eq!(task(&app, repeat).status(), TaskStatus::Completed);
+    app.update();
+    assert_eq!(
+        app.world().resource::<AssetProvider>().player_generations(),
+        2
+    );
+    assert_eq!(
+        diagnostic(&app, &AssetProviderDiagnostics::PLAYER_GENERATIONS),
+        Some(2.0)
+    );
+
+    // A new play session starts a new count.
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .set_session(PlaySession::new("second playthrough", "player"));
+    let fourth = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("fourth"))
+        .id();
+    until_status(&mut app, fourth, TaskStatus::Completed);
+    assert_eq!(
+        app.world().resource::<AssetProvider>().player_generations(),
+        1
+    );
+}
+
+#[test]
+fn the_per_minute_spend_cap_refuses_a_burst() {
+    let source = FakeGenerator::new(Behaviour::Serve {
+        width: 4,
+        height: 4,
+    });
+    let mut app = headless_app(
+        plugin_with(source.clone()).with_spend_cap(SpendCap::default().max_per_minute(1)),
+    );
+    app.update();
+    let first = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("one"))
+        .id();
+    until_status(&mut app, first, TaskStatus::Completed);
+    let second = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("two"))
+        .id();
+    until_status(&mut app, second, TaskStatus::Failed);
+    let error = task(&app, second).error().cloned().expect("an error");
+    assert_eq!(error.kind(), AssetErrorKind::SpendCapReached);
+    assert!(error.message().contains("per minute"), "{error}");
+    assert_eq!(source.calls(), 1);
+}

@@ -706,3 +706,48 @@ fn a_video_generation_from_the_dev_backend_plays_over_loopback_http() {
     assert_eq!(asset["duration_sec"], 2.0);
     assert_eq!(file.as_ref(), clip.bytes());
 }
+
+/// Ends each observer saw: (entity the event names, loops).
+#[derive(Resource, Default)]
+struct EndsObserved {
+    on_first: Vec<(Entity, u32)>,
+    global: Vec<(Entity, u32)>,
+}
+
+#[test]
+fn an_observer_on_the_player_sees_its_own_ends_and_a_global_one_sees_all() {
+    let mut app = app_serving(clip_bytes(), "video/mp4", None);
+    app.init_resource::<EndsObserved>().add_observer(
+        |ended: On<VideoEnded>, mut seen: ResMut<EndsObserved>| {
+            seen.global.push((ended.entity, ended.loops));
+        },
+    );
+    let handle = request_video(&mut app);
+    let first = app
+        .world_mut()
+        .spawn(VideoPlayer::new(handle).with_speed(4.0))
+        .observe(|ended: On<VideoEnded>, mut seen: ResMut<EndsObserved>| {
+            seen.on_first.push((ended.event_target(), ended.loops));
+        })
+        .id();
+    let other = app
+        .world_mut()
+        .spawn(AssetRequest::video().prompt("another harbour"))
+        .id();
+    until_status(&mut app, other, TaskStatus::Completed);
+    let other = task(&app, other).handle().image().unwrap().clone();
+    let second = app
+        .world_mut()
+        .spawn(VideoPlayer::new(other).with_speed(4.0))
+        .id();
+    update_until(&mut app, "both clips end", |app| {
+        collected::<VideoEnded>(app).len() == 2
+    });
+    let seen = app.world().resource::<EndsObserved>();
+    assert_eq!(seen.on_first, vec![(first, 1)], "only its own end");
+    let mut global = seen.global.clone();
+    global.sort();
+    let mut expected = vec![(first, 1), (second, 1)];
+    expected.sort();
+    assert_eq!(global, expected);
+}
