@@ -70,6 +70,7 @@ pub use record::{Recorder, RecordingSource};
 pub use replay::{Recording, ReplaySource};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, MediaKind, PlaySession};
@@ -97,6 +98,10 @@ enum IndexLine {
 struct SourceLine {
     version: u32,
     name: String,
+    /// Which source of this name it is, in the order a recorder wrapped them (0 for the first;
+    /// left out when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    instance: u32,
     id: String,
     kind: SourceKind,
     handles: Vec<MediaKind>,
@@ -107,6 +112,9 @@ struct SourceLine {
 #[derive(Debug, Serialize, Deserialize)]
 struct ExchangeLine {
     source: String,
+    /// The [`SourceLine::instance`] of the source that answered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    instance: u32,
     /// The request key, 64 hex digits.
     key: String,
     request: AssetRequest,
@@ -177,6 +185,28 @@ const ERROR_KINDS: [AssetErrorKind; 11] = [
 /// The error kind named `name`.
 fn error_kind(name: &str) -> Option<AssetErrorKind> {
     ERROR_KINDS.into_iter().find(|kind| kind.as_str() == name)
+}
+
+/// One index line, or the field at fault and what is wrong with it.
+fn parse_line(line: &str) -> Result<IndexLine, (String, String)> {
+    fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+        serde_path_to_error::deserialize(value)
+            .map_err(|err| (err.path().to_string(), err.inner().to_string()))
+    }
+    let value: Value =
+        serde_json::from_str(line).map_err(|err| ("(line)".to_owned(), err.to_string()))?;
+    match value.get("line").and_then(Value::as_str) {
+        Some("source") => typed(value).map(IndexLine::Source),
+        Some("exchange") => typed(value).map(|exchange| IndexLine::Exchange(Box::new(exchange))),
+        _ => Err((
+            "line".to_owned(),
+            "is not \"source\" or \"exchange\"".to_owned(),
+        )),
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The media file's name for bytes with `sha256` of type `mime`, relative to the directory.
