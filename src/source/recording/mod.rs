@@ -35,7 +35,8 @@
 //!
 //! # What identifies an exchange
 //!
-//! The wrapped source's [`name`](crate::source::AssetSource::name) and the request's
+//! The wrapped source's [`name`](crate::source::AssetSource::name) (and, for sources that share
+//! a name, the order the recorder wrapped them in) and the request's
 //! [`RequestKey`](crate::RequestKey). The key is
 //! the request's fingerprint, so it already holds everything that decides which media is meant,
 //! the caching strategy's scope included: a `per_playthrough` or `per_player` request is
@@ -51,8 +52,10 @@
 //! # The directory
 //!
 //! - `index.jsonl`: one JSON object a line. A `"line": "source"` line per wrapped source (its
-//!   name, id, kind, the media kinds it handles and whether its results are kept on disk), then a
-//!   `"line": "exchange"` line per exchange, appended as each ends: the source's name, the key,
+//!   name, id, kind, the media kinds it handles and whether its results are kept on disk, and
+//!   an `instance` from 1 on for the second and later sources of one name), then a
+//!   `"line": "exchange"` line per exchange, appended as each ends: the source's name (and
+//!   `instance`), the key,
 //!   the request and session, whether it was background work, how long it took, and the
 //!   `answer` (`{"media": {...}}`, `"passed"` or `{"error": {"kind", "message"}}`).
 //! - `media/<sha256>.<ext>`: each distinct answer's bytes once, named by their SHA-256; written
@@ -60,8 +63,13 @@
 //!   never names a file that is not whole.
 //!
 //! A replay reads the index once, when opened (errors name the file, the line and the field),
-//! and checks each media file's size and SHA-256 before serving it: a damaged or missing file is
-//! an error naming it, never served.
+//! and checks that each exchange's key is the one its recorded request and session give, so an
+//! edited key is never served for another request. It checks each media file's size and
+//! SHA-256 before serving it: a damaged or missing file is an error naming it, never served.
+//!
+//! A run that stops while writing a line leaves it cut short: opening skips that last line and
+//! [`Recorder::create`] drops it before appending, each with a warning naming the file and the
+//! line ([`Recording::cut_line`], [`Recorder::cut_line`]).
 
 mod record;
 mod replay;
