@@ -250,7 +250,8 @@ impl AssetProviderPlugin {
     /// Offline mode (default off): nothing is generated and no network is touched. Requests
     /// are served from the memory and disk tiers and the pre-made sources that work from local
     /// files; sources that [generate](crate::source::SourceKind::Generated) or
-    /// [use the network](crate::source::AssetSource::uses_network) are skipped, and jobs a
+    /// [may use the network](crate::source::AssetSource::uses_network) (any source that does
+    /// not say it works from local files only) are skipped, and jobs a
     /// backend was running when the game last stopped stay journalled for a start online.
     /// A request nothing serves keeps its placeholder and fails as
     /// [`NoSource`](crate::AssetErrorKind::NoSource), with one warning per request key that

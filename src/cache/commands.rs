@@ -36,7 +36,13 @@ pub(crate) struct ToStore {
 pub(crate) enum DiskCommand {
     ClearScope(String),
     PurgeStrategy(CachingStrategy),
-    PurgeSource(String),
+    /// Every entry the source named `name` made: stored under that name (a source's default
+    /// identity) or under one of `ids`, the identities of the chain's sources of that name,
+    /// which the runtime fills in.
+    PurgeSource {
+        name: String,
+        ids: Vec<String>,
+    },
     /// A player took choice `.1` of scene graph `.0`.
     RecordChoice(String, String),
 }

@@ -232,7 +232,13 @@ impl DiskTier {
             .with_cache(move |cache| match command {
                 DiskCommand::ClearScope(scope) => cache.clear_scope(&scope),
                 DiskCommand::PurgeStrategy(strategy) => cache.purge_strategy(strategy),
-                DiskCommand::PurgeSource(source) => cache.purge_source(&source),
+                DiskCommand::PurgeSource { name, ids } => {
+                    let mut removed = cache.purge_source(&name)?;
+                    for id in ids.iter().filter(|id| **id != name) {
+                        removed += cache.purge_source(id)?;
+                    }
+                    Ok(removed)
+                }
                 DiskCommand::RecordChoice(..) => Ok(0),
             })
             .await;

@@ -555,9 +555,18 @@ impl AssetProvider {
         self.disk_command(DiskCommand::PurgeStrategy(strategy));
     }
 
-    /// Removes every disk entry that the source named `source` produced.
+    /// Removes every disk entry that the source named `source` (its
+    /// [`name`](crate::source::AssetSource::name), as `"local_generator"` or `"pixsim"`)
+    /// produced: entries are kept under the source's [`id`](crate::source::AssetSource::id),
+    /// and every id of this plugin's sources of that name is purged, with the name itself (the
+    /// default id). Entries an earlier version of a source made under another id are not known
+    /// by name: they are no longer served, and go as the cache evicts. Runs off the frame;
+    /// requests made after this call do not see the removed entries.
     pub fn purge_disk_source(&mut self, source: impl Into<String>) {
-        self.disk_command(DiskCommand::PurgeSource(source.into()));
+        self.disk_command(DiskCommand::PurgeSource {
+            name: source.into(),
+            ids: Vec::new(),
+        });
     }
 
     fn disk_command(&mut self, command: DiskCommand) {

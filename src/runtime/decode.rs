@@ -144,11 +144,12 @@ const MAX_WAV_CHANNELS: u16 = 64;
 ///
 /// WAV is checked in full (header and data length). MP3, Ogg Vorbis and FLAC are accepted only
 /// when this crate's `mp3`, `vorbis` or `flac` feature turned Bevy's decoder for them on
-/// (Bevy's own features are not visible here), and then only their signature is checked.
+/// (Bevy's own features are not visible here); then their signature is checked and the
+/// decoder Bevy plays them with opens them and decodes their first packets.
 #[cfg(feature = "audio")]
 fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
     let bytes = &media.bytes;
-    let (playable, feature, looks_right) = match media.mime.as_str() {
+    let (playable, feature, looks_right, format) = match media.mime.as_str() {
         "audio/wav" | "audio/wave" | "audio/x-wav" | "audio/vnd.wave" => {
             check_wav(bytes).map_err(|problem| {
                 AssetError::decode(format!(
@@ -158,21 +159,26 @@ fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
                     media.mime
                 ))
             })?;
-            (true, "audio", true)
+            (true, "audio", true, "WAV")
         }
         "audio/ogg" | "audio/vorbis" => (
             cfg!(feature = "vorbis"),
             "vorbis",
             bytes.starts_with(b"OggS"),
+            "Ogg Vorbis",
         ),
-        "audio/flac" | "audio/x-flac" => {
-            (cfg!(feature = "flac"), "flac", bytes.starts_with(b"fLaC"))
-        }
+        "audio/flac" | "audio/x-flac" => (
+            cfg!(feature = "flac"),
+            "flac",
+            bytes.starts_with(b"fLaC"),
+            "FLAC",
+        ),
         "audio/mpeg" | "audio/mp3" => (
             cfg!(feature = "mp3"),
             "mp3",
             bytes.starts_with(b"ID3")
                 || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0),
+            "MP3",
         ),
         other => {
             return Err(AssetError::decode(format!(
@@ -199,9 +205,62 @@ fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
             media.mime
         )));
     }
-    Ok(DecodedMedia::Audio(AudioSource {
+    let sound = AudioSource {
         bytes: bytes.clone(),
-    }))
+    };
+    #[cfg(any(feature = "mp3", feature = "vorbis", feature = "flac"))]
+    if format != "WAV" {
+        try_compressed(&sound).map_err(|problem| {
+            AssetError::decode(format!(
+                "{}: {} bytes of {} are not a playable {format}: {problem}",
+                media.origin,
+                bytes.len(),
+                media.mime
+            ))
+        })?;
+    }
+    // Without those features only WAV gets this far, checked above.
+    #[cfg(not(any(feature = "mp3", feature = "vorbis", feature = "flac")))]
+    let _ = format;
+    Ok(DecodedMedia::Audio(sound))
+}
+
+/// Samples decoded to try a compressed sound: its first packets (32 Ki samples, well under a
+/// second of stereo sound).
+#[cfg(any(feature = "mp3", feature = "vorbis", feature = "flac"))]
+const TRIED_SAMPLES: usize = 1 << 15;
+
+/// Opens `sound` with the decoder Bevy plays it with, built as bevy_audio builds it (whose
+/// failure Bevy unwraps, panicking when the sound plays), asks what a player asks (channels
+/// and rate, which the decoders assume valid) and decodes its first packets. A panic in the
+/// decoder is caught and reported like its errors.
+#[cfg(any(feature = "mp3", feature = "vorbis", feature = "flac"))]
+fn try_compressed(sound: &AudioSource) -> Result<(), String> {
+    use rodio::Source;
+    let tried = std::panic::catch_unwind(|| {
+        let decoder = rodio::Decoder::builder()
+            .with_byte_len(sound.bytes.len() as u64)
+            .with_data(std::io::Cursor::new(sound.clone()))
+            .build()
+            .map_err(|error| match &error {
+                // Its text alone does not say what the reader hit.
+                rodio::decoder::DecoderError::IoError(detail) => format!("{error} ({detail})"),
+                _ => error.to_string(),
+            })?;
+        let _ = (decoder.channels(), decoder.sample_rate());
+        if decoder.take(TRIED_SAMPLES).count() == 0 {
+            return Err("no sound decodes from it".to_owned());
+        }
+        Ok(())
+    });
+    tried.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(format!("its decoder failed: {message}"))
+    })
 }
 
 /// Checks a WAV the way Bevy's decoder (rodio with hound) will read it, and what that decoder

@@ -314,6 +314,16 @@ impl SourceChain {
         ids
     }
 
+    /// The [`id`](AssetSource::id)s of the sources named `name`.
+    fn ids_named(&self, name: &str) -> Vec<String> {
+        self.sources
+            .iter()
+            .zip(&self.ids)
+            .filter(|(source, _)| source.name() == name)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
     async fn cancel(&self, key: RequestKey) {
         for source in &self.sources {
             source.cancel(key).await;
@@ -474,6 +484,14 @@ fn dispatch(
             }
             RuntimeCommand::LanesChanged => chain.generation_permits.wake(),
             RuntimeCommand::Disk(command) => {
+                // A purge by name: entries are kept under the sources' ids.
+                let command = match command {
+                    DiskCommand::PurgeSource { name, .. } => DiskCommand::PurgeSource {
+                        ids: chain.ids_named(&name),
+                        name,
+                    },
+                    other => other,
+                };
                 // Never waited for here: the dispatcher must not stall behind a slow disk. Jobs
                 // sent from now on wait for it before they read the disk.
                 if chain.disk.is_some() && disk_queue.send(command).is_ok() {

@@ -132,6 +132,10 @@ impl AssetSource for LocalGenerator {
         SourceKind::Generated
     }
 
+    fn uses_network(&self) -> bool {
+        false
+    }
+
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         let kind = request.kind();
         #[cfg(not(feature = "video"))]

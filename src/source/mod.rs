@@ -264,11 +264,18 @@ pub trait AssetSource: Any + Send + Sync + 'static {
     /// Stops work for `key`: its last holder went away.
     async fn cancel(&self, _key: RequestKey) {}
 
-    /// Whether this source reaches the network to serve a request (default `false`). A game in
+    /// Whether this source may reach the network to serve a request (default `true`). A game in
     /// [offline mode](crate::AssetProviderPlugin::with_offline) skips sources that say `true`,
-    /// as it skips every [`Generated`](SourceKind::Generated) one.
+    /// as it skips every [`Generated`](SourceKind::Generated) one; the bake (`bake::Bake::new`)
+    /// leaves out pre-made sources that say `false`, whose files a game already ships.
+    ///
+    /// The default is `true` so that offline mode never reaches the network through a source
+    /// that did not say: a source that works from local files only (a manifest on disk, a
+    /// recording, an embedded generator) says `false` to be asked offline. A source that wraps
+    /// another (a recorder, a cache in front of a backend) answers what the wrapped source
+    /// answers, or `true` if anything it adds reaches the network.
     fn uses_network(&self) -> bool {
-        false
+        true
     }
 
     /// Whether the disk tier should keep what this source serves (default `true`). A source

@@ -482,6 +482,10 @@ impl AssetSource for PreMadeSource {
         false
     }
 
+    fn uses_network(&self) -> bool {
+        false
+    }
+
     async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
         let manifest = self.manifest().await?;
         let Some(entry) = manifest.find_for_key(&request.request, request.key) else {

@@ -326,3 +326,61 @@ fn clearing_a_scope_removes_its_entries() {
     assert_eq!(done.source(), Some(SourceKind::Generated));
     assert_eq!(generator.calls(), 2);
 }
+
+#[test]
+fn purging_a_source_by_its_name_removes_its_entries_and_leaves_others() {
+    use bevy_asset_provider::cache::DiskCache;
+    use bevy_asset_provider::source::{AssetSource, LocalGenerator};
+
+    let dir = TempDir::new("purge-source");
+    let session = PlaySession::new("pt-1", "p");
+    let (made_locally, made_by_fake) = (
+        AssetRequest::image().prompt("a lighthouse"),
+        AssetRequest::image().prompt("a harbour"),
+    );
+    let local = || {
+        LocalGenerator::new()
+            .image_size(8, 8)
+            .latency(Duration::ZERO)
+    };
+    // Its identity is not its name: the case the purge must handle.
+    assert_ne!(local().id(), local().name());
+    let plugin = |sources: Vec<Arc<dyn AssetSource>>| {
+        AssetProviderPlugin::new()
+            .with_sources(sources)
+            .with_disk_cache_dir(dir.path())
+    };
+    {
+        let mut app = app_with(plugin(vec![Arc::new(local())]), session.clone());
+        run_all(&mut app, std::slice::from_ref(&made_locally));
+    }
+    {
+        let mut app = app_with(plugin(vec![serve()]), session.clone());
+        run_all(&mut app, std::slice::from_ref(&made_by_fake));
+    }
+    {
+        let mut app = app_with(plugin(vec![Arc::new(local()), serve()]), session.clone());
+        update_until(&mut app, "the disk tier opens with both entries", |app| {
+            let stats = app.world().resource::<AssetProvider>().disk_stats();
+            stats.is_some_and(|stats| stats.entries == 2)
+        });
+        app.world_mut()
+            .resource_mut::<AssetProvider>()
+            .purge_disk_source("local_generator");
+        // The next request waits for the purge; then the disk holds the other source's entry.
+        let done = run_all(&mut app, std::slice::from_ref(&made_locally));
+        assert_eq!(done[0].source(), Some(SourceKind::Generated));
+    }
+    let cache = DiskCache::open(DiskCacheConfig::new(dir.path())).unwrap();
+    let local_key = made_locally.fingerprint(&session);
+    let fake_key = made_by_fake.fingerprint(&session);
+    let kept = cache
+        .get(fake_key, None)
+        .unwrap()
+        .expect("the other source's entry is kept");
+    assert_eq!(kept.source, "fake_generator");
+    // Made again after the purge, by the source now asked.
+    let remade = cache.get(local_key, None).unwrap().expect("made again");
+    assert_eq!(remade.source, local().id());
+    assert_eq!(cache.keys().len(), 2);
+}

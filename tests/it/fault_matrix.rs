@@ -9,6 +9,7 @@
 //! | media | pixel count over a configured limit   | `Decode` naming size and limit           |
 //! | media | malformed WAV (0 ch, 0 Hz, long data) | `Decode` naming the problem, no sound    |
 //! | media | MP3 without the `mp3` feature         | `Unsupported` naming the feature         |
+//! | media | MP3/Ogg/FLAC Bevy's decoder panics on (`mp3`, `vorbis`, `flac`) | `Decode`, no sound |
 //! | media | a video that is not a video           | `Decode` (with `video`)                  |
 //! | media | video frames over the limit           | `Decode` naming size and limit (`video`) |
 //! | media | a video without the `video` feature   | `Unsupported` naming the feature         |
@@ -229,6 +230,7 @@ fn media_malformed_wav() {
     );
 }
 
+#[cfg(not(feature = "mp3"))]
 #[test]
 fn media_mp3_without_the_mp3_feature() {
     let mp3 = [
@@ -239,6 +241,91 @@ fn media_mp3_without_the_mp3_feature() {
     let mut app = app_serving(Behaviour::bytes(mp3, "audio/mpeg"), MediaLimits::default());
     let message = fails(&mut app, AssetRequest::audio(), AssetErrorKind::Unsupported);
     assert_mentions(&message, &["audio/mpeg", "`mp3` feature"]);
+}
+
+/// A sound made for these tests (a 0.15 s tone), as `tone.<extension>`.
+#[cfg(any(feature = "mp3", feature = "vorbis", feature = "flac"))]
+fn tone(extension: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/audio")
+        .join(format!("tone.{extension}"));
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// Whether Bevy's own decoder, as an `AudioPlayer` runs it, panics on `bytes`.
+#[cfg(any(feature = "mp3", feature = "vorbis", feature = "flac"))]
+fn bevy_panics_playing(bytes: &[u8]) -> bool {
+    use bevy::audio::Decodable;
+    let source = AudioSource {
+        bytes: bytes.into(),
+    };
+    std::panic::catch_unwind(|| source.decoder().take(4096).count()).is_err()
+}
+
+/// Compressed sounds with the right signature that Bevy's decoder panics on fail as `Decode`
+/// naming the file and the problem; a whole sound of the same type plays.
+#[cfg(any(feature = "mp3", feature = "vorbis", feature = "flac"))]
+fn compressed_sound_rows(mime: &str, whole: Vec<u8>, malformed: Vec<Vec<u8>>) {
+    for bytes in malformed {
+        assert!(
+            bevy_panics_playing(&bytes),
+            "Bevy plays {mime} {:?}…",
+            &bytes[..bytes.len().min(16)]
+        );
+        let mut app = app_serving(Behaviour::bytes(bytes, mime), MediaLimits::default());
+        let message = fails(&mut app, AssetRequest::audio(), AssetErrorKind::Decode);
+        assert_mentions(&message, &["fake", mime, "not a playable"]);
+    }
+    assert!(!bevy_panics_playing(&whole));
+    let mut app = app_serving(Behaviour::bytes(whole, mime), MediaLimits::default());
+    let done = run(&mut app, AssetRequest::audio());
+    assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
+}
+
+#[cfg(feature = "mp3")]
+#[test]
+fn media_malformed_mp3() {
+    compressed_sound_rows(
+        "audio/mpeg",
+        tone("mp3"),
+        vec![
+            // An ID3 tag and nothing after it.
+            b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec(),
+            // A frame sync, then noise.
+            [&[0xFF, 0xFB, 0x90, 0x64][..], &[0x5A; 64]].concat(),
+        ],
+    );
+}
+
+#[cfg(feature = "vorbis")]
+#[test]
+fn media_malformed_ogg_vorbis() {
+    let whole = tone("ogg");
+    compressed_sound_rows(
+        "audio/ogg",
+        whole.clone(),
+        vec![
+            b"OggS\x00\x02 nothing of the kind".to_vec(),
+            // The first page of a real stream, cut before its headers end.
+            whole[..60].to_vec(),
+        ],
+    );
+}
+
+#[cfg(feature = "flac")]
+#[test]
+fn media_malformed_flac() {
+    let whole = tone("flac");
+    // STREAMINFO's sample rate (20 bits from byte 18) set to 0.
+    let mut silent_rate = whole.clone();
+    silent_rate[18] = 0;
+    silent_rate[19] = 0;
+    silent_rate[20] &= 0x0F;
+    compressed_sound_rows(
+        "audio/flac",
+        whole,
+        vec![b"fLaC\x00\x00\x00\x22 then nothing".to_vec(), silent_rate],
+    );
 }
 
 #[cfg(feature = "video")]

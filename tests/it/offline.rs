@@ -113,3 +113,113 @@ fn offline_serves_the_disk_and_names_what_is_missing() {
         "no network source is asked"
     );
 }
+
+/// A pre-made source that reads nothing from the network but does not say so: it keeps the
+/// trait's default for `uses_network`.
+#[derive(Default)]
+struct UndeclaredLibrary(AtomicUsize);
+
+#[async_trait]
+impl AssetSource for UndeclaredLibrary {
+    fn name(&self) -> &str {
+        "undeclared_library"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::PreMade
+    }
+
+    async fn resolve(&self, _: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(SourcedMedia::new(
+            png(3, 3, [0, 0, 0, 255]),
+            "image/png",
+            "undeclared",
+        )))
+    }
+}
+
+#[test]
+fn offline_a_recorded_network_source_is_never_asked() {
+    let dir = TempDir::new("offline-recorded");
+    let recorder = bevy_asset_provider::source::Recorder::create(dir.path()).unwrap();
+    let library = Arc::new(NetworkLibrary::default());
+    let recorded = recorder.wrap_shared(library.clone()).unwrap();
+    // Wrapped twice: the outer wrapper still knows.
+    let twice = recorder.wrap(recorded).unwrap();
+    let says_networked = twice.uses_network();
+    let plugin = AssetProviderPlugin::new()
+        .without_disk_cache()
+        .with_offline(true)
+        .with_source(twice);
+    let mut app = headless_app(plugin);
+    let task = ended(
+        &mut app,
+        AssetRequest::image().scene("pier").prompt("gulls"),
+    );
+    assert_eq!(
+        library.0.load(Ordering::SeqCst),
+        0,
+        "offline, a recorded network source reached the network"
+    );
+    assert_eq!(task.status(), TaskStatus::Failed, "{:?}", task.error());
+    assert_eq!(task.error().unwrap().kind(), AssetErrorKind::NoSource);
+    assert_eq!(recorder.recorded(), 0);
+    assert!(says_networked, "the wrapper says what it wraps");
+}
+
+#[test]
+fn offline_a_source_that_does_not_say_it_is_local_is_not_asked() {
+    let library = Arc::new(UndeclaredLibrary::default());
+    let plugin = AssetProviderPlugin::new()
+        .without_disk_cache()
+        .with_offline(true)
+        .with_shared_source(library.clone());
+    let mut app = headless_app(plugin);
+    let task = ended(
+        &mut app,
+        AssetRequest::image().scene("pier").prompt("boats"),
+    );
+    assert_eq!(
+        library.0.load(Ordering::SeqCst),
+        0,
+        "offline, a source that does not say it is local was asked"
+    );
+    assert_eq!(task.status(), TaskStatus::Failed, "{:?}", task.error());
+    assert!(
+        library.uses_network(),
+        "a source that does not say counts as networked"
+    );
+}
+
+#[test]
+fn offline_a_replay_and_local_files_are_still_served() {
+    let dir = TempDir::new("offline-replay");
+    let request = AssetRequest::image().scene("pier").prompt("a lantern");
+    {
+        let recorder = bevy_asset_provider::source::Recorder::create(dir.path()).unwrap();
+        let mut app = headless_app(
+            AssetProviderPlugin::new().without_disk_cache().with_source(
+                recorder
+                    .wrap_shared(Arc::new(NetworkLibrary::default()))
+                    .unwrap(),
+            ),
+        );
+        assert_eq!(
+            ended(&mut app, request.clone()).status(),
+            TaskStatus::Completed
+        );
+    }
+    let recording = bevy_asset_provider::source::Recording::open(dir.path()).unwrap();
+    let replay = recording.source("network_library").unwrap();
+    assert!(!replay.uses_network(), "a replay reads files");
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .without_disk_cache()
+            .with_offline(true)
+            .with_source(replay),
+    );
+    let task = ended(&mut app, request);
+    assert_eq!(task.status(), TaskStatus::Completed, "{:?}", task.error());
+    assert_eq!(task.source(), Some(SourceKind::PreMade));
+}

@@ -86,7 +86,9 @@ pub struct NewEntry {
     /// Who may be served the entry, as [`CachingStrategy::scope`] gives it (a playthrough or
     /// player); `None` for everyone.
     pub scope: Option<String>,
-    /// The name of the source that produced the bytes.
+    /// The identity of the source that produced the bytes: the plugin stores its
+    /// [`AssetSource::id`](crate::source::AssetSource::id), which is its name unless the
+    /// source says otherwise.
     pub source: String,
     /// The generation job's id, when a generator made them.
     pub generation_id: Option<String>,
@@ -162,7 +164,7 @@ pub struct CachedEntry {
     pub size: u64,
     /// The caching strategy the entry was stored under.
     pub strategy: CachingStrategy,
-    /// The name of the source that produced the bytes.
+    /// The identity of the source that produced the bytes, as [`NewEntry::source`].
     pub source: String,
     /// The generation job's id, when a generator made them.
     pub generation_id: Option<String>,
@@ -452,7 +454,8 @@ impl DiskCache {
         self.inner.remove_matching(|row| row.strategy == strategy)
     }
 
-    /// Removes every entry from the source named `source`; returns how many.
+    /// Removes every entry stored with `source` as its [source](NewEntry::source) identity;
+    /// returns how many. (`AssetProvider::purge_disk_source` takes a source's name.)
     ///
     /// # Errors
     ///

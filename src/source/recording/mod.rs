@@ -35,7 +35,8 @@
 //!
 //! # What identifies an exchange
 //!
-//! The wrapped source's [`name`](crate::source::AssetSource::name) and the request's
+//! The wrapped source's [`name`](crate::source::AssetSource::name) (and, for sources that share
+//! a name, the order the recorder wrapped them in) and the request's
 //! [`RequestKey`](crate::RequestKey). The key is
 //! the request's fingerprint, so it already holds everything that decides which media is meant,
 //! the caching strategy's scope included: a `per_playthrough` or `per_player` request is
@@ -51,8 +52,10 @@
 //! # The directory
 //!
 //! - `index.jsonl`: one JSON object a line. A `"line": "source"` line per wrapped source (its
-//!   name, id, kind, the media kinds it handles and whether its results are kept on disk), then a
-//!   `"line": "exchange"` line per exchange, appended as each ends: the source's name, the key,
+//!   name, id, kind, the media kinds it handles and whether its results are kept on disk, and
+//!   an `instance` from 1 on for the second and later sources of one name), then a
+//!   `"line": "exchange"` line per exchange, appended as each ends: the source's name (and
+//!   `instance`), the key,
 //!   the request and session, whether it was background work, how long it took, and the
 //!   `answer` (`{"media": {...}}`, `"passed"` or `{"error": {"kind", "message"}}`).
 //! - `media/<sha256>.<ext>`: each distinct answer's bytes once, named by their SHA-256; written
@@ -60,8 +63,13 @@
 //!   never names a file that is not whole.
 //!
 //! A replay reads the index once, when opened (errors name the file, the line and the field),
-//! and checks each media file's size and SHA-256 before serving it: a damaged or missing file is
-//! an error naming it, never served.
+//! and checks that each exchange's key is the one its recorded request and session give, so an
+//! edited key is never served for another request. It checks each media file's size and
+//! SHA-256 before serving it: a damaged or missing file is an error naming it, never served.
+//!
+//! A run that stops while writing a line leaves it cut short: opening skips that last line and
+//! [`Recorder::create`] drops it before appending, each with a warning naming the file and the
+//! line ([`Recording::cut_line`], [`Recorder::cut_line`]).
 
 mod record;
 mod replay;
@@ -70,6 +78,7 @@ pub use record::{Recorder, RecordingSource};
 pub use replay::{Recording, ReplaySource};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, MediaKind, PlaySession};
@@ -97,6 +106,10 @@ enum IndexLine {
 struct SourceLine {
     version: u32,
     name: String,
+    /// Which source of this name it is, in the order a recorder wrapped them (0 for the first;
+    /// left out when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    instance: u32,
     id: String,
     kind: SourceKind,
     handles: Vec<MediaKind>,
@@ -107,6 +120,9 @@ struct SourceLine {
 #[derive(Debug, Serialize, Deserialize)]
 struct ExchangeLine {
     source: String,
+    /// The [`SourceLine::instance`] of the source that answered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    instance: u32,
     /// The request key, 64 hex digits.
     key: String,
     request: AssetRequest,
@@ -177,6 +193,28 @@ const ERROR_KINDS: [AssetErrorKind; 11] = [
 /// The error kind named `name`.
 fn error_kind(name: &str) -> Option<AssetErrorKind> {
     ERROR_KINDS.into_iter().find(|kind| kind.as_str() == name)
+}
+
+/// One index line, or the field at fault and what is wrong with it.
+fn parse_line(line: &str) -> Result<IndexLine, (String, String)> {
+    fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+        serde_path_to_error::deserialize(value)
+            .map_err(|err| (err.path().to_string(), err.inner().to_string()))
+    }
+    let value: Value =
+        serde_json::from_str(line).map_err(|err| ("(line)".to_owned(), err.to_string()))?;
+    match value.get("line").and_then(Value::as_str) {
+        Some("source") => typed(value).map(IndexLine::Source),
+        Some("exchange") => typed(value).map(|exchange| IndexLine::Exchange(Box::new(exchange))),
+        _ => Err((
+            "line".to_owned(),
+            "is not \"source\" or \"exchange\"".to_owned(),
+        )),
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The media file's name for bytes with `sha256` of type `mime`, relative to the directory.

@@ -1,9 +1,10 @@
 //! [`Recorder`] and [`RecordingSource`]: a source's answers written to a recording directory.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +19,7 @@ use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 use super::{
     Answer, ExchangeLine, FORMAT_VERSION, INDEX_FILE, IndexLine, MEDIA_DIR, RecordedError,
-    RecordedMedia, SourceLine, media_file,
+    RecordedMedia, SourceLine, media_file, parse_line,
 };
 
 /// Writes the exchanges of a run to a recording directory (see the
@@ -37,6 +38,10 @@ struct RecorderInner {
     dir: PathBuf,
     /// The index, opened for appending; one line is written at a time.
     index: Mutex<File>,
+    /// How many sources of each name this recorder has wrapped.
+    wrapped: Mutex<HashMap<String, u32>>,
+    /// The cut-short last line dropped when the index was opened.
+    cut_line: Option<usize>,
     recorded: AtomicU64,
     failures: AtomicU64,
 }
@@ -44,8 +49,13 @@ struct RecorderInner {
 impl Recorder {
     /// Records into `dir`, creating it (and its `media` folder) when missing.
     ///
+    /// An index whose last line was cut short (a recording run stopped while writing it) is
+    /// repaired first: that line is dropped with a warning naming the file and the line (see
+    /// [`cut_line`](Self::cut_line)), and the new lines start after the last whole one. A last
+    /// line that is whole but lacks its newline gets one.
+    ///
     /// An [`Io`](crate::AssetErrorKind::Io) error names the directory or file that could not be
-    /// made or opened.
+    /// made, opened or repaired.
     pub fn create(dir: impl Into<PathBuf>) -> Result<Self, AssetError> {
         let dir = dir.into();
         let media = dir.join(MEDIA_DIR);
@@ -57,6 +67,13 @@ impl Recorder {
             .with_source(err)
         })?;
         let index_path = dir.join(INDEX_FILE);
+        let cut_line = repair_index(&index_path).map_err(|err| {
+            AssetError::io(format!(
+                "recording {}: cannot repair its last line: {err}",
+                index_path.display()
+            ))
+            .with_source(err)
+        })?;
         let index = OpenOptions::new()
             .create(true)
             .append(true)
@@ -72,6 +89,8 @@ impl Recorder {
             inner: Arc::new(RecorderInner {
                 dir,
                 index: Mutex::new(index),
+                wrapped: Mutex::new(HashMap::new()),
+                cut_line,
                 recorded: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
             }),
@@ -81,15 +100,31 @@ impl Recorder {
     /// `source`, recording every exchange into this recorder's directory. Its description (name,
     /// id, kind, the kinds it handles) is written now, so a replay answers the chain's questions
     /// about it as it did; sources keep the order they were wrapped in.
+    ///
+    /// Sources with the same name are kept apart by the order they were wrapped in: the second
+    /// `"pixsim"` this recorder wraps is replayed by the second `"pixsim"` replay, with its own
+    /// answers (and a later run that wraps two again appends to each).
     pub fn wrap(&self, source: impl AssetSource) -> Result<RecordingSource, AssetError> {
         self.wrap_shared(Arc::new(source))
     }
 
     /// [`wrap`](Self::wrap) for a shared source.
     pub fn wrap_shared(&self, source: Arc<dyn AssetSource>) -> Result<RecordingSource, AssetError> {
+        let name = source.name().to_owned();
+        let instance = {
+            let mut wrapped = self
+                .inner
+                .wrapped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let count = wrapped.entry(name.clone()).or_default();
+            *count += 1;
+            *count - 1
+        };
         let line = IndexLine::Source(SourceLine {
             version: FORMAT_VERSION,
-            name: source.name().to_owned(),
+            name,
+            instance,
             id: source.id().into_owned(),
             kind: source.kind(),
             handles: [MediaKind::Image, MediaKind::Audio, MediaKind::Video]
@@ -101,8 +136,16 @@ impl Recorder {
         self.inner.append(&line)?;
         Ok(RecordingSource {
             inner: source,
+            instance,
             recorder: self.clone(),
         })
+    }
+
+    /// The number (from 1) of the index's last line, dropped when this recorder opened the
+    /// directory because a recording run stopped while writing it; `None` when every line was
+    /// whole. That exchange is not in the recording: a replay does not know it.
+    pub fn cut_line(&self) -> Option<usize> {
+        self.inner.cut_line
     }
 
     /// The recording directory.
@@ -124,7 +167,7 @@ impl Recorder {
     async fn record(
         &self,
         request: &SourceRequest,
-        source: &str,
+        (source, instance): (&str, u32),
         answer: &Result<Option<SourcedMedia>, AssetError>,
         started: Instant,
     ) {
@@ -148,6 +191,7 @@ impl Recorder {
         };
         let line = IndexLine::Exchange(Box::new(ExchangeLine {
             source: source.to_owned(),
+            instance,
             key: request.key.to_hex(),
             request: request.request.clone(),
             session: request.session.clone(),
@@ -221,6 +265,54 @@ impl RecorderInner {
     }
 }
 
+/// Makes the index at `path` end with a whole line: a last line without its newline is given
+/// one when it reads as a line, and dropped (the file cut back to the line before it, with a
+/// warning) when it does not. Returns the number of the dropped line.
+fn repair_index(path: &Path) -> std::io::Result<Option<usize>> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(None);
+    }
+    let mut text = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    file.read_to_end(&mut text)?;
+    let start = text
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |at| at + 1);
+    let tail = &text[start..];
+    let whole = std::str::from_utf8(tail).is_ok_and(|line| parse_line(line).is_ok());
+    if whole {
+        file.seek(SeekFrom::End(0))?;
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+        return Ok(None);
+    }
+    file.set_len(start as u64)?;
+    file.sync_data()?;
+    if tail.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let number = text[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    bevy::log::warn!(
+        "recording {}: line {number} was cut short (a recording run stopped while writing \
+         it); dropped",
+        path.display()
+    );
+    Ok(Some(number))
+}
+
 /// Whether the file at `path` holds `len` bytes whose SHA-256 is `sha256`.
 fn holds(path: &Path, sha256: &str, len: u64) -> bool {
     let Ok(mut file) = File::open(path) else {
@@ -256,6 +348,8 @@ impl fmt::Debug for Recorder {
 /// logged, never passed on to the request.
 pub struct RecordingSource {
     inner: Arc<dyn AssetSource>,
+    /// Which source of its name it is, in the order the recorder wrapped them.
+    instance: u32,
     recorder: Recorder,
 }
 
@@ -263,6 +357,7 @@ impl fmt::Debug for RecordingSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordingSource")
             .field("source", &self.inner.name())
+            .field("instance", &self.instance)
             .field("recorder", &self.recorder)
             .finish()
     }
@@ -290,7 +385,12 @@ impl AssetSource for RecordingSource {
         let started = Instant::now();
         let answer = self.inner.resolve(request).await;
         self.recorder
-            .record(request, self.inner.name(), &answer, started)
+            .record(
+                request,
+                (self.inner.name(), self.instance),
+                &answer,
+                started,
+            )
             .await;
         answer
     }
@@ -307,6 +407,10 @@ impl AssetSource for RecordingSource {
         self.inner.caches_results()
     }
 
+    fn uses_network(&self) -> bool {
+        self.inner.uses_network()
+    }
+
     /// A job followed to its end after a restart is recorded like an answer to its request: a
     /// replay serves it when the request is asked.
     async fn resume(
@@ -318,7 +422,12 @@ impl AssetSource for RecordingSource {
         let answer = self.inner.resume(request, generation_id).await;
         if let Ok(Some(_)) = &answer {
             self.recorder
-                .record(request, self.inner.name(), &answer, started)
+                .record(
+                    request,
+                    (self.inner.name(), self.instance),
+                    &answer,
+                    started,
+                )
                 .await;
         }
         answer

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
@@ -16,7 +15,7 @@ use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 use super::{
     Answer, ExchangeLine, FORMAT_VERSION, INDEX_FILE, IndexLine, RecordedMedia, SourceLine,
-    describe, error_kind, media_file,
+    describe, error_kind, media_file, parse_line,
 };
 
 /// A recording directory, read back (see the [module](crate::source::recording)): the sources
@@ -25,10 +24,12 @@ use super::{
 pub struct Recording {
     dir: PathBuf,
     /// The recorded sources, in the order they were first wrapped; the last description of a
-    /// name wins.
+    /// source (a name and its instance) wins.
     sources: Vec<SourceLine>,
     /// Each source's exchanges by key, in recorded order.
-    exchanges: HashMap<String, HashMap<RequestKey, Vec<Recorded>>>,
+    exchanges: HashMap<(String, u32), HashMap<RequestKey, Vec<Recorded>>>,
+    /// The cut-short last line skipped.
+    cut_line: Option<usize>,
 }
 
 /// One recorded exchange, as a replay needs it.
@@ -44,12 +45,15 @@ impl Recording {
     ///
     /// A missing index is an [`Io`](AssetErrorKind::Io) error naming it; a malformed line is an
     /// [`InvalidData`](AssetErrorKind::InvalidData) error naming the file, the line and the
-    /// field. A last line cut short (the recording run stopped while writing it) is skipped with
-    /// a warning. Media files are checked when served, not here.
+    /// field. An exchange whose key is not the one its recorded request and session give (an
+    /// edited index, or one written by a version that keyed requests otherwise) is such an
+    /// error too, so it is never served for another request. A last line cut short (the
+    /// recording run stopped while writing it) is skipped with a warning (see
+    /// [`cut_line`](Self::cut_line)). Media files are checked when served, not here.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, AssetError> {
         let dir = dir.into();
         let index_path = dir.join(INDEX_FILE);
-        let text = std::fs::read_to_string(&index_path).map_err(|err| {
+        let text = std::fs::read(&index_path).map_err(|err| {
             AssetError::io(format!(
                 "recording {}: cannot read: {err}",
                 index_path.display()
@@ -60,10 +64,11 @@ impl Recording {
             dir,
             sources: Vec::new(),
             exchanges: HashMap::new(),
+            cut_line: None,
         };
-        let lines: Vec<&str> = text.split('\n').collect();
-        for (number, line) in lines.iter().enumerate().map(|(i, line)| (i + 1, line)) {
-            if line.trim().is_empty() {
+        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        for (number, line) in lines.iter().enumerate().map(|(i, line)| (i + 1, *line)) {
+            if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             let invalid = |field: &str, problem: &dyn fmt::Display| {
@@ -72,14 +77,20 @@ impl Recording {
                     index_path.display()
                 ))
             };
-            let parsed = match parse_line(line) {
+            let parsed = std::str::from_utf8(line)
+                .map_err(|err| ("(line)".to_owned(), err.to_string()))
+                .and_then(parse_line);
+            let parsed = match parsed {
                 Ok(parsed) => parsed,
-                // The text after the last newline is a line whose writing never finished.
+                // The text after the last newline is a line whose writing never finished (cut
+                // anywhere, inside a character too).
                 Err(_) if number == lines.len() => {
                     bevy::log::warn!(
-                        "recording {}: line {number} was cut short; skipped",
+                        "recording {}: line {number} was cut short (a recording run stopped \
+                         while writing it); skipped",
                         index_path.display()
                     );
+                    recording.cut_line = Some(number);
                     continue;
                 }
                 Err((field, problem)) => return Err(invalid(&field, &problem)),
@@ -95,7 +106,11 @@ impl Recording {
                             ),
                         ));
                     }
-                    match recording.sources.iter_mut().find(|s| s.name == source.name) {
+                    let known = recording
+                        .sources
+                        .iter_mut()
+                        .find(|s| s.name == source.name && s.instance == source.instance);
+                    match known {
                         Some(known) => *known = source,
                         None => recording.sources.push(source),
                     }
@@ -113,17 +128,34 @@ impl Recording {
         exchange: ExchangeLine,
         invalid: &dyn Fn(&str, &dyn fmt::Display) -> AssetError,
     ) -> Result<(), AssetError> {
-        if !self.sources.iter().any(|s| s.name == exchange.source) {
+        let described = self
+            .sources
+            .iter()
+            .any(|s| s.name == exchange.source && s.instance == exchange.instance);
+        if !described {
             return Err(invalid(
                 "source",
                 &format!(
-                    "{:?} is not described by a source line before it",
-                    exchange.source
+                    "{:?} (instance {}) is not described by a source line before it",
+                    exchange.source, exchange.instance
                 ),
             ));
         }
         let key =
             parse_key(&exchange.key).ok_or_else(|| invalid("key", &"is not 64 hex digits"))?;
+        // Served by key: the key must be the one the recorded request has.
+        let expected = exchange.request.fingerprint(&exchange.session);
+        if key != expected {
+            return Err(invalid(
+                "key",
+                &format!(
+                    "{} is not the key of the request and session recorded with it ({}); the \
+                     index was changed, or written by a version that keyed requests otherwise",
+                    exchange.key,
+                    expected.to_hex()
+                ),
+            ));
+        }
         match &exchange.answer {
             Answer::Media(media) => check_media(media, invalid)?,
             Answer::Error(error) if error_kind(&error.kind).is_none() => {
@@ -135,7 +167,7 @@ impl Recording {
             Answer::Error(_) | Answer::Passed => {}
         }
         self.exchanges
-            .entry(exchange.source)
+            .entry((exchange.source, exchange.instance))
             .or_default()
             .entry(key)
             .or_default()
@@ -152,7 +184,14 @@ impl Recording {
         &self.dir
     }
 
-    /// The names of the recorded sources, in the order they were wrapped.
+    /// The number (from 1) of the index's last line, skipped because it was cut short (a
+    /// recording run stopped while writing it); `None` when every line was whole.
+    pub fn cut_line(&self) -> Option<usize> {
+        self.cut_line
+    }
+
+    /// The names of the recorded sources, in the order they were wrapped (a name twice when
+    /// two sources had it).
     pub fn source_names(&self) -> impl Iterator<Item = &str> {
         self.sources.iter().map(|source| source.name.as_str())
     }
@@ -167,7 +206,8 @@ impl Recording {
     }
 
     /// A replay of every recorded source, in the order they were wrapped: put them in the chain
-    /// where the recorded sources were.
+    /// where the recorded sources were. Sources that had the same name are replayed apart, each
+    /// with its own answers.
     pub fn sources(&self) -> Vec<ReplaySource> {
         self.sources
             .iter()
@@ -175,7 +215,8 @@ impl Recording {
             .collect()
     }
 
-    /// A replay of the recorded source `name`; a [`NotFound`](AssetErrorKind::NotFound) error
+    /// A replay of the recorded source `name` (the first wrapped, when several had that name;
+    /// [`sources`](Self::sources) has each); a [`NotFound`](AssetErrorKind::NotFound) error
     /// listing the recorded names when there is none.
     pub fn source(&self, name: &str) -> Result<ReplaySource, AssetError> {
         match self.sources.iter().find(|source| source.name == name) {
@@ -194,7 +235,7 @@ impl Recording {
     fn replay(&self, source: &SourceLine) -> ReplaySource {
         let exchanges = self
             .exchanges
-            .get(&source.name)
+            .get(&(source.name.clone(), source.instance))
             .map(|by_key| {
                 by_key
                     .iter()
@@ -225,24 +266,6 @@ impl fmt::Debug for Recording {
             .field("sources", &self.source_names().collect::<Vec<_>>())
             .field("exchanges", &self.exchanges())
             .finish()
-    }
-}
-
-/// One index line, or the field at fault and what is wrong with it.
-fn parse_line(line: &str) -> Result<IndexLine, (String, String)> {
-    fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
-        serde_path_to_error::deserialize(value)
-            .map_err(|err| (err.path().to_string(), err.inner().to_string()))
-    }
-    let value: Value =
-        serde_json::from_str(line).map_err(|err| ("(line)".to_owned(), err.to_string()))?;
-    match value.get("line").and_then(Value::as_str) {
-        Some("source") => typed(value).map(IndexLine::Source),
-        Some("exchange") => typed(value).map(|exchange| IndexLine::Exchange(Box::new(exchange))),
-        _ => Err((
-            "line".to_owned(),
-            "is not \"source\" or \"exchange\"".to_owned(),
-        )),
     }
 }
 
@@ -317,6 +340,7 @@ impl fmt::Debug for ReplaySource {
         f.debug_struct("ReplaySource")
             .field("directory", &self.dir)
             .field("source", &self.source.name)
+            .field("instance", &self.source.instance)
             .field("keys", &self.exchanges.len())
             .finish()
     }
@@ -434,5 +458,10 @@ impl AssetSource for ReplaySource {
 
     fn caches_results(&self) -> bool {
         self.source.caches_results
+    }
+
+    /// A replay reads its recording's files, whatever the recorded source used.
+    fn uses_network(&self) -> bool {
+        false
     }
 }

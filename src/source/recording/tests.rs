@@ -288,7 +288,9 @@ fn a_malformed_index_names_the_line_and_the_field_and_a_cut_last_line_is_skipped
     let exchange = |answer: &str| {
         format!(
             r#"{{"line":"exchange","source":"s","key":"{}","request":{},"session":{{"playthrough_id":"local","player_id":"local"}},"background":false,"ms":3,"answer":{answer}}}"#,
-            "ab".repeat(32),
+            AssetRequest::image()
+                .fingerprint(&PlaySession::default())
+                .to_hex(),
             serde_json::to_string(&AssetRequest::image()).unwrap()
         )
     };
@@ -339,6 +341,21 @@ fn a_malformed_index_names_the_line_and_the_field_and_a_cut_last_line_is_skipped
     ]);
     let recording = Recording::open(&dir.0).unwrap();
     assert_eq!(recording.exchanges(), 1);
+    assert_eq!(recording.cut_line(), Some(3));
+
+    // Cut inside a character (`é` is two bytes): a cut line too, not an unreadable file.
+    let mut bytes = [
+        source_line.to_owned(),
+        exchange("\"passed\""),
+        String::new(),
+    ]
+    .join("\n")
+    .into_bytes();
+    let accented = r#"{"line":"exchange","source":"s","request":{"prompt":"é"#.as_bytes();
+    bytes.extend_from_slice(&accented[..accented.len() - 1]);
+    std::fs::write(&index, bytes).unwrap();
+    let recording = Recording::open(&dir.0).unwrap();
+    assert_eq!((recording.exchanges(), recording.cut_line()), (1, Some(3)));
 
     std::fs::remove_file(&index).unwrap();
     let error = Recording::open(&dir.0).unwrap_err();
@@ -373,4 +390,209 @@ fn descriptions_name_the_context_and_shorten_long_prompts() {
         "{text}"
     );
     assert!(text.ends_with("\"… (once)"), "{text}");
+}
+
+/// The media `source` serves for `request`, as text.
+async fn served_text(source: &dyn AssetSource, request: &SourceRequest) -> String {
+    let media = source.resolve(request).await.unwrap().unwrap();
+    String::from_utf8(media.bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_recording_cut_mid_line_is_appended_to_and_replayed() {
+    let dir = TempDir::new("cut");
+    let (a, b, c) = (
+        ask(AssetRequest::image().location("a")),
+        ask(AssetRequest::image().location("b")),
+        ask(AssetRequest::image().location("c")),
+    );
+    {
+        let recorder = Recorder::create(&dir.0).unwrap();
+        assert_eq!(recorder.cut_line(), None);
+        let source = recorder.wrap(scripted()).unwrap();
+        source.resolve(&a).await.unwrap();
+        source.resolve(&b).await.unwrap();
+    }
+    // The run stopped while writing b's line (line 3): half of it is on disk.
+    let index = dir.0.join(INDEX_FILE);
+    let text = std::fs::read_to_string(&index).unwrap();
+    let last_line_start = text.trim_end().rfind('\n').unwrap() + 1;
+    let cut_at = last_line_start + (text.len() - last_line_start) / 2;
+    std::fs::write(&index, &text[..cut_at]).unwrap();
+
+    // The next run appends after the whole lines, and says which line it dropped.
+    let recorder = Recorder::create(&dir.0).unwrap();
+    assert_eq!(recorder.cut_line(), Some(3));
+    let source = recorder.wrap(scripted()).unwrap();
+    source.resolve(&c).await.unwrap();
+    drop((source, recorder));
+
+    let recording = Recording::open(&dir.0).unwrap();
+    assert_eq!(recording.cut_line(), None, "nothing is cut any more");
+    assert_eq!(recording.exchanges(), 2);
+    let replay = recording.source("scripted").unwrap();
+    assert_eq!(served_text(&replay, &a).await, "a #0");
+    assert_eq!(served_text(&replay, &c).await, "c #0");
+    let error = replay.resolve(&b).await.unwrap_err();
+    assert_eq!(error.kind(), AssetErrorKind::NotFound);
+
+    // A cut last line found when opening (no run appended since) is reported too.
+    let text = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, &text[..text.len() - 10]).unwrap();
+    let recording = Recording::open(&dir.0).unwrap();
+    assert_eq!(recording.cut_line(), Some(4));
+    assert_eq!(recording.exchanges(), 1);
+}
+
+#[tokio::test]
+async fn a_line_cut_at_its_newline_is_kept_whole() {
+    let dir = TempDir::new("cut-newline");
+    let a = ask(AssetRequest::image().location("a"));
+    {
+        let recorder = Recorder::create(&dir.0).unwrap();
+        recorder
+            .wrap(scripted())
+            .unwrap()
+            .resolve(&a)
+            .await
+            .unwrap();
+    }
+    let index = dir.0.join(INDEX_FILE);
+    let text = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, text.trim_end()).unwrap();
+    let recorder = Recorder::create(&dir.0).unwrap();
+    assert_eq!(recorder.cut_line(), None, "the line was whole");
+    recorder
+        .wrap(scripted())
+        .unwrap()
+        .resolve(&ask(AssetRequest::image().location("b")))
+        .await
+        .unwrap();
+    let recording = Recording::open(&dir.0).unwrap();
+    assert_eq!(recording.exchanges(), 2);
+}
+
+#[tokio::test]
+async fn a_tampered_key_is_not_served_for_another_request() {
+    let dir = TempDir::new("tampered");
+    let (a, b) = (
+        ask(AssetRequest::image().location("a")),
+        ask(AssetRequest::image().location("b")),
+    );
+    {
+        let recorder = Recorder::create(&dir.0).unwrap();
+        let source = recorder.wrap(scripted()).unwrap();
+        source.resolve(&a).await.unwrap();
+        source.resolve(&b).await.unwrap();
+    }
+    // a's line now claims b's key; b's own line comes after it.
+    let index = dir.0.join(INDEX_FILE);
+    let text = std::fs::read_to_string(&index).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[1] = lines[1].replace(&a.key.to_hex(), &b.key.to_hex());
+    std::fs::write(&index, lines.join("\n") + "\n").unwrap();
+
+    let opened = Recording::open(&dir.0);
+    if let Ok(recording) = &opened {
+        let replay = recording.source("scripted").unwrap();
+        let served = served_text(&replay, &b).await;
+        assert_ne!(served, "a #0", "b was served a's media");
+    }
+    let error = opened.unwrap_err();
+    assert_eq!(error.kind(), AssetErrorKind::InvalidData);
+    assert!(error.message().contains("line 2: key"), "{error}");
+    assert!(
+        error.message().contains(&index.display().to_string()),
+        "{error}"
+    );
+}
+
+/// A source named `twin` that serves `tag` for the locations it knows and passes on others.
+struct Twin {
+    tag: &'static str,
+    serves: &'static [&'static str],
+}
+
+#[async_trait]
+impl AssetSource for Twin {
+    fn name(&self) -> &str {
+        "twin"
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::PreMade
+    }
+
+    async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        let location = request.request.location_id.as_deref().unwrap_or_default();
+        Ok(self.serves.contains(&location).then(|| {
+            SourcedMedia::new(
+                format!("{} {location}", self.tag).into_bytes(),
+                "image/png",
+                self.tag,
+            )
+        }))
+    }
+}
+
+#[tokio::test]
+async fn two_sources_with_one_name_are_replayed_apart() {
+    let dir = TempDir::new("twins");
+    let (a, b) = (
+        ask(AssetRequest::image().location("a")),
+        ask(AssetRequest::image().location("b")),
+    );
+    {
+        let recorder = Recorder::create(&dir.0).unwrap();
+        let first = recorder
+            .wrap(Twin {
+                tag: "first",
+                serves: &["a"],
+            })
+            .unwrap();
+        let second = recorder
+            .wrap(Twin {
+                tag: "second",
+                serves: &["a", "b"],
+            })
+            .unwrap();
+        // As a chain asks them: the first, then the second when the first passes.
+        assert!(first.resolve(&a).await.unwrap().is_some());
+        assert!(first.resolve(&b).await.unwrap().is_none());
+        assert!(second.resolve(&b).await.unwrap().is_some());
+        assert!(second.resolve(&a).await.unwrap().is_some());
+    }
+    let recording = Recording::open(&dir.0).unwrap();
+    let replays = recording.sources();
+    assert_eq!(replays.len(), 2, "{recording:?}");
+    assert_eq!(served_text(&replays[0], &a).await, "first a");
+    assert!(replays[0].resolve(&b).await.unwrap().is_none());
+    assert_eq!(served_text(&replays[1], &b).await, "second b");
+    assert_eq!(served_text(&replays[1], &a).await, "second a");
+
+    // A second run appending to the recording keeps each twin's answers with it.
+    {
+        let recorder = Recorder::create(&dir.0).unwrap();
+        recorder
+            .wrap(Twin {
+                tag: "first",
+                serves: &["a"],
+            })
+            .unwrap();
+        let second = recorder
+            .wrap(Twin {
+                tag: "second",
+                serves: &["c"],
+            })
+            .unwrap();
+        second
+            .resolve(&ask(AssetRequest::image().location("c")))
+            .await
+            .unwrap();
+    }
+    let replays = Recording::open(&dir.0).unwrap().sources();
+    assert_eq!(replays.len(), 2);
+    let c = ask(AssetRequest::image().location("c"));
+    assert!(replays[0].resolve(&c).await.is_err(), "c is the second's");
+    assert_eq!(served_text(&replays[1], &c).await, "second c");
 }
