@@ -207,8 +207,14 @@ impl PixSimSourceBuilder {
     }
 
     /// Whether to try the game endpoint (`POST /api/v1/game/assets/request`, default `true`)
-    /// for requests it can express: a scene, no prompt, the `once` strategy. A backend without
-    /// it answers 404 once, and the generation endpoints are used from then on.
+    /// for the requests it can express exactly: an image or video request with a scene (and
+    /// any choice, character, location and wait), the default purpose, the `once` strategy,
+    /// cached results allowed, and no prompt, style, seed, duration, tags, scene it leads to
+    /// or asset id. Every other request goes to the generation endpoints, so that requests
+    /// which differ never share the endpoint's one answer. An answer of another media type
+    /// than the request's (an image for a video request) fails that request, and nothing of it
+    /// is kept. A backend without the endpoint answers 404 once, and the generation endpoints
+    /// are used from then on.
     pub fn game_endpoint(mut self, enabled: bool) -> Self {
         self.game_endpoint = enabled;
         self

@@ -7,6 +7,7 @@ mod common;
 mod awaiting;
 mod backend;
 mod backend_reuse;
+mod backend_trust;
 mod bake;
 mod dev_backend_real;
 mod disk_crash;
