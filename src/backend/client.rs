@@ -226,8 +226,14 @@ impl PixSimSourceBuilder {
     }
 
     /// Whether to try the game endpoint (`POST /api/v1/game/assets/request`, default `true`)
-    /// for requests it can express: a scene, no prompt, the `once` strategy. A backend without
-    /// it answers 404 once, and the generation endpoints are used from then on.
+    /// for the requests it can express exactly: an image or video request with a scene (and
+    /// any choice, character, location and wait), the default purpose, the `once` strategy,
+    /// cached results allowed, and no prompt, style, seed, duration, tags, scene it leads to
+    /// or asset id. Every other request goes to the generation endpoints, so that requests
+    /// which differ never share the endpoint's one answer. An answer of another media type
+    /// than the request's (an image for a video request) fails that request, and nothing of it
+    /// is kept. A backend without the endpoint answers 404 once, and the generation endpoints
+    /// are used from then on.
     pub fn game_endpoint(mut self, enabled: bool) -> Self {
         self.game_endpoint = enabled;
         self
@@ -282,12 +288,16 @@ impl PixSimSourceBuilder {
 ///
 /// For each request it creates a generation, follows it over the shared WebSocket or by
 /// polling, fetches its asset, downloads the file (the token goes only to the backend's own
-/// origin), checks its type, size and SHA-256, and hands the bytes on.
+/// origin), checks its type, size and SHA-256, and hands the bytes on. A file whose size or
+/// SHA-256 does not match is thrown away and downloaded once more before the request fails;
+/// the generation is never paid for twice.
 ///
 /// The request's key is the promise, whatever the server's dedup does: a `once` request takes
 /// the server's existing work only when its parameters (prompt, seed, style, duration, scenes)
 /// are the request's; scoped and `always` requests ask for new work; a generation that turns
-/// out to be another account's, or is cancelled by someone else, is asked for anew. A failure
+/// out to be another account's, or is cancelled by someone else, is asked for anew. A create's
+/// answer taken as this client's own work must carry the create's tag, operation and player
+/// (where the server reports them), or the request fails. A failure
 /// the server retries by itself is waited out; creates stay under the server's rate limit; a
 /// generation is cancelled only when no request of this client follows it any more. Failures
 /// become typed errors: a job refused for its content is

@@ -209,6 +209,62 @@ pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> 
     Ok(())
 }
 
+/// Whether `got`, the answer to the create `sent` tagged `nonce`, is that create's own
+/// generation. Asked of every answer taken as this client's (a create for new work, or one
+/// whose name carries the tag): a faulty server could otherwise hand one player another's
+/// `per_player` media, or a still for a video.
+///
+/// What the server says must agree: its name carries the tag, its operation is the create's,
+/// and the player context it was made from (`canonical_params.player_context`) is the one
+/// sent, or none when none was sent. What the server leaves out cannot be checked. `Err` says
+/// what differs.
+pub(super) fn created_check(
+    sent: &CreateGeneration,
+    nonce: &str,
+    got: &GenerationResponse,
+) -> Result<(), String> {
+    if let Some(name) = &got.name
+        && !name.contains(nonce)
+    {
+        let name: String = name.chars().take(80).collect();
+        return Err(format!(
+            "it is named {name:?}, without this create's tag {nonce}"
+        ));
+    }
+    if let Some(operation) = &got.operation_type
+        && operation != &sent.config.generation_type
+    {
+        return Err(format!(
+            "it is a {operation}, not a {}",
+            sent.config.generation_type
+        ));
+    }
+    let theirs = got
+        .canonical_params
+        .as_ref()
+        .and_then(|params| params.get("player_context"));
+    if let Some(theirs) = theirs {
+        let field = |name: &str| {
+            theirs
+                .get(name)
+                .and_then(BackendId::from_value)
+                .map(|id| id.0)
+        };
+        let ours = sent.player_context.clone().unwrap_or_default();
+        for (name, what, ours) in [
+            ("playerId", "player", ours.player_id),
+            ("playthroughId", "playthrough", ours.playthrough_id),
+        ] {
+            if field(name) != ours {
+                return Err(format!(
+                    "it was made for another {what} (its {name} is not this request's)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The scalars of a create's style as the server flattens them: top-level ones and those of the
 /// provider's own section, its seed aside.
 fn style_scalars<'a>(style: &'a Value, provider: &str) -> Vec<(&'a str, &'a Value)> {
@@ -461,6 +517,18 @@ impl Inner {
                 .as_deref()
                 .is_some_and(|name| name.contains(&nonce));
             if sent.force_new || tagged {
+                if let Err(why) = created_check(&sent, &nonce, &generation) {
+                    // Not followed, fetched, kept or journalled. The create may still have made
+                    // a generation of its own that nobody waits for: dropping `pending` looks
+                    // for it by its tag and cancels it.
+                    pending.armed = true;
+                    return Err(AssetError::invalid_data(format!(
+                        "{}: the backend answered this request's create with generation {}, \
+                         but {why}: it is not the generation this create made, so it is not \
+                         used",
+                        self.name, generation.id
+                    )));
+                }
                 return Ok(Submitted {
                     generation,
                     ours: true,
@@ -1002,6 +1070,71 @@ mod tests {
         assert!(reuse_check(&sent, &answer(params("bob"))).is_err());
         sent.from_scene = Some(SceneRef::new("x"));
         assert!(reuse_check(&sent, &answer(params("alice"))).is_err());
+    }
+
+    #[test]
+    fn a_created_generation_must_be_the_creates_own() {
+        let session = PlaySession::new("pt-1", "alice");
+        let scoped = body(
+            &AssetRequest::image()
+                .prompt("a room")
+                .strategy(CachingStrategy::PerPlayer),
+            &session,
+        );
+        let nonce = "bap-0000000000000001";
+        let got = |name: Value, operation: &str, player: Value| -> GenerationResponse {
+            serde_json::from_value(json!({"id": 9, "status": "pending", "name": name,
+                "operation_type": operation,
+                "canonical_params": {"prompt": "a room", "player_context": player}}))
+            .unwrap()
+        };
+        let alice = json!({"playthroughId": "pt-1", "playerId": "alice", "flags": null});
+        let mine = json!(format!("room [{nonce}]"));
+        let check =
+            |sent: &CreateGeneration, got: &GenerationResponse| created_check(sent, nonce, got);
+        assert_eq!(
+            check(&scoped, &got(mine.clone(), "text_to_image", alice.clone())),
+            Ok(())
+        );
+        // Nothing said, nothing to contradict.
+        let bare: GenerationResponse =
+            serde_json::from_value(json!({"id": 9, "status": "pending"})).unwrap();
+        assert_eq!(check(&scoped, &bare), Ok(()));
+
+        let error = check(
+            &scoped,
+            &got(
+                json!("room [bap-00000000000000ff]"),
+                "text_to_image",
+                alice.clone(),
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            error.contains(nonce) && error.contains("bap-00000000000000ff"),
+            "{error}"
+        );
+        let error = check(&scoped, &got(mine.clone(), "text_to_video", alice.clone()));
+        assert!(error.unwrap_err().contains("text_to_video"));
+        let bob = json!({"playthroughId": "pt-1", "playerId": "bob"});
+        let error = check(&scoped, &got(mine.clone(), "text_to_image", bob.clone()));
+        assert!(error.unwrap_err().contains("another player"));
+        let other_run = json!({"playthroughId": "pt-2", "playerId": "alice"});
+        let error = check(&scoped, &got(mine.clone(), "text_to_image", other_run));
+        assert!(error.unwrap_err().contains("another playthrough"));
+        assert!(check(&scoped, &got(mine.clone(), "text_to_image", Value::Null)).is_err());
+
+        // A shared create names no player: an answer made for one is not its own.
+        let shared = body(
+            &AssetRequest::image().prompt("a room").prefer_cached(false),
+            &session,
+        );
+        assert!(shared.force_new && shared.player_context.is_none());
+        assert_eq!(
+            check(&shared, &got(mine.clone(), "text_to_image", Value::Null)),
+            Ok(())
+        );
+        assert!(check(&shared, &got(mine, "text_to_image", alice)).is_err());
     }
 
     #[test]

@@ -21,6 +21,15 @@
 //!   these ask for new work (`force_new: true`) and the plugin's memory and disk tiers, keyed by
 //!   playthrough and player, are what shares them. A check could not save anything here: the
 //!   server's answer for another scope is always wrong.
+//! - Whatever this client takes for its own work (a `force_new` create's answer, or one whose
+//!   name carries the create's tag) must be it: named with the create's tag, of its operation,
+//!   made for its player and playthrough, as far as the server says. Anything else fails the
+//!   request with an [`InvalidData`](crate::error::AssetErrorKind::InvalidData) error and is
+//!   never followed, journalled or cached: a faulty server cannot hand one player another's
+//!   `per_player` media.
+//! - The game endpoint hears only a scene, a choice, a character, a location and the `once`
+//!   strategy, so only requests that say nothing more go there (see
+//!   [`PixSimSourceBuilder::game_endpoint`]), and its answer must be of the kind asked for.
 //! - A generation that turns out to be another account's (500 "Cannot access other users'
 //!   generations", 403 on its file), or that someone else cancelled, sends the request for new
 //!   work; it never fails the request.

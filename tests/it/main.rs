@@ -8,6 +8,7 @@ mod awaiting;
 mod backend;
 mod backend_follow;
 mod backend_reuse;
+mod backend_trust;
 mod bake;
 mod dev_backend_real;
 mod disk_crash;

@@ -271,6 +271,7 @@ pub(crate) struct Faults {
     pub reject_prompts_containing: Option<String>,
     pub truncate_downloads: bool,
     pub corrupt_downloads: bool,
+    pub corrupt_next_downloads: u32,
     pub drop_sockets_after: Option<usize>,
 }
 
@@ -477,6 +478,13 @@ impl DevBackendBuilder {
     /// Downloads send the right length with a byte changed.
     pub fn corrupt_downloads(mut self, corrupt: bool) -> Self {
         self.faults.corrupt_downloads = corrupt;
+        self
+    }
+
+    /// The next `count` downloads send the right length with a byte changed; later ones are
+    /// whole (a transfer corrupted on the way, then fetched again).
+    pub fn corrupt_next_downloads(mut self, count: u32) -> Self {
+        self.faults.corrupt_next_downloads = count;
         self
     }
 

@@ -1570,12 +1570,18 @@ fn serve_file(state: &Shared, key: &str) -> Answer {
     let Some((bytes, mime)) = file else {
         return Err(error(StatusCode::NOT_FOUND, "not_found", "File not found"));
     };
-    let faults = state.data().faults.clone();
+    let (truncate, corrupt) = {
+        let mut data = state.data();
+        let faults = &mut data.faults;
+        let once = faults.corrupt_next_downloads > 0;
+        faults.corrupt_next_downloads = faults.corrupt_next_downloads.saturating_sub(1);
+        (faults.truncate_downloads, faults.corrupt_downloads || once)
+    };
     let mut bytes = bytes.to_vec();
-    if faults.truncate_downloads {
+    if truncate {
         bytes.truncate(bytes.len() / 2);
     }
-    if faults.corrupt_downloads && !bytes.is_empty() {
+    if corrupt && !bytes.is_empty() {
         let middle = bytes.len() / 2;
         bytes[middle] ^= 0xFF;
     }
