@@ -48,7 +48,7 @@ mod run;
 mod targets;
 
 pub use manifest::{BakedEntry, Provenance};
-pub use plan::{BakePlan, BakeReason, BakeStep, PlanItem};
+pub use plan::{BakePlan, BakeReason, BakeStep, PlanItem, Retouch, RetouchedFile};
 pub use report::{BakeOutcome, BakeReport, BakeReportItem};
 pub use targets::{BakeTarget, BakeTargets, ListedRequests};
 
