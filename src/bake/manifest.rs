@@ -141,17 +141,28 @@ impl ManifestDocument {
             .collect()
     }
 
+    /// Where the baked entry that `entry` would replace (of the same slot or key) is.
+    fn position_of(&self, entry: &BakedEntry) -> Option<usize> {
+        self.assets().iter().position(|existing| {
+            BakedEntry::deserialize(existing)
+                .is_ok_and(|old| old.baked.slot == entry.baked.slot || old.key == entry.key)
+        })
+    }
+
+    /// The baked entry that [`upsert`](Self::upsert)ing `entry` would replace, if any.
+    pub fn replaced_by(&self, entry: &BakedEntry) -> Option<BakedEntry> {
+        self.position_of(entry)
+            .and_then(|at| BakedEntry::deserialize(&self.assets()[at]).ok())
+    }
+
     /// Adds `entry`, in place of the baked entry of the same slot or key if there is one,
     /// which is returned.
     pub fn upsert(&mut self, entry: &BakedEntry) -> Result<Option<BakedEntry>, AssetError> {
         let value = serde_json::to_value(entry).map_err(|error| {
             AssetError::invalid_data(format!("baked entry {}: {error}", entry.baked.slot))
         })?;
+        let same = self.position_of(entry);
         let assets = self.assets_mut();
-        let same = assets.iter().position(|existing| {
-            BakedEntry::deserialize(existing)
-                .is_ok_and(|old| old.baked.slot == entry.baked.slot || old.key == entry.key)
-        });
         Ok(match same {
             Some(at) => {
                 let old = BakedEntry::deserialize(&assets[at]).ok();

@@ -12,13 +12,16 @@
 //! use bevy_asset_provider::bake::{Bake, BakeTargets};
 //! use bevy_asset_provider::prelude::*;
 //!
-//! # async fn bake(graph: SceneGraph) -> Result<(), AssetError> {
+//! # fn bake(graph: SceneGraph) -> Result<(), AssetError> {
 //! // The game's own plugin configuration: its sources, limits and disk cache.
 //! let plugin = AssetProviderPlugin::default().with_game_name("My Game");
 //! let bake = Bake::new(&plugin); // assets/premade/manifest.json, files in assets/premade/baked
+//! // The plan reads and hashes files: a blocking call, made outside async code.
 //! let plan = bake.plan(&BakeTargets::new().with_scene(&graph), &|_| {})?;
 //! println!("{plan}"); // what a dry run shows: what would be made, and what it costs
-//! let report = bake.run(&plan, &|_| {}).await?;
+//! // The run resolves through the sources on a tokio runtime.
+//! let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+//! let report = runtime.block_on(bake.run(&plan, &|_| {}))?;
 //! println!("{report}");
 //! # Ok(())
 //! # }
@@ -30,7 +33,15 @@
 //! - **Incremental.** A request whose entry is there with its file's SHA-256 unchanged is kept;
 //!   one whose slot (its node and way in, or its listed name) was baked for another key (a new
 //!   prompt, style or seed) is made again and its entry replaced, its old file removed. A
-//!   request a hand-written manifest entry serves is left to that file.
+//!   request a hand-written manifest entry serves is left to that file. Entries of slots no
+//!   longer among the targets (a node removed from the story) are left as they are.
+//! - **Retouches win.** A baked file is overwritten or removed only while its SHA-256 is the
+//!   one its entry recorded, checked again just before. A file changed since (an artist's
+//!   retouch) is kept byte for byte with its entry, which keeps pointing at it, and its slot is
+//!   not made again, even when its request changed (the new request then waits until the file
+//!   is moved away or deleted); the report ([`BakeReport::retouched`]) and a warning name it.
+//!   A file no entry records where a new file would go is not overwritten either: that request
+//!   fails, naming it.
 //! - **Sources.** The plugin's chain, its disk tier first (media made while developing is
 //!   reused, not paid for again; a job an interrupted bake left running is followed), without
 //!   the local pre-made sources: the plan has read the manifest being written.
@@ -48,7 +59,7 @@ mod run;
 mod targets;
 
 pub use manifest::{BakedEntry, Provenance};
-pub use plan::{BakePlan, BakeReason, BakeStep, PlanItem};
+pub use plan::{BakePlan, BakeReason, BakeStep, PlanItem, Retouch, RetouchedFile};
 pub use report::{BakeOutcome, BakeReport, BakeReportItem};
 pub use targets::{BakeTarget, BakeTargets, ListedRequests};
 
@@ -184,7 +195,9 @@ impl Bake {
     }
 
     /// What a bake of `targets` would do, from the manifest and the files alone (no source is
-    /// asked): a dry run is this plan, printed.
+    /// asked): a dry run is this plan, printed. It reads the manifest and hashes every baked
+    /// file, so it blocks: from async code, call it on a blocking thread
+    /// (`tokio::task::spawn_blocking`).
     pub fn plan(
         &self,
         targets: &BakeTargets,

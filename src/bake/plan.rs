@@ -1,6 +1,6 @@
-//! What a bake will do for each request: make it, keep what was baked, leave it to a hand-made
-//! file, or leave it to run time. Read from the manifest and the files alone; nothing is asked
-//! of a source, so a dry run costs nothing.
+//! What a bake will do for each request: make it, keep what was baked (or what an artist
+//! retouched since), leave it to a hand-made file, or leave it to run time. Read from the
+//! manifest and the files alone; nothing is asked of a source, so a dry run costs nothing.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -23,8 +23,6 @@ pub enum BakeReason {
     Changed,
     /// Its entry is there but its file is gone.
     FileMissing,
-    /// Its file is there but is not what was baked (another SHA-256).
-    FileChanged,
 }
 
 impl BakeReason {
@@ -34,7 +32,6 @@ impl BakeReason {
             Self::New => "new",
             Self::Changed => "changed",
             Self::FileMissing => "file missing",
-            Self::FileChanged => "file changed",
         }
     }
 }
@@ -49,6 +46,19 @@ pub enum BakeStep {
     Keep {
         /// The baked file.
         path: String,
+    },
+    /// Baked before, and its file `path` changed since (another SHA-256 than the one its entry
+    /// recorded: an artist retouched it). The artist's version wins: the file is never
+    /// overwritten or removed, its entry stays as it is (pointing at it, with the SHA-256 the
+    /// bake recorded, so every later bake still knows it as retouched), and nothing is made in
+    /// its place. When `request_changed`, the slot's request is no longer the one the file was
+    /// made for (a new prompt, style or seed): the game's new request then has no baked file
+    /// until this one is moved away or deleted, after which the next bake makes it.
+    Retouched {
+        /// The retouched file.
+        path: String,
+        /// Whether the slot's request changed since the file was baked.
+        request_changed: bool,
     },
     /// A hand-written manifest entry serves it already: the file `path`.
     PreMade {
@@ -74,11 +84,61 @@ pub struct PlanItem {
     pub(crate) previous: Option<BakedEntry>,
 }
 
+/// A baked file that is no longer what the bake wrote (an artist retouched it): kept as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetouchedFile {
+    /// The slot it was baked for.
+    pub slot: String,
+    /// The file, relative to the asset root.
+    pub path: String,
+    /// What the bake did about it.
+    pub retouch: Retouch,
+}
+
+/// What a bake did about a [`RetouchedFile`]: in every case the file was neither overwritten
+/// nor removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retouch {
+    /// Its request is unchanged: its entry keeps serving the retouched file, and nothing was
+    /// made in its place.
+    Served,
+    /// Its slot's request changed: its entry (for the old request) is kept and nothing was made
+    /// for the new one; move the file away or delete it to bake the new request.
+    RequestChanged,
+    /// Its slot is not among this bake's requests (its node was removed from the story, or it
+    /// is another story's): left as it is, as every such entry is.
+    NotBaked,
+    /// It changed while the bake was replacing it: the new file was written and the entry now
+    /// names that one, so no entry names the retouched file any more.
+    Unlisted,
+}
+
+impl Retouch {
+    /// What the bake did, in a few words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Served => "kept and served as it is, not baked again",
+            Self::RequestChanged => {
+                "kept with its entry; its request changed, so the new request is not baked \
+                 until the file is moved away or deleted"
+            }
+            Self::NotBaked => "kept; not among this bake's requests",
+            Self::Unlisted => {
+                "kept, but it changed while it was being replaced: no entry names it now"
+            }
+        }
+    }
+}
+
 /// What a bake will do, request by request (each key once, in the targets' order).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BakePlan {
     /// The requests.
     pub items: Vec<PlanItem>,
+    /// Baked files of slots this bake does not resolve (a node removed from the story, another
+    /// story's media) that changed since they were baked: listed so the report names them;
+    /// the bake leaves them, and their entries, as they are.
+    pub retouched_elsewhere: Vec<RetouchedFile>,
 }
 
 impl BakePlan {
@@ -126,16 +186,25 @@ impl BakePlan {
             } else if let Some(entry) = by_key {
                 let step = match file_sha256(&root.join(&entry.path)) {
                     None => BakeStep::Make(BakeReason::FileMissing),
-                    Some(sha) if sha != entry.baked.sha256 => {
-                        BakeStep::Make(BakeReason::FileChanged)
-                    }
+                    Some(sha) if sha != entry.baked.sha256 => BakeStep::Retouched {
+                        path: entry.path.clone(),
+                        request_changed: false,
+                    },
                     Some(_) => BakeStep::Keep {
                         path: entry.path.clone(),
                     },
                 };
                 (step, Some(entry.clone()))
             } else if let Some(entry) = by_slot {
-                (BakeStep::Make(BakeReason::Changed), Some(entry.clone()))
+                let step = match file_sha256(&root.join(&entry.path)) {
+                    Some(sha) if sha != entry.baked.sha256 => BakeStep::Retouched {
+                        path: entry.path.clone(),
+                        request_changed: true,
+                    },
+                    // Unchanged or gone: the run removes it once the new file is written.
+                    _ => BakeStep::Make(BakeReason::Changed),
+                };
+                (step, Some(entry.clone()))
             } else {
                 (BakeStep::Make(BakeReason::New), None)
             };
@@ -147,10 +216,29 @@ impl BakePlan {
                 previous,
             });
         }
+        let planned: HashSet<&str> = items.iter().map(|item| item.slot.as_str()).collect();
+        let keys: HashSet<String> = seen.iter().map(RequestKey::to_hex).collect();
+        let retouched_elsewhere = baked
+            .iter()
+            .filter(|entry| {
+                !planned.contains(entry.baked.slot.as_str()) && !keys.contains(&entry.key)
+            })
+            .filter(|entry| {
+                file_sha256(&root.join(&entry.path)).is_some_and(|sha| sha != entry.baked.sha256)
+            })
+            .map(|entry| RetouchedFile {
+                slot: entry.baked.slot.clone(),
+                path: entry.path.clone(),
+                retouch: Retouch::NotBaked,
+            })
+            .collect();
         progress(BakeProgress::Finished {
             phase: BakePhase::Check,
         });
-        Ok(Self { items })
+        Ok(Self {
+            items,
+            retouched_elsewhere,
+        })
     }
 
     /// The requests to resolve now.
@@ -171,6 +259,11 @@ impl BakePlan {
         self.count(|step| matches!(step, BakeStep::Keep { .. }))
     }
 
+    /// How many are kept because their baked file was retouched.
+    pub fn retouched(&self) -> usize {
+        self.count(|step| matches!(step, BakeStep::Retouched { .. }))
+    }
+
     /// How many a hand-written entry serves.
     pub fn pre_made(&self) -> usize {
         self.count(|step| matches!(step, BakeStep::PreMade { .. }))
@@ -186,29 +279,51 @@ impl BakePlan {
     }
 }
 
-/// The dry run's listing: one line per request to make, then the totals.
+/// The dry run's listing: one line per request to make, one per retouched file kept, then the
+/// totals.
 impl fmt::Display for BakePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for item in self.to_make() {
-            let BakeStep::Make(reason) = item.step else {
-                continue;
-            };
+        for item in &self.items {
+            match &item.step {
+                BakeStep::Make(reason) => writeln!(
+                    f,
+                    "make  {:<5} {:<48} ({}, key {})",
+                    item.request.kind.as_str(),
+                    item.slot,
+                    reason.as_str(),
+                    item.key.short()
+                )?,
+                BakeStep::Retouched {
+                    path,
+                    request_changed,
+                } => {
+                    let retouch = if *request_changed {
+                        Retouch::RequestChanged
+                    } else {
+                        Retouch::Served
+                    };
+                    writeln!(f, "retouched {path} ({}): {}", item.slot, retouch.as_str())?;
+                }
+                _ => {}
+            }
+        }
+        for file in &self.retouched_elsewhere {
             writeln!(
                 f,
-                "make  {:<5} {:<48} ({}, key {})",
-                item.request.kind.as_str(),
-                item.slot,
-                reason.as_str(),
-                item.key.short()
+                "retouched {} ({}): {}",
+                file.path,
+                file.slot,
+                file.retouch.as_str()
             )?;
         }
         write!(
             f,
-            "{} to make (at most {} generations), {} baked and unchanged, {} hand-made, {} left \
-             to run time",
+            "{} to make (at most {} generations), {} baked and unchanged, {} retouched, {} \
+             hand-made, {} left to run time",
             self.generations(),
             self.generations(),
             self.kept(),
+            self.retouched(),
             self.pre_made(),
             self.run_time()
         )

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::bake::plan::RetouchedFile;
 use crate::error::AssetError;
 use crate::request::{MediaKind, RequestKey};
 use crate::source::SourceKind;
@@ -29,6 +30,16 @@ pub enum BakeOutcome {
     Kept {
         /// The file.
         path: String,
+    },
+    /// Baked before, and its file changed since (an artist retouched it): kept as it is, never
+    /// overwritten or removed, its entry left pointing at it, nothing made in its place (see
+    /// [`BakeStep::Retouched`](crate::bake::BakeStep::Retouched)).
+    Retouched {
+        /// The retouched file.
+        path: String,
+        /// Whether the slot's request changed since the file was baked: the new request is
+        /// then not baked until the file is moved away or deleted.
+        request_changed: bool,
     },
     /// A hand-written entry serves it.
     PreMade {
@@ -62,8 +73,12 @@ pub struct BakeReport {
     pub items: Vec<BakeReportItem>,
     /// The contact sheet, when one was written.
     pub contact_sheet: Option<PathBuf>,
-    /// Baked files no entry names any more, removed.
+    /// Baked files no entry names any more, removed (only while they held what the bake wrote).
     pub removed_files: Vec<String>,
+    /// Baked files that changed since the bake wrote them (an artist retouched them), all kept
+    /// as they are: those of this bake's requests, files of other slots, and any that changed
+    /// while the bake ran. Each is also logged as a warning.
+    pub retouched: Vec<RetouchedFile>,
     /// How long the bake took.
     pub elapsed: Duration,
 }
@@ -93,6 +108,11 @@ impl BakeReport {
     /// Requests baked before and unchanged.
     pub fn kept(&self) -> usize {
         self.count(|outcome| matches!(outcome, BakeOutcome::Kept { .. }))
+    }
+
+    /// Requests whose baked file was retouched, kept as it is.
+    pub fn kept_retouched(&self) -> usize {
+        self.count(|outcome| matches!(outcome, BakeOutcome::Retouched { .. }))
     }
 
     /// Requests a hand-written entry serves.
@@ -139,13 +159,23 @@ impl fmt::Display for BakeReport {
         for file in &self.removed_files {
             writeln!(f, "removed {file} (replaced)")?;
         }
+        for file in &self.retouched {
+            writeln!(
+                f,
+                "retouched {} ({}), changed since it was baked: {}",
+                file.path,
+                file.slot,
+                file.retouch.as_str()
+            )?;
+        }
         write!(
             f,
-            "generated {}, from cache {}, reused {} (baked before), hand-made {}, left to run \
-             time {}, failed {}; {} bytes written in {:.1} s",
+            "generated {}, from cache {}, reused {} (baked before), retouched {} (kept), \
+             hand-made {}, left to run time {}, failed {}; {} bytes written in {:.1} s",
             self.generated(),
             self.from_cache(),
             self.kept(),
+            self.kept_retouched(),
             self.pre_made(),
             self.run_time(),
             self.failed(),

@@ -1,20 +1,24 @@
 //! Running a plan: each request to make resolved through the chain, its file and manifest entry
-//! written, then the contact sheet.
+//! written, then the contact sheet. Resolving is async; every file read, write, hash, removal
+//! and picture (tiles, the sheet) runs on a blocking thread, so a bake shares its runtime with
+//! the sources' network work without stalling it.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
+use bevy::log::warn;
 use futures_util::StreamExt;
 
 use crate::bake::contact_sheet::{Tile, contact_sheet};
-use crate::bake::files::{extension_for, file_name};
+use crate::bake::files::{extension_for, file_name, file_sha256};
 use crate::bake::manifest::{BakedEntry, ManifestDocument, Provenance};
-use crate::bake::plan::{BakePlan, BakeStep, PlanItem};
+use crate::bake::plan::{BakePlan, BakeStep, PlanItem, Retouch, RetouchedFile};
 use crate::bake::report::{BakeOutcome, BakeReport, BakeReportItem};
 use crate::bake::{Bake, BakePhase, BakeProgress};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::files::{sha256_hex, write_atomically};
-use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
+use crate::request::{AssetRequest, MediaKind, MediaLimits, PlaySession, RequestKey};
 use crate::runtime::decode::{DecodedMedia, decode};
 use crate::runtime::direct::{DirectMedia, DirectResolver};
 use crate::source::SourcedMedia;
@@ -25,6 +29,14 @@ impl Bake {
     /// generation limit), writes its file and its manifest entry, then the contact sheet.
     /// A request that gets no media is reported with its reason and the bake goes on; an error
     /// is returned only when the manifest or the contact sheet cannot be written.
+    ///
+    /// A baked file is overwritten or removed only while it is what the bake wrote (its
+    /// SHA-256 is the one its entry recorded), checked again just before: a file changed since
+    /// (an artist's retouch) is kept as it is, with its entry, and named in the report
+    /// ([`BakeReport::retouched`]) and in a warning. So is a file no entry records that lies
+    /// where a new file would go (that request then fails, naming it).
+    ///
+    /// Runs on a tokio runtime (the sources' own); file work goes to its blocking threads.
     pub async fn run(
         &self,
         plan: &BakePlan,
@@ -32,7 +44,11 @@ impl Bake {
     ) -> Result<BakeReport, AssetError> {
         let started = Instant::now();
         let folder = self.check_out_dir()?;
-        let mut document = ManifestDocument::read(&self.manifest_path())?;
+        let manifest_path = self.manifest_path();
+        let mut document = blocking("manifest read", move || {
+            ManifestDocument::read(&manifest_path)
+        })
+        .await??;
         let resolver = DirectResolver::new(
             self.sources.clone(),
             self.disk.clone(),
@@ -40,6 +56,9 @@ impl Bake {
             self.timeout,
         );
         let mut report = BakeReport::default();
+        for file in &plan.retouched_elsewhere {
+            report.keep_retouched(file.clone());
+        }
         let mut made: HashMap<RequestKey, (BakeOutcome, Option<Tile>)> = HashMap::new();
 
         progress(BakeProgress::Started {
@@ -56,7 +75,29 @@ impl Bake {
         .buffer_unordered(self.config.max_concurrent_generations.max(1));
         while let Some((item, resolved)) = results.next().await {
             let outcome = match resolved {
-                Ok(direct) => self.write(&mut document, &folder, item, direct, &mut report)?,
+                Ok(direct) => {
+                    let job = WriteJob {
+                        root: self.asset_root.clone(),
+                        folder: folder.clone(),
+                        item: item.clone(),
+                        direct,
+                        tile: self.contact_sheet.is_some(),
+                        limits: self.config.media_limits,
+                    };
+                    // The document goes to the blocking thread and back: one write at a time.
+                    let (returned, written) = blocking("file write", move || {
+                        let written = job.write(&mut document);
+                        (document, written)
+                    })
+                    .await?;
+                    document = returned;
+                    let written = written?;
+                    report.removed_files.extend(written.removed);
+                    if let Some(file) = written.retouched {
+                        report.keep_retouched(file);
+                    }
+                    (written.outcome, written.tile)
+                }
                 Err(error) => (BakeOutcome::Failed(error), None),
             };
             made.insert(item.key, outcome);
@@ -74,7 +115,17 @@ impl Bake {
             .items
             .iter()
             .filter(|item| item.request.kind != MediaKind::Audio)
-            .filter(|item| matches!(item.step, BakeStep::Make(_) | BakeStep::Keep { .. }))
+            .filter(|item| {
+                matches!(
+                    item.step,
+                    BakeStep::Make(_)
+                        | BakeStep::Keep { .. }
+                        | BakeStep::Retouched {
+                            request_changed: false,
+                            ..
+                        }
+                )
+            })
             .count();
         if self.contact_sheet.is_some() {
             progress(BakeProgress::Started {
@@ -84,16 +135,44 @@ impl Bake {
         }
         let mut tiles = Vec::new();
         for item in &plan.items {
+            let wants_tile = self.contact_sheet.is_some() && item.request.kind != MediaKind::Audio;
             let (outcome, tile) = match &item.step {
                 BakeStep::Make(_) => made.remove(&item.key).unwrap_or_else(|| {
                     let error = AssetError::generation("the request was not resolved");
                     (BakeOutcome::Failed(error), None)
                 }),
                 BakeStep::Keep { path } => {
-                    let tile = (self.contact_sheet.is_some()
-                        && item.request.kind != MediaKind::Audio)
-                        .then(|| self.tile_of_file(item, path));
+                    let tile = if wants_tile {
+                        Some(self.tile_of_file(item, path, "baked before").await?)
+                    } else {
+                        None
+                    };
                     (BakeOutcome::Kept { path: path.clone() }, tile)
+                }
+                BakeStep::Retouched {
+                    path,
+                    request_changed,
+                } => {
+                    report.keep_retouched(RetouchedFile {
+                        slot: item.slot.clone(),
+                        path: path.clone(),
+                        retouch: if *request_changed {
+                            Retouch::RequestChanged
+                        } else {
+                            Retouch::Served
+                        },
+                    });
+                    // What the game shows: the retouched picture, unless its request changed.
+                    let tile = if wants_tile && !request_changed {
+                        Some(self.tile_of_file(item, path, "retouched").await?)
+                    } else {
+                        None
+                    };
+                    let outcome = BakeOutcome::Retouched {
+                        path: path.clone(),
+                        request_changed: *request_changed,
+                    };
+                    (outcome, tile)
                 }
                 BakeStep::PreMade { path } => (BakeOutcome::PreMade { path: path.clone() }, None),
                 BakeStep::RunTime(_) => (BakeOutcome::RunTime, None),
@@ -113,7 +192,11 @@ impl Bake {
             });
         }
         if let Some(path) = &self.contact_sheet {
-            write_atomically(path, &contact_sheet(&tiles)?)?;
+            let sheet = path.clone();
+            blocking("contact sheet", move || {
+                write_atomically(&sheet, &contact_sheet(&tiles)?)
+            })
+            .await??;
             report.contact_sheet = Some(path.clone());
             progress(BakeProgress::Finished {
                 phase: BakePhase::ContactSheet,
@@ -123,15 +206,94 @@ impl Bake {
         Ok(report)
     }
 
-    /// Writes `direct`'s file and entry for `item`; the outcome and, for a picture, its tile.
-    fn write(
+    /// The tile of a file baked before (read and decoded on a blocking thread).
+    async fn tile_of_file(
         &self,
-        document: &mut ManifestDocument,
-        folder: &str,
         item: &PlanItem,
-        direct: DirectMedia,
-        report: &mut BakeReport,
-    ) -> Result<(BakeOutcome, Option<Tile>), AssetError> {
+        path: &str,
+        by: &str,
+    ) -> Result<Tile, AssetError> {
+        let (file, kind, limits) = (
+            self.asset_root.join(path),
+            item.request.kind,
+            self.config.media_limits,
+        );
+        let label = label(item, by);
+        blocking("contact sheet tile", move || {
+            tile_of_file(&file, kind, label, &limits)
+        })
+        .await
+    }
+}
+
+impl BakeReport {
+    /// Lists `file` as a retouched file kept, with a warning naming it.
+    fn keep_retouched(&mut self, file: RetouchedFile) {
+        warn!(
+            "bake: {} ({}) changed since it was baked: {}",
+            file.path,
+            file.slot,
+            file.retouch.as_str()
+        );
+        self.retouched.push(file);
+    }
+}
+
+/// Runs `work` on a blocking thread of the tokio runtime: the bake's file reads, writes,
+/// hashing and image work stay off its async workers.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AssetError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| AssetError::io(format!("bake: the {what} stopped: {error}")))
+}
+
+/// One request's media to write, with what the write needs, for a blocking thread.
+struct WriteJob {
+    root: PathBuf,
+    folder: String,
+    item: PlanItem,
+    direct: DirectMedia,
+    tile: bool,
+    limits: MediaLimits,
+}
+
+/// What writing one request's media did.
+struct Written {
+    outcome: BakeOutcome,
+    tile: Option<Tile>,
+    /// The replaced file, removed.
+    removed: Option<String>,
+    /// A retouched file kept (in place of the write, or one that changed while it was replaced).
+    retouched: Option<RetouchedFile>,
+}
+
+impl Written {
+    fn outcome(outcome: BakeOutcome) -> Self {
+        Self {
+            outcome,
+            tile: None,
+            removed: None,
+            retouched: None,
+        }
+    }
+}
+
+impl WriteJob {
+    /// Writes the file and the entry into `document` (and saves it), unless that would
+    /// overwrite a file that is not what the bake wrote; removes the replaced file while it is
+    /// what the bake wrote. Blocking.
+    fn write(self, document: &mut ManifestDocument) -> Result<Written, AssetError> {
+        let Self {
+            root,
+            folder,
+            item,
+            direct,
+            tile,
+            limits,
+        } = self;
         let kind = item.request.kind;
         let media = &direct.media;
         let Some(extension) = extension_for(&media.mime).filter(|_| fits(kind, &media.mime)) else {
@@ -144,7 +306,7 @@ impl Bake {
                     kind.as_str()
                 ),
             );
-            return Ok((BakeOutcome::Failed(error), None));
+            return Ok(Written::outcome(BakeOutcome::Failed(error)));
         };
         let name = file_name(&item.slot, item.key, extension);
         let path = if folder.is_empty() {
@@ -153,9 +315,6 @@ impl Bake {
             format!("{folder}/{name}")
         };
         let bytes = &media.bytes;
-        if let Err(error) = write_atomically(&self.asset_root.join(&path), bytes) {
-            return Ok((BakeOutcome::Failed(error), None));
-        }
         let entry = BakedEntry {
             path: path.clone(),
             kind,
@@ -175,23 +334,95 @@ impl Bake {
                 date: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             },
         };
+
+        // The entry this one replaces: its file retouched since the plan read it wins, as it
+        // would have in the plan.
+        if let Some(old) = document.replaced_by(&entry)
+            && changed_since_baked(&root, &old)
+        {
+            let request_changed = old.key != entry.key;
+            let tile = (tile && kind != MediaKind::Audio && !request_changed).then(|| {
+                tile_of_file(
+                    &root.join(&old.path),
+                    kind,
+                    label(&item, "retouched"),
+                    &limits,
+                )
+            });
+            let retouch = if request_changed {
+                Retouch::RequestChanged
+            } else {
+                Retouch::Served
+            };
+            return Ok(Written {
+                outcome: BakeOutcome::Retouched {
+                    path: old.path.clone(),
+                    request_changed,
+                },
+                tile,
+                removed: None,
+                retouched: Some(RetouchedFile {
+                    slot: item.slot.clone(),
+                    path: old.path,
+                    retouch,
+                }),
+            });
+        }
+        // A file already where this one goes is overwritten only when it holds these bytes
+        // or is a baked file still as the bake wrote it.
+        let target = root.join(&path);
+        if let Ok(current) = std::fs::read(&target)
+            && current.as_slice() != &bytes[..]
+        {
+            let current = sha256_hex(&current);
+            let ours = document
+                .baked()
+                .iter()
+                .any(|baked| baked.path == path && baked.baked.sha256 == current);
+            if !ours {
+                warn!(
+                    "bake: {path} is not what the bake wrote there (changed, or put there by \
+                     hand): kept as it is; {} is not baked",
+                    item.slot
+                );
+                let error = AssetError::new(
+                    AssetErrorKind::Io,
+                    format!(
+                        "{path}: a file the bake did not write (or changed since) is where this \
+                         request's file goes: kept as it is; move it away to bake this request"
+                    ),
+                );
+                return Ok(Written::outcome(BakeOutcome::Failed(error)));
+            }
+        }
+        if let Err(error) = write_atomically(&target, bytes) {
+            return Ok(Written::outcome(BakeOutcome::Failed(error)));
+        }
         let replaced = document.upsert(&entry)?;
         document.save()?;
+        let mut removed = None;
+        let mut retouched = None;
         if let Some(old) = replaced
             && old.path != path
             && !document.names_file(&old.path)
-            && std::fs::remove_file(self.asset_root.join(&old.path)).is_ok()
         {
-            report.removed_files.push(old.path);
+            // Checked again just before removing: an artist may have saved it meanwhile.
+            if changed_since_baked(&root, &old) {
+                retouched = Some(RetouchedFile {
+                    slot: old.baked.slot,
+                    path: old.path,
+                    retouch: Retouch::Unlisted,
+                });
+            } else if std::fs::remove_file(root.join(&old.path)).is_ok() {
+                removed = Some(old.path);
+            }
         }
-        let tile = self
-            .contact_sheet
-            .as_ref()
-            .and_then(|_| picture_of(&direct.decoded))
-            .map(|image| Tile::new(image, label(item, &direct.source_name)));
-        let tile = tile.or_else(|| {
-            (self.contact_sheet.is_some() && kind != MediaKind::Audio)
-                .then(|| Tile::empty(label(item, &direct.source_name)))
+        let tile = (tile && kind != MediaKind::Audio).then(|| {
+            let label = label(&item, &direct.source_name);
+            match picture_of(&direct.decoded) {
+                Some(image) => Tile::new(image, label),
+                None => Tile::empty(label),
+            }
         });
         let outcome = BakeOutcome::Written {
             path,
@@ -199,30 +430,39 @@ impl Bake {
             served_as: direct.kind,
             source: direct.source_name,
         };
-        Ok((outcome, tile))
+        Ok(Written {
+            outcome,
+            tile,
+            removed,
+            retouched,
+        })
     }
+}
 
-    /// The tile of a file baked before, decoded as the game would decode it.
-    fn tile_of_file(&self, item: &PlanItem, path: &str) -> Tile {
-        let label = label(item, "baked before");
-        let bytes = match std::fs::read(self.asset_root.join(path)) {
-            Ok(bytes) => bytes,
-            Err(_) => return Tile::empty(label),
-        };
-        let mime = match path.rsplit('.').next() {
-            Some("png") => "image/png",
-            Some("jpg" | "jpeg") => "image/jpeg",
-            Some("mp4") => "video/mp4",
-            _ => return Tile::empty(label),
-        };
-        let media = SourcedMedia::new(bytes, mime, path);
-        match decode(item.request.kind, &media, &self.config.media_limits) {
-            Ok(decoded) => match picture_of(&decoded) {
-                Some(image) => Tile::new(image, label),
-                None => Tile::empty(label),
-            },
-            Err(_) => Tile::empty(label),
-        }
+/// Whether `entry`'s file is there and no longer what the bake wrote (another SHA-256).
+fn changed_since_baked(root: &Path, entry: &BakedEntry) -> bool {
+    file_sha256(&root.join(&entry.path)).is_some_and(|sha| sha != entry.baked.sha256)
+}
+
+/// The tile of the file at `file`, decoded as the game would decode it. Blocking.
+fn tile_of_file(file: &Path, kind: MediaKind, label: Vec<String>, limits: &MediaLimits) -> Tile {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(_) => return Tile::empty(label),
+    };
+    let mime = match file.extension().and_then(|extension| extension.to_str()) {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("mp4") => "video/mp4",
+        _ => return Tile::empty(label),
+    };
+    let media = SourcedMedia::new(bytes, mime, file.to_string_lossy());
+    match decode(kind, &media, limits) {
+        Ok(decoded) => match picture_of(&decoded) {
+            Some(image) => Tile::new(image, label),
+            None => Tile::empty(label),
+        },
+        Err(_) => Tile::empty(label),
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::common::*;
 use bevy::prelude::*;
-use bevy_asset_provider::bake::{Bake, BakeOutcome, BakeReason, BakeStep, BakeTargets};
+use bevy_asset_provider::bake::{
+    Bake, BakeOutcome, BakeReason, BakeReport, BakeStep, BakeTargets, Retouch, RetouchedFile,
+};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{SceneEdge, SceneMedia};
 use bevy_asset_provider::source::{PreMadeManifest, PreMadeSource};
@@ -359,5 +361,291 @@ fn the_bundled_story_bakes_once_and_plays_offline_whole() {
     // The hand-written entries are still there, as written.
     for file in ["harbor_dawn.png", "lantern_room.png", "cliffs.png"] {
         assert!(manifest.contains(&format!("premade/{file}")), "{file}");
+    }
+}
+
+/// A small story: a start node and three choices out of it, pictures only.
+const TINY_STORY: &str = r#"{"id": "t", "startNodeId": "a", "nodes": [
+    {"id": "a", "label": "A", "meta": {"prompt": "a quiet pier"}},
+    {"id": "b", "label": "B", "meta": {"prompt": "a red boat"}},
+    {"id": "c", "label": "C", "meta": {"prompt": "a grey gull"}},
+    {"id": "d", "label": "D", "meta": {"prompt": "a dark cave"}}],
+  "edges": [{"id": "ab", "from": "a", "to": "b"}, {"id": "ac", "from": "a", "to": "c"},
+            {"id": "ad", "from": "a", "to": "d"}]}"#;
+
+const SLOT_A: &str = "t/a/image";
+const SLOT_B: &str = "t/b/via/ab/image";
+const SLOT_C: &str = "t/c/via/ac/image";
+const SLOT_D: &str = "t/d/via/ad/image";
+
+fn tiny_story() -> SceneGraph {
+    SceneGraph::from_json(TINY_STORY.as_bytes(), "t.scene.json").unwrap()
+}
+
+/// The story with node `c`'s prompt changed and node `d` (and the choice to it) removed.
+fn tiny_story_changed() -> SceneGraph {
+    let mut graph = tiny_story();
+    let c = graph.nodes.iter_mut().find(|n| n.id == "c").unwrap();
+    c.meta
+        .insert("prompt".into(), "a white gull, wings spread".into());
+    graph.nodes.retain(|n| n.id != "d");
+    graph.edges.retain(|e| e.id != "ad");
+    graph
+}
+
+/// A bake of the tiny story into `root` through a generator that counts its calls.
+fn tiny_bake(root: &Path) -> (Bake, std::sync::Arc<FakeGenerator>) {
+    let generator = FakeGenerator::new(Behaviour::Serve {
+        width: 32,
+        height: 18,
+    });
+    let bake = Bake::new(&plugin_with(generator.clone()))
+        .asset_root(root)
+        .contact_sheet(root.join("sheet.png"));
+    (bake, generator)
+}
+
+/// The baked entries of the manifest: slot to (path, key).
+fn baked_entries(bake: &Bake) -> HashMap<String, (String, String)> {
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bake.manifest_path()).unwrap()).unwrap();
+    raw["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry.get("baked").is_some())
+        .map(|entry| {
+            (
+                entry["baked"]["slot"].as_str().unwrap().to_owned(),
+                (
+                    entry["path"].as_str().unwrap().to_owned(),
+                    entry["key"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// An artist's retouch of the baked file `path`: other bytes (a blue picture), returned.
+fn retouch(root: &Path, path: &str) -> Vec<u8> {
+    let bytes = png(32, 18, [20, 40, 220, 255]);
+    std::fs::write(root.join(path), &bytes).unwrap();
+    bytes
+}
+
+/// Asserts that the file `path` still holds `bytes`, saying what became of it.
+fn assert_kept(root: &Path, path: &str, bytes: &[u8], report: &dyn std::fmt::Display) {
+    let now = match std::fs::read(root.join(path)) {
+        Ok(now) if now == bytes => return,
+        Ok(_) => "was overwritten",
+        Err(_) => "was removed",
+    };
+    panic!("the retouched file {path} {now}; the report:\n{report}");
+}
+
+fn bake_all(bake: &Bake, graph: &SceneGraph, runtime: &tokio::runtime::Runtime) -> BakeReport {
+    let plan = bake
+        .plan(&BakeTargets::new().with_scene(graph), &|_| {})
+        .unwrap();
+    let report = runtime.block_on(bake.run(&plan, &|_| {})).unwrap();
+    assert_eq!(report.failed(), 0, "{report}");
+    report
+}
+
+fn retouched(slot: &str, path: &str, retouch: Retouch) -> RetouchedFile {
+    RetouchedFile {
+        slot: slot.into(),
+        path: path.into(),
+        retouch,
+    }
+}
+
+fn outcome<'a>(report: &'a BakeReport, slot: &str) -> &'a BakeOutcome {
+    &report
+        .items
+        .iter()
+        .find(|item| item.slot == slot)
+        .unwrap()
+        .outcome
+}
+
+#[test]
+fn a_retouched_file_survives_a_rebake_that_changes_and_removes_nodes() {
+    let root = TempDir::new("bake-retouch");
+    let (bake, generator) = tiny_bake(root.path());
+    let runtime = runtime();
+    bake_all(&bake, &tiny_story(), &runtime);
+    assert_eq!(generator.calls(), 4);
+    let first = baked_entries(&bake);
+    let (path_a, path_b, path_c, path_d) = (
+        &first[SLOT_A].0,
+        &first[SLOT_B].0,
+        &first[SLOT_C].0,
+        &first[SLOT_D].0,
+    );
+    let bytes_a = std::fs::read(root.path().join(path_a)).unwrap();
+    // The artist retouches b (whose node stays as it is) and d (whose node is then removed).
+    let retouched_b = retouch(root.path(), path_b);
+    let retouched_d = retouch(root.path(), path_d);
+
+    let plan = bake
+        .plan(
+            &BakeTargets::new().with_scene(&tiny_story_changed()),
+            &|_| {},
+        )
+        .unwrap();
+    let b = plan.items.iter().find(|item| item.slot == SLOT_B).unwrap();
+    assert_eq!(
+        b.step,
+        BakeStep::Retouched {
+            path: path_b.clone(),
+            request_changed: false
+        }
+    );
+    assert_eq!(
+        plan.retouched_elsewhere,
+        [retouched(SLOT_D, path_d, Retouch::NotBaked)]
+    );
+    let report = runtime.block_on(bake.run(&plan, &|_| {})).unwrap();
+    assert_kept(root.path(), path_b, &retouched_b, &report);
+    assert_kept(root.path(), path_d, &retouched_d, &report);
+    assert_eq!(
+        report.retouched,
+        [
+            retouched(SLOT_D, path_d, Retouch::NotBaked),
+            retouched(SLOT_B, path_b, Retouch::Served)
+        ],
+        "{report}"
+    );
+    let text = report.to_string();
+    for path in [path_b, path_d] {
+        assert!(
+            text.contains(path.as_str()),
+            "the report names {path}:\n{text}"
+        );
+    }
+    assert_eq!(report.kept_retouched(), 1, "{report}");
+    // Untouched files behave as before: c's old file is replaced (and removed), a's is kept,
+    // and only c is made again.
+    assert_eq!(generator.calls(), 5, "{report}");
+    assert!(!root.path().join(path_c).exists(), "{report}");
+    assert_eq!(
+        report.removed_files,
+        std::slice::from_ref(path_c),
+        "{report}"
+    );
+    let second = baked_entries(&bake);
+    assert_ne!(&second[SLOT_C].0, path_c);
+    assert!(root.path().join(&second[SLOT_C].0).is_file());
+    assert_eq!(std::fs::read(root.path().join(path_a)).unwrap(), bytes_a);
+    // The retouched files' entries still point at them.
+    assert_eq!(&second[SLOT_B], &first[SLOT_B]);
+    assert_eq!(&second[SLOT_D], &first[SLOT_D]);
+}
+
+#[test]
+fn a_retouched_file_whose_request_changed_is_kept_with_its_entry() {
+    let root = TempDir::new("bake-retouch-changed");
+    let (bake, generator) = tiny_bake(root.path());
+    let runtime = runtime();
+    bake_all(&bake, &tiny_story(), &runtime);
+    let first = baked_entries(&bake);
+    let path_c = &first[SLOT_C].0;
+    let retouched_c = retouch(root.path(), path_c);
+
+    // c's prompt changes: its slot's request is a new one.
+    let report = bake_all(&bake, &tiny_story_changed(), &runtime);
+    assert_kept(root.path(), path_c, &retouched_c, &report);
+    assert!(report.to_string().contains(path_c.as_str()), "{report}");
+    assert_eq!(
+        report.retouched,
+        [retouched(SLOT_C, path_c, Retouch::RequestChanged)],
+        "{report}"
+    );
+    assert_eq!(
+        outcome(&report, SLOT_C),
+        &BakeOutcome::Retouched {
+            path: path_c.clone(),
+            request_changed: true
+        }
+    );
+    // The artist's version wins: its entry stays, nothing is made in its place.
+    assert_eq!(baked_entries(&bake)[SLOT_C], first[SLOT_C], "{report}");
+    assert_eq!(generator.calls(), 4, "{report}");
+    // Once the file is moved away, the next bake makes the new request.
+    std::fs::remove_file(root.path().join(path_c)).unwrap();
+    let report = bake_all(&bake, &tiny_story_changed(), &runtime);
+    assert_eq!(generator.calls(), 5, "{report}");
+    assert_ne!(baked_entries(&bake)[SLOT_C], first[SLOT_C], "{report}");
+}
+
+#[test]
+fn files_changed_after_the_plan_are_not_overwritten_or_removed() {
+    let root = TempDir::new("bake-retouch-late");
+    let (bake, generator) = tiny_bake(root.path());
+    let runtime = runtime();
+    bake_all(&bake, &tiny_story(), &runtime);
+    let first = baked_entries(&bake);
+    let (path_b, path_c) = (&first[SLOT_B].0, &first[SLOT_C].0);
+    // b's file is gone and c's request changed: the plan makes both again...
+    std::fs::remove_file(root.path().join(path_b)).unwrap();
+    let plan = bake
+        .plan(
+            &BakeTargets::new().with_scene(&tiny_story_changed()),
+            &|_| {},
+        )
+        .unwrap();
+    assert_eq!(plan.generations(), 2, "{plan}");
+    // ...but before it runs, an artist puts b's file back retouched and retouches c's.
+    let retouched_b = retouch(root.path(), path_b);
+    let retouched_c = retouch(root.path(), path_c);
+    let report = runtime.block_on(bake.run(&plan, &|_| {})).unwrap();
+    let text = report.to_string();
+    assert_kept(root.path(), path_b, &retouched_b, &text);
+    assert_kept(root.path(), path_c, &retouched_c, &text);
+    for path in [path_b, path_c] {
+        assert!(
+            text.contains(path.as_str()),
+            "the report names {path}:\n{text}"
+        );
+    }
+    // Both were resolved (the plan asked for them) but neither was written.
+    assert_eq!(generator.calls(), 6, "{text}");
+    for file in [
+        retouched(SLOT_B, path_b, Retouch::Served),
+        retouched(SLOT_C, path_c, Retouch::RequestChanged),
+    ] {
+        assert!(report.retouched.contains(&file), "{file:?}\n{text}");
+    }
+    assert_eq!(report.retouched.len(), 2, "{text}");
+    assert_eq!(baked_entries(&bake)[SLOT_B], first[SLOT_B], "{text}");
+    assert_eq!(baked_entries(&bake)[SLOT_C], first[SLOT_C], "{text}");
+    assert_eq!((report.generated(), report.failed()), (0, 0), "{text}");
+}
+
+#[test]
+fn a_file_no_entry_records_is_not_overwritten() {
+    let root = TempDir::new("bake-unrecorded");
+    let (bake, _generator) = tiny_bake(root.path());
+    let runtime = runtime();
+    bake_all(&bake, &tiny_story(), &runtime);
+    let path_b = baked_entries(&bake)[SLOT_B].0.clone();
+    // The manifest is lost (an interrupted bake, a reset), and b's file was edited since.
+    std::fs::remove_file(bake.manifest_path()).unwrap();
+    let edited = retouch(root.path(), &path_b);
+    let plan = bake
+        .plan(&BakeTargets::new().with_scene(&tiny_story()), &|_| {})
+        .unwrap();
+    let report = runtime.block_on(bake.run(&plan, &|_| {})).unwrap();
+    assert_kept(root.path(), &path_b, &edited, &report);
+    assert_eq!(report.failed(), 1, "{report}");
+    match outcome(&report, SLOT_B) {
+        BakeOutcome::Failed(error) => assert!(error.message().contains(&path_b), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    // The others, whose files are what the bake would write, are baked again.
+    let entries = baked_entries(&bake);
+    for slot in [SLOT_A, SLOT_C, SLOT_D] {
+        assert!(entries.contains_key(slot), "{report}");
     }
 }
