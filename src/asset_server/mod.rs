@@ -73,7 +73,12 @@
 //!
 //! or, after the description, the request's own error as the provider reports it
 //! (`rejected: ...`, `timed_out: ...`, `no_source: ...`). A malformed description never
-//! reaches a source.
+//! reaches a source. Dropping every handle of a path while it loads gives the request up: Bevy
+//! drops the load, and the job is cancelled unless another holder keeps it.
+//!
+//! Each load is a copy of the media: the `AssetServer`'s asset and the provider's handle are two
+//! assets. The copy is made on the frame when the job ends (a clone of the image, or a shared
+//! reference to the sound's bytes).
 //!
 //! The `AssetServer` keeps one asset per path while a handle to it lives: loading the path again
 //! gives that asset, whatever the [`PlaySession`](crate::PlaySession) is now, and an `always`

@@ -345,3 +345,20 @@ fn a_settings_file_loads_the_request_it_describes() {
     );
     assert_eq!(source.calls(), 1);
 }
+
+#[test]
+fn dropping_the_last_handle_while_loading_gives_up_the_job() {
+    let source = FakeGenerator::new(Behaviour::Stall);
+    let mut app = finished(app_with(source.clone()));
+    let handle: Handle<Image> = app
+        .world()
+        .resource::<AssetServer>()
+        .load("gen://unwanted.image?prompt=nobody%20waits");
+    update_until(&mut app, "the request to reach the source", |_| {
+        source.calls() == 1
+    });
+    drop(handle);
+    update_until(&mut app, "the job to be cancelled", |app| {
+        app.world().resource::<AssetProvider>().in_flight() == 0 && source.cancelled().len() == 1
+    });
+}
