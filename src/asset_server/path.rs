@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind};
 
-/// The fields a description may set, in the order [`gen_path`] writes them.
+/// The fields a description may set, in the order [`gen_path`] writes them: `tag` (repeated)
+/// in `gen://` paths, `tags` (an array) in settings files, the others in both.
 pub const FIELDS: &[&str] = &[
     "prompt",
     "scene",
@@ -143,7 +144,9 @@ pub fn parse_settings(bytes: &[u8], kind: MediaKind) -> Result<AssetRequest, Ass
 
 /// The `gen://` path of `request`, named `name` (the name is for people: it is not part of the
 /// request). Every field the request sets is written, escaped, so [`parse_gen_path`] reads back
-/// the same request. Fails for video requests (no `gen://` kind loads them) and an empty name.
+/// the same request (`max_wait` goes through seconds as an `f64`, so a wait finer than a
+/// microsecond may come back a nanosecond off). Fails for video requests (no `gen://` kind loads
+/// them) and an empty name.
 ///
 /// ```
 /// use bevy_asset_provider::asset_server::gen_path;
