@@ -41,8 +41,10 @@
 // `provider` (the facade and its bookkeeping, on the frame) → `runtime` (jobs on the plugin's own
 // threads) → `source` (pre-made, the embedded generator, your own) and `backend` (the PixSim7
 // client) → `cache` (the disk tier and the job journal). `scene`, `prediction`, `video` and
-// `observe` build on that pipeline; each adds its own small plugin.
+// `observe` build on that pipeline; each adds its own small plugin. `asset_server` serves
+// requests described by `gen://` paths through Bevy's `AssetServer`.
 
+pub mod asset_server;
 #[cfg(feature = "pixsim")]
 pub mod backend;
 #[cfg(feature = "bake")]
@@ -85,6 +87,7 @@ pub use sets::AssetProviderSystems;
 
 /// What a game writes: `use bevy_asset_provider::prelude::*;`.
 pub mod prelude {
+    pub use crate::asset_server::GeneratedAssetSourcePlugin;
     #[cfg(feature = "disk")]
     pub use crate::cache::DiskCacheConfig;
     pub use crate::observe::{

@@ -391,6 +391,7 @@ impl Plugin for AssetProviderPlugin {
             app.add_plugins(ScenePlugin);
         }
         app.add_plugins(PreMadeManifestPlugin::for_sources(&self.sources));
+        app.add_plugins(crate::asset_server::GeneratedAssetLoadersPlugin);
         #[cfg(feature = "video")]
         app.add_plugins(crate::video::VideoPlugin);
     }

@@ -22,6 +22,7 @@ const ORDER: &[&str] = &[
     "provider",
     "observe",
     "prediction",
+    "asset_server",
     "plugin",
     "bake",
 ];

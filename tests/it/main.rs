@@ -4,6 +4,7 @@
 
 mod common;
 
+mod asset_server;
 mod awaiting;
 mod backend;
 mod backend_follow;

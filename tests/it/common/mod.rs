@@ -81,7 +81,7 @@ pub enum Behaviour {
     Fail(AssetError),
     /// Never answers.
     Stall,
-    /// Waits for a permit on the gate, then serves like `Serve`.
+    /// Waits for a permit on the gate, then serves like `Serve` (a PNG, or a WAV for audio).
     Gated {
         gate: Arc<tokio::sync::Semaphore>,
         width: u32,
@@ -162,11 +162,14 @@ impl AssetSource for FakeGenerator {
                 height,
             } => {
                 gate.acquire().await.expect("the gate stays open").forget();
-                Ok(Some(SourcedMedia::new(
-                    png(*width, *height, [40, 200, 40, 255]),
-                    "image/png",
-                    "fake",
-                )))
+                Ok(Some(match request.kind() {
+                    MediaKind::Audio => SourcedMedia::new(wav(2205), "audio/wav", "fake"),
+                    _ => SourcedMedia::new(
+                        png(*width, *height, [40, 200, 40, 255]),
+                        "image/png",
+                        "fake",
+                    ),
+                }))
             }
             Behaviour::Garbage => Ok(Some(SourcedMedia::new(
                 b"definitely not a png".to_vec(),
