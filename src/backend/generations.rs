@@ -93,6 +93,9 @@ impl From<ApiError> for JobError {
     }
 }
 
+/// Polls in a row whose retries all failed before a job is given up as unreachable.
+const TOLERATED_FAILED_POLLS: u32 = 3;
+
 /// Where a running generation stands for the job following it.
 #[derive(Debug)]
 enum Outcome {
@@ -740,6 +743,7 @@ impl Inner {
         // The next poll stays put while other events come and go: the socket carries every
         // user's events, and their chatter must not push it back.
         let mut poll_at: Option<Instant> = None;
+        let mut failed_polls = 0;
         let mut current = outcome(generation);
         loop {
             match current {
@@ -826,7 +830,25 @@ impl Inner {
             };
             if poll_now {
                 poll_at = None;
-                let generation = self.generation(id).await?;
+                let generation = match self.generation(id).await.map_err(JobError::from) {
+                    Ok(generation) => {
+                        failed_polls = 0;
+                        generation
+                    }
+                    // A poll whose retries ran out on a flaky backend says nothing about the
+                    // job: a few more polls, a while apart, before giving up on it.
+                    Err(JobError::Unreachable(error)) if failed_polls < TOLERATED_FAILED_POLLS => {
+                        failed_polls += 1;
+                        debug!("{error}; polling generation {id} again later");
+                        interval = interval.saturating_mul(2).min(max);
+                        current = match &grace {
+                            Some((_, error)) => Outcome::MaybeRetried(error.clone()),
+                            None => Outcome::Running,
+                        };
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                };
                 if generation.status == GenerationStatus::Processing {
                     request.progress.report(0.5);
                 }
