@@ -63,7 +63,10 @@ impl AssetLoader for GeneratedImageLoader {
         match self.orders.media(request).await? {
             CopiedMedia::Image(image) => Ok(*image),
             #[cfg(feature = "audio")]
-            CopiedMedia::Audio(_) => unreachable!("an image request gets an image"),
+            CopiedMedia::Audio(_) => Err(AssetError::invalid_data(format!(
+                "{}: a sound came back for an image request",
+                load_context.path()
+            ))),
         }
     }
 
@@ -87,7 +90,10 @@ impl AssetLoader for GeneratedAudioLoader {
         let request = describe(reader, load_context, MediaKind::Audio).await?;
         match self.orders.media(request).await? {
             CopiedMedia::Audio(sound) => Ok(sound),
-            CopiedMedia::Image(_) => unreachable!("an audio request gets a sound"),
+            CopiedMedia::Image(_) => Err(AssetError::invalid_data(format!(
+                "{}: an image came back for an audio request",
+                load_context.path()
+            ))),
         }
     }
 
