@@ -15,12 +15,11 @@ use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::prelude::*;
 use futures_util::SinkExt;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::hostile::{Reply, Script, always, hostile};
+use crate::common::hostile::{Reply, Script, asset_and_file, hostile};
 use crate::common::*;
 
 fn picture() -> Vec<u8> {
@@ -40,29 +39,6 @@ fn generation(status: &str, name: Option<&str>) -> Value {
         value["asset"] = json!({"type": "asset", "id": 1, "meta": null});
     }
     value
-}
-
-fn asset_and_file() -> Vec<(&'static str, Script)> {
-    let bytes = picture();
-    vec![
-        (
-            "GET /api/v1/assets/1",
-            always(Reply::Json(
-                StatusCode::OK,
-                json!({"id": 1, "media_type": "image", "mime_type": "image/png",
-                    "file_url": "/file", "file_size_bytes": bytes.len(),
-                    "sha256": hex::encode(Sha256::digest(&bytes))}),
-            )),
-        ),
-        (
-            "GET /file",
-            always(Reply::Raw(
-                StatusCode::OK,
-                vec![("content-type", "image/png".to_owned())],
-                bytes,
-            )),
-        ),
-    ]
 }
 
 fn app_with(source: PixSimSource) -> App {
@@ -111,7 +87,7 @@ fn refusing_once(refusal: Reply) -> (crate::common::hostile::Hostile, Arc<Mutex<
             }
         }),
     )];
-    routes.extend(asset_and_file());
+    routes.extend(asset_and_file(picture()));
     (hostile(routes, None), times)
 }
 
@@ -359,7 +335,7 @@ fn completed_after_looks(looks: usize) -> Vec<(&'static str, Script)> {
             }),
         ),
     ];
-    routes.extend(asset_and_file());
+    routes.extend(asset_and_file(picture()));
     routes
 }
 

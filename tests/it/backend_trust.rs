@@ -12,9 +12,8 @@ use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::prelude::*;
 use pixsim_dev::{DevBackend, DevBackendBuilder};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::common::hostile::{Reply, Script, always, hostile};
+use crate::common::hostile::{Reply, Script, always, asset_and_file, hostile};
 use crate::common::*;
 
 /// A fast dev backend: jobs done in a few milliseconds.
@@ -176,37 +175,18 @@ fn name_of(body: &[u8]) -> String {
 /// A server whose creates are answered by `create`; generation 1 is completed (for `player`)
 /// and its asset is a picture.
 fn server_answering(create: Script, player: &'static str) -> crate::common::hostile::Hostile {
-    let bytes = picture();
-    hostile(
-        vec![
-            ("POST /api/v1/generations", create),
-            (
-                "GET /api/v1/generations/1",
-                always(Reply::Json(
-                    StatusCode::OK,
-                    generation("completed", "quay [bap-00000000000000aa]", player),
-                )),
-            ),
-            (
-                "GET /api/v1/assets/1",
-                always(Reply::Json(
-                    StatusCode::OK,
-                    json!({"id": 1, "media_type": "image", "mime_type": "image/png",
-                        "file_url": "/file", "file_size_bytes": bytes.len(),
-                        "sha256": hex::encode(Sha256::digest(&bytes))}),
-                )),
-            ),
-            (
-                "GET /file",
-                always(Reply::Raw(
-                    StatusCode::OK,
-                    vec![("content-type", "image/png".to_owned())],
-                    bytes,
-                )),
-            ),
-        ],
-        None,
-    )
+    let mut routes = vec![
+        ("POST /api/v1/generations", create),
+        (
+            "GET /api/v1/generations/1",
+            always(Reply::Json(
+                StatusCode::OK,
+                generation("completed", "quay [bap-00000000000000aa]", player),
+            )),
+        ),
+    ];
+    routes.extend(asset_and_file(picture()));
+    hostile(routes, None)
 }
 
 fn per_player() -> AssetRequest {

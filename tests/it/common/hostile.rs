@@ -11,7 +11,8 @@ use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use serde_json::Value;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 /// How a route answers one call.
 #[derive(Clone, Debug)]
@@ -185,4 +186,27 @@ pub fn first_then(count: usize, first: Reply, then: Reply) -> Script {
             then.clone()
         }
     })
+}
+
+/// Routes serving asset 1 (a PNG with its size and SHA-256) and its file `/file` holding `png`.
+pub fn asset_and_file(png: Vec<u8>) -> Vec<(&'static str, Script)> {
+    vec![
+        (
+            "GET /api/v1/assets/1",
+            always(Reply::Json(
+                StatusCode::OK,
+                json!({"id": 1, "media_type": "image", "mime_type": "image/png",
+                    "file_url": "/file", "file_size_bytes": png.len(),
+                    "sha256": hex::encode(Sha256::digest(&png))}),
+            )),
+        ),
+        (
+            "GET /file",
+            always(Reply::Raw(
+                StatusCode::OK,
+                vec![("content-type", "image/png".to_owned())],
+                png,
+            )),
+        ),
+    ]
 }
