@@ -845,6 +845,37 @@ mod tests {
     }
 
     #[test]
+    fn landscape_pixels_stay_the_same() {
+        // Cached pictures hold these pixels: the same seed and size must keep painting them.
+        // 64 seeds reach every palette, the crescent, the sea, the tower, trees and birds.
+        use sha2::{Digest, Sha256};
+        for (width, height, sha256) in [
+            (
+                64,
+                36,
+                "d4e6b0cb36dac457f6eebe083ada75b94d29cea8c736edff5b09ee15c42ae43c",
+            ),
+            (
+                480,
+                270,
+                "b0683fbd312fc3c834bc79cd329f94fac0c92d4aec2228d8b7f8a6fc77d6608f",
+            ),
+            (
+                33,
+                17,
+                "dfcf391de49757497ad755323fa3155890f9d1c61f4535430fda71184176c5da",
+            ),
+        ] {
+            let mut digest = Sha256::new();
+            for seed in 0..64 {
+                digest.update(paint_landscape(seed, width, height));
+            }
+            let digest = hex::encode(digest.finalize());
+            assert_eq!(digest, sha256, "{width}×{height}");
+        }
+    }
+
+    #[test]
     fn seed_from_key_reads_the_key() {
         let mut a = RequestKey([0; 32]);
         let b = RequestKey([0; 32]);
