@@ -56,6 +56,7 @@ pub mod cache;
 mod cache;
 mod error;
 mod files;
+mod json;
 #[cfg(feature = "http")]
 pub mod net;
 pub mod observe;

@@ -7,6 +7,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use serde_json::Value;
 
 use crate::error::{AssetError, AssetErrorKind};
+use crate::json::parse_strict;
 use crate::request::{AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind};
 
 /// The fields a description may set, in the order [`gen_path`] writes them: `tag` (repeated)
@@ -117,8 +118,10 @@ pub fn parse_gen_path(path: &str) -> Result<AssetRequest, AssetError> {
 /// # Ok::<(), AssetError>(())
 /// ```
 pub fn parse_settings(bytes: &[u8], kind: MediaKind) -> Result<AssetRequest, AssetError> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|error| invalid(format!("not JSON: {error}")).with_source(error))?;
+    let value: Value = parse_strict(bytes).map_err(|error| {
+        let error = error.into_inner();
+        invalid(format!("not JSON: {error}")).with_source(error)
+    })?;
     let Value::Object(object) = value else {
         return Err(invalid("not a JSON object of request fields"));
     };
@@ -418,7 +421,8 @@ fn boolean(field: &str, value: &Value) -> Result<bool, AssetError> {
 /// A JSON object, given as one (settings files) or as JSON text (paths).
 fn style(value: &Value) -> Result<Value, AssetError> {
     let object = match value {
-        Value::String(text) => serde_json::from_str::<Value>(text).map_err(|error| {
+        Value::String(text) => parse_strict::<Value>(text.as_bytes()).map_err(|error| {
+            let error = error.into_inner();
             invalid(format!("field `style`: not JSON: {error}")).with_source(error)
         })?,
         other => other.clone(),

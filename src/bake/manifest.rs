@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::AssetError;
 use crate::files::write_atomically;
+use crate::json::parse_strict;
 use crate::request::MediaKind;
 use crate::source::PreMadeManifest;
 
@@ -90,7 +91,7 @@ impl ManifestDocument {
         };
         PreMadeManifest::parse(&bytes, path)?;
         // It parsed as a manifest, so it is an object with an `assets` array.
-        let root = match serde_json::from_slice::<Value>(&bytes) {
+        let root = match parse_strict::<Value>(&bytes) {
             Ok(Value::Object(root)) => root,
             _ => {
                 return Err(AssetError::invalid_data(format!(

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::AssetError;
+use crate::json::parse_strict;
 use crate::request::{AssetRequest, CachingStrategy, GenerationPurpose, MediaKind};
 use crate::scene::SceneGraph;
 
@@ -204,20 +205,8 @@ impl ListedRequests {
         let invalid = |field: &str, problem: &dyn std::fmt::Display| {
             AssetError::invalid_data(format!("bake requests {file}: {field}: {problem}"))
         };
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let parsed: ListedFile =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-                let field = error.path().to_string();
-                let field = if field == "." {
-                    "(document)".to_owned()
-                } else {
-                    field
-                };
-                invalid(&field, error.inner())
-            })?;
-        deserializer
-            .end()
-            .map_err(|error| invalid("(document)", &error))?;
+            parse_strict(bytes).map_err(|error| error.in_file("bake requests", path.as_ref()))?;
         let mut names = HashSet::new();
         let mut targets = Vec::with_capacity(parsed.requests.len());
         for (i, listed) in parsed.requests.into_iter().enumerate() {

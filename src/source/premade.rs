@@ -39,6 +39,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::OnceCell;
 
 use crate::error::{AssetError, AssetErrorKind};
+use crate::json::parse_strict;
 use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
 use crate::source::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
@@ -103,22 +104,8 @@ impl PreMadeManifest {
             ))
         };
 
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let parsed: ManifestFile =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-                // The root's path prints as ".", which says nothing: name the document instead.
-                let field = err.path().to_string();
-                let field = if field == "." {
-                    "(document)".to_owned()
-                } else {
-                    field
-                };
-                invalid(&field, err.inner())
-            })?;
-        // Trailing garbage after the object means the file is not what its author thinks.
-        deserializer
-            .end()
-            .map_err(|err| invalid("(document)", &err))?;
+            parse_strict(bytes).map_err(|error| error.in_file("pre-made manifest", file))?;
 
         for (i, entry) in parsed.assets.iter().enumerate() {
             if entry.path.trim().is_empty() {

@@ -81,6 +81,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{AssetError, AssetErrorKind};
+use crate::json::{from_value, parse_strict};
 use crate::request::{AssetRequest, MediaKind, PlaySession};
 use crate::source::SourceKind;
 
@@ -198,11 +199,14 @@ fn error_kind(name: &str) -> Option<AssetErrorKind> {
 /// One index line, or the field at fault and what is wrong with it.
 fn parse_line(line: &str) -> Result<IndexLine, (String, String)> {
     fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
-        serde_path_to_error::deserialize(value)
-            .map_err(|err| (err.path().to_string(), err.inner().to_string()))
+        // A line of the wrong shape as a whole is named ".", the root.
+        from_value(value).map_err(|err| {
+            let field = err.field().unwrap_or(".").to_owned();
+            (field, err.into_inner().to_string())
+        })
     }
-    let value: Value =
-        serde_json::from_str(line).map_err(|err| ("(line)".to_owned(), err.to_string()))?;
+    let value: Value = parse_strict(line.as_bytes())
+        .map_err(|err| ("(line)".to_owned(), err.into_inner().to_string()))?;
     match value.get("line").and_then(Value::as_str) {
         Some("source") => typed(value).map(IndexLine::Source),
         Some("exchange") => typed(value).map(|exchange| IndexLine::Exchange(Box::new(exchange))),
