@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(error.field(), Some("items[1].name"));
         assert_eq!(
             error.to_string(),
-            "items[1].name: invalid type: integer `5`, expected a string at line 2 column 12"
+            "items[1].name: invalid type: integer `5`, expected a string at line 2 column 11"
         );
     }
 
@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(error.kind(), crate::AssetErrorKind::InvalidData);
         assert_eq!(
             error.message(),
-            "bake requests lists/bake.json: items[0]: missing field `name` at line 1 column 14"
+            "bake requests lists/bake.json: items[0]: missing field `name` at line 1 column 13"
         );
         assert!(std::error::Error::source(&error).is_some());
     }
