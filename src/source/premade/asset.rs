@@ -11,74 +11,21 @@
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bevy::asset::io::{AssetReaderError, AssetSourceId, Reader};
 use bevy::asset::{
     AssetEventSystems, AssetLoadError, AssetLoadFailedEvent, AssetLoader, AssetPath, LoadContext,
 };
 use bevy::prelude::*;
-use tokio::sync::watch;
 
 use crate::error::AssetError;
+use crate::json::describe_load_error;
 use crate::source::AssetSource;
 
-use super::{PreMadeManifest, PreMadeSource};
-
-/// What a source served through the app's asset server reads from: the server (its readers,
-/// set when the plugin finishes) and the manifest as the server last loaded it. Shared between
-/// the source (on the provider's runtime) and the system that hears the asset server (on the
-/// frame).
-#[derive(Debug)]
-pub(crate) struct AppLink {
-    server: OnceLock<AssetServer>,
-    /// `None` until the asset server's first load of the manifest ends.
-    manifest: watch::Sender<Option<Result<Arc<PreMadeManifest>, AssetError>>>,
-}
-
-impl Default for AppLink {
-    fn default() -> Self {
-        Self {
-            server: OnceLock::new(),
-            manifest: watch::Sender::new(None),
-        }
-    }
-}
-
-impl AppLink {
-    /// The app's asset server, once the plugin has handed it over.
-    pub(crate) fn server(&self) -> Option<&AssetServer> {
-        self.server.get()
-    }
-
-    /// The manifest as the asset server loaded it: waits for its first load to end (on the
-    /// frame, a few frames at most), then the newest good version, or what its first load
-    /// failed with.
-    pub(crate) async fn manifest(&self) -> Result<Arc<PreMadeManifest>, AssetError> {
-        let mut updates = self.manifest.subscribe();
-        match updates.wait_for(Option::is_some).await {
-            Ok(state) => state
-                .clone()
-                .unwrap_or_else(|| unreachable!("waited for Some")),
-            // The sender lives in `self`: it cannot have closed while borrowed.
-            Err(_) => Err(AssetError::io(
-                "pre-made manifest: the asset server went away",
-            )),
-        }
-    }
-
-    /// The newest good version, if one has loaded.
-    fn newest(&self) -> Option<Arc<PreMadeManifest>> {
-        self.manifest
-            .borrow()
-            .as_ref()
-            .and_then(|state| state.clone().ok())
-    }
-
-    fn set(&self, state: Result<Arc<PreMadeManifest>, AssetError>) {
-        self.manifest.send_replace(Some(state));
-    }
-}
+use super::link::AppLink;
+use super::manifest::PreMadeManifest;
+use super::source::PreMadeSource;
 
 /// Loads `*.json` pre-made manifests for [`PreMadeManifest`] handles. It claims no extension,
 /// so it never competes with a game's own JSON loaders: it is found by the asset type.
@@ -201,7 +148,7 @@ impl Plugin for PreMadeManifestPlugin {
             {
                 continue;
             }
-            if source.link.server.set(server.clone()).is_err() {
+            if !source.link.set_server(server.clone()) {
                 // The same source twice in the chain: it is followed once.
                 continue;
             }
@@ -241,16 +188,6 @@ fn same_folder(a: &Path, b: &Path) -> bool {
             (Ok(a), Ok(b)) => a == b,
             _ => false,
         }
-}
-
-/// Our own error (which names the file and the field) when the loader failed, else Bevy's.
-fn describe_load_error(error: &AssetLoadError) -> String {
-    if let AssetLoadError::AssetLoaderError(loader_error) = error
-        && let Some(manifest_error) = loader_error.error().downcast_ref::<AssetError>()
-    {
-        return manifest_error.to_string();
-    }
-    error.to_string()
 }
 
 /// What a source serves after the first load of its manifest failed with `error`.
@@ -325,7 +262,7 @@ fn apply_manifest_loads(
                 Some(previous) => warn!(
                     "{}; the edit was not applied, the previous version ({} entries) is still \
                      served",
-                    describe_load_error(&failure.error),
+                    describe_load_error::<AssetError>(&failure.error),
                     previous.entries().len(),
                 ),
                 None => watched.link.set(first_load_failed(watched, &failure.error)),
