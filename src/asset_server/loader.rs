@@ -3,7 +3,7 @@
 //! read the description, request it through the provider and return a copy of its media.
 
 use bevy::asset::io::Reader;
-use bevy::asset::{AssetLoader, LoadContext};
+use bevy::asset::{AssetLoader, AssetPath, LoadContext};
 use bevy::prelude::*;
 
 #[cfg(feature = "audio")]
@@ -59,15 +59,7 @@ impl AssetLoader for GeneratedImageLoader {
         _settings: &(),
         load_context: &mut LoadContext<'_>,
     ) -> Result<Image, AssetError> {
-        let request = describe(reader, load_context, MediaKind::Image).await?;
-        match self.orders.media(request).await? {
-            CopiedMedia::Image(image) => Ok(*image),
-            #[cfg(feature = "audio")]
-            CopiedMedia::Audio(_) => Err(AssetError::invalid_data(format!(
-                "{}: a sound came back for an image request",
-                load_context.path()
-            ))),
-        }
+        load_generated(&self.orders, reader, load_context).await
     }
 
     fn extensions(&self) -> &[&str] {
@@ -87,19 +79,64 @@ impl AssetLoader for GeneratedAudioLoader {
         _settings: &(),
         load_context: &mut LoadContext<'_>,
     ) -> Result<AudioSource, AssetError> {
-        let request = describe(reader, load_context, MediaKind::Audio).await?;
-        match self.orders.media(request).await? {
-            CopiedMedia::Audio(sound) => Ok(sound),
-            CopiedMedia::Image(_) => Err(AssetError::invalid_data(format!(
-                "{}: an image came back for an audio request",
-                load_context.path()
-            ))),
-        }
+        load_generated(&self.orders, reader, load_context).await
     }
 
     fn extensions(&self) -> &[&str] {
         &["audio", "audio.json"]
     }
+}
+
+/// What differs between the loaders: the kind of media asked for, and how the asset is taken
+/// out of the media the provider answered with.
+trait GeneratedAsset: Sized {
+    /// The kind of media this asset holds.
+    const KIND: MediaKind;
+
+    /// The asset in `media`; an error naming `path` when the provider answered with media of
+    /// another kind.
+    fn from_media(media: CopiedMedia, path: &AssetPath<'_>) -> Result<Self, AssetError>;
+}
+
+impl GeneratedAsset for Image {
+    const KIND: MediaKind = MediaKind::Image;
+
+    // Without audio an image is the only media there is.
+    #[cfg_attr(not(feature = "audio"), allow(unused_variables))]
+    fn from_media(media: CopiedMedia, path: &AssetPath<'_>) -> Result<Self, AssetError> {
+        match media {
+            CopiedMedia::Image(image) => Ok(*image),
+            #[cfg(feature = "audio")]
+            CopiedMedia::Audio(_) => Err(AssetError::invalid_data(format!(
+                "{path}: a sound came back for an image request"
+            ))),
+        }
+    }
+}
+
+#[cfg(feature = "audio")]
+impl GeneratedAsset for AudioSource {
+    const KIND: MediaKind = MediaKind::Audio;
+
+    fn from_media(media: CopiedMedia, path: &AssetPath<'_>) -> Result<Self, AssetError> {
+        match media {
+            CopiedMedia::Audio(sound) => Ok(sound),
+            CopiedMedia::Image(_) => Err(AssetError::invalid_data(format!(
+                "{path}: an image came back for an audio request"
+            ))),
+        }
+    }
+}
+
+/// A loader's work: the description read, its request served through the provider, the asset
+/// taken out of the answer.
+async fn load_generated<A: GeneratedAsset>(
+    orders: &Orders,
+    reader: &mut dyn Reader,
+    load_context: &LoadContext<'_>,
+) -> Result<A, AssetError> {
+    let request = describe(reader, load_context, A::KIND).await?;
+    A::from_media(orders.media(request).await?, load_context.path())
 }
 
 /// The request a loader of `kind` was asked for: a `gen://` path's text, or a settings file.
