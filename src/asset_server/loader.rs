@@ -22,7 +22,7 @@ const MAX_DESCRIPTION: usize = 64 * 1024;
 /// by [`AssetProviderPlugin`](crate::AssetProviderPlugin); see the [module](super).
 #[derive(TypePath)]
 #[type_path = "bevy_asset_provider::asset_server"]
-pub struct GeneratedImageLoader {
+pub(crate) struct GeneratedImageLoader {
     orders: Orders,
 }
 
@@ -31,7 +31,7 @@ pub struct GeneratedImageLoader {
 #[cfg(feature = "audio")]
 #[derive(TypePath)]
 #[type_path = "bevy_asset_provider::asset_server"]
-pub struct GeneratedAudioLoader {
+pub(crate) struct GeneratedAudioLoader {
     orders: Orders,
 }
 

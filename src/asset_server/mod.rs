@@ -91,9 +91,9 @@ mod path;
 mod source;
 
 #[cfg(feature = "audio")]
-pub use loader::GeneratedAudioLoader;
-pub use loader::GeneratedImageLoader;
-pub use path::{FIELDS, gen_path, parse_gen_path, parse_settings};
+use loader::GeneratedAudioLoader;
+use loader::GeneratedImageLoader;
+pub use path::{FIELDS, gen_path};
 pub use source::{GEN_SOURCE, GeneratedAssetSourcePlugin};
 
 use bevy::asset::{AssetApp, AssetServer};

@@ -50,16 +50,9 @@ pub(crate) fn kind_named(extension: &str) -> Option<MediaKind> {
 
 /// Reads the text of a `gen://` path (what follows `gen://`, without a `#label`):
 /// `[folders/]name.kind[?field=value&field=value...]`. See the [module](super) for the fields.
-///
-/// ```
-/// use bevy_asset_provider::asset_server::parse_gen_path;
-/// use bevy_asset_provider::prelude::*;
-///
-/// let request = parse_gen_path("mira.image?character=mira&prompt=Mira%20at%20the%20lamp")?;
-/// assert_eq!(request, AssetRequest::image().character("mira").prompt("Mira at the lamp"));
-/// # Ok::<(), AssetError>(())
-/// ```
-pub fn parse_gen_path(path: &str) -> Result<AssetRequest, AssetError> {
+/// `mira.image?character=mira&prompt=Mira%20at%20the%20lamp` is
+/// `AssetRequest::image().character("mira").prompt("Mira at the lamp")`.
+pub(crate) fn parse_gen_path(path: &str) -> Result<AssetRequest, AssetError> {
     let (head, query) = match path.split_once('?') {
         Some((head, query)) => (head, Some(query)),
         None => (path, None),
@@ -107,17 +100,9 @@ pub fn parse_gen_path(path: &str) -> Result<AssetRequest, AssetError> {
 /// Reads a settings file: a JSON object of the same fields as a `gen://` path's (`tags` as an
 /// array of strings in place of repeated `tag`s; numbers and booleans as JSON numbers and
 /// booleans, or as text), for media of `kind`.
-///
-/// ```
-/// use bevy_asset_provider::asset_server::parse_settings;
-/// use bevy_asset_provider::prelude::*;
-///
-/// let text = br#"{"prompt": "a soft harbour bell", "duration": 1.5, "tags": ["sfx"]}"#;
-/// let request = parse_settings(text, MediaKind::Audio)?;
-/// assert_eq!(request, AssetRequest::audio().prompt("a soft harbour bell").duration_secs(1.5).tag("sfx"));
-/// # Ok::<(), AssetError>(())
-/// ```
-pub fn parse_settings(bytes: &[u8], kind: MediaKind) -> Result<AssetRequest, AssetError> {
+/// `{"prompt": "a soft harbour bell", "duration": 1.5, "tags": ["sfx"]}` for audio is
+/// `AssetRequest::audio().prompt("a soft harbour bell").duration_secs(1.5).tag("sfx")`.
+pub(crate) fn parse_settings(bytes: &[u8], kind: MediaKind) -> Result<AssetRequest, AssetError> {
     let value: Value = parse_strict(bytes).map_err(|error| {
         let error = error.into_inner();
         invalid(format!("not JSON: {error}")).with_source(error)
@@ -146,7 +131,7 @@ pub fn parse_settings(bytes: &[u8], kind: MediaKind) -> Result<AssetRequest, Ass
 }
 
 /// The `gen://` path of `request`, named `name` (the name is for people: it is not part of the
-/// request). Every field the request sets is written, escaped, so [`parse_gen_path`] reads back
+/// request). Every field the request sets is written, escaped, so loading the path reads back
 /// the same request (`max_wait` goes through seconds as an `f64`, so a wait finer than a
 /// microsecond may come back a nanosecond off). Fails for video requests (no `gen://` kind loads
 /// them) and an empty name.
@@ -436,6 +421,26 @@ fn style(value: &Value) -> Result<Value, AssetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_examples_read_as_documented() {
+        let request =
+            parse_gen_path("mira.image?character=mira&prompt=Mira%20at%20the%20lamp").unwrap();
+        assert_eq!(
+            request,
+            AssetRequest::image()
+                .character("mira")
+                .prompt("Mira at the lamp")
+        );
+        let text = br#"{"prompt": "a soft harbour bell", "duration": 1.5, "tags": ["sfx"]}"#;
+        assert_eq!(
+            parse_settings(text, MediaKind::Audio).unwrap(),
+            AssetRequest::audio()
+                .prompt("a soft harbour bell")
+                .duration_secs(1.5)
+                .tag("sfx")
+        );
+    }
 
     #[test]
     fn a_path_written_by_gen_path_reads_back_the_same_request() {

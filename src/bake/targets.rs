@@ -47,6 +47,7 @@ pub struct BakeTargets {
 
 impl BakeTargets {
     /// No targets yet.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -56,6 +57,7 @@ impl BakeTargets {
     /// as [`SceneGraph::node_media`] builds them for [`EnterNode`](crate::scene::EnterNode)
     /// and [`MakeChoice`](crate::scene::MakeChoice). Edge conditions are ignored: any choice
     /// may be offered to some player.
+    #[must_use]
     pub fn with_scene(mut self, graph: &SceneGraph) -> Self {
         let start = graph.start_node_id.as_str();
         self.push_node(graph, start, None);
@@ -73,6 +75,7 @@ impl BakeTargets {
     }
 
     /// Adds the requests of a [`ListedRequests`] file.
+    #[must_use]
     pub fn with_listed(mut self, listed: &ListedRequests) -> Self {
         self.targets.extend(listed.targets.iter().cloned());
         self

@@ -42,6 +42,7 @@ pub struct ClipSpec {
 
 impl ClipSpec {
     /// The defaults: 192 × 108, 24 fps, 2 s, 3 B-frames, one encoder thread.
+    #[must_use]
     pub fn new(seed: u64) -> Self {
         Self {
             seed,
@@ -55,6 +56,7 @@ impl ClipSpec {
     }
 
     /// The frame size, rounded up to even numbers (4:2:0 needs them) within 16..=1920.
+    #[must_use]
     pub fn size(mut self, width: u32, height: u32) -> Self {
         let even = |side: u32| side.clamp(16, MAX_SIDE).next_multiple_of(2);
         self.width = even(width);
@@ -63,12 +65,14 @@ impl ClipSpec {
     }
 
     /// Frames per second (1..=120).
+    #[must_use]
     pub fn fps(mut self, fps: u32) -> Self {
         self.fps = fps.clamp(1, 120);
         self
     }
 
     /// Length in seconds (at least one frame, at most 30 s).
+    #[must_use]
     pub fn seconds(mut self, seconds: f32) -> Self {
         self.seconds = if seconds.is_finite() {
             seconds.clamp(0.0, MAX_SECONDS)
@@ -79,12 +83,14 @@ impl ClipSpec {
     }
 
     /// B-frames between reference frames (0..=16; 0 makes a clip without any).
+    #[must_use]
     pub fn b_frames(mut self, b_frames: u32) -> Self {
         self.b_frames = b_frames.min(16);
         self
     }
 
     /// Encoder threads (default 1, so encoding leaves the game's cores alone).
+    #[must_use]
     pub fn threads(mut self, threads: u32) -> Self {
         self.threads = threads.max(1);
         self

@@ -68,11 +68,13 @@ impl Default for LocalGenerator {
 
 impl LocalGenerator {
     /// A generator with a 1.5 s latency, 480×270 images, 0.8 s cues and 320×180 clips.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// How long a generation takes (default 1.5 s, at most 365 days); zero answers at once.
+    #[must_use]
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency.min(crate::request::LONGEST_WAIT);
         self
@@ -80,6 +82,7 @@ impl LocalGenerator {
 
     /// The size of generated images in pixels (default 480×270; each side clamped to
     /// `1..=4096`).
+    #[must_use]
     pub fn image_size(mut self, width: u32, height: u32) -> Self {
         self.width = width;
         self.height = height;
@@ -88,6 +91,7 @@ impl LocalGenerator {
 
     /// The length of generated audio cues in seconds (default 0.8), used when a request gives no
     /// [`duration_secs`](crate::request::AssetRequest::duration_secs).
+    #[must_use]
     pub fn cue_seconds(mut self, seconds: f32) -> Self {
         self.cue_seconds = seconds;
         self
@@ -95,6 +99,7 @@ impl LocalGenerator {
 
     /// The size of generated video clips (default 320×180; sides are made even, within
     /// 16..=1920). Clips are 24 fps and last the request's `duration_secs`, 2 s by default.
+    #[must_use]
     pub fn video_size(mut self, width: u32, height: u32) -> Self {
         self.video_size = (width, height);
         self

@@ -106,6 +106,7 @@ impl PreMadeSource {
     /// A source reading the manifest at the asset path `path`: in the app's asset folder (or,
     /// without the plugin, Bevy's `assets` folder under `BEVY_ASSET_ROOT`, `CARGO_MANIFEST_DIR`
     /// or the executable's directory), or in the asset source it names (`embedded://...`).
+    #[must_use]
     pub fn from_manifest(path: impl Into<AssetPath<'static>>) -> Self {
         Self {
             manifest: path.into(),
@@ -120,6 +121,7 @@ impl PreMadeSource {
     /// Reads the manifest and its files under `dir` instead of the app's asset folder. When
     /// `dir` is the app's asset folder after all, the source is served through the app's
     /// asset server as without this call.
+    #[must_use]
     pub fn with_asset_root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.folder = Some(dir.into());
         self
@@ -128,6 +130,7 @@ impl PreMadeSource {
     /// A missing manifest means no pre-made media (requests go on to the next source), not an
     /// error: for a chain that serves whatever pre-made media a game ships, if any, as
     /// [`AssetProviderPlugin::default`](crate::AssetProviderPlugin) does.
+    #[must_use]
     pub fn optional(mut self) -> Self {
         self.optional = true;
         self
