@@ -259,61 +259,13 @@ impl Fields {
                     "field `tags`: a gen:// path gives each tag as `tag=...`",
                 ));
             }
-            "strategy" => {
-                request.strategy = match text(known, value)?.as_str() {
-                    "once" => CachingStrategy::Once,
-                    "per_playthrough" => CachingStrategy::PerPlaythrough,
-                    "per_player" => CachingStrategy::PerPlayer,
-                    "always" => CachingStrategy::Always,
-                    other => {
-                        return Err(not_valid(
-                            known,
-                            other,
-                            "one of once, per_playthrough, per_player, always",
-                        ));
-                    }
-                }
-            }
-            "purpose" => {
-                request.purpose = match text(known, value)?.as_str() {
-                    "gap_fill" => GenerationPurpose::GapFill,
-                    "variation" => GenerationPurpose::Variation,
-                    "adaptive" => GenerationPurpose::Adaptive,
-                    "ambient" => GenerationPurpose::Ambient,
-                    other => {
-                        return Err(not_valid(
-                            known,
-                            other,
-                            "one of gap_fill, variation, adaptive, ambient",
-                        ));
-                    }
-                }
-            }
+            "strategy" => request.strategy = strategy(known, value)?,
+            "purpose" => request.purpose = purpose(known, value)?,
             "seed" => {
                 request.seed = Some(number(known, value, "a whole number from 0 to 2^64 - 1")?)
             }
-            "duration" => {
-                let secs: f32 = number(known, value, "a number of seconds above 0")?;
-                if !(secs.is_finite() && secs > 0.0) {
-                    return Err(not_valid(
-                        known,
-                        &secs.to_string(),
-                        "a number of seconds above 0",
-                    ));
-                }
-                request.duration_secs = Some(secs);
-            }
-            "priority" => {
-                let priority: u8 = number(known, value, "a whole number from 0 to 10")?;
-                if priority > 10 {
-                    return Err(not_valid(
-                        known,
-                        &priority.to_string(),
-                        "a whole number from 0 to 10",
-                    ));
-                }
-                request.priority = priority;
-            }
+            "duration" => request.duration_secs = Some(duration(known, value)?),
+            "priority" => request.priority = priority(known, value)?,
             "max_wait" => {
                 let secs = seconds(known, value)?;
                 request.max_wait = Some(
@@ -401,6 +353,66 @@ fn boolean(field: &str, value: &Value) -> Result<bool, AssetError> {
         "false" => Ok(false),
         other => Err(not_valid(field, other, "true or false")),
     }
+}
+
+/// A caching strategy by its snake_case name.
+fn strategy(field: &str, value: &Value) -> Result<CachingStrategy, AssetError> {
+    Ok(match text(field, value)?.as_str() {
+        "once" => CachingStrategy::Once,
+        "per_playthrough" => CachingStrategy::PerPlaythrough,
+        "per_player" => CachingStrategy::PerPlayer,
+        "always" => CachingStrategy::Always,
+        other => {
+            return Err(not_valid(
+                field,
+                other,
+                "one of once, per_playthrough, per_player, always",
+            ));
+        }
+    })
+}
+
+/// A generation purpose by its snake_case name.
+fn purpose(field: &str, value: &Value) -> Result<GenerationPurpose, AssetError> {
+    Ok(match text(field, value)?.as_str() {
+        "gap_fill" => GenerationPurpose::GapFill,
+        "variation" => GenerationPurpose::Variation,
+        "adaptive" => GenerationPurpose::Adaptive,
+        "ambient" => GenerationPurpose::Ambient,
+        other => {
+            return Err(not_valid(
+                field,
+                other,
+                "one of gap_fill, variation, adaptive, ambient",
+            ));
+        }
+    })
+}
+
+/// A sound's length: seconds above 0.
+fn duration(field: &str, value: &Value) -> Result<f32, AssetError> {
+    let secs: f32 = number(field, value, "a number of seconds above 0")?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(not_valid(
+            field,
+            &secs.to_string(),
+            "a number of seconds above 0",
+        ));
+    }
+    Ok(secs)
+}
+
+/// A priority from 0 to 10.
+fn priority(field: &str, value: &Value) -> Result<u8, AssetError> {
+    let priority: u8 = number(field, value, "a whole number from 0 to 10")?;
+    if priority > 10 {
+        return Err(not_valid(
+            field,
+            &priority.to_string(),
+            "a whole number from 0 to 10",
+        ));
+    }
+    Ok(priority)
 }
 
 /// A JSON object, given as one (settings files) or as JSON text (paths).
