@@ -158,7 +158,22 @@ pub fn gen_path(name: &str, request: &AssetRequest) -> Result<String, AssetError
         return Err(invalid("a gen:// path needs a name"));
     }
     let escape = |text: &str| utf8_percent_encode(text, ESCAPED).to_string();
-    let mut pairs: Vec<(&str, String)> = Vec::new();
+    let pairs = query_pairs(request);
+    let mut path = format!("gen://{}.{}", escape(name), request.kind.as_str());
+    for (index, (field, value)) in pairs.iter().enumerate() {
+        path.push(if index == 0 { '?' } else { '&' });
+        path.push_str(field);
+        path.push('=');
+        path.push_str(value);
+    }
+    Ok(path)
+}
+
+/// The `field=value` pairs of `request`'s query, values escaped, in [`FIELDS`] order: the
+/// fields it sets, and those it gives a value other than the default.
+fn query_pairs(request: &AssetRequest) -> Vec<(&'static str, String)> {
+    let escape = |text: &str| utf8_percent_encode(text, ESCAPED).to_string();
+    let mut pairs: Vec<(&'static str, String)> = Vec::new();
     let texts = [
         ("prompt", &request.prompt),
         ("scene", &request.scene_id),
@@ -202,14 +217,7 @@ pub fn gen_path(name: &str, request: &AssetRequest) -> Result<String, AssetError
     if let Some(style) = &request.style {
         pairs.push(("style", escape(&style.to_string())));
     }
-    let mut path = format!("gen://{}.{}", escape(name), request.kind.as_str());
-    for (index, (field, value)) in pairs.iter().enumerate() {
-        path.push(if index == 0 { '?' } else { '&' });
-        path.push_str(field);
-        path.push('=');
-        path.push_str(value);
-    }
-    Ok(path)
+    pairs
 }
 
 /// A request being filled in from fields, each checked once.
