@@ -200,11 +200,13 @@ impl Seek for SharedFile {
     }
 }
 
+/// An FFmpeg error as `what: error`.
+fn fail(what: &'static str) -> impl Fn(ffmpeg::Error) -> String {
+    move |error| format!("{what}: {error}")
+}
+
 fn encode(spec: &ClipSpec) -> Result<Vec<u8>, String> {
     init_ffmpeg();
-    fn fail(what: &'static str) -> impl Fn(ffmpeg::Error) -> String {
-        move |error| format!("{what}: {error}")
-    }
     let codec = ffmpeg::encoder::find_by_name("libx264")
         .ok_or_else(|| "this FFmpeg has no libx264 encoder".to_owned())?;
     let file = SharedFile::default();
@@ -217,6 +219,109 @@ fn encode(spec: &ClipSpec) -> Result<Vec<u8>, String> {
         .contains(ffmpeg::format::Flags::GLOBAL_HEADER);
 
     let time_base = Rational::new(1, spec.fps as i32);
+    let mut encoder = open_encoder(spec, codec, time_base, global_header)?;
+
+    let stream_index = {
+        let mut stream = output.add_stream(codec).map_err(fail("mp4 stream"))?;
+        stream.set_parameters(&encoder);
+        stream.set_time_base(time_base);
+        stream.set_avg_frame_rate(Rational::new(spec.fps as i32, 1));
+        stream.index()
+    };
+    output.write_header().map_err(fail("mp4 header"))?;
+    // The muxer picks its own time base for the stream.
+    let stream_time_base = output
+        .stream(stream_index)
+        .map(|stream| stream.time_base())
+        .unwrap_or(time_base);
+
+    let stream = StreamTimes {
+        index: stream_index,
+        encoder: time_base,
+        muxer: stream_time_base,
+    };
+    encode_frames(spec, &mut encoder, &mut output, stream)?;
+    output.write_trailer().map_err(fail("mp4 index"))?;
+    drop(output);
+    file.with(|file| std::mem::take(file.get_mut()))
+        .map_err(|error| error.to_string())
+}
+
+/// Where the encoder's packets go: the stream's index, and the time bases of the encoder and
+/// of the muxer's stream.
+#[derive(Clone, Copy)]
+struct StreamTimes {
+    index: usize,
+    encoder: Rational,
+    muxer: Rational,
+}
+
+/// Paints, converts and encodes every frame of `spec`, then ends the stream, writing the
+/// packets to `output`.
+fn encode_frames(
+    spec: &ClipSpec,
+    encoder: &mut ffmpeg::encoder::Video,
+    output: &mut ffmpeg::format::context::Output,
+    stream: StreamTimes,
+) -> Result<(), String> {
+    let (w, h) = (spec.width, spec.height);
+    let mut rgb = frame::Video::new(Pixel::RGBA, w, h);
+    let mut yuv = frame::Video::new(Pixel::YUV420P, w, h);
+    let mut scaler = scaling::Context::get(
+        Pixel::RGBA,
+        w,
+        h,
+        Pixel::YUV420P,
+        w,
+        h,
+        scaling::Flags::BILINEAR,
+    )
+    .map_err(fail("colour converter"))?;
+    let landscape = paint_landscape(spec.seed, w as usize, h as usize);
+    let mut packet = Packet::empty();
+    for index in 0..spec.frame_count() {
+        copy_rows(&spec.paint_over(&landscape, index), &mut rgb);
+        scaler
+            .run(&rgb, &mut yuv)
+            .map_err(fail("colour conversion"))?;
+        yuv.set_pts(Some(i64::from(index)));
+        encoder.send_frame(&yuv).map_err(fail("encoding a frame"))?;
+        drain(encoder, output, &mut packet, stream)?;
+    }
+    encoder.send_eof().map_err(fail("ending the stream"))?;
+    drain(encoder, output, &mut packet, stream)
+}
+
+/// Writes the packets the encoder has ready.
+fn drain(
+    encoder: &mut ffmpeg::encoder::Video,
+    output: &mut ffmpeg::format::context::Output,
+    packet: &mut Packet,
+    stream: StreamTimes,
+) -> Result<(), String> {
+    while encoder.receive_packet(packet).is_ok() {
+        packet.set_stream(stream.index);
+        // libx264 leaves durations unset; without them the last frame has no length and
+        // the container's rate and duration come out short.
+        if packet.duration() <= 0 {
+            packet.set_duration(1);
+        }
+        packet.rescale_ts(stream.encoder, stream.muxer);
+        packet
+            .write_interleaved(output)
+            .map_err(fail("writing a packet"))?;
+    }
+    Ok(())
+}
+
+/// libx264 set up for `spec`: High profile, its B-frames in a fixed pattern, a keyframe every
+/// two seconds.
+fn open_encoder(
+    spec: &ClipSpec,
+    codec: ffmpeg::Codec,
+    time_base: Rational,
+    global_header: bool,
+) -> Result<ffmpeg::encoder::Video, String> {
     let mut video = ffmpeg::codec::Context::new_with_codec(codec)
         .encoder()
         .video()
@@ -238,75 +343,18 @@ fn encode(spec: &ClipSpec) -> Result<Vec<u8>, String> {
     options.set("threads", &spec.threads.to_string());
     // A fixed pattern: every clip really has its B-frames, as the tests expect.
     options.set("x264-params", "b-adapt=0");
-    let mut encoder = video.open_with(options).map_err(fail("libx264"))?;
+    video.open_with(options).map_err(fail("libx264"))
+}
 
-    let stream_index = {
-        let mut stream = output.add_stream(codec).map_err(fail("mp4 stream"))?;
-        stream.set_parameters(&encoder);
-        stream.set_time_base(time_base);
-        stream.set_avg_frame_rate(Rational::new(spec.fps as i32, 1));
-        stream.index()
-    };
-    output.write_header().map_err(fail("mp4 header"))?;
-    // The muxer picks its own time base for the stream.
-    let stream_time_base = output
-        .stream(stream_index)
-        .map(|stream| stream.time_base())
-        .unwrap_or(time_base);
-
-    let (w, h) = (spec.width, spec.height);
-    let mut rgb = frame::Video::new(Pixel::RGBA, w, h);
-    let mut yuv = frame::Video::new(Pixel::YUV420P, w, h);
-    let mut scaler = scaling::Context::get(
-        Pixel::RGBA,
-        w,
-        h,
-        Pixel::YUV420P,
-        w,
-        h,
-        scaling::Flags::BILINEAR,
-    )
-    .map_err(fail("colour converter"))?;
-    let landscape = paint_landscape(spec.seed, w as usize, h as usize);
-    let mut packet = Packet::empty();
-    let mut drain = |encoder: &mut ffmpeg::encoder::Video,
-                     output: &mut ffmpeg::format::context::Output|
-     -> Result<(), String> {
-        while encoder.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(stream_index);
-            // libx264 leaves durations unset; without them the last frame has no length and
-            // the container's rate and duration come out short.
-            if packet.duration() <= 0 {
-                packet.set_duration(1);
-            }
-            packet.rescale_ts(time_base, stream_time_base);
-            packet
-                .write_interleaved(output)
-                .map_err(fail("writing a packet"))?;
-        }
-        Ok(())
-    };
-    for index in 0..spec.frame_count() {
-        let painted = spec.paint_over(&landscape, index);
-        let stride = rgb.stride(0);
-        let row = w as usize * 4;
-        let data = rgb.data_mut(0);
-        for y in 0..h as usize {
-            data[y * stride..y * stride + row].copy_from_slice(&painted[y * row..(y + 1) * row]);
-        }
-        scaler
-            .run(&rgb, &mut yuv)
-            .map_err(fail("colour conversion"))?;
-        yuv.set_pts(Some(i64::from(index)));
-        encoder.send_frame(&yuv).map_err(fail("encoding a frame"))?;
-        drain(&mut encoder, &mut output)?;
+/// Copies the RGBA pixels `painted` into `frame`, whose rows may be padded.
+fn copy_rows(painted: &[u8], frame: &mut frame::Video) {
+    let stride = frame.stride(0);
+    let row = frame.width() as usize * 4;
+    let height = frame.height() as usize;
+    let data = frame.data_mut(0);
+    for y in 0..height {
+        data[y * stride..y * stride + row].copy_from_slice(&painted[y * row..(y + 1) * row]);
     }
-    encoder.send_eof().map_err(fail("ending the stream"))?;
-    drain(&mut encoder, &mut output)?;
-    output.write_trailer().map_err(fail("mp4 index"))?;
-    drop(output);
-    file.with(|file| std::mem::take(file.get_mut()))
-        .map_err(|error| error.to_string())
 }
 
 /// Sets FFmpeg up once per process: quiet logging (bad input is reported as errors, not as
