@@ -95,32 +95,43 @@ impl Recording {
                 }
                 Err((field, problem)) => return Err(invalid(&field, &problem)),
             };
-            match parsed {
-                IndexLine::Source(source) => {
-                    if source.version > FORMAT_VERSION {
-                        return Err(invalid(
-                            "version",
-                            &format!(
-                                "{} is newer than this reader's {FORMAT_VERSION}",
-                                source.version
-                            ),
-                        ));
-                    }
-                    let known = recording
-                        .sources
-                        .iter_mut()
-                        .find(|s| s.name == source.name && s.instance == source.instance);
-                    match known {
-                        Some(known) => *known = source,
-                        None => recording.sources.push(source),
-                    }
-                }
-                IndexLine::Exchange(exchange) => {
-                    recording.add_exchange(*exchange, &invalid)?;
-                }
-            }
+            recording.add_line(parsed, &invalid)?;
         }
         Ok(recording)
+    }
+
+    /// Adds one line of the index: a source's description (a later line of the same source
+    /// replaces it) or an exchange.
+    fn add_line(
+        &mut self,
+        line: IndexLine,
+        invalid: &dyn Fn(&str, &dyn fmt::Display) -> AssetError,
+    ) -> Result<(), AssetError> {
+        match line {
+            IndexLine::Source(source) => {
+                if source.version > FORMAT_VERSION {
+                    return Err(invalid(
+                        "version",
+                        &format!(
+                            "{} is newer than this reader's {FORMAT_VERSION}",
+                            source.version
+                        ),
+                    ));
+                }
+                let known = self
+                    .sources
+                    .iter_mut()
+                    .find(|s| s.name == source.name && s.instance == source.instance);
+                match known {
+                    Some(known) => *known = source,
+                    None => self.sources.push(source),
+                }
+            }
+            IndexLine::Exchange(exchange) => {
+                self.add_exchange(*exchange, invalid)?;
+            }
+        }
+        Ok(())
     }
 
     fn add_exchange(
