@@ -171,24 +171,7 @@ impl Recorder {
         answer: &Result<Option<SourcedMedia>, AssetError>,
         started: Instant,
     ) {
-        let (answer, media) = match answer {
-            Ok(Some(media)) => {
-                let sha256 = crate::files::sha256_hex(&media.bytes);
-                let recorded = RecordedMedia {
-                    file: media_file(&sha256, &media.mime),
-                    sha256,
-                    bytes: media.bytes.len() as u64,
-                    mime: media.mime.clone(),
-                    origin: media.origin.clone(),
-                    served_as: media.served_as,
-                    generation_id: media.generation_id.clone(),
-                    asset_id: media.asset_id.clone(),
-                };
-                (Answer::Media(recorded), Some(media.bytes.clone()))
-            }
-            Ok(None) => (Answer::Passed, None),
-            Err(error) => (Answer::Error(RecordedError::from_error(error)), None),
-        };
+        let (answer, media) = recorded_answer(answer);
         let line = IndexLine::Exchange(Box::new(ExchangeLine {
             source: source.to_owned(),
             instance,
@@ -431,5 +414,29 @@ impl AssetSource for RecordingSource {
                 .await;
         }
         answer
+    }
+}
+
+/// A source's answer as the index records it, and the media's bytes when there are some.
+fn recorded_answer(
+    answer: &Result<Option<SourcedMedia>, AssetError>,
+) -> (Answer, Option<Arc<[u8]>>) {
+    match answer {
+        Ok(Some(media)) => {
+            let sha256 = crate::files::sha256_hex(&media.bytes);
+            let recorded = RecordedMedia {
+                file: media_file(&sha256, &media.mime),
+                sha256,
+                bytes: media.bytes.len() as u64,
+                mime: media.mime.clone(),
+                origin: media.origin.clone(),
+                served_as: media.served_as,
+                generation_id: media.generation_id.clone(),
+                asset_id: media.asset_id.clone(),
+            };
+            (Answer::Media(recorded), Some(media.bytes.clone()))
+        }
+        Ok(None) => (Answer::Passed, None),
+        Err(error) => (Answer::Error(RecordedError::from_error(error)), None),
     }
 }
