@@ -57,8 +57,9 @@ pub struct PreMadeManifest {
 impl PreMadeManifest {
     /// Parses and checks manifest JSON. `path_for_errors` names the file in error messages.
     ///
-    /// A malformed manifest is an [`AssetErrorKind::InvalidData`] error whose message names the
-    /// file and the field (`assets[2].kind: unknown variant ...`, with serde's line and column).
+    /// A malformed manifest is an [`InvalidData`](crate::AssetErrorKind::InvalidData) error
+    /// whose message names the file and the field (`assets[2].kind: unknown variant ...`, with
+    /// serde's line and column).
     /// Beyond the JSON's shape, every `path` must be non-empty and relative without `..` (it
     /// stays under the asset root), every tag and `id` non-empty, and ids unique.
     pub fn parse(bytes: &[u8], path_for_errors: impl AsRef<Path>) -> Result<Self, AssetError> {
