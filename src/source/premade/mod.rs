@@ -17,9 +17,9 @@
 //!
 //! An entry with a `key` (the 64 hex digits of a [`RequestKey`](crate::RequestKey), as the
 //! bake tool writes them) was made for that one request: it serves a request with that key,
-//! ahead of any scoring, and no other. Tags cannot say that much: the prompt, the seed and the style are not tags, and a
-//! node reached by two choices would tie with itself, so a baked picture chosen by its tags
-//! could stand in for another node's. Its tags still describe it, for people and tools.
+//! ahead of any scoring, and no other. Tags cannot say that much: the prompt, the seed and the
+//! style are not tags, and a node reached by two choices would tie with itself, so a baked
+//! picture chosen by its tags could stand in for another node's. Its tags still describe it, for people and tools.
 //!
 //! Under [`AssetProviderPlugin`](crate::AssetProviderPlugin) the manifest is also a Bevy asset:
 //! with Bevy's file watcher on, an edit is read again while the game runs (see [`PreMadeSource`]).
