@@ -67,9 +67,9 @@ impl Playthrough {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, AssetPlugin::default()))
             .init_asset::<Image>()
-            .insert_resource(PlaySession::new(format!("pt-{n}"), format!("player-{n}")))
             .add_plugins(
                 AssetProviderPlugin::new()
+                    .with_session(PlaySession::new(format!("pt-{n}"), format!("player-{n}")))
                     .without_disk_cache()
                     .with_backend(source)
                     .with_prediction(prediction.clone()),

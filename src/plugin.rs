@@ -62,6 +62,7 @@ pub struct AssetProviderPlugin {
     predictor: Arc<dyn Predictor>,
     offline: bool,
     spend_cap: SpendCap,
+    session: PlaySession,
 }
 
 /// Where the disk tier lives, if anywhere.
@@ -107,6 +108,7 @@ impl AssetProviderPlugin {
             predictor: Arc::new(WeightedPredictor::default()),
             offline: false,
             spend_cap: SpendCap::default(),
+            session: PlaySession::default(),
         }
     }
 
@@ -264,6 +266,13 @@ impl AssetProviderPlugin {
     /// Whether the plugin is in [offline mode](Self::with_offline).
     pub fn is_offline(&self) -> bool {
         self.offline
+    }
+
+    /// The play session the provider starts in (default [`PlaySession::default`]). Change it
+    /// later with [`AssetProvider::set_session`].
+    pub fn with_session(mut self, session: PlaySession) -> Self {
+        self.session = session;
+        self
     }
 
     /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
@@ -430,10 +439,8 @@ impl Plugin for AssetProviderPlugin {
             memory_capacity: self.memory_capacity,
             disk,
             spend_cap: self.spend_cap,
+            session: self.session.clone(),
         };
-        let mut provider = AssetProvider::new(parts);
-        // The provider starts in the session the game inserted before the plugin, if any.
-        let _ = provider.sync_session(world.resource::<PlaySession>());
-        app.insert_resource(provider);
+        app.insert_resource(AssetProvider::new(parts));
     }
 }

@@ -148,7 +148,7 @@ impl Plugin for PredictionPlugin {
 /// session changed, a graph is still loading, or prefetches wait for a slot.
 fn has_work(
     state: Res<PredictionState>,
-    session: Res<PlaySession>,
+    provider: Option<Res<AssetProvider>>,
     settings: Res<PredictionSettings>,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,
@@ -157,7 +157,7 @@ fn has_work(
     // Every reader is read (the system keeps its own cursors), so each message wakes it once.
     let fresh = enters.read().count() + choices.read().count() + counts.read().count();
     fresh > 0
-        || session.is_changed()
+        || provider.is_some_and(|provider| state.session.as_ref() != Some(provider.session()))
         || settings.is_changed()
         || state.pending.is_some()
         || !state.waiting.is_empty()
@@ -204,6 +204,9 @@ pub struct PredictionState {
     #[reflect(ignore)]
     waiting: Vec<(RequestKey, AssetRequest, Target)>,
     started_this_session: u64,
+    /// The provider's session `started_this_session` counts for.
+    #[reflect(ignore)]
+    session: Option<PlaySession>,
     #[reflect(ignore)]
     pending: Option<(Handle<SceneGraph>, Position)>,
 }
@@ -239,7 +242,6 @@ pub(crate) fn predict_next(
     settings: Res<PredictionSettings>,
     predictor: Res<ActivePredictor>,
     flags: Res<SceneFlags>,
-    mut session: ResMut<PlaySession>,
     graphs: Res<Assets<SceneGraph>>,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,
@@ -252,9 +254,9 @@ pub(crate) fn predict_next(
             counts.add(graph.clone(), edge.clone(), *count);
         }
     }
-    // Prefetches are keyed with the session as it is now, even if it changed this frame.
-    crate::provider::systems::sync(&mut provider, &mut session);
-    if session.is_changed() {
+    // The provider keys prefetches with the session as it is now; the budget follows it.
+    if state.session.as_ref() != Some(provider.session()) {
+        state.session = Some(provider.session().clone());
         state.started_this_session = 0;
     }
     for enter in enters.read() {

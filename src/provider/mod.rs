@@ -133,14 +133,8 @@ pub struct AssetProvider {
     audio_handles: AssetHandleProvider,
     #[reflect(ignore)]
     placeholders: Placeholders,
+    /// The one current session: every request is keyed with it when it is made.
     session: PlaySession,
-    /// The session the provider and the [`PlaySession`] resource last agreed on: tells which
-    /// of the two changed since.
-    #[reflect(ignore)]
-    synced_session: PlaySession,
-    /// Direct [`request`](Self::request) calls since the provider and the resource last agreed.
-    #[reflect(ignore)]
-    direct_since_sync: u32,
     #[reflect(ignore)]
     default_timeout: Duration,
     #[reflect(ignore)]
@@ -168,9 +162,6 @@ pub struct AssetProvider {
     /// What the player's requests spent of the spend cap; the runtime's jobs spend it.
     #[reflect(ignore)]
     spend: Arc<SpendLedger>,
-    /// The session `spend` counts for.
-    #[reflect(ignore)]
-    spend_session: PlaySession,
 }
 
 /// Everything the plugin hands the provider when it builds it.
@@ -186,6 +177,7 @@ pub(crate) struct ProviderParts {
     pub memory_capacity: usize,
     pub disk: Option<Arc<DiskTier>>,
     pub spend_cap: SpendCap,
+    pub session: PlaySession,
 }
 
 impl AssetProvider {
@@ -198,9 +190,7 @@ impl AssetProvider {
             #[cfg(feature = "audio")]
             audio_handles: parts.audio_handles,
             placeholders: parts.placeholders,
-            session: PlaySession::default(),
-            synced_session: PlaySession::default(),
-            direct_since_sync: 0,
+            session: parts.session,
             default_timeout: parts.default_timeout,
             jobs: JobTable::default(),
             memory: MemoryTier::new(parts.memory_capacity),
@@ -214,7 +204,6 @@ impl AssetProvider {
             waiters_left: crossbeam_channel::unbounded(),
             next_waiter: 0,
             spend: Arc::new(SpendLedger::new(parts.spend_cap)),
-            spend_session: PlaySession::default(),
         }
     }
 
@@ -223,7 +212,6 @@ impl AssetProvider {
     ///
     /// The request is held until it completes; use [`cancel`](Self::cancel) to give it up.
     pub fn request(&mut self, request: AssetRequest) -> MediaHandle {
-        self.direct_since_sync = self.direct_since_sync.saturating_add(1);
         self.start(None, request, false).handle
     }
 
@@ -415,7 +403,6 @@ impl AssetProvider {
     /// The future holds the request (not the caller): dropping it before it resolves gives up
     /// the hold, and the job is cancelled when nobody else holds it. See [`MediaReady`].
     pub fn request_ready(&mut self, request: AssetRequest) -> MediaReady {
-        self.direct_since_sync = self.direct_since_sync.saturating_add(1);
         let (slot, receiver) = self.new_waiter();
         let waiter = slot.id;
         let task = self.start_holding(None, Some(slot), request, false);
@@ -586,22 +573,12 @@ impl AssetProvider {
     }
 
     /// Switches to `session` (for example at "New game"): every request made after this call,
-    /// in this system or any later one, through any path, is keyed with it. The [`PlaySession`]
-    /// resource is updated to match at the plugin's next step (before the next request from an
-    /// entity, message or prediction, and at the start and end of each frame).
-    ///
-    /// This is the way to change sessions in a system that also requests media directly with
-    /// [`request`](Self::request): a change of the resource reaches the provider only at the
-    /// plugin's next step (see [`PlaySession`]).
+    /// in this system or any later one, through any path (a direct call, an inserted
+    /// [`AssetRequest`], a message, scene media, a prefetch), is keyed with it. The spend cap's
+    /// count starts afresh when the session is a new one.
     pub fn set_session(&mut self, session: PlaySession) {
-        self.session = session;
-        self.spend_follows_session();
-    }
-
-    /// Starts the spend cap's count afresh when the session changed.
-    fn spend_follows_session(&mut self) {
-        if self.spend_session != self.session {
-            self.spend_session = self.session.clone();
+        if session != self.session {
+            self.session = session;
             self.spend.new_session();
         }
     }
@@ -617,34 +594,6 @@ impl AssetProvider {
     /// media.
     pub fn clear_memory(&mut self) {
         self.memory.clear();
-    }
-
-    /// Brings the provider and the [`PlaySession`] resource together: whichever changed since
-    /// they last agreed wins (the resource, if both did). Returns the session the resource
-    /// should now hold, if it must change.
-    pub(crate) fn sync_session(&mut self, resource: &PlaySession) -> Option<PlaySession> {
-        let update = if *resource != self.synced_session {
-            // The game changed the resource.
-            if self.direct_since_sync > 0 {
-                warn_once!(
-                    "the PlaySession resource changed while AssetProvider::request was called \
-                     directly: requests made after the change in the same frame used the \
-                     previous session; change sessions with AssetProvider::set_session in \
-                     systems that request directly"
-                );
-            }
-            self.session = resource.clone();
-            None
-        } else if self.session != *resource {
-            // The game called `set_session`.
-            Some(self.session.clone())
-        } else {
-            None
-        };
-        self.spend_follows_session();
-        self.synced_session = self.session.clone();
-        self.direct_since_sync = 0;
-        update
     }
 
     /// Starts or joins the request for `entity` and returns its task.
@@ -915,13 +864,11 @@ impl AssetProvider {
     }
 
     /// Whether the frame has anything to do for the provider (see `systems::has_work`).
-    pub(crate) fn has_work(&self, session: Option<&PlaySession>) -> bool {
+    pub(crate) fn has_work(&self) -> bool {
         !self.events.is_empty()
             || !self.waiters_left.1.is_empty()
             || !self.new_placeholders.is_empty()
             || !self.notices.is_empty()
-            || self.session != self.synced_session
-            || session.is_some_and(|session| *session != self.synced_session)
     }
 
     pub(crate) fn has_swapped_images(&self) -> bool {

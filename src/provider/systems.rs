@@ -133,25 +133,6 @@ impl MediaAssets<'_> {
     }
 }
 
-/// Brings the provider and the [`PlaySession`] resource together (see
-/// [`AssetProvider::set_session`]). Runs at the start and end of each frame.
-pub(crate) fn sync_session(
-    session: Option<ResMut<PlaySession>>,
-    mut provider: ResMut<AssetProvider>,
-) {
-    if let Some(mut session) = session {
-        sync(&mut provider, &mut session);
-    }
-}
-
-/// Whichever of the provider and the resource changed since they last agreed wins; the
-/// resource is written (and marked changed) only when the provider's session is new.
-pub(crate) fn sync(provider: &mut AssetProvider, session: &mut ResMut<PlaySession>) {
-    if let Some(newer) = provider.sync_session(session) {
-        **session = newer;
-    }
-}
-
 /// Turns [`RequestAsset`] messages into entities carrying the request.
 pub(crate) fn spawn_requested(mut messages: MessageReader<RequestAsset>, mut commands: Commands) {
     for RequestAsset(request) in messages.read() {
@@ -160,8 +141,8 @@ pub(crate) fn spawn_requested(mut messages: MessageReader<RequestAsset>, mut com
 }
 
 /// Starts (or joins) the request of an entity that got an [`AssetRequest`], and gives it a
-/// [`GenerationTask`] at once. The request is keyed with the [`PlaySession`] as it is now, even
-/// if it changed earlier in this frame.
+/// [`GenerationTask`] at once. The request is keyed with the provider's session as it is now,
+/// even if it changed earlier in this frame.
 ///
 /// The same request inserted again while its job runs (same key) keeps that job: nothing is
 /// cancelled, started or sent. Another request replaces it.
@@ -169,7 +150,6 @@ pub(crate) fn on_request_inserted(
     event: On<Insert, AssetRequest>,
     requests: Query<(&AssetRequest, Option<&GenerationTask>)>,
     mut provider: ResMut<AssetProvider>,
-    session: Option<ResMut<PlaySession>>,
     time: Option<Res<Time<Real>>>,
     mut commands: Commands,
 ) {
@@ -177,9 +157,6 @@ pub(crate) fn on_request_inserted(
     let Ok((request, previous)) = requests.get(entity) else {
         return;
     };
-    if let Some(mut session) = session {
-        sync(&mut provider, &mut session);
-    }
     if let Some(previous) = previous
         && let Some(job) = previous.job
     {
@@ -296,13 +273,9 @@ pub(crate) fn receive_results(
 /// Bevy flushes asset events.
 pub(crate) fn flush_requests(
     mut provider: ResMut<AssetProvider>,
-    session: Option<ResMut<PlaySession>>,
     mut assets: MediaAssets,
     mut messages: ProviderMessages,
 ) {
-    if let Some(mut session) = session {
-        sync(&mut provider, &mut session);
-    }
     assets.insert_placeholders(&mut provider);
     messages.send(provider.take_notices());
 }
@@ -335,13 +308,10 @@ pub(crate) fn refresh_swapped_sprites(mut provider: ResMut<AssetProvider>) {
 }
 
 /// Whether the provider has anything for this frame: results or placeholders to apply, messages
-/// to send, or a session to bring in line. Keeps its systems from running (and the executor from
-/// waking a thread for them) on quiet frames.
-pub(crate) fn has_work(
-    provider: Option<Res<AssetProvider>>,
-    session: Option<Res<PlaySession>>,
-) -> bool {
-    provider.is_some_and(|provider| provider.has_work(session.as_deref()))
+/// to send. Keeps its systems from running (and the executor from waking a thread for them) on
+/// quiet frames.
+pub(crate) fn has_work(provider: Option<Res<AssetProvider>>) -> bool {
+    provider.is_some_and(|provider| provider.has_work())
 }
 
 /// Whether an image arrived since sprites were last refreshed.
@@ -354,8 +324,7 @@ pub(crate) fn add_to(app: &mut App) {
     use crate::AssetProviderSystems;
     use crate::request::{CachingStrategy, GenerationPurpose, MediaKind, RequestKey};
     use crate::source::SourceKind;
-    app.init_resource::<PlaySession>()
-        .add_message::<RequestAsset>()
+    app.add_message::<RequestAsset>()
         .add_message::<AssetRequested>()
         .add_message::<AssetReady>()
         .add_message::<AssetFailed>()
@@ -372,7 +341,7 @@ pub(crate) fn add_to(app: &mut App) {
         .add_systems(
             PreUpdate,
             (
-                (sync_session, receive_results).chain().run_if(has_work),
+                receive_results.run_if(has_work),
                 refresh_swapped_sprites.run_if(has_swapped_images),
             )
                 .chain()

@@ -226,9 +226,9 @@ fn game(dev: &DevBackend, dir: &std::path::Path, playthrough: &str, player: &str
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>()
-        .insert_resource(PlaySession::new(playthrough, player))
         .add_plugins(
             AssetProviderPlugin::new()
+                .with_session(PlaySession::new(playthrough, player))
                 .with_source(fast(dev))
                 .with_disk_cache_dir(dir),
         );

@@ -42,8 +42,7 @@ fn app_with(plugin: AssetProviderPlugin, session: PlaySession) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>()
-        .insert_resource(session)
-        .add_plugins(plugin);
+        .add_plugins(plugin.with_session(session));
     app.finish();
     app.cleanup();
     app.update();

@@ -371,10 +371,14 @@ fn scoped_strategies_give_each_playthrough_and_player_its_own_key() {
         .map(|strategy| provider.key_for(&AssetRequest::image().scene("x").strategy(strategy)))
     };
     let before = keys(&app);
-    *app.world_mut().resource_mut::<PlaySession>() = PlaySession::new("pt-2", "local");
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .set_session(PlaySession::new("pt-2", "local"));
     app.update();
     let new_playthrough = keys(&app);
-    *app.world_mut().resource_mut::<PlaySession>() = PlaySession::new("pt-2", "p-9");
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .set_session(PlaySession::new("pt-2", "p-9"));
     app.update();
     let new_player = keys(&app);
 

@@ -35,6 +35,7 @@ fn fresh() -> String {
 
 fn game(session: PlaySession, dir: Option<&std::path::Path>) -> App {
     let plugin = AssetProviderPlugin::new()
+        .with_session(session)
         .with_source(backend())
         .with_default_timeout(Duration::from_secs(120));
     let plugin = match dir {
@@ -44,7 +45,6 @@ fn game(session: PlaySession, dir: Option<&std::path::Path>) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>()
-        .insert_resource(session)
         .add_plugins(plugin);
     app.finish();
     app.cleanup();

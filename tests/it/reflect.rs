@@ -31,8 +31,9 @@ fn public_components_and_resources_are_registered_for_reflection() {
             "{name} has no ReflectComponent"
         );
     }
+    // The session lives in the provider alone, reflected as its `session` field.
+    assert!(registry.get(TypeId::of::<PlaySession>()).is_some());
     let resources = [
-        ("PlaySession", TypeId::of::<PlaySession>()),
         ("PredictionSettings", TypeId::of::<PredictionSettings>()),
         ("SceneFlags", TypeId::of::<SceneFlags>()),
         ("ChoiceCounts", TypeId::of::<ChoiceCounts>()),
