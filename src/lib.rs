@@ -75,9 +75,9 @@ pub mod video;
 pub use error::{AssetError, AssetErrorKind, MAX_ERROR_MESSAGE};
 pub use plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
 pub use provider::{
-    AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, GenerationTask,
-    MediaHandle, MediaReady, ProviderStats, RequestAsset, RequestCancelled, RequestFailed,
-    RequestReady, SpendCap, TaskStatus,
+    AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, DiskAdmin,
+    GenerationTask, MediaHandle, MediaReady, ProviderStats, RequestAsset, RequestCancelled,
+    RequestFailed, RequestReady, SpendCap, TaskStatus,
 };
 pub use request::{
     AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, MediaLimits,

@@ -257,7 +257,7 @@ pub fn finish(
             .copied()
     };
     let stats = provider.stats();
-    let disk_stats = provider.disk_stats();
+    let disk_stats = provider.disk().stats();
     let tiers = json!({"memory": stats.memory_hits,
                        "disk": disk_stats.map(|disk| disk.hits),
                        "pre_made": stats.pre_made, "generated": stats.generated});
@@ -302,7 +302,7 @@ pub fn finish(
                "by_source": journal.by_source,
                "time_to_real_media_ms": {"p50": percentile(0.5), "max": times.last()},
                "tiers": tiers, "disk": disk, "backend": backend,
-               "resumed_jobs": provider.resumed_jobs(),
+               "resumed_jobs": provider.disk().resumed_jobs(),
                "prefetch": {"started": stats.prefetched, "used": stats.prefetch_used,
                             "wasted": stats.prefetch_wasted},
                "videos": videos, "requests": requests})

@@ -395,7 +395,7 @@ fn start_waiting(
             break;
         }
         let before = provider.stats().prefetched;
-        provider.prefetch(request);
+        let _ = provider.prefetch(request);
         state.started_this_session += provider.stats().prefetched - before;
         state.targets.insert(key, target);
     }

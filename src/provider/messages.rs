@@ -5,7 +5,7 @@ use bevy::prelude::*;
 use std::time::Duration;
 
 use crate::error::AssetError;
-use crate::provider::{MediaHandle, TaskStatus};
+use crate::provider::task::{MediaHandle, TaskStatus};
 use crate::request::{AssetRequest, MediaKind, RequestKey};
 use crate::source::SourceKind;
 

@@ -449,7 +449,7 @@ fn completes(app: &mut App, prompt: &str) -> GenerationTask {
 }
 
 fn disk_stats(app: &App) -> Option<bevy_asset_provider::cache::DiskStats> {
-    app.world().resource::<AssetProvider>().disk_stats()
+    app.world().resource::<AssetProvider>().disk().stats()
 }
 
 #[test]

@@ -192,7 +192,11 @@ fn a_backend_that_cannot_be_reached_keeps_the_entry_and_one_that_lost_the_job_fo
                 .with_disk_cache_dir(dir.path()),
         );
         update_until(&mut app, "the resume gives up", |app| {
-            app.world().resource::<AssetProvider>().resumed_jobs() == 1
+            app.world()
+                .resource::<AssetProvider>()
+                .disk()
+                .resumed_jobs()
+                == 1
         });
         // A request for the key waits for the resume, then fails on the unreachable backend.
         let entity = app.world_mut().spawn(request.clone()).id();

@@ -235,7 +235,8 @@ fn a_foreground_request_starts_while_prefetches_fill_the_slots() {
         .with_max_concurrent_generations(3);
     let mut app = headless_app(plugin);
     for n in 0..6 {
-        app.world_mut()
+        let _ = app
+            .world_mut()
             .resource_mut::<AssetProvider>()
             .prefetch(AssetRequest::image().prompt(format!("maybe {n}")));
     }
@@ -275,7 +276,8 @@ fn the_backend_hears_a_low_priority_for_prefetches() {
             .without_disk_cache()
             .with_source(source),
     );
-    app.world_mut()
+    let _ = app
+        .world_mut()
         .resource_mut::<AssetProvider>()
         .prefetch(AssetRequest::image().scene("later").prompt("later, maybe"));
     // Another scene: the server's cache key ignores prompts, and one create each is counted.

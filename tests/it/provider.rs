@@ -428,7 +428,7 @@ fn cancelling_a_direct_request_stops_its_job() {
     let request = AssetRequest::image().scene("far away");
     let key = {
         let mut provider = app.world_mut().resource_mut::<AssetProvider>();
-        provider.request(request.clone());
+        let _ = provider.request(request.clone());
         provider.key_for(&request)
     };
     update_until(&mut app, "the source is working", |_| source.calls() == 1);

@@ -169,7 +169,8 @@ fn a_cancelled_job_that_finishes_anyway_is_kept_on_disk() {
     while app
         .world()
         .resource::<AssetProvider>()
-        .disk_stats()
+        .disk()
+        .stats()
         .is_none_or(|stats| stats.entries == 0)
     {
         app.update();
