@@ -18,7 +18,7 @@ use crate::cache::tier::DiskTier;
 #[cfg(feature = "disk")]
 use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig, tier::MediaCheck};
 use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, WeightedPredictor};
-use crate::provider::{AssetProvider, Placeholders, ProviderParts, SpendCap};
+use crate::provider::{AssetProvider, DiskStartTasks, Placeholders, ProviderParts, SpendCap};
 use crate::request::MediaLimits;
 use crate::request::{LONGEST_WAIT, PlaySession};
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
@@ -297,6 +297,7 @@ impl AssetProviderPlugin {
             max_concurrent_decodes: self.max_concurrent_decodes,
             media_limits: self.media_limits,
             offline: self.offline,
+            disk_tasks: Default::default(),
         }
     }
 
@@ -415,7 +416,10 @@ impl Plugin for AssetProviderPlugin {
         if !app.world().contains_resource::<Assets<AudioSource>>() {
             app.init_asset::<AudioSource>();
         }
-        let config = self.runtime_config();
+        let mut config = self.runtime_config();
+        if let Some(tasks) = app.world_mut().remove_resource::<DiskStartTasks>() {
+            config.disk_tasks = tasks.0;
+        }
         #[cfg(feature = "disk")]
         let disk = self.disk_tier();
         #[cfg(not(feature = "disk"))]

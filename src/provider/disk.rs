@@ -5,13 +5,25 @@
 
 use std::sync::Arc;
 
+use bevy::prelude::Resource;
 use crossbeam_channel::Sender;
 
 #[cfg(feature = "disk")]
 use crate::cache::DiskStats;
 use crate::cache::tier::{DiskCommand, DiskTier};
 use crate::request::{CachingStrategy, PlaySession};
-use crate::runtime::RuntimeCommand;
+use crate::runtime::{DiskTask, DiskTasks, RuntimeCommand};
+
+/// Disk work add-ons register while the app is built, run once the disk tier is open and its
+/// journal followed: how an add-on reads back what it keeps on disk.
+#[derive(Resource, Default)]
+pub(crate) struct DiskStartTasks(pub DiskTasks);
+
+impl DiskStartTasks {
+    pub fn push(&self, task: DiskTask) {
+        self.0.push(task);
+    }
+}
 
 /// The disk tier's administration: what it holds and removing entries. Get it with
 /// [`AssetProvider::disk`](crate::AssetProvider::disk). Without a disk tier (turned off, or a

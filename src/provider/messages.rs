@@ -202,8 +202,3 @@ impl HolderResult for AssetCancelled {
         })
     }
 }
-
-/// The choice counts the disk tier kept from earlier runs, read at start; prediction adds them
-/// to its own.
-#[derive(Message, Clone, Debug)]
-pub(crate) struct ChoiceCountsLoaded(pub Vec<(String, String, u64)>);

@@ -23,7 +23,7 @@ pub use crate::runtime::JobId;
 pub use crate::runtime::spend::SpendCap;
 pub use analytics::{AnalyticsEvent, AnalyticsKind, AssetPlayed, CacheTier};
 pub use disk::DiskAdmin;
-pub(crate) use messages::ChoiceCountsLoaded;
+pub(crate) use disk::DiskStartTasks;
 pub use messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
 pub use messages::{RequestCancelled, RequestFailed, RequestReady};
 pub(crate) use placeholder::Placeholders;
@@ -41,7 +41,7 @@ use crossbeam_channel::{Receiver, Sender};
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
-use crate::cache::tier::{DiskCommand, DiskTier};
+use crate::cache::tier::DiskTier;
 use crate::error::AssetError;
 use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
 use crate::runtime::spend::SpendLedger;
@@ -321,13 +321,6 @@ impl AssetProvider {
     /// media.
     pub fn clear_memory(&mut self) {
         self.desk.memory.clear();
-    }
-
-    /// Keeps on disk that a player took choice `edge` of scene graph `graph`, so prediction
-    /// learns across sessions (the counts come back at the next start). Prediction calls this.
-    pub fn record_choice(&mut self, graph: &str, edge: &str) {
-        self.disk()
-            .send(DiskCommand::RecordChoice(graph.to_owned(), edge.to_owned()));
     }
 
     fn start(&mut self, ask: Ask) -> GenerationTask {

@@ -9,7 +9,7 @@ use bevy::prelude::*;
 use crate::provider::analytics::{AnalyticsEvent, AnalyticsKind, CacheTier};
 use crate::provider::jobs::{HolderEnd, Job, Outcome, Subject};
 use crate::provider::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
-use crate::provider::messages::{ChoiceCountsLoaded, HolderResult};
+use crate::provider::messages::HolderResult;
 use crate::provider::task::{MediaHandle, TaskStatus, status_of};
 use crate::request::{MediaKind, RequestKey};
 use crate::source::SourceKind;
@@ -21,8 +21,6 @@ pub(crate) enum Notice {
     Failed(AssetFailed),
     Cancelled(AssetCancelled),
     Analytics(AnalyticsEvent),
-    /// Choice counts kept on disk from earlier runs, read at start.
-    ChoiceCounts(Vec<(String, String, u64)>),
 }
 
 /// The notices queued since the last flush.
@@ -36,10 +34,6 @@ impl Outbox {
 
     pub fn take(&mut self) -> Vec<Notice> {
         std::mem::take(&mut self.0)
-    }
-
-    pub fn push(&mut self, notice: Notice) {
-        self.0.push(notice);
     }
 
     pub fn analytics(&mut self, event: AnalyticsEvent) {
@@ -200,7 +194,6 @@ pub(crate) struct ProviderMessages<'w, 's> {
     failed: MessageWriter<'w, AssetFailed>,
     cancelled: MessageWriter<'w, AssetCancelled>,
     analytics: MessageWriter<'w, AnalyticsEvent>,
-    choice_counts: MessageWriter<'w, ChoiceCountsLoaded>,
     commands: Commands<'w, 's>,
 }
 
@@ -223,9 +216,6 @@ impl ProviderMessages<'_, '_> {
                 }
                 Notice::Analytics(event) => {
                     self.analytics.write(event);
-                }
-                Notice::ChoiceCounts(counts) => {
-                    self.choice_counts.write(ChoiceCountsLoaded(counts));
                 }
             }
         }

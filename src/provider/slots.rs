@@ -68,7 +68,7 @@ impl MediaSlots {
 
     /// Notes that real media arrived behind `handle`.
     pub fn swapped(&mut self, handle: &MediaHandle) {
-        if let MediaHandle::Image(image) = handle {
+        if let Some(image) = handle.image() {
             self.swapped.push(image.id());
         }
     }

@@ -10,8 +10,8 @@ use bevy::audio::AudioSource;
 use crate::provider::AssetProvider;
 use crate::provider::jobs::Outcome;
 use crate::provider::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
-use crate::provider::messages::{ChoiceCountsLoaded, RequestAsset};
-use crate::provider::outbox::{Notice, ProviderMessages};
+use crate::provider::messages::RequestAsset;
+use crate::provider::outbox::ProviderMessages;
 use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus, status_of};
 use crate::request::AssetRequest;
 use crate::request::PlaySession;
@@ -168,9 +168,6 @@ pub(crate) fn receive_results(
                     .desk
                     .generation_started(&mut provider.stats, (job, key, kind), background)
             }
-            RuntimeEvent::ChoiceCounts(counts) => {
-                provider.desk.outbox.push(Notice::ChoiceCounts(counts));
-            }
             RuntimeEvent::Progress(job, fraction) => {
                 provider.desk.jobs.set_progress(job, fraction);
                 for_holders(provider, &mut tasks, job, |task, _| {
@@ -305,7 +302,6 @@ pub(crate) fn add_to(app: &mut App) {
         .add_message::<AssetReady>()
         .add_message::<AssetFailed>()
         .add_message::<AssetCancelled>()
-        .add_message::<ChoiceCountsLoaded>()
         .register_type::<AssetProvider>()
         .register_type::<AssetRequest>()
         .register_type::<GenerationTask>()
