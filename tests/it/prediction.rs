@@ -502,3 +502,41 @@ fn two_loading_states_of_one_states_type_each_wait_and_move_to_their_own_next() 
         state(app) == Game::Playing
     });
 }
+
+#[test]
+fn choices_kept_on_disk_count_at_the_next_start() {
+    let dir = TempDir::new("choice_counts");
+    let run = |dir: &std::path::Path| {
+        let plugin = AssetProviderPlugin::new()
+            .with_disk_cache_dir(dir)
+            .with_shared_source(FakeGenerator::new(Behaviour::Serve {
+                width: 2,
+                height: 2,
+            }))
+            .with_default_timeout(Duration::from_secs(10));
+        let mut app = headless_app(plugin);
+        let graph = app
+            .world_mut()
+            .resource_mut::<Assets<SceneGraph>>()
+            .add(fixture());
+        app.update();
+        (app, graph)
+    };
+    let counts = |app: &App| {
+        app.world()
+            .resource::<bevy_asset_provider::prediction::ChoiceCounts>()
+            .get("fixture", "to_right")
+    };
+    {
+        let (mut app, graph) = run(dir.path());
+        enter(&mut app, &graph, "start");
+        choose(&mut app, &graph, "start", "to_right");
+        assert_eq!(counts(&app), 1);
+        // The choice is on disk once the disk tier has done what it was sent.
+        update_until(&mut app, "the disk tier to open", |app| {
+            provider(app).disk().stats().is_some()
+        });
+    }
+    let (mut app, _graph) = run(dir.path());
+    update_until(&mut app, "the earlier run's count", |app| counts(app) == 1);
+}
