@@ -21,7 +21,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::observe::{AnalyticsEvent, AnalyticsKind};
+use bevy_asset_provider::prediction::PredictionSettings;
 use bevy_asset_provider::prelude::*;
 use pixsim_dev::DevBackend;
 

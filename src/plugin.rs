@@ -24,11 +24,15 @@ use crate::request::{LONGEST_WAIT, PlaySession};
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
 use crate::scene::ScenePlugin;
 use crate::source::{AssetSource, LocalGenerator, PreMadeManifestPlugin, PreMadeSource};
+use bevy::app::PluginGroupBuilder;
 
 /// The manifest the default pre-made source reads, relative to the asset folder.
 pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
 
-/// Adds the [`AssetProvider`] resource and everything that serves it.
+/// The core of the plugin: adds the [`AssetProvider`] resource and everything that serves it.
+///
+/// Added alone, it also adds the add-ons of [`AssetProviderPlugins`] that are not in the app
+/// yet. To leave some out, add [`AssetProviderPlugins`] instead and disable them there.
 ///
 /// The default asks, after the memory tier, the game's pre-made assets (`premade/manifest.json`
 /// in the app's asset folder, when it exists) and then the embedded [`LocalGenerator`]. Choose your own chain with
@@ -37,6 +41,7 @@ pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::source::{LocalGenerator, PreMadeSource};
 /// # use std::time::Duration;
 /// App::new().add_plugins(
 ///     AssetProviderPlugin::new()
@@ -63,6 +68,8 @@ pub struct AssetProviderPlugin {
     offline: bool,
     spend_cap: SpendCap,
     session: PlaySession,
+    /// Added by [`AssetProviderPlugins`], which adds the add-ons itself.
+    in_group: bool,
 }
 
 /// Where the disk tier lives, if anywhere.
@@ -109,6 +116,7 @@ impl AssetProviderPlugin {
             offline: false,
             spend_cap: SpendCap::default(),
             session: PlaySession::default(),
+            in_group: false,
         }
     }
 
@@ -393,17 +401,10 @@ impl Plugin for AssetProviderPlugin {
             AssetProviderSystems::Predict.after(AssetProviderSystems::Request),
         );
         crate::provider::systems::add_to(app);
-        app.add_plugins((
-            crate::observe::ObservePlugin,
-            PredictionPlugin::new(self.prediction.clone(), self.predictor.clone()),
-        ));
-        if !app.is_plugin_added::<ScenePlugin>() {
-            app.add_plugins(ScenePlugin);
-        }
-        app.add_plugins(PreMadeManifestPlugin::for_sources(&self.sources));
         app.add_plugins(crate::asset_server::GeneratedAssetLoadersPlugin);
-        #[cfg(feature = "video")]
-        app.add_plugins(crate::video::VideoPlugin);
+        if !self.in_group {
+            self.add_missing_add_ons(app);
+        }
     }
 
     fn finish(&self, app: &mut App) {
@@ -446,5 +447,108 @@ impl Plugin for AssetProviderPlugin {
             session: self.session.clone(),
         };
         app.insert_resource(AssetProvider::new(parts));
+    }
+}
+
+impl AssetProviderPlugin {
+    /// The add-ons a lone core plugin adds, skipping those the game added itself.
+    fn add_missing_add_ons(&self, app: &mut App) {
+        if !app.is_plugin_added::<crate::observe::ObservePlugin>() {
+            app.add_plugins(crate::observe::ObservePlugin);
+        }
+        if !app.is_plugin_added::<ScenePlugin>() {
+            app.add_plugins(ScenePlugin);
+        }
+        if !app.is_plugin_added::<PredictionPlugin>() {
+            app.add_plugins(self.prediction_plugin());
+        }
+        if !app.is_plugin_added::<PreMadeAssetsPlugin>() {
+            app.add_plugins(PreMadeAssetsPlugin::for_sources(&self.sources));
+        }
+        #[cfg(feature = "video")]
+        if !app.is_plugin_added::<crate::video::VideoPlugin>() {
+            app.add_plugins(crate::video::VideoPlugin);
+        }
+    }
+
+    /// Prediction as [`with_prediction`](Self::with_prediction) and
+    /// [`with_predictor`](Self::with_predictor) set it.
+    fn prediction_plugin(&self) -> PredictionPlugin {
+        PredictionPlugin::new(self.prediction.clone(), self.predictor.clone())
+    }
+}
+
+/// Every part of the plugin, as a group a game trims:
+///
+/// - [`AssetProviderPlugin`]: the core (the provider, its runtime, its systems, `gen://` paths),
+/// - [`ObservePlugin`](crate::observe::ObservePlugin): analytics and diagnostics,
+/// - [`ScenePlugin`]: scene graphs and their media,
+/// - [`PredictionPlugin`]: prefetching the likely next choices (needs [`ScenePlugin`]),
+/// - [`PreMadeAssetsPlugin`]: pre-made manifests loaded and reloaded through the asset server,
+/// - `VideoPlugin` (with the `video` feature): clips decoded and played.
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// use bevy_asset_provider::prediction::PredictionPlugin;
+///
+/// App::new().add_plugins((
+///     DefaultPlugins,
+///     AssetProviderPlugins::from(AssetProviderPlugin::default().with_game_name("my_game"))
+///         .build()
+///         .disable::<PredictionPlugin>(),
+/// ));
+/// ```
+#[derive(Clone, Default)]
+pub struct AssetProviderPlugins {
+    core: AssetProviderPlugin,
+}
+
+impl From<AssetProviderPlugin> for AssetProviderPlugins {
+    fn from(core: AssetProviderPlugin) -> Self {
+        Self { core }
+    }
+}
+
+impl PluginGroup for AssetProviderPlugins {
+    fn build(self) -> PluginGroupBuilder {
+        let prediction = self.core.prediction_plugin();
+        let pre_made = PreMadeAssetsPlugin::for_sources(&self.core.sources);
+        let core = AssetProviderPlugin {
+            in_group: true,
+            ..self.core
+        };
+        let group = PluginGroupBuilder::start::<Self>()
+            .add(core)
+            .add(crate::observe::ObservePlugin)
+            .add(ScenePlugin)
+            .add(prediction)
+            .add(pre_made);
+        #[cfg(feature = "video")]
+        let group = group.add(crate::video::VideoPlugin);
+        group
+    }
+}
+
+/// Serves the chain's [`PreMadeSource`]s through the app's asset server: their manifests are
+/// loaded (and hot-reloaded) as assets and their files read with the server's readers. Without
+/// it a pre-made source reads its folder itself, as without Bevy. Part of
+/// [`AssetProviderPlugins`].
+pub struct PreMadeAssetsPlugin(PreMadeManifestPlugin);
+
+impl PreMadeAssetsPlugin {
+    /// Follows the pre-made sources among `sources`.
+    fn for_sources(sources: &[Arc<dyn AssetSource>]) -> Self {
+        Self(PreMadeManifestPlugin::for_sources(sources))
+    }
+}
+
+impl Plugin for PreMadeAssetsPlugin {
+    fn build(&self, app: &mut App) {
+        self.0.build(app);
+    }
+
+    fn finish(&self, app: &mut App) {
+        self.0.finish(app);
     }
 }

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bevy::prelude::*;
+use bevy_asset_provider::AssetRequested;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{MakeChoice, SceneGraph, SceneMedia};
+#[cfg(feature = "video")]
+use bevy_asset_provider::video::{VideoEnded, VideoPlayer};
 use serde_json::json;
 
 use crate::cli::Options;

@@ -109,6 +109,7 @@ impl LoadingProgress {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::observe::LoadingStatePlugin;
 /// # #[derive(States, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 /// # enum Game { #[default] Loading, Menu, LevelLoading, Playing, Broken }
 /// App::new().add_plugins((

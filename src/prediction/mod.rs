@@ -21,9 +21,9 @@ use bevy::prelude::*;
 
 use crate::provider::AssetProvider;
 use crate::request::PlaySession;
-use counts::CountsFromDisk;
 use crate::request::{AssetRequest, RequestKey};
 use crate::scene::{EnterNode, MakeChoice, SceneGraph};
+use counts::CountsFromDisk;
 
 /// The prefetch budget. Set it with
 /// [`AssetProviderPlugin::with_prediction`](crate::plugin::AssetProviderPlugin::with_prediction)
@@ -132,6 +132,12 @@ impl PredictionPlugin {
 
 impl Plugin for PredictionPlugin {
     fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<crate::scene::ScenePlugin>() {
+            warn!(
+                "PredictionPlugin follows scene graphs: add ScenePlugin before it; no prediction"
+            );
+            return;
+        }
         let from_disk = CountsFromDisk::load(app);
         app.insert_resource(from_disk)
             .insert_resource(self.settings.clone())

@@ -119,6 +119,7 @@ pub struct AssetCancelled {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::RequestReady;
 /// fn show_portrait(mut commands: Commands) {
 ///     commands
 ///         .spawn(AssetRequest::image().character("mira").prompt("Mira, smiling"))

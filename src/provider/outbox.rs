@@ -8,8 +8,8 @@ use bevy::prelude::*;
 
 use crate::provider::analytics::{AnalyticsEvent, AnalyticsKind, CacheTier};
 use crate::provider::jobs::{HolderEnd, Job, Outcome, Subject};
-use crate::provider::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::provider::messages::HolderResult;
+use crate::provider::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::provider::task::{MediaHandle, TaskStatus, status_of};
 use crate::request::{MediaKind, RequestKey};
 use crate::source::SourceKind;

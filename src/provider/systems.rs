@@ -9,8 +9,8 @@ use bevy::audio::AudioSource;
 
 use crate::provider::AssetProvider;
 use crate::provider::jobs::Outcome;
-use crate::provider::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::provider::messages::RequestAsset;
+use crate::provider::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
 use crate::provider::outbox::ProviderMessages;
 use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus, status_of};
 use crate::request::AssetRequest;
@@ -20,15 +20,15 @@ use crate::runtime::{JobId, Resolved, RuntimeEvent};
 
 /// The asset collections media is inserted into.
 #[derive(SystemParam)]
-pub(crate) struct MediaAssets<'w> {
+pub(crate) struct MediaAssets<'w, 's> {
     images: ResMut<'w, Assets<Image>>,
     #[cfg(feature = "audio")]
     sounds: Option<ResMut<'w, Assets<AudioSource>>>,
-    #[cfg(feature = "video")]
-    clips: Option<ResMut<'w, crate::video::VideoClips>>,
+    /// Puts an add-on's part of decoded media in the world.
+    commands: Commands<'w, 's>,
 }
 
-impl MediaAssets<'_> {
+impl MediaAssets<'_, '_> {
     /// Puts the placeholder behind every handle reserved since the last call.
     fn insert_placeholders(&mut self, provider: &mut AssetProvider) {
         let slots = &mut provider.desk.slots;
@@ -58,13 +58,12 @@ impl MediaAssets<'_> {
             (MediaHandle::Image(handle), DecodedMedia::Image(image)) => {
                 let _ = self.images.insert(handle.id(), *image);
             }
-            #[cfg(feature = "video")]
-            (MediaHandle::Image(handle), DecodedMedia::Video { first_frame, clip }) => {
-                // The first frame shows at once; a `VideoPlayer` on the handle plays the rest.
-                if self.images.insert(handle.id(), *first_frame).is_ok()
-                    && let Some(clips) = self.clips.as_mut()
-                {
-                    clips.insert(handle.id(), *clip);
+            (MediaHandle::Image(handle), DecodedMedia::Extended { image, extra }) => {
+                // The image shows at once; the add-on's part follows (a clip for its player).
+                if self.images.insert(handle.id(), *image).is_ok() {
+                    let id = handle.id();
+                    self.commands
+                        .queue(move |world: &mut World| extra(world, id));
                 }
             }
             #[cfg(feature = "audio")]
@@ -302,6 +301,8 @@ pub(crate) fn add_to(app: &mut App) {
         .add_message::<AssetReady>()
         .add_message::<AssetFailed>()
         .add_message::<AssetCancelled>()
+        // Written here whether or not the observing add-on reads it.
+        .add_message::<crate::provider::AnalyticsEvent>()
         .register_type::<AssetProvider>()
         .register_type::<AssetRequest>()
         .register_type::<GenerationTask>()

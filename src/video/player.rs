@@ -57,6 +57,7 @@ impl VideoState {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::video::{VideoEnded, VideoPlayer};
 /// fn play_intro(mut commands: Commands, mut provider: ResMut<AssetProvider>) {
 ///     let frames = provider.request_image(AssetRequest::video().prompt("the intro"));
 ///     commands
@@ -91,6 +92,7 @@ pub struct VideoEnded {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::video::VideoPlayer;
 /// fn toggle(keys: Res<ButtonInput<KeyCode>>, mut players: Query<&mut VideoPlayer>) {
 ///     for mut player in &mut players {
 ///         if keys.just_pressed(KeyCode::Space) {

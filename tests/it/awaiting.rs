@@ -8,6 +8,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, block_on, futures_lite::future::poll_once};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::{AssetCancelled, RequestCancelled, RequestFailed, RequestReady};
 
 use crate::common::*;
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::{LocalGenerator, SourceKind};
 use pixsim_dev::{DevBackend, DevBackendBuilder};
 
 fn backend() -> DevBackendBuilder {

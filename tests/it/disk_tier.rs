@@ -9,6 +9,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use pixsim_dev::{DevBackend, DevBackendBuilder};
 
 fn backend() -> DevBackendBuilder {

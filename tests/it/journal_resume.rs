@@ -11,6 +11,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::JournalRecord;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
 /// What a [`Resumer`]'s `resume` does.

@@ -7,8 +7,12 @@ use std::time::Duration;
 use crate::common::*;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
+use bevy_asset_provider::RequestKey;
+use bevy_asset_provider::observe::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
 use bevy_asset_provider::prediction::{PredictionContext, Predictor, WeightedPredictor};
+use bevy_asset_provider::prediction::{PredictionSettings, SceneFlags};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use pixsim_dev::DevBackend;
 use serde_json::json;
 

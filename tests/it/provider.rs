@@ -5,7 +5,12 @@ use std::time::Duration;
 use crate::common::*;
 use bevy::camera::primitives::Aabb;
 use bevy::prelude::*;
+use bevy_asset_provider::observe::{
+    AnalyticsEvent, AnalyticsKind, AssetPlayed, AssetProviderDiagnostics,
+};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
+use bevy_asset_provider::{AssetCancelled, AssetRequested, SpendCap};
 
 const PLACEHOLDER_SIZE: UVec2 = UVec2::new(32, 18);
 
@@ -638,5 +643,37 @@ fn the_per_minute_spend_cap_refuses_a_burst() {
     let error = task(&app, second).error().cloned().expect("an error");
     assert_eq!(error.kind(), AssetErrorKind::SpendCapReached);
     assert!(error.message().contains("per minute"), "{error}");
+    assert_eq!(source.calls(), 1);
+}
+
+#[test]
+fn the_plugin_group_runs_without_the_add_ons_a_game_disables() {
+    use bevy_asset_provider::AssetProviderPlugins;
+    use bevy_asset_provider::observe::ObservePlugin;
+    use bevy_asset_provider::prediction::{PredictionPlugin, PredictionState};
+    use bevy_asset_provider::scene::ScenePlugin;
+    let source = FakeGenerator::new(Behaviour::Serve {
+        width: 2,
+        height: 2,
+    });
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Image>()
+        .add_plugins(
+            AssetProviderPlugins::from(plugin_with(source.clone()))
+                .build()
+                .disable::<ObservePlugin>()
+                .disable::<ScenePlugin>()
+                .disable::<PredictionPlugin>(),
+        );
+    app.finish();
+    app.cleanup();
+    assert!(!app.is_plugin_added::<ScenePlugin>());
+    assert!(app.world().get_resource::<PredictionState>().is_none());
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("core only"))
+        .id();
+    until_status(&mut app, entity, TaskStatus::Completed);
     assert_eq!(source.calls(), 1);
 }

@@ -14,6 +14,7 @@ use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 
 fn backend() -> PixSimSource {
     PixSimConfig::from_env()

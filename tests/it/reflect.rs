@@ -5,8 +5,13 @@ use std::any::TypeId;
 
 use bevy::ecs::reflect::{ReflectComponent, ReflectResource};
 use bevy::prelude::*;
+use bevy_asset_provider::observe::{CriticalAsset, LoadingProgress};
 use bevy_asset_provider::prediction::{ChoiceCounts, PredictionState};
+use bevy_asset_provider::prediction::{PredictionSettings, SceneFlags};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::scene::SceneMedia;
+#[cfg(feature = "video")]
+use bevy_asset_provider::video::{VideoClips, VideoPlayer};
 
 use crate::common::*;
 

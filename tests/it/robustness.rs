@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
+use bevy_asset_provider::source::{LocalGenerator, SourceKind};
+use bevy_asset_provider::{AssetCancelled, AssetRequested, RequestKey};
 
 fn provider(app: &App) -> &AssetProvider {
     app.world().resource::<AssetProvider>()

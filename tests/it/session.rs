@@ -9,7 +9,9 @@ use crate::common::*;
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
+use bevy_asset_provider::{AssetRequested, RequestKey};
 use serde_json::json;
 
 /// Serves a PNG at once and notes the key and playthrough of every request it is asked.
