@@ -99,6 +99,7 @@ impl AssetProviderPlugin {
     /// disk under the platform's cache directory for the game (`~/.cache/<game>` on Linux, see
     /// [`with_game_name`](Self::with_game_name)), or under `BEVY_ASSET_PROVIDER_CACHE_DIR` when it
     /// is set. See [`with_disk_cache`](Self::with_disk_cache).
+    #[must_use]
     pub fn new() -> Self {
         Self {
             sources: Vec::new(),
@@ -142,6 +143,7 @@ impl AssetProviderPlugin {
     /// # }
     /// ```
     #[cfg(feature = "pixsim")]
+    #[must_use]
     pub fn with_backend(mut self, backend: PixSimSource) -> Self {
         self.sources.clear();
         self = self.with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST).optional());
@@ -152,24 +154,28 @@ impl AssetProviderPlugin {
     }
 
     /// Appends a source; sources are asked in the order they were added.
+    #[must_use]
     pub fn with_source(mut self, source: impl AssetSource) -> Self {
         self.sources.push(Arc::new(source));
         self
     }
 
     /// Appends a shared source (for example one a test keeps a handle to).
+    #[must_use]
     pub fn with_shared_source(mut self, source: Arc<dyn AssetSource>) -> Self {
         self.sources.push(source);
         self
     }
 
     /// Replaces every source.
+    #[must_use]
     pub fn with_sources(mut self, sources: Vec<Arc<dyn AssetSource>>) -> Self {
         self.sources = sources;
         self
     }
 
     /// The image shown behind image and video handles until the real media arrives.
+    #[must_use]
     pub fn with_placeholder_image(mut self, image: Image) -> Self {
         self.placeholders.image = image;
         self
@@ -178,24 +184,28 @@ impl AssetProviderPlugin {
     /// A sound behind audio handles until the real one arrives (default: none, so an
     /// `AudioPlayer` starts when the real sound arrives).
     #[cfg(feature = "audio")]
+    #[must_use]
     pub fn with_placeholder_audio(mut self, sound: AudioSource) -> Self {
         self.placeholders.audio = Some(sound);
         self
     }
 
     /// Worker threads of the provider's runtime (default 2).
+    #[must_use]
     pub fn with_runtime_threads(mut self, threads: usize) -> Self {
         self.runtime_threads = threads.max(1);
         self
     }
 
     /// How many generator calls may run at once (default 4).
+    #[must_use]
     pub fn with_max_concurrent_generations(mut self, limit: usize) -> Self {
         self.max_concurrent_generations = limit.max(1);
         self
     }
 
     /// How many decodes may run at once (default 2).
+    #[must_use]
     pub fn with_max_concurrent_decodes(mut self, limit: usize) -> Self {
         self.max_concurrent_decodes = limit.max(1);
         self
@@ -203,6 +213,7 @@ impl AssetProviderPlugin {
 
     /// How long a request waits when it sets no `max_wait` (default 60 s; at most 365 days,
     /// which longer timeouts become).
+    #[must_use]
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout.min(LONGEST_WAIT);
         self
@@ -211,6 +222,7 @@ impl AssetProviderPlugin {
     /// The largest images and video frames accepted (default [`MediaLimits::default`]: 8192
     /// pixels a side, 16,777,216 pixels). Sizes are read from headers before decoding; media
     /// over a limit fails its request with a `Decode` error.
+    #[must_use]
     pub fn with_media_limits(mut self, limits: MediaLimits) -> Self {
         self.media_limits = limits;
         self
@@ -220,6 +232,7 @@ impl AssetProviderPlugin {
     /// per minute (default: no cap); a request past the cap fails with
     /// [`AssetErrorKind::SpendCapReached`](crate::AssetErrorKind::SpendCapReached). Prefetches
     /// have their own budget ([`with_prediction`](Self::with_prediction)). See [`SpendCap`].
+    #[must_use]
     pub fn with_spend_cap(mut self, cap: SpendCap) -> Self {
         self.spend_cap = cap;
         self
@@ -227,17 +240,20 @@ impl AssetProviderPlugin {
 
     /// Prefetches the likely next choices of scene graphs within `settings`' budget (on by
     /// default with [`PredictionSettings::default`]).
+    #[must_use]
     pub fn with_prediction(mut self, settings: PredictionSettings) -> Self {
         self.prediction = settings;
         self
     }
 
     /// No prefetching.
+    #[must_use]
     pub fn without_prediction(self) -> Self {
         self.with_prediction(PredictionSettings::off())
     }
 
     /// Ranks the next choices with `predictor` instead of [`WeightedPredictor`].
+    #[must_use]
     pub fn with_predictor(mut self, predictor: impl Predictor) -> Self {
         self.predictor = Arc::new(predictor);
         self
@@ -249,6 +265,7 @@ impl AssetProviderPlugin {
         not(feature = "disk"),
         expect(unused_mut, reason = "nothing to turn off")
     )]
+    #[must_use]
     pub fn without_disk_cache(mut self) -> Self {
         #[cfg(feature = "disk")]
         {
@@ -266,6 +283,7 @@ impl AssetProviderPlugin {
     /// A request nothing serves keeps its placeholder and fails as
     /// [`NoSource`](crate::AssetErrorKind::NoSource), with one warning per request key that
     /// names it. Bake a story first (`cargo run --example bake`) so it plays offline whole.
+    #[must_use]
     pub fn with_offline(mut self, offline: bool) -> Self {
         self.offline = offline;
         self
@@ -278,6 +296,7 @@ impl AssetProviderPlugin {
 
     /// The play session the provider starts in (default [`PlaySession::default`]). Change it
     /// later with [`AssetProvider::set_session`].
+    #[must_use]
     pub fn with_session(mut self, session: PlaySession) -> Self {
         self.session = session;
         self
@@ -285,6 +304,7 @@ impl AssetProviderPlugin {
 
     /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
     /// entry keeps its media alive, so size it to what a scene reuses.
+    #[must_use]
     pub fn with_memory_capacity(mut self, entries: usize) -> Self {
         self.memory_capacity = entries;
         self
@@ -322,12 +342,14 @@ impl AssetProviderPlugin {
     /// Keeps results in the disk tier configured by `config` (a directory, a size cap, when
     /// reads are verified). The cache is opened off the frame on first use; a directory that
     /// cannot be used is logged once and the plugin goes on memory-only.
+    #[must_use]
     pub fn with_disk_cache(mut self, config: DiskCacheConfig) -> Self {
         self.disk = DiskSetting::At(config);
         self
     }
 
     /// Keeps results on disk under `directory`, with the default cap (2 GiB).
+    #[must_use]
     pub fn with_disk_cache_dir(self, directory: impl Into<PathBuf>) -> Self {
         self.with_disk_cache(DiskCacheConfig::new(directory))
     }
@@ -336,6 +358,7 @@ impl AssetProviderPlugin {
     /// (`~/.cache/<name>` on Linux). Without it, the directory is
     /// `~/.cache/bevy_asset_provider/<executable name>`, which two games whose executables share
     /// a name (`game`, `main`) would share; set it.
+    #[must_use]
     pub fn with_game_name(mut self, name: impl Into<String>) -> Self {
         self.disk = DiskSetting::ForGame(Some(name.into()));
         self

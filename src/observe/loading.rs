@@ -128,6 +128,7 @@ pub struct LoadingStatePlugin<S: FreelyMutableState> {
 
 impl<S: FreelyMutableState> LoadingStatePlugin<S> {
     /// Waits in `loading`, then moves to `next`.
+    #[must_use]
     pub fn new(loading: S, next: S) -> Self {
         Self {
             loading,
@@ -137,6 +138,7 @@ impl<S: FreelyMutableState> LoadingStatePlugin<S> {
     }
 
     /// Moves to `failure` when a critical request fails.
+    #[must_use]
     pub fn on_failure(mut self, failure: S) -> Self {
         self.failure = Some(failure);
         self

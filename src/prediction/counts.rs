@@ -45,6 +45,7 @@ pub(crate) struct CountsFromDisk(Receiver<Vec<(String, String, u64)>>);
 
 impl CountsFromDisk {
     /// Asks the disk tier for the kept counts once it is open; they arrive here.
+    #[must_use]
     pub fn load(app: &mut App) -> Self {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         app.world_mut()

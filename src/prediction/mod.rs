@@ -122,6 +122,7 @@ pub struct PredictionPlugin {
 
 impl PredictionPlugin {
     /// Prediction within `settings`, ranked by `predictor`.
+    #[must_use]
     pub fn new(settings: PredictionSettings, predictor: Arc<dyn Predictor>) -> Self {
         Self {
             settings,

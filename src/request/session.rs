@@ -33,6 +33,7 @@ impl Default for PlaySession {
 
 impl PlaySession {
     /// A session for `playthrough_id` played by `player_id`.
+    #[must_use]
     pub fn new(playthrough_id: impl Into<String>, player_id: impl Into<String>) -> Self {
         Self {
             playthrough_id: playthrough_id.into(),
