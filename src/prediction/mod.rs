@@ -112,8 +112,10 @@ pub(crate) struct ActivePredictor(pub Arc<dyn Predictor>);
 
 /// The prediction part of the plugin: follows the player through scene graphs and keeps the
 /// likely next steps prefetched within [`PredictionSettings`]' budget, ranking them with a
-/// [`Predictor`] and the [`ChoiceCounts`] it keeps. [`AssetProviderPlugin`](crate::AssetProviderPlugin)
-/// adds it (see its `with_prediction` and `with_predictor`).
+/// [`Predictor`] and the [`ChoiceCounts`] it keeps. Part of
+/// [`AssetProviderPlugins`](crate::AssetProviderPlugins), after the
+/// [`ScenePlugin`](crate::scene::ScenePlugin) it needs; configured by
+/// [`AssetProviderPlugin`](crate::AssetProviderPlugin)'s `with_prediction` and `with_predictor`.
 #[derive(Clone)]
 pub struct PredictionPlugin {
     settings: PredictionSettings,

@@ -64,9 +64,10 @@ fn decode_clip(media: &SourcedMedia, limits: &MediaLimits) -> Result<DecodedMedi
     })
 }
 
-/// The video part of the plugin: [`VideoClips`], [`VideoPlayer`]s and [`VideoEnded`].
-/// [`AssetProviderPlugin`](crate::AssetProviderPlugin) adds it. Its systems run only while
-/// there are clips or players.
+/// The video part of the plugin: [`VideoClips`], [`VideoPlayer`]s and [`VideoEnded`]. It
+/// registers the clip decoder with the runtime: a clip's first frame goes behind the handle and
+/// the clip into [`VideoClips`]. Part of [`AssetProviderPlugins`](crate::AssetProviderPlugins).
+/// Its systems run only while there are clips or players.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VideoPlugin;
 
