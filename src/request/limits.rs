@@ -30,14 +30,12 @@ impl MediaLimits {
     pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
 
     /// Sets the longest width or height accepted, in pixels (at least 1).
-    #[must_use]
     pub fn max_image_side(mut self, pixels: u32) -> Self {
         self.max_side = pixels.max(1);
         self
     }
 
     /// Sets the most pixels (width × height) accepted (at least 1).
-    #[must_use]
     pub fn max_pixels(mut self, pixels: u64) -> Self {
         self.max_pixels = pixels.max(1);
         self

@@ -37,7 +37,8 @@ mod player;
 
 /// The embedded generator's clips, made with FFmpeg (see [`crate::source::ClipSpec`]).
 pub use crate::source::ClipSpec;
-pub use clip::{PictureType, VideoClip, VideoClips, VideoFrame, VideoFrames, VideoInfo};
+pub use clip::{PictureType, VideoClip, VideoClips, VideoFrame, VideoInfo};
+pub use decoder::VideoFrames;
 pub use player::{DEFAULT_LOOK_AHEAD, VideoEnded, VideoPlayer, VideoState, VideoSystems};
 
 use decoder::open_clip;
