@@ -190,44 +190,7 @@ const MAX_WAV_CHANNELS: u16 = 64;
 #[cfg(feature = "audio")]
 fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
     let bytes = &media.bytes;
-    let (playable, feature, looks_right, format) = match media.mime.as_str() {
-        "audio/wav" | "audio/wave" | "audio/x-wav" | "audio/vnd.wave" => {
-            check_wav(bytes).map_err(|problem| {
-                AssetError::decode(format!(
-                    "{}: {} bytes of {} are not a playable WAV: {problem}",
-                    media.origin,
-                    bytes.len(),
-                    media.mime
-                ))
-            })?;
-            (true, "audio", true, "WAV")
-        }
-        "audio/ogg" | "audio/vorbis" => (
-            cfg!(feature = "vorbis"),
-            "vorbis",
-            bytes.starts_with(b"OggS"),
-            "Ogg Vorbis",
-        ),
-        "audio/flac" | "audio/x-flac" => (
-            cfg!(feature = "flac"),
-            "flac",
-            bytes.starts_with(b"fLaC"),
-            "FLAC",
-        ),
-        "audio/mpeg" | "audio/mp3" => (
-            cfg!(feature = "mp3"),
-            "mp3",
-            bytes.starts_with(b"ID3")
-                || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0),
-            "MP3",
-        ),
-        other => {
-            return Err(AssetError::decode(format!(
-                "{}: expected audio, got {other}",
-                media.origin
-            )));
-        }
-    };
+    let (playable, feature, looks_right, format) = audio_format(media)?;
     if !playable {
         return Err(AssetError::new(
             AssetErrorKind::Unsupported,
@@ -264,6 +227,53 @@ fn decode_audio(media: &SourcedMedia) -> Result<DecodedMedia, AssetError> {
     #[cfg(not(any(feature = "mp3", feature = "vorbis", feature = "flac")))]
     let _ = format;
     Ok(DecodedMedia::Audio(sound))
+}
+
+/// What `media`'s MIME type says of it: whether this build plays it, the crate feature that
+/// would, whether its bytes start as that format does, and the format's name.
+#[cfg(feature = "audio")]
+fn audio_format(
+    media: &SourcedMedia,
+) -> Result<(bool, &'static str, bool, &'static str), AssetError> {
+    let bytes = &media.bytes;
+    Ok(match media.mime.as_str() {
+        "audio/wav" | "audio/wave" | "audio/x-wav" | "audio/vnd.wave" => {
+            check_wav(bytes).map_err(|problem| {
+                AssetError::decode(format!(
+                    "{}: {} bytes of {} are not a playable WAV: {problem}",
+                    media.origin,
+                    bytes.len(),
+                    media.mime
+                ))
+            })?;
+            (true, "audio", true, "WAV")
+        }
+        "audio/ogg" | "audio/vorbis" => (
+            cfg!(feature = "vorbis"),
+            "vorbis",
+            bytes.starts_with(b"OggS"),
+            "Ogg Vorbis",
+        ),
+        "audio/flac" | "audio/x-flac" => (
+            cfg!(feature = "flac"),
+            "flac",
+            bytes.starts_with(b"fLaC"),
+            "FLAC",
+        ),
+        "audio/mpeg" | "audio/mp3" => (
+            cfg!(feature = "mp3"),
+            "mp3",
+            bytes.starts_with(b"ID3")
+                || (bytes.len() > 1 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0),
+            "MP3",
+        ),
+        other => {
+            return Err(AssetError::decode(format!(
+                "{}: expected audio, got {other}",
+                media.origin
+            )));
+        }
+    })
 }
 
 /// Samples decoded to try a compressed sound: its first packets (32 Ki samples, well under a
