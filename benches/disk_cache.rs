@@ -19,6 +19,7 @@ use bevy::image::{CompressedImageFormats, ImageLoader, ImageSampler, ImageType};
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::procedural::encode_png;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use pixsim_dev::DevBackend;

@@ -15,6 +15,7 @@ use bevy::ecs::schedule::{MultiThreadedExecutor, Schedules, SingleThreadedExecut
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, futures_lite::future};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
 const FRAMES: u32 = 500;

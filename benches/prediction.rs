@@ -21,7 +21,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::observe::{AnalyticsEvent, AnalyticsKind};
+use bevy_asset_provider::prediction::PredictionSettings;
 use bevy_asset_provider::prelude::*;
 use pixsim_dev::DevBackend;
 
@@ -67,9 +70,9 @@ impl Playthrough {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, AssetPlugin::default()))
             .init_asset::<Image>()
-            .insert_resource(PlaySession::new(format!("pt-{n}"), format!("player-{n}")))
             .add_plugins(
                 AssetProviderPlugin::new()
+                    .with_session(PlaySession::new(format!("pt-{n}"), format!("player-{n}")))
                     .without_disk_cache()
                     .with_backend(source)
                     .with_prediction(prediction.clone()),

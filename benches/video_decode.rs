@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use bevy_asset_provider::video::ClipSpec;
 use bevy_asset_provider::video::DEFAULT_LOOK_AHEAD;
 use bevy_asset_provider::video::VideoClip;
+use bevy_asset_provider::video::{VideoClips, VideoPlayer, VideoState};
 
 const WIDTH: u32 = 854;
 const HEIGHT: u32 = 480;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::observe::{AnalyticsEvent, AssetPlayed};
 use bevy_asset_provider::prelude::*;
 use pixsim_dev::DevBackend;
 
@@ -59,11 +60,11 @@ fn main() -> AppExit {
             AssetPlugin::default(),
         ))
         .init_asset::<Image>()
-        .add_plugins(
+        .add_plugins(AssetProviderPlugins::from(
             AssetProviderPlugin::new()
                 .without_disk_cache()
                 .with_backend(backend),
-        )
+        ))
         .insert_resource(Backend(dev))
         // Observers see each event as it is triggered; a `MessageReader` works as well.
         .add_observer(|event: On<AnalyticsEvent>| {

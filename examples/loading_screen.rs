@@ -21,8 +21,10 @@ use bevy::image::{CompressedImageFormats, ImageLoader};
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_asset_loader::prelude::*;
+use bevy_asset_provider::observe::CriticalAsset;
 use bevy_asset_provider::observe::ProviderProgressPlugin;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::LocalGenerator;
 use iyes_progress::{ProgressPlugin, ProgressTracker};
 
 /// A loading screen that waits for files and generated art alike.
@@ -100,7 +102,7 @@ fn main() -> AppExit {
         AssetProviderPlugin::new().with_source(generator)
     };
     let fail = options.fail;
-    app.add_plugins(provider.without_disk_cache())
+    app.add_plugins(AssetProviderPlugins::from(provider.without_disk_cache()))
         .init_state::<Game>()
         // iyes_progress leaves the loading state when every entry is done: bevy_asset_loader's
         // files are one, the provider's critical requests another.

@@ -133,12 +133,12 @@ fn main() -> AppExit {
             AssetPlugin::default(),
         ))
         .init_asset::<Image>()
-        .add_plugins(
+        .add_plugins(AssetProviderPlugins::from(
             AssetProviderPlugin::new()
                 .without_disk_cache()
                 .with_source(images)
                 .with_default_timeout(Duration::from_secs(300)),
-        )
+        ))
         .insert_resource(Fake(fake))
         .insert_resource(Waiting(prompts.len()))
         .add_systems(Startup, move |mut commands: Commands| {

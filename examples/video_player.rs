@@ -19,6 +19,7 @@ use bevy::app::{AppExit, ScheduleRunnerPlugin};
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::LocalGenerator;
+use bevy_asset_provider::video::{VideoEnded, VideoPlayer, VideoState};
 
 fn provider() -> AssetProviderPlugin {
     AssetProviderPlugin::new().without_disk_cache().with_source(
@@ -55,7 +56,7 @@ fn main() -> AppExit {
             AssetPlugin::default(),
         ))
         .init_asset::<Image>()
-        .add_plugins(provider())
+        .add_plugins(AssetProviderPlugins::from(provider()))
         .add_systems(Startup, spawn_player)
         .add_systems(Update, report_headless);
     } else {
@@ -73,7 +74,7 @@ fn main() -> AppExit {
                 })
                 .disable::<bevy::asset::io::web::WebAssetPlugin>(),
         )
-        .add_plugins(provider())
+        .add_plugins(AssetProviderPlugins::from(provider()))
         .add_systems(Startup, (spawn_camera_and_help, spawn_player))
         .add_systems(Update, (control, show_status));
     }

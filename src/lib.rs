@@ -74,11 +74,13 @@ pub mod source;
 pub mod video;
 
 pub use error::{AssetError, AssetErrorKind, MAX_ERROR_MESSAGE};
-pub use plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
+pub use plugin::{
+    AssetProviderPlugin, AssetProviderPlugins, DEFAULT_MANIFEST, PreMadeAssetsPlugin,
+};
 pub use provider::{
-    AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, GenerationTask,
-    MediaHandle, MediaReady, ProviderStats, RequestAsset, RequestCancelled, RequestFailed,
-    RequestReady, SpendCap, TaskStatus,
+    AssetCancelled, AssetFailed, AssetProvider, AssetReady, AssetRequested, DiskAdmin,
+    GenerationTask, MediaHandle, MediaReady, ProviderStats, RequestAsset, RequestCancelled,
+    RequestFailed, RequestReady, SpendCap, TaskStatus,
 };
 pub use request::{
     AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, MediaLimits,
@@ -86,27 +88,16 @@ pub use request::{
 };
 pub use sets::AssetProviderSystems;
 
-/// What a game writes: `use bevy_asset_provider::prelude::*;`.
+/// What a game writes: `use bevy_asset_provider::prelude::*;`. The plugin and its group, the
+/// provider and its requests, their status and results, and scene graphs. The rest is a path
+/// away: [`source`] (sources and the extension points for your own), [`observe`] (analytics,
+/// diagnostics, loading states), [`prediction`], [`scene`], and the crate root.
 pub mod prelude {
-    pub use crate::asset_server::GeneratedAssetSourcePlugin;
-    #[cfg(feature = "disk")]
-    pub use crate::cache::DiskCacheConfig;
-    pub use crate::observe::{
-        AnalyticsEvent, AnalyticsKind, AssetPlayed, AssetProviderDiagnostics,
-    };
-    #[cfg(feature = "state")]
-    pub use crate::observe::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
-    pub use crate::prediction::{PredictionSettings, SceneFlags};
-    pub use crate::scene::{EnterNode, MakeChoice, SceneGraph, SceneMedia};
-    pub use crate::source::{LocalGenerator, PreMadeSource, SourceKind};
-    #[cfg(feature = "video")]
-    pub use crate::video::{VideoClips, VideoEnded, VideoPlayer, VideoState};
+    pub use crate::scene::{EnterNode, MakeChoice, SceneGraph};
     pub use crate::{
-        AssetCancelled, AssetError, AssetErrorKind, AssetFailed, AssetProvider,
-        AssetProviderPlugin, AssetProviderSystems, AssetReady, AssetRequest, AssetRequested,
-        CachingStrategy, GenerationPurpose, GenerationTask, MediaHandle, MediaKind, MediaLimits,
-        MediaReady, PlaySession, RequestAsset, RequestCancelled, RequestFailed, RequestKey,
-        RequestReady, SpendCap, TaskStatus,
+        AssetError, AssetErrorKind, AssetFailed, AssetProvider, AssetProviderPlugin,
+        AssetProviderPlugins, AssetProviderSystems, AssetReady, AssetRequest, CachingStrategy,
+        GenerationTask, MediaHandle, MediaKind, MediaReady, PlaySession, RequestAsset, TaskStatus,
     };
 }
 

@@ -18,17 +18,21 @@ use crate::cache::tier::DiskTier;
 #[cfg(feature = "disk")]
 use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig, tier::MediaCheck};
 use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, WeightedPredictor};
-use crate::provider::{AssetProvider, Placeholders, ProviderParts, SpendCap};
+use crate::provider::{AssetProvider, DiskStartTasks, Placeholders, ProviderParts, SpendCap};
 use crate::request::MediaLimits;
 use crate::request::{LONGEST_WAIT, PlaySession};
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
 use crate::scene::ScenePlugin;
 use crate::source::{AssetSource, LocalGenerator, PreMadeManifestPlugin, PreMadeSource};
+use bevy::app::PluginGroupBuilder;
 
 /// The manifest the default pre-made source reads, relative to the asset folder.
 pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
 
-/// Adds the [`AssetProvider`] resource and everything that serves it.
+/// The core of the plugin: adds the [`AssetProvider`] resource and everything that serves it.
+///
+/// Added alone, it also adds the add-ons of [`AssetProviderPlugins`] that are not in the app
+/// yet. To leave some out, add [`AssetProviderPlugins`] instead and disable them there.
 ///
 /// The default asks, after the memory tier, the game's pre-made assets (`premade/manifest.json`
 /// in the app's asset folder, when it exists) and then the embedded [`LocalGenerator`]. Choose your own chain with
@@ -37,6 +41,7 @@ pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::source::{LocalGenerator, PreMadeSource};
 /// # use std::time::Duration;
 /// App::new().add_plugins(
 ///     AssetProviderPlugin::new()
@@ -62,6 +67,9 @@ pub struct AssetProviderPlugin {
     predictor: Arc<dyn Predictor>,
     offline: bool,
     spend_cap: SpendCap,
+    session: PlaySession,
+    /// Added by [`AssetProviderPlugins`], which adds the add-ons itself.
+    in_group: bool,
 }
 
 /// Where the disk tier lives, if anywhere.
@@ -91,6 +99,7 @@ impl AssetProviderPlugin {
     /// disk under the platform's cache directory for the game (`~/.cache/<game>` on Linux, see
     /// [`with_game_name`](Self::with_game_name)), or under `BEVY_ASSET_PROVIDER_CACHE_DIR` when it
     /// is set. See [`with_disk_cache`](Self::with_disk_cache).
+    #[must_use]
     pub fn new() -> Self {
         Self {
             sources: Vec::new(),
@@ -107,6 +116,8 @@ impl AssetProviderPlugin {
             predictor: Arc::new(WeightedPredictor::default()),
             offline: false,
             spend_cap: SpendCap::default(),
+            session: PlaySession::default(),
+            in_group: false,
         }
     }
 
@@ -132,6 +143,7 @@ impl AssetProviderPlugin {
     /// # }
     /// ```
     #[cfg(feature = "pixsim")]
+    #[must_use]
     pub fn with_backend(mut self, backend: PixSimSource) -> Self {
         self.sources.clear();
         self = self.with_source(PreMadeSource::from_manifest(DEFAULT_MANIFEST).optional());
@@ -142,24 +154,28 @@ impl AssetProviderPlugin {
     }
 
     /// Appends a source; sources are asked in the order they were added.
+    #[must_use]
     pub fn with_source(mut self, source: impl AssetSource) -> Self {
         self.sources.push(Arc::new(source));
         self
     }
 
     /// Appends a shared source (for example one a test keeps a handle to).
+    #[must_use]
     pub fn with_shared_source(mut self, source: Arc<dyn AssetSource>) -> Self {
         self.sources.push(source);
         self
     }
 
     /// Replaces every source.
+    #[must_use]
     pub fn with_sources(mut self, sources: Vec<Arc<dyn AssetSource>>) -> Self {
         self.sources = sources;
         self
     }
 
     /// The image shown behind image and video handles until the real media arrives.
+    #[must_use]
     pub fn with_placeholder_image(mut self, image: Image) -> Self {
         self.placeholders.image = image;
         self
@@ -168,24 +184,28 @@ impl AssetProviderPlugin {
     /// A sound behind audio handles until the real one arrives (default: none, so an
     /// `AudioPlayer` starts when the real sound arrives).
     #[cfg(feature = "audio")]
+    #[must_use]
     pub fn with_placeholder_audio(mut self, sound: AudioSource) -> Self {
         self.placeholders.audio = Some(sound);
         self
     }
 
     /// Worker threads of the provider's runtime (default 2).
+    #[must_use]
     pub fn with_runtime_threads(mut self, threads: usize) -> Self {
         self.runtime_threads = threads.max(1);
         self
     }
 
     /// How many generator calls may run at once (default 4).
+    #[must_use]
     pub fn with_max_concurrent_generations(mut self, limit: usize) -> Self {
         self.max_concurrent_generations = limit.max(1);
         self
     }
 
     /// How many decodes may run at once (default 2).
+    #[must_use]
     pub fn with_max_concurrent_decodes(mut self, limit: usize) -> Self {
         self.max_concurrent_decodes = limit.max(1);
         self
@@ -193,6 +213,7 @@ impl AssetProviderPlugin {
 
     /// How long a request waits when it sets no `max_wait` (default 60 s; at most 365 days,
     /// which longer timeouts become).
+    #[must_use]
     pub fn with_default_timeout(mut self, timeout: Duration) -> Self {
         self.default_timeout = timeout.min(LONGEST_WAIT);
         self
@@ -201,6 +222,7 @@ impl AssetProviderPlugin {
     /// The largest images and video frames accepted (default [`MediaLimits::default`]: 8192
     /// pixels a side, 16,777,216 pixels). Sizes are read from headers before decoding; media
     /// over a limit fails its request with a `Decode` error.
+    #[must_use]
     pub fn with_media_limits(mut self, limits: MediaLimits) -> Self {
         self.media_limits = limits;
         self
@@ -210,6 +232,7 @@ impl AssetProviderPlugin {
     /// per minute (default: no cap); a request past the cap fails with
     /// [`AssetErrorKind::SpendCapReached`](crate::AssetErrorKind::SpendCapReached). Prefetches
     /// have their own budget ([`with_prediction`](Self::with_prediction)). See [`SpendCap`].
+    #[must_use]
     pub fn with_spend_cap(mut self, cap: SpendCap) -> Self {
         self.spend_cap = cap;
         self
@@ -217,17 +240,20 @@ impl AssetProviderPlugin {
 
     /// Prefetches the likely next choices of scene graphs within `settings`' budget (on by
     /// default with [`PredictionSettings::default`]).
+    #[must_use]
     pub fn with_prediction(mut self, settings: PredictionSettings) -> Self {
         self.prediction = settings;
         self
     }
 
     /// No prefetching.
+    #[must_use]
     pub fn without_prediction(self) -> Self {
         self.with_prediction(PredictionSettings::off())
     }
 
     /// Ranks the next choices with `predictor` instead of [`WeightedPredictor`].
+    #[must_use]
     pub fn with_predictor(mut self, predictor: impl Predictor) -> Self {
         self.predictor = Arc::new(predictor);
         self
@@ -239,6 +265,7 @@ impl AssetProviderPlugin {
         not(feature = "disk"),
         expect(unused_mut, reason = "nothing to turn off")
     )]
+    #[must_use]
     pub fn without_disk_cache(mut self) -> Self {
         #[cfg(feature = "disk")]
         {
@@ -256,6 +283,7 @@ impl AssetProviderPlugin {
     /// A request nothing serves keeps its placeholder and fails as
     /// [`NoSource`](crate::AssetErrorKind::NoSource), with one warning per request key that
     /// names it. Bake a story first (`cargo run --example bake`) so it plays offline whole.
+    #[must_use]
     pub fn with_offline(mut self, offline: bool) -> Self {
         self.offline = offline;
         self
@@ -266,8 +294,17 @@ impl AssetProviderPlugin {
         self.offline
     }
 
+    /// The play session the provider starts in (default [`PlaySession::default`]). Change it
+    /// later with [`AssetProvider::set_session`].
+    #[must_use]
+    pub fn with_session(mut self, session: PlaySession) -> Self {
+        self.session = session;
+        self
+    }
+
     /// How many completed results the memory tier keeps (default 64; 0 turns it off). Each
     /// entry keeps its media alive, so size it to what a scene reuses.
+    #[must_use]
     pub fn with_memory_capacity(mut self, entries: usize) -> Self {
         self.memory_capacity = entries;
         self
@@ -288,6 +325,7 @@ impl AssetProviderPlugin {
             max_concurrent_decodes: self.max_concurrent_decodes,
             media_limits: self.media_limits,
             offline: self.offline,
+            disk_tasks: Default::default(),
         }
     }
 
@@ -304,12 +342,14 @@ impl AssetProviderPlugin {
     /// Keeps results in the disk tier configured by `config` (a directory, a size cap, when
     /// reads are verified). The cache is opened off the frame on first use; a directory that
     /// cannot be used is logged once and the plugin goes on memory-only.
+    #[must_use]
     pub fn with_disk_cache(mut self, config: DiskCacheConfig) -> Self {
         self.disk = DiskSetting::At(config);
         self
     }
 
     /// Keeps results on disk under `directory`, with the default cap (2 GiB).
+    #[must_use]
     pub fn with_disk_cache_dir(self, directory: impl Into<PathBuf>) -> Self {
         self.with_disk_cache(DiskCacheConfig::new(directory))
     }
@@ -318,6 +358,7 @@ impl AssetProviderPlugin {
     /// (`~/.cache/<name>` on Linux). Without it, the directory is
     /// `~/.cache/bevy_asset_provider/<executable name>`, which two games whose executables share
     /// a name (`game`, `main`) would share; set it.
+    #[must_use]
     pub fn with_game_name(mut self, name: impl Into<String>) -> Self {
         self.disk = DiskSetting::ForGame(Some(name.into()));
         self
@@ -383,17 +424,10 @@ impl Plugin for AssetProviderPlugin {
             AssetProviderSystems::Predict.after(AssetProviderSystems::Request),
         );
         crate::provider::systems::add_to(app);
-        app.add_plugins((
-            crate::observe::ObservePlugin,
-            PredictionPlugin::new(self.prediction.clone(), self.predictor.clone()),
-        ));
-        if !app.is_plugin_added::<ScenePlugin>() {
-            app.add_plugins(ScenePlugin);
-        }
-        app.add_plugins(PreMadeManifestPlugin::for_sources(&self.sources));
         app.add_plugins(crate::asset_server::GeneratedAssetLoadersPlugin);
-        #[cfg(feature = "video")]
-        app.add_plugins(crate::video::VideoPlugin);
+        if !self.in_group {
+            self.add_missing_add_ons(app);
+        }
     }
 
     fn finish(&self, app: &mut App) {
@@ -406,7 +440,10 @@ impl Plugin for AssetProviderPlugin {
         if !app.world().contains_resource::<Assets<AudioSource>>() {
             app.init_asset::<AudioSource>();
         }
-        let config = self.runtime_config();
+        let mut config = self.runtime_config();
+        if let Some(tasks) = app.world_mut().remove_resource::<DiskStartTasks>() {
+            config.disk_tasks = tasks.0;
+        }
         #[cfg(feature = "disk")]
         let disk = self.disk_tier();
         #[cfg(not(feature = "disk"))]
@@ -430,10 +467,111 @@ impl Plugin for AssetProviderPlugin {
             memory_capacity: self.memory_capacity,
             disk,
             spend_cap: self.spend_cap,
+            session: self.session.clone(),
         };
-        let mut provider = AssetProvider::new(parts);
-        // The provider starts in the session the game inserted before the plugin, if any.
-        let _ = provider.sync_session(world.resource::<PlaySession>());
-        app.insert_resource(provider);
+        app.insert_resource(AssetProvider::new(parts));
+    }
+}
+
+impl AssetProviderPlugin {
+    /// The add-ons a lone core plugin adds, skipping those the game added itself.
+    fn add_missing_add_ons(&self, app: &mut App) {
+        if !app.is_plugin_added::<crate::observe::ObservePlugin>() {
+            app.add_plugins(crate::observe::ObservePlugin);
+        }
+        if !app.is_plugin_added::<ScenePlugin>() {
+            app.add_plugins(ScenePlugin);
+        }
+        if !app.is_plugin_added::<PredictionPlugin>() {
+            app.add_plugins(self.prediction_plugin());
+        }
+        if !app.is_plugin_added::<PreMadeAssetsPlugin>() {
+            app.add_plugins(PreMadeAssetsPlugin::for_sources(&self.sources));
+        }
+        #[cfg(feature = "video")]
+        if !app.is_plugin_added::<crate::video::VideoPlugin>() {
+            app.add_plugins(crate::video::VideoPlugin);
+        }
+    }
+
+    /// Prediction as [`with_prediction`](Self::with_prediction) and
+    /// [`with_predictor`](Self::with_predictor) set it.
+    fn prediction_plugin(&self) -> PredictionPlugin {
+        PredictionPlugin::new(self.prediction.clone(), self.predictor.clone())
+    }
+}
+
+/// Every part of the plugin, as a group a game trims:
+///
+/// - [`AssetProviderPlugin`]: the core (the provider, its runtime, its systems, `gen://` paths),
+/// - [`ObservePlugin`](crate::observe::ObservePlugin): analytics and diagnostics,
+/// - [`ScenePlugin`]: scene graphs and their media,
+/// - [`PredictionPlugin`]: prefetching the likely next choices (needs [`ScenePlugin`]),
+/// - [`PreMadeAssetsPlugin`]: pre-made manifests loaded and reloaded through the asset server,
+/// - `VideoPlugin` (with the `video` feature): clips decoded and played.
+///
+/// ```no_run
+/// # use bevy::prelude::*;
+/// # use bevy_asset_provider::prelude::*;
+/// use bevy_asset_provider::prediction::PredictionPlugin;
+///
+/// App::new().add_plugins((
+///     DefaultPlugins,
+///     AssetProviderPlugins::from(AssetProviderPlugin::default().with_game_name("my_game"))
+///         .build()
+///         .disable::<PredictionPlugin>(),
+/// ));
+/// ```
+#[derive(Clone, Default)]
+pub struct AssetProviderPlugins {
+    core: AssetProviderPlugin,
+}
+
+impl From<AssetProviderPlugin> for AssetProviderPlugins {
+    fn from(core: AssetProviderPlugin) -> Self {
+        Self { core }
+    }
+}
+
+impl PluginGroup for AssetProviderPlugins {
+    fn build(self) -> PluginGroupBuilder {
+        let prediction = self.core.prediction_plugin();
+        let pre_made = PreMadeAssetsPlugin::for_sources(&self.core.sources);
+        let core = AssetProviderPlugin {
+            in_group: true,
+            ..self.core
+        };
+        let group = PluginGroupBuilder::start::<Self>()
+            .add(core)
+            .add(crate::observe::ObservePlugin)
+            .add(ScenePlugin)
+            .add(prediction)
+            .add(pre_made);
+        #[cfg(feature = "video")]
+        let group = group.add(crate::video::VideoPlugin);
+        group
+    }
+}
+
+/// Serves the chain's [`PreMadeSource`]s through the app's asset server: their manifests are
+/// loaded (and hot-reloaded) as assets and their files read with the server's readers. Without
+/// it a pre-made source reads its folder itself, as without Bevy. Part of
+/// [`AssetProviderPlugins`].
+pub struct PreMadeAssetsPlugin(PreMadeManifestPlugin);
+
+impl PreMadeAssetsPlugin {
+    /// Follows the pre-made sources among `sources`.
+    fn for_sources(sources: &[Arc<dyn AssetSource>]) -> Self {
+        Self(PreMadeManifestPlugin::for_sources(sources))
+    }
+}
+
+impl Plugin for PreMadeAssetsPlugin {
+    fn build(&self, app: &mut App) {
+        self.0.build(app);
+    }
+
+    fn finish(&self, app: &mut App) {
+        self.0.finish(app);
     }
 }

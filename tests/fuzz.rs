@@ -20,9 +20,11 @@ use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, NewEntry};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::SceneGraphError;
 use bevy_asset_provider::source::PreMadeManifest;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 #[cfg(feature = "video")]
 use bevy_asset_provider::video::ClipSpec;
+use bevy_asset_provider::{MediaLimits, RequestKey};
 use common::{TempDir, update_until, wav};
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -12,6 +12,7 @@ mod playing {
     use bevy::ecs::system::SystemParam;
     use bevy::prelude::*;
     use bevy_asset_provider::prelude::*;
+    use bevy_asset_provider::video::{VideoClips, VideoPlayer};
 
     use crate::script::SceneTasks;
 

@@ -120,7 +120,7 @@ fn main() -> AppExit {
             AssetPlugin::default(),
         ))
         .init_asset::<Image>()
-        .add_plugins(provider)
+        .add_plugins(AssetProviderPlugins::from(provider))
         .init_resource::<Journal>()
         .add_systems(Startup, load_story)
         .add_systems(
@@ -151,7 +151,7 @@ fn main() -> AppExit {
                 })
                 .disable::<bevy::asset::io::web::WebAssetPlugin>(),
         )
-        .add_plugins(provider)
+        .add_plugins(AssetProviderPlugins::from(provider))
         .add_systems(Startup, (load_story, ui::setup))
         .add_systems(
             Update,

@@ -5,8 +5,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use bevy::prelude::*;
+use bevy_asset_provider::AssetRequested;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{MakeChoice, SceneGraph, SceneMedia};
+#[cfg(feature = "video")]
+use bevy_asset_provider::video::{VideoEnded, VideoPlayer};
 use serde_json::json;
 
 use crate::cli::Options;
@@ -257,7 +260,7 @@ pub fn finish(
             .copied()
     };
     let stats = provider.stats();
-    let disk_stats = provider.disk_stats();
+    let disk_stats = provider.disk().stats();
     let tiers = json!({"memory": stats.memory_hits,
                        "disk": disk_stats.map(|disk| disk.hits),
                        "pre_made": stats.pre_made, "generated": stats.generated});
@@ -302,7 +305,7 @@ pub fn finish(
                "by_source": journal.by_source,
                "time_to_real_media_ms": {"p50": percentile(0.5), "max": times.last()},
                "tiers": tiers, "disk": disk, "backend": backend,
-               "resumed_jobs": provider.resumed_jobs(),
+               "resumed_jobs": provider.disk().resumed_jobs(),
                "prefetch": {"started": stats.prefetched, "used": stats.prefetch_used,
                             "wasted": stats.prefetch_wasted},
                "videos": videos, "requests": requests})

@@ -2,8 +2,10 @@
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use bevy_asset_provider::observe::AssetProviderDiagnostics;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{MakeChoice, SceneGraph, SceneMedia};
+use bevy_asset_provider::{AssetRequested, RequestKey};
 
 use crate::cli::Options;
 use crate::clips::{Clips, show_on_stage, stage_playing};

@@ -7,6 +7,7 @@
 //! ```no_run
 //! use bevy::prelude::*;
 //! use bevy_asset_provider::prelude::*;
+//! use bevy_asset_provider::asset_server::GeneratedAssetSourcePlugin;
 //!
 //! fn main() {
 //!     App::new()

@@ -25,6 +25,7 @@ pub const GEN_SOURCE: &str = "gen";
 /// ```no_run
 /// use bevy::prelude::*;
 /// use bevy_asset_provider::prelude::*;
+/// use bevy_asset_provider::asset_server::GeneratedAssetSourcePlugin;
 ///
 /// App::new()
 ///     .add_plugins(GeneratedAssetSourcePlugin)

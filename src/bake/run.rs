@@ -479,8 +479,7 @@ fn fits(kind: MediaKind, mime: &str) -> bool {
 fn picture_of(decoded: &DecodedMedia) -> Option<&bevy::image::Image> {
     match decoded {
         DecodedMedia::Image(image) => Some(image),
-        #[cfg(feature = "video")]
-        DecodedMedia::Video { first_frame, .. } => Some(first_frame),
+        DecodedMedia::Extended { image, .. } => Some(image),
         #[cfg(feature = "audio")]
         DecodedMedia::Audio(_) => None,
     }

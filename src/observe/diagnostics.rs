@@ -148,7 +148,7 @@ pub(crate) fn measure(
 /// The disk tier's hits, misses, bytes and evictions.
 #[cfg(feature = "disk")]
 fn disk_counters(provider: &AssetProvider) -> [Option<f64>; 4] {
-    let disk = provider.disk_stats().unwrap_or_default();
+    let disk = provider.disk().stats().unwrap_or_default();
     [disk.hits, disk.misses, disk.bytes, disk.evictions].map(|count| Some(count as f64))
 }
 

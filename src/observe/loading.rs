@@ -109,6 +109,7 @@ impl LoadingProgress {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::observe::LoadingStatePlugin;
 /// # #[derive(States, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 /// # enum Game { #[default] Loading, Menu, LevelLoading, Playing, Broken }
 /// App::new().add_plugins((
@@ -127,6 +128,7 @@ pub struct LoadingStatePlugin<S: FreelyMutableState> {
 
 impl<S: FreelyMutableState> LoadingStatePlugin<S> {
     /// Waits in `loading`, then moves to `next`.
+    #[must_use]
     pub fn new(loading: S, next: S) -> Self {
         Self {
             loading,
@@ -136,6 +138,7 @@ impl<S: FreelyMutableState> LoadingStatePlugin<S> {
     }
 
     /// Moves to `failure` when a critical request fails.
+    #[must_use]
     pub fn on_failure(mut self, failure: S) -> Self {
         self.failure = Some(failure);
         self

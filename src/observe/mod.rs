@@ -24,8 +24,8 @@ pub use progress::ProviderProgressPlugin;
 
 /// The observing part of the plugin: the [`AnalyticsEvent`] and [`AssetPlayed`] messages (each
 /// analytics message triggered as an event too, for observers) and the
-/// [diagnostics](AssetProviderDiagnostics). [`AssetProviderPlugin`](crate::AssetProviderPlugin)
-/// adds it. Its systems run only on frames that have something for them.
+/// [diagnostics](AssetProviderDiagnostics). Part of
+/// [`AssetProviderPlugins`](crate::AssetProviderPlugins). Its systems run only on frames that have something for them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ObservePlugin;
 

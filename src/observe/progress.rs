@@ -57,6 +57,7 @@ pub struct ProviderProgressPlugin<S: FreelyMutableState> {
 
 impl<S: FreelyMutableState> ProviderProgressPlugin<S> {
     /// Reports while the game is in `loading`.
+    #[must_use]
     pub fn new(loading: S) -> Self {
         Self {
             loading,
@@ -65,6 +66,7 @@ impl<S: FreelyMutableState> ProviderProgressPlugin<S> {
     }
 
     /// Moves to `failure` when a critical request fails.
+    #[must_use]
     pub fn on_failure(mut self, failure: S) -> Self {
         self.failure = Some(failure);
         self

@@ -8,8 +8,10 @@
 //! [`SceneGraph::node_media`] builds for the real step, so when the player chooses, the
 //! foreground request joins the prefetch (or finds it done) instead of starting again.
 
+mod counts;
 mod predictor;
 
+pub use counts::ChoiceCounts;
 pub use predictor::{PredictedStep, PredictionContext, Predictor, SceneFlags, WeightedPredictor};
 
 use std::collections::HashMap;
@@ -18,10 +20,10 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 use crate::provider::AssetProvider;
-use crate::provider::ChoiceCountsLoaded;
 use crate::request::PlaySession;
 use crate::request::{AssetRequest, RequestKey};
 use crate::scene::{EnterNode, MakeChoice, SceneGraph};
+use counts::CountsFromDisk;
 
 /// The prefetch budget. Set it with
 /// [`AssetProviderPlugin::with_prediction`](crate::plugin::AssetProviderPlugin::with_prediction)
@@ -60,6 +62,7 @@ impl Default for PredictionSettings {
 
 impl PredictionSettings {
     /// Prediction switched off.
+    #[must_use]
     pub fn off() -> Self {
         Self {
             enabled: false,
@@ -68,30 +71,35 @@ impl PredictionSettings {
     }
 
     /// Sets the in-flight limit.
+    #[must_use]
     pub fn max_in_flight(mut self, jobs: usize) -> Self {
         self.max_in_flight = jobs;
         self
     }
 
     /// Sets how many predicted steps are prefetched per node.
+    #[must_use]
     pub fn max_steps_per_node(mut self, steps: usize) -> Self {
         self.max_steps_per_node = steps;
         self
     }
 
     /// Sets the spend cap per session.
+    #[must_use]
     pub fn max_per_session(mut self, jobs: u64) -> Self {
         self.max_per_session = jobs;
         self
     }
 
     /// Sets the least probability worth prefetching.
+    #[must_use]
     pub fn min_probability(mut self, probability: f32) -> Self {
         self.min_probability = probability;
         self
     }
 
     /// Sets how far along an abandoned prefetch must be to be kept.
+    #[must_use]
     pub fn keep_if_progress(mut self, fraction: f32) -> Self {
         self.keep_if_progress = fraction;
         self
@@ -104,8 +112,10 @@ pub(crate) struct ActivePredictor(pub Arc<dyn Predictor>);
 
 /// The prediction part of the plugin: follows the player through scene graphs and keeps the
 /// likely next steps prefetched within [`PredictionSettings`]' budget, ranking them with a
-/// [`Predictor`] and the [`ChoiceCounts`] it keeps. [`AssetProviderPlugin`](crate::AssetProviderPlugin)
-/// adds it (see its `with_prediction` and `with_predictor`).
+/// [`Predictor`] and the [`ChoiceCounts`] it keeps. Part of
+/// [`AssetProviderPlugins`](crate::AssetProviderPlugins), after the
+/// [`ScenePlugin`](crate::scene::ScenePlugin) it needs; configured by
+/// [`AssetProviderPlugin`](crate::AssetProviderPlugin)'s `with_prediction` and `with_predictor`.
 #[derive(Clone)]
 pub struct PredictionPlugin {
     settings: PredictionSettings,
@@ -114,6 +124,7 @@ pub struct PredictionPlugin {
 
 impl PredictionPlugin {
     /// Prediction within `settings`, ranked by `predictor`.
+    #[must_use]
     pub fn new(settings: PredictionSettings, predictor: Arc<dyn Predictor>) -> Self {
         Self {
             settings,
@@ -124,7 +135,15 @@ impl PredictionPlugin {
 
 impl Plugin for PredictionPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(self.settings.clone())
+        if !app.is_plugin_added::<crate::scene::ScenePlugin>() {
+            warn!(
+                "PredictionPlugin follows scene graphs: add ScenePlugin before it; no prediction"
+            );
+            return;
+        }
+        let from_disk = CountsFromDisk::load(app);
+        app.insert_resource(from_disk)
+            .insert_resource(self.settings.clone())
             .insert_resource(ActivePredictor(self.predictor.clone()))
             .init_resource::<SceneFlags>()
             .init_resource::<PredictionState>()
@@ -148,16 +167,17 @@ impl Plugin for PredictionPlugin {
 /// session changed, a graph is still loading, or prefetches wait for a slot.
 fn has_work(
     state: Res<PredictionState>,
-    session: Res<PlaySession>,
+    provider: Option<Res<AssetProvider>>,
     settings: Res<PredictionSettings>,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,
-    mut counts: MessageReader<ChoiceCountsLoaded>,
+    from_disk: Res<CountsFromDisk>,
 ) -> bool {
     // Every reader is read (the system keeps its own cursors), so each message wakes it once.
-    let fresh = enters.read().count() + choices.read().count() + counts.read().count();
+    let fresh = enters.read().count() + choices.read().count();
     fresh > 0
-        || session.is_changed()
+        || from_disk.has_arrived()
+        || provider.is_some_and(|provider| state.session.as_ref() != Some(provider.session()))
         || settings.is_changed()
         || state.pending.is_some()
         || !state.waiting.is_empty()
@@ -169,26 +189,6 @@ fn has_work(
 struct Target {
     node: String,
     via: String,
-}
-
-/// How often players took each choice of each scene graph: this run's choices and, with the
-/// disk tier, every run's before. The [`WeightedPredictor`] blends them with edge weights.
-#[derive(Resource, Clone, Debug, Default, Reflect)]
-#[reflect(Resource, Debug, Default)]
-pub struct ChoiceCounts(HashMap<(String, String), u64>);
-
-impl ChoiceCounts {
-    /// How often players took choice `edge` of scene graph `graph`.
-    pub fn get(&self, graph: &str, edge: &str) -> u64 {
-        self.0
-            .get(&(graph.to_owned(), edge.to_owned()))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn add(&mut self, graph: String, edge: String, count: u64) {
-        *self.0.entry((graph, edge)).or_default() += count;
-    }
 }
 
 /// Where the player is, as the predictor sees it, and what it prefetched.
@@ -204,6 +204,9 @@ pub struct PredictionState {
     #[reflect(ignore)]
     waiting: Vec<(RequestKey, AssetRequest, Target)>,
     started_this_session: u64,
+    /// The provider's session `started_this_session` counts for.
+    #[reflect(ignore)]
+    session: Option<PlaySession>,
     #[reflect(ignore)]
     pending: Option<(Handle<SceneGraph>, Position)>,
 }
@@ -239,22 +242,16 @@ pub(crate) fn predict_next(
     settings: Res<PredictionSettings>,
     predictor: Res<ActivePredictor>,
     flags: Res<SceneFlags>,
-    mut session: ResMut<PlaySession>,
     graphs: Res<Assets<SceneGraph>>,
-    mut enters: MessageReader<EnterNode>,
-    mut choices: MessageReader<MakeChoice>,
+    (mut enters, mut choices): (MessageReader<EnterNode>, MessageReader<MakeChoice>),
     mut provider: ResMut<AssetProvider>,
     mut state: ResMut<PredictionState>,
-    (mut counts, mut loaded): (ResMut<ChoiceCounts>, MessageReader<ChoiceCountsLoaded>),
+    (mut counts, from_disk): (ResMut<ChoiceCounts>, Res<CountsFromDisk>),
 ) {
-    for ChoiceCountsLoaded(earlier) in loaded.read() {
-        for (graph, edge, count) in earlier {
-            counts.add(graph.clone(), edge.clone(), *count);
-        }
-    }
-    // Prefetches are keyed with the session as it is now, even if it changed this frame.
-    crate::provider::systems::sync(&mut provider, &mut session);
-    if session.is_changed() {
+    from_disk.add_to(&mut counts);
+    // The provider keys prefetches with the session as it is now; the budget follows it.
+    if state.session.as_ref() != Some(provider.session()) {
+        state.session = Some(provider.session().clone());
         state.started_this_session = 0;
     }
     for enter in enters.read() {
@@ -262,8 +259,7 @@ pub(crate) fn predict_next(
     }
     for choice in choices.read() {
         if let Some(graph) = graphs.get(&choice.graph) {
-            counts.add(graph.id.clone(), choice.edge.clone(), 1);
-            provider.record_choice(&graph.id, &choice.edge);
+            counts.record(&provider, &graph.id, &choice.edge);
         }
         state.pending = Some((choice.graph.clone(), Position::Edge(choice.edge.clone())));
     }
@@ -273,71 +269,73 @@ pub(crate) fn predict_next(
         }
         return;
     }
-    let moved = match state.pending.take() {
-        Some((handle, position)) => match graphs.get(&handle) {
-            Some(graph) => {
-                let node = match position {
-                    Position::Node(node) => Some(node),
-                    Position::Edge(edge) => graph.edge(&edge).map(|edge| edge.to.clone()),
-                };
-                state.graph = Some(handle);
-                state.at = node;
-                true
-            }
-            None => {
-                // The graph is still loading: look again next frame.
-                state.pending = Some((handle, position));
-                false
-            }
-        },
-        None => false,
-    };
-    if moved {
-        plan(
-            &settings,
-            &predictor,
-            &flags,
-            &graphs,
-            &counts,
-            &mut provider,
-            &mut state,
-        );
+    if state.arrive(&graphs) {
+        let ranking = Ranking {
+            settings: &settings,
+            predictor: &predictor,
+            flags: &flags,
+            graphs: &graphs,
+            counts: &counts,
+        };
+        plan(&ranking, &mut provider, &mut state);
     }
     if !state.waiting.is_empty() {
         start_waiting(&settings, &mut provider, &mut state);
     }
 }
 
+impl PredictionState {
+    /// Moves to where the player went, once its graph has loaded; whether the player moved.
+    fn arrive(&mut self, graphs: &Assets<SceneGraph>) -> bool {
+        let Some((handle, position)) = self.pending.take() else {
+            return false;
+        };
+        let Some(graph) = graphs.get(&handle) else {
+            // The graph is still loading: look again next frame.
+            self.pending = Some((handle, position));
+            return false;
+        };
+        self.at = match position {
+            Position::Node(node) => Some(node),
+            Position::Edge(edge) => graph.edge(&edge).map(|edge| edge.to.clone()),
+        };
+        self.graph = Some(handle);
+        true
+    }
+}
+
+/// What ranks the next steps.
+struct Ranking<'a> {
+    settings: &'a PredictionSettings,
+    predictor: &'a ActivePredictor,
+    flags: &'a SceneFlags,
+    graphs: &'a Assets<SceneGraph>,
+    counts: &'a ChoiceCounts,
+}
+
 /// Ranks the steps from where the player is, gives up prefetches off the likely paths and
 /// queues the new ones.
-fn plan(
-    settings: &PredictionSettings,
-    predictor: &ActivePredictor,
-    flags: &SceneFlags,
-    graphs: &Assets<SceneGraph>,
-    choice_counts: &ChoiceCounts,
-    provider: &mut AssetProvider,
-    state: &mut PredictionState,
-) {
+fn plan(ranking: &Ranking, provider: &mut AssetProvider, state: &mut PredictionState) {
     let (Some(handle), Some(at)) = (state.graph.clone(), state.at.clone()) else {
         return;
     };
-    let Some(graph) = graphs.get(&handle) else {
+    let Some(graph) = ranking.graphs.get(&handle) else {
         return;
     };
-    let counts = |edge: &str| choice_counts.get(&graph.id, edge);
+    let counts = |edge: &str| ranking.counts.get(&graph.id, edge);
     let context = PredictionContext {
         graph,
         at: &at,
-        flags,
+        flags: ranking.flags,
         counts: &counts,
     };
-    let steps: Vec<PredictedStep> = predictor
+    let steps: Vec<PredictedStep> = ranking
+        .predictor
         .0
         .predict(&context)
         .into_iter()
-        .filter(|step| step.probability >= settings.min_probability)
-        .take(settings.max_steps_per_node)
+        .filter(|step| step.probability >= ranking.settings.min_probability)
+        .take(ranking.settings.max_steps_per_node)
         .collect();
     let mut wanted: Vec<(RequestKey, AssetRequest, Target)> = Vec::new();
     for step in &steps {
@@ -366,7 +364,7 @@ fn plan(
         .collect();
     for key in abandoned {
         state.targets.remove(&key);
-        provider.cancel_prefetch(&key, settings.keep_if_progress);
+        provider.cancel_prefetch(&key, ranking.settings.keep_if_progress);
     }
     state.targets.retain(|_, target| !keep_for_player(target));
     state.waiting = wanted
@@ -393,7 +391,7 @@ fn start_waiting(
             break;
         }
         let before = provider.stats().prefetched;
-        provider.prefetch(request);
+        let _ = provider.prefetch(request);
         state.started_this_session += provider.stats().prefetched - before;
         state.targets.insert(key, target);
     }

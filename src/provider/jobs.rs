@@ -1,16 +1,30 @@
-//! The job table: every job on the runtime, who holds it, and which key it answers. Plain data,
-//! so its rules (joining, releasing, the background count) are tested without an `App`.
+//! The job table: every job on the runtime, who holds it, and which key it answers; when a job
+//! ends, each holder's share of the result. Plain data, so its rules (joining, releasing, the
+//! background count) are tested without an `App`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::Entity;
 
-use crate::provider::ready::WaiterSlot;
-use crate::provider::{AnalyticsEvent, AnalyticsKind};
-use crate::provider::{JobId, MediaHandle};
-use crate::request::{MediaKind, RequestKey};
-use crate::source::LaneFlag;
+use crate::error::AssetError;
+use crate::provider::analytics::{AnalyticsEvent, AnalyticsKind};
+use crate::provider::task::MediaHandle;
+use crate::provider::waiters::WaiterSlot;
+use crate::request::{AssetRequest, MediaKind, RequestKey};
+use crate::runtime::JobId;
+use crate::source::{LaneFlag, SourceKind};
+
+/// How a job ended: which kind of source served it and from where, or why not.
+pub(crate) type Outcome = Result<(SourceKind, String), AssetError>;
+
+/// One holder's share of a job's end: its entity, how long it waited, whether it prefetched.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HolderEnd {
+    pub entity: Option<Entity>,
+    pub elapsed: Duration,
+    pub prefetch: bool,
+}
 
 /// What analytics events and messages about a request say it is.
 #[derive(Clone, Debug)]
@@ -22,6 +36,16 @@ pub(crate) struct Subject {
 }
 
 impl Subject {
+    /// What `request`, keyed `key`, is.
+    pub fn of(key: RequestKey, request: &AssetRequest) -> Self {
+        Self {
+            key,
+            kind: request.kind,
+            scene_id: request.scene_id.clone(),
+            choice_id: request.choice_id.clone(),
+        }
+    }
+
     /// An event of `what` about this request.
     pub fn event(&self, what: AnalyticsKind, prefetch: bool) -> AnalyticsEvent {
         let mut event = AnalyticsEvent::new(what, self.key, self.kind);
@@ -55,7 +79,40 @@ pub(crate) struct Job {
     pub started: Instant,
 }
 
+impl Holder {
+    /// A holder from now on.
+    pub fn new(entity: Option<Entity>, prefetch: bool, waiter: Option<WaiterSlot>) -> Self {
+        Self {
+            entity,
+            since: Instant::now(),
+            prefetch,
+            waiter,
+        }
+    }
+}
+
 impl Job {
+    /// Tells each waiting future how the job ended and returns every holder's share, for the
+    /// messages and tasks.
+    pub fn fan_out(&mut self, outcome: &Outcome, now: Instant) -> Vec<HolderEnd> {
+        let mut ends = Vec::with_capacity(self.holders.len());
+        for holder in std::mem::take(&mut self.holders) {
+            if let Some(waiter) = holder.waiter {
+                // Err: the future was dropped on its way here; its release will find no job.
+                let _ = waiter.sender.send(match outcome {
+                    Ok(_) => Ok(self.handle.clone()),
+                    Err(error) => Err(error.clone()),
+                });
+            }
+            ends.push(HolderEnd {
+                entity: holder.entity,
+                elapsed: now.duration_since(holder.since),
+                prefetch: holder.prefetch,
+            });
+        }
+        ends
+    }
+
     /// Whether the job is a prefetch no foreground request holds yet.
     pub fn is_background(&self) -> bool {
         !self.lane.is_foreground()

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::provider::MediaHandle;
+use crate::provider::task::MediaHandle;
 use crate::request::RequestKey;
 
 struct Entry {

@@ -5,7 +5,7 @@ use bevy::prelude::*;
 use std::time::Duration;
 
 use crate::error::AssetError;
-use crate::provider::{MediaHandle, TaskStatus};
+use crate::provider::task::{MediaHandle, TaskStatus};
 use crate::request::{AssetRequest, MediaKind, RequestKey};
 use crate::source::SourceKind;
 
@@ -119,6 +119,7 @@ pub struct AssetCancelled {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::RequestReady;
 /// fn show_portrait(mut commands: Commands) {
 ///     commands
 ///         .spawn(AssetRequest::image().character("mira").prompt("Mira, smiling"))
@@ -202,8 +203,3 @@ impl HolderResult for AssetCancelled {
         })
     }
 }
-
-/// The choice counts the disk tier kept from earlier runs, read at start; prediction adds them
-/// to its own.
-#[derive(Message, Clone, Debug)]
-pub(crate) struct ChoiceCountsLoaded(pub Vec<(String, String, u64)>);

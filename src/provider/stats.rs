@@ -39,6 +39,22 @@ pub struct ProviderStats {
     pub prefetch_wasted: u64,
 }
 
+impl ProviderStats {
+    /// Counts how a job ended.
+    pub(crate) fn count_outcome(&mut self, outcome: &crate::provider::jobs::Outcome) {
+        use crate::error::AssetErrorKind;
+        use crate::source::SourceKind;
+        match outcome {
+            Ok((SourceKind::Cached, _)) => self.cached += 1,
+            Ok((SourceKind::PreMade, _)) => self.pre_made += 1,
+            Ok((SourceKind::Generated, _)) => self.generated += 1,
+            Ok((SourceKind::Placeholder, _)) => {}
+            Err(error) if error.kind() == AssetErrorKind::TimedOut => self.timed_out += 1,
+            Err(_) => self.failed += 1,
+        }
+    }
+}
+
 /// How many recent times to real media the percentiles are taken over.
 const WINDOW: usize = 256;
 

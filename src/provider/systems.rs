@@ -7,95 +7,43 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
-use crate::provider::AnalyticsEvent;
-use crate::provider::messages::HolderResult;
-use crate::provider::{AssetCancelled, AssetFailed, AssetReady, AssetRequested, RequestAsset};
-use crate::provider::{AssetProvider, ChoiceCountsLoaded, Notice, status_of};
-use crate::provider::{GenerationTask, MediaHandle, TaskStatus};
+use crate::provider::AssetProvider;
+use crate::provider::jobs::Outcome;
+use crate::provider::messages::RequestAsset;
+use crate::provider::messages::{AssetCancelled, AssetFailed, AssetReady, AssetRequested};
+use crate::provider::outbox::ProviderMessages;
+use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus, status_of};
 use crate::request::AssetRequest;
 use crate::request::PlaySession;
-use crate::runtime::RuntimeEvent;
 use crate::runtime::decode::DecodedMedia;
-
-/// The plugin's outgoing messages.
-#[derive(SystemParam)]
-pub(crate) struct ProviderMessages<'w, 's> {
-    requested: MessageWriter<'w, AssetRequested>,
-    ready: MessageWriter<'w, AssetReady>,
-    failed: MessageWriter<'w, AssetFailed>,
-    cancelled: MessageWriter<'w, AssetCancelled>,
-    analytics: MessageWriter<'w, AnalyticsEvent>,
-    choice_counts: MessageWriter<'w, ChoiceCountsLoaded>,
-    commands: Commands<'w, 's>,
-}
-
-impl ProviderMessages<'_, '_> {
-    /// Sends each notice: the one place the plugin's messages and events go out.
-    fn send(&mut self, notices: Vec<Notice>) {
-        for notice in notices {
-            match notice {
-                Notice::Requested(message) => {
-                    self.requested.write(message);
-                }
-                Notice::Ready(message) => {
-                    holder_result(&mut self.ready, &mut self.commands, message)
-                }
-                Notice::Failed(message) => {
-                    holder_result(&mut self.failed, &mut self.commands, message);
-                }
-                Notice::Cancelled(message) => {
-                    holder_result(&mut self.cancelled, &mut self.commands, message);
-                }
-                Notice::Analytics(event) => {
-                    self.analytics.write(event);
-                }
-                Notice::ChoiceCounts(counts) => {
-                    self.choice_counts.write(ChoiceCountsLoaded(counts));
-                }
-            }
-        }
-    }
-}
-
-/// A holder's result: triggered on its entity (when it has one) for that entity's observers,
-/// then for global observers, then written as a message.
-fn holder_result<M: HolderResult>(
-    messages: &mut MessageWriter<M>,
-    commands: &mut Commands,
-    message: M,
-) {
-    if let Some(on_entity) = message.on_entity() {
-        commands.trigger(on_entity);
-    }
-    commands.trigger(message.clone());
-    messages.write(message);
-}
+use crate::runtime::{JobId, Resolved, RuntimeEvent};
 
 /// The asset collections media is inserted into.
 #[derive(SystemParam)]
-pub(crate) struct MediaAssets<'w> {
+pub(crate) struct MediaAssets<'w, 's> {
     images: ResMut<'w, Assets<Image>>,
     #[cfg(feature = "audio")]
     sounds: Option<ResMut<'w, Assets<AudioSource>>>,
-    #[cfg(feature = "video")]
-    clips: Option<ResMut<'w, crate::video::VideoClips>>,
+    /// Puts an add-on's part of decoded media in the world.
+    commands: Commands<'w, 's>,
 }
 
-impl MediaAssets<'_> {
+impl MediaAssets<'_, '_> {
     /// Puts the placeholder behind every handle reserved since the last call.
     fn insert_placeholders(&mut self, provider: &mut AssetProvider) {
-        for handle in provider.take_new_placeholders() {
+        let slots = &mut provider.desk.slots;
+        for handle in slots.take_new() {
             match handle {
                 MediaHandle::Image(handle) => {
                     // Err means every holder already dropped the handle: nothing to show.
                     let _ = self
                         .images
-                        .insert(handle.id(), provider.placeholders().image.clone());
+                        .insert(handle.id(), slots.placeholders().image.clone());
                 }
                 #[cfg(feature = "audio")]
                 MediaHandle::Audio(handle) => {
                     if let (Some(sounds), Some(placeholder)) =
-                        (self.sounds.as_mut(), provider.placeholders().audio.as_ref())
+                        (self.sounds.as_mut(), slots.placeholders().audio.as_ref())
                     {
                         let _ = sounds.insert(handle.id(), placeholder.clone());
                     }
@@ -110,13 +58,12 @@ impl MediaAssets<'_> {
             (MediaHandle::Image(handle), DecodedMedia::Image(image)) => {
                 let _ = self.images.insert(handle.id(), *image);
             }
-            #[cfg(feature = "video")]
-            (MediaHandle::Image(handle), DecodedMedia::Video { first_frame, clip }) => {
-                // The first frame shows at once; a `VideoPlayer` on the handle plays the rest.
-                if self.images.insert(handle.id(), *first_frame).is_ok()
-                    && let Some(clips) = self.clips.as_mut()
-                {
-                    clips.insert(handle.id(), *clip);
+            (MediaHandle::Image(handle), DecodedMedia::Extended { image, extra }) => {
+                // The image shows at once; the add-on's part follows (a clip for its player).
+                if self.images.insert(handle.id(), *image).is_ok() {
+                    let id = handle.id();
+                    self.commands
+                        .queue(move |world: &mut World| extra(world, id));
                 }
             }
             #[cfg(feature = "audio")]
@@ -133,25 +80,6 @@ impl MediaAssets<'_> {
     }
 }
 
-/// Brings the provider and the [`PlaySession`] resource together (see
-/// [`AssetProvider::set_session`]). Runs at the start and end of each frame.
-pub(crate) fn sync_session(
-    session: Option<ResMut<PlaySession>>,
-    mut provider: ResMut<AssetProvider>,
-) {
-    if let Some(mut session) = session {
-        sync(&mut provider, &mut session);
-    }
-}
-
-/// Whichever of the provider and the resource changed since they last agreed wins; the
-/// resource is written (and marked changed) only when the provider's session is new.
-pub(crate) fn sync(provider: &mut AssetProvider, session: &mut ResMut<PlaySession>) {
-    if let Some(newer) = provider.sync_session(session) {
-        **session = newer;
-    }
-}
-
 /// Turns [`RequestAsset`] messages into entities carrying the request.
 pub(crate) fn spawn_requested(mut messages: MessageReader<RequestAsset>, mut commands: Commands) {
     for RequestAsset(request) in messages.read() {
@@ -160,8 +88,8 @@ pub(crate) fn spawn_requested(mut messages: MessageReader<RequestAsset>, mut com
 }
 
 /// Starts (or joins) the request of an entity that got an [`AssetRequest`], and gives it a
-/// [`GenerationTask`] at once. The request is keyed with the [`PlaySession`] as it is now, even
-/// if it changed earlier in this frame.
+/// [`GenerationTask`] at once. The request is keyed with the provider's session as it is now,
+/// even if it changed earlier in this frame.
 ///
 /// The same request inserted again while its job runs (same key) keeps that job: nothing is
 /// cancelled, started or sent. Another request replaces it.
@@ -169,7 +97,6 @@ pub(crate) fn on_request_inserted(
     event: On<Insert, AssetRequest>,
     requests: Query<(&AssetRequest, Option<&GenerationTask>)>,
     mut provider: ResMut<AssetProvider>,
-    session: Option<ResMut<PlaySession>>,
     time: Option<Res<Time<Real>>>,
     mut commands: Commands,
 ) {
@@ -177,9 +104,6 @@ pub(crate) fn on_request_inserted(
     let Ok((request, previous)) = requests.get(entity) else {
         return;
     };
-    if let Some(mut session) = session {
-        sync(&mut provider, &mut session);
-    }
     if let Some(previous) = previous
         && let Some(job) = previous.job
     {
@@ -218,93 +142,114 @@ pub(crate) fn receive_results(
     mut tasks: Query<&mut GenerationTask>,
     mut messages: ProviderMessages,
 ) {
-    provider.release_departed_waiters();
+    let provider = &mut *provider;
+    for left in provider.waiters.departed() {
+        provider.desk.release_waiter(&mut provider.stats, left);
+    }
     // Placeholders first: a result must never be overwritten by its own placeholder.
-    assets.insert_placeholders(&mut provider);
-    let events = provider.events();
+    assets.insert_placeholders(provider);
+    let events = provider.events.clone();
     for event in events.try_iter() {
         match event {
             RuntimeEvent::Started(job) => {
-                for (entity, wait) in provider.holder_waits(job) {
-                    if let Ok(mut task) = tasks.get_mut(entity)
-                        && task.job == Some(job)
-                    {
-                        task.status = TaskStatus::Processing;
-                        task.started_after = Some(wait);
-                    }
-                }
+                for_holders(provider, &mut tasks, job, |task, wait| {
+                    task.status = TaskStatus::Processing;
+                    task.started_after = Some(wait);
+                });
             }
             RuntimeEvent::GenerationStarted {
                 job,
                 key,
                 kind,
                 background,
-            } => provider.generation_started(job, key, kind, background),
-            RuntimeEvent::ChoiceCounts(counts) => provider.choice_counts_loaded(counts),
+            } => {
+                provider
+                    .desk
+                    .generation_started(&mut provider.stats, (job, key, kind), background)
+            }
             RuntimeEvent::Progress(job, fraction) => {
-                provider.set_progress(job, fraction);
-                for (entity, _) in provider.holder_waits(job) {
-                    if let Ok(mut task) = tasks.get_mut(entity)
-                        && task.job == Some(job)
-                    {
-                        task.status = TaskStatus::Processing;
-                        task.progress = fraction;
-                    }
-                }
+                provider.desk.jobs.set_progress(job, fraction);
+                for_holders(provider, &mut tasks, job, |task, _| {
+                    task.status = TaskStatus::Processing;
+                    task.progress = fraction;
+                });
             }
             RuntimeEvent::Finished(job, outcome) => {
-                let outcome = *outcome;
-                let summary = outcome
-                    .as_ref()
-                    .map(|resolved| (resolved.source, resolved.origin.clone()))
-                    .map_err(Clone::clone);
-                // None: cancelled while the result was on its way.
-                let Some((handle, holders)) = provider.finish(job, &summary) else {
-                    continue;
-                };
-                if let Ok(resolved) = outcome {
-                    assets.insert(&handle, resolved.media);
-                }
-                for (entity, elapsed) in holders {
-                    let Ok(mut task) = tasks.get_mut(entity) else {
-                        continue;
-                    };
-                    if task.job != Some(job) {
-                        continue;
-                    }
-                    task.finished_after = Some(elapsed);
-                    match &summary {
-                        Ok((source, origin)) => {
-                            task.status = TaskStatus::Completed;
-                            task.progress = 1.0;
-                            task.source = Some(*source);
-                            task.origin = Some(origin.clone());
-                        }
-                        Err(error) => {
-                            task.status = status_of(error);
-                            task.error = Some(error.clone());
-                        }
-                    }
-                }
+                finished(provider, &mut assets, &mut tasks, job, *outcome);
             }
         }
     }
-    messages.send(provider.take_notices());
+    messages.send(provider.desk.outbox.take());
+}
+
+/// Applies `change` to the task of each entity holding `job`, with how long it has waited.
+fn for_holders(
+    provider: &AssetProvider,
+    tasks: &mut Query<&mut GenerationTask>,
+    job: JobId,
+    mut change: impl FnMut(&mut GenerationTask, std::time::Duration),
+) {
+    let now = std::time::Instant::now();
+    for (entity, wait) in provider.desk.jobs.holder_waits(job, now) {
+        if let Ok(mut task) = tasks.get_mut(entity)
+            && task.job == Some(job)
+        {
+            change(&mut task, wait);
+        }
+    }
+}
+
+/// Ends `job`: its media behind the handle, its holders' tasks and messages.
+fn finished(
+    provider: &mut AssetProvider,
+    assets: &mut MediaAssets,
+    tasks: &mut Query<&mut GenerationTask>,
+    job: JobId,
+    result: Result<Resolved, crate::AssetError>,
+) {
+    let outcome: Outcome = result
+        .as_ref()
+        .map(|resolved| (resolved.source, resolved.origin.clone()))
+        .map_err(Clone::clone);
+    // None: cancelled while the result was on its way.
+    let Some((handle, holders)) = provider.desk.finish(&mut provider.stats, job, &outcome) else {
+        return;
+    };
+    if let Ok(resolved) = result {
+        assets.insert(&handle, resolved.media);
+    }
+    for (entity, elapsed) in holders {
+        let Ok(mut task) = tasks.get_mut(entity) else {
+            continue;
+        };
+        if task.job != Some(job) {
+            continue;
+        }
+        task.finished_after = Some(elapsed);
+        match &outcome {
+            Ok((source, origin)) => {
+                task.status = TaskStatus::Completed;
+                task.progress = 1.0;
+                task.source = Some(*source);
+                task.origin = Some(origin.clone());
+            }
+            Err(error) => {
+                task.status = status_of(error);
+                task.error = Some(error.clone());
+            }
+        }
+    }
 }
 
 /// Puts placeholders behind handles reserved during this frame and sends queued messages, before
 /// Bevy flushes asset events.
 pub(crate) fn flush_requests(
     mut provider: ResMut<AssetProvider>,
-    session: Option<ResMut<PlaySession>>,
     mut assets: MediaAssets,
     mut messages: ProviderMessages,
 ) {
-    if let Some(mut session) = session {
-        sync(&mut provider, &mut session);
-    }
     assets.insert_placeholders(&mut provider);
-    messages.send(provider.take_notices());
+    messages.send(provider.desk.outbox.take());
 }
 
 /// Marks sprites showing a swapped image as changed, so Bevy recomputes their bounds (it does not
@@ -314,11 +259,11 @@ pub(crate) fn refresh_swapped_sprites(
     mut provider: ResMut<AssetProvider>,
     mut sprites: Query<&mut bevy::sprite::Sprite>,
 ) {
-    if !provider.has_swapped_images() {
+    if !provider.desk.slots.has_swapped() {
         return;
     }
     let swapped: bevy::platform::collections::HashSet<_> =
-        provider.take_swapped_images().into_iter().collect();
+        provider.desk.slots.take_swapped().into_iter().collect();
     for mut sprite in &mut sprites {
         if swapped.contains(&sprite.image.id()) {
             sprite.set_changed();
@@ -329,24 +274,21 @@ pub(crate) fn refresh_swapped_sprites(
 /// Without sprite support nobody needs the list; keep it from growing.
 #[cfg(not(feature = "sprite"))]
 pub(crate) fn refresh_swapped_sprites(mut provider: ResMut<AssetProvider>) {
-    if provider.has_swapped_images() {
-        provider.take_swapped_images();
+    if provider.desk.slots.has_swapped() {
+        provider.desk.slots.take_swapped();
     }
 }
 
 /// Whether the provider has anything for this frame: results or placeholders to apply, messages
-/// to send, or a session to bring in line. Keeps its systems from running (and the executor from
-/// waking a thread for them) on quiet frames.
-pub(crate) fn has_work(
-    provider: Option<Res<AssetProvider>>,
-    session: Option<Res<PlaySession>>,
-) -> bool {
-    provider.is_some_and(|provider| provider.has_work(session.as_deref()))
+/// to send. Keeps its systems from running (and the executor from waking a thread for them) on
+/// quiet frames.
+pub(crate) fn has_work(provider: Option<Res<AssetProvider>>) -> bool {
+    provider.is_some_and(|provider| provider.has_work())
 }
 
 /// Whether an image arrived since sprites were last refreshed.
 pub(crate) fn has_swapped_images(provider: Option<Res<AssetProvider>>) -> bool {
-    provider.is_some_and(|provider| provider.has_swapped_images())
+    provider.is_some_and(|provider| provider.desk.slots.has_swapped())
 }
 
 /// Adds the provider's messages, types, systems and observers to `app`.
@@ -354,13 +296,13 @@ pub(crate) fn add_to(app: &mut App) {
     use crate::AssetProviderSystems;
     use crate::request::{CachingStrategy, GenerationPurpose, MediaKind, RequestKey};
     use crate::source::SourceKind;
-    app.init_resource::<PlaySession>()
-        .add_message::<RequestAsset>()
+    app.add_message::<RequestAsset>()
         .add_message::<AssetRequested>()
         .add_message::<AssetReady>()
         .add_message::<AssetFailed>()
         .add_message::<AssetCancelled>()
-        .add_message::<ChoiceCountsLoaded>()
+        // Written here whether or not the observing add-on reads it.
+        .add_message::<crate::provider::AnalyticsEvent>()
         .register_type::<AssetProvider>()
         .register_type::<AssetRequest>()
         .register_type::<GenerationTask>()
@@ -372,7 +314,7 @@ pub(crate) fn add_to(app: &mut App) {
         .add_systems(
             PreUpdate,
             (
-                (sync_session, receive_results).chain().run_if(has_work),
+                receive_results.run_if(has_work),
                 refresh_swapped_sprites.run_if(has_swapped_images),
             )
                 .chain()

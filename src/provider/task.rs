@@ -111,6 +111,35 @@ pub struct GenerationTask {
 }
 
 impl GenerationTask {
+    /// A task for a request just made, before it is served, joined or started.
+    pub(crate) fn pending(key: RequestKey, kind: MediaKind) -> Self {
+        Self {
+            key,
+            kind,
+            handle: MediaHandle::Image(Handle::default()),
+            job: None,
+            status: TaskStatus::Pending,
+            source: None,
+            origin: None,
+            progress: 0.0,
+            requested_at: Duration::ZERO,
+            started_after: None,
+            finished_after: None,
+            error: None,
+        }
+    }
+
+    /// Completed at once: the memory tier had the media behind `handle`.
+    pub(crate) fn served_from_memory(mut self, handle: MediaHandle) -> Self {
+        self.handle = handle;
+        self.status = TaskStatus::Completed;
+        self.source = Some(SourceKind::Cached);
+        self.origin = Some("memory".into());
+        self.progress = 1.0;
+        self.finished_after = Some(Duration::ZERO);
+        self
+    }
+
     /// The request's key.
     pub fn key(&self) -> RequestKey {
         self.key
@@ -164,5 +193,14 @@ impl GenerationTask {
     /// Why it failed, timed out or was cancelled.
     pub fn error(&self) -> Option<&AssetError> {
         self.error.as_ref()
+    }
+}
+
+/// The task status a failed job ends in.
+pub(crate) fn status_of(error: &AssetError) -> TaskStatus {
+    match error.kind() {
+        crate::AssetErrorKind::TimedOut => TaskStatus::TimedOut,
+        crate::AssetErrorKind::Cancelled => TaskStatus::Cancelled,
+        _ => TaskStatus::Failed,
     }
 }

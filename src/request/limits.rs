@@ -11,6 +11,7 @@
 ///
 /// ```
 /// use bevy_asset_provider::prelude::*;
+/// use bevy_asset_provider::MediaLimits;
 ///
 /// let plugin = AssetProviderPlugin::new()
 ///     .with_media_limits(MediaLimits::default().max_image_side(4096).max_pixels(2048 * 2048));

@@ -204,6 +204,7 @@ pub struct AssetRequest {
 
 impl AssetRequest {
     /// A request for media of `kind` with default settings.
+    #[must_use]
     pub fn new(kind: MediaKind) -> Self {
         Self {
             kind,
@@ -215,81 +216,95 @@ impl AssetRequest {
     }
 
     /// A request for an image.
+    #[must_use]
     pub fn image() -> Self {
         Self::new(MediaKind::Image)
     }
 
     /// A request for a sound.
+    #[must_use]
     pub fn audio() -> Self {
         Self::new(MediaKind::Audio)
     }
 
     /// A request for a video clip.
+    #[must_use]
     pub fn video() -> Self {
         Self::new(MediaKind::Video)
     }
 
     /// Sets the scene the media belongs to.
+    #[must_use]
     pub fn scene(mut self, id: impl Into<String>) -> Self {
         self.scene_id = Some(id.into());
         self
     }
 
     /// Sets the choice that leads to the media.
+    #[must_use]
     pub fn choice(mut self, id: impl Into<String>) -> Self {
         self.choice_id = Some(id.into());
         self
     }
 
     /// Sets the scene the media leads to.
+    #[must_use]
     pub fn to_scene(mut self, id: impl Into<String>) -> Self {
         self.to_scene_id = Some(id.into());
         self
     }
 
     /// Sets the main character.
+    #[must_use]
     pub fn character(mut self, id: impl Into<String>) -> Self {
         self.character_id = Some(id.into());
         self
     }
 
     /// Sets the location.
+    #[must_use]
     pub fn location(mut self, id: impl Into<String>) -> Self {
         self.location_id = Some(id.into());
         self
     }
 
     /// Asks for a pre-made asset by id.
+    #[must_use]
     pub fn asset_id(mut self, id: impl Into<String>) -> Self {
         self.asset_id = Some(id.into());
         self
     }
 
     /// Sets the generation prompt.
+    #[must_use]
     pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
         self.prompt = Some(prompt.into());
         self
     }
 
     /// Sets style parameters (a JSON object).
+    #[must_use]
     pub fn style(mut self, style: Value) -> Self {
         self.style = Some(style);
         self
     }
 
     /// Sets the wanted duration in seconds.
+    #[must_use]
     pub fn duration_secs(mut self, secs: f32) -> Self {
         self.duration_secs = Some(secs);
         self
     }
 
     /// Adds one tag.
+    #[must_use]
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
         self.tags.push(tag.into());
         self
     }
 
     /// Adds several tags.
+    #[must_use]
     pub fn tags<I, S>(mut self, tags: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -300,42 +315,49 @@ impl AssetRequest {
     }
 
     /// Sets the caching strategy.
+    #[must_use]
     pub fn strategy(mut self, strategy: CachingStrategy) -> Self {
         self.strategy = strategy;
         self
     }
 
     /// Sets the purpose.
+    #[must_use]
     pub fn purpose(mut self, purpose: GenerationPurpose) -> Self {
         self.purpose = purpose;
         self
     }
 
     /// Whether caches may serve this request.
+    #[must_use]
     pub fn prefer_cached(mut self, prefer: bool) -> Self {
         self.prefer_cached = prefer;
         self
     }
 
     /// Whether a generator may run for this request.
+    #[must_use]
     pub fn allow_generation(mut self, allow: bool) -> Self {
         self.allow_generation = allow;
         self
     }
 
     /// Gives up after `wait` (at most 365 days).
+    #[must_use]
     pub fn max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = Some(wait);
         self
     }
 
     /// Sets the priority, clamped to 0..=10.
+    #[must_use]
     pub fn priority(mut self, priority: u8) -> Self {
         self.priority = priority.min(10);
         self
     }
 
     /// Sets the generator seed.
+    #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self

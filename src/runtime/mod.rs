@@ -73,8 +73,6 @@ pub(crate) enum RuntimeEvent {
         background: bool,
     },
     Progress(JobId, f32),
-    /// The choice counts kept on disk, read at start.
-    ChoiceCounts(Vec<(String, String, u64)>),
     Finished(JobId, Box<Result<Resolved, AssetError>>),
 }
 
@@ -96,6 +94,33 @@ pub(crate) struct RuntimeConfig {
     pub media_limits: MediaLimits,
     /// Nothing generated, no network: caches and pre-made only.
     pub offline: bool,
+    /// Run on the disk tier at start, once its journal is followed.
+    pub disk_tasks: DiskTasks,
+}
+
+/// Work on the disk tier: how an add-on reads or keeps what it stores there.
+pub(crate) type DiskTask =
+    Box<dyn FnOnce(Arc<DiskTier>) -> futures_util::future::BoxFuture<'static, ()> + Send>;
+
+/// Disk work to run at start, taken by the runtime when it starts.
+#[derive(Clone, Default)]
+pub(crate) struct DiskTasks(Arc<std::sync::Mutex<Vec<DiskTask>>>);
+
+impl DiskTasks {
+    pub fn push(&self, task: DiskTask) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(task);
+    }
+
+    fn take(&self) -> Vec<DiskTask> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl std::fmt::Debug for DiskTasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.lock().map_or(0, |tasks| tasks.len());
+        write!(f, "DiskTasks({count})")
+    }
 }
 
 /// The ordered sources and the limits that apply while asking them.
@@ -397,7 +422,7 @@ impl ProviderRuntime {
         let chain = Arc::new(SourceChain::new(sources, disk, config));
         if let Some(disk) = chain.disk.clone() {
             let sources = chain.sources.clone();
-            let events = event_tx.clone();
+            let tasks = config.disk_tasks.take();
             let offline = config.offline;
             runtime.spawn(async move {
                 if offline {
@@ -407,7 +432,9 @@ impl ProviderRuntime {
                 } else {
                     disk.recover(&sources).await;
                 }
-                let _ = events.send(RuntimeEvent::ChoiceCounts(disk.choice_counts().await));
+                for task in tasks {
+                    task(disk.clone()).await;
+                }
             });
         }
         let handle = runtime.handle().clone();

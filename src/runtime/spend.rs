@@ -27,6 +27,7 @@ use crate::error::{AssetError, AssetErrorKind};
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::SpendCap;
 /// App::new().add_plugins(
 ///     AssetProviderPlugin::default()
 ///         .with_spend_cap(SpendCap::default().max_per_session(40).max_per_minute(6)),

@@ -213,6 +213,7 @@ impl SourceRequest {
 ///
 /// ```
 /// use bevy_asset_provider::prelude::*;
+/// use bevy_asset_provider::source::SourceKind;
 /// use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 ///
 /// struct Silence;

@@ -74,13 +74,6 @@ impl VideoClip {
     pub fn origin(&self) -> &str {
         &self.origin
     }
-
-    /// Decodes the whole clip, one frame at a time in presentation order, on the calling
-    /// thread. Blocking: for tools, tests and benchmarks, never on the frame (a
-    /// [`VideoPlayer`](super::VideoPlayer) decodes on its own thread).
-    pub fn frames(&self) -> Result<VideoFrames, AssetError> {
-        VideoFrames::new(self)
-    }
 }
 
 impl fmt::Debug for VideoClip {
@@ -132,8 +125,6 @@ impl fmt::Debug for VideoFrame {
             .finish()
     }
 }
-
-pub use super::decoder::VideoFrames;
 
 /// The clips behind image handles: a video request's handle shows its clip's frames, and this
 /// is where a game (or a [`VideoPlayer`](super::VideoPlayer)) finds the clip for a handle.

@@ -453,6 +453,16 @@ impl Converter {
     }
 }
 
+// Kept with the decoder it drives, so the clip's file does not reach back here.
+impl VideoClip {
+    /// Decodes the whole clip, one frame at a time in presentation order, on the calling
+    /// thread. Blocking: for tools, tests and benchmarks, never on the frame (a
+    /// [`VideoPlayer`](super::VideoPlayer) decodes on its own thread).
+    pub fn frames(&self) -> Result<VideoFrames, AssetError> {
+        VideoFrames::new(self)
+    }
+}
+
 /// The frames of a clip in presentation order, decoded on the calling thread: from
 /// [`VideoClip::frames`]. Each item is a frame or the error that ended decoding.
 pub struct VideoFrames {

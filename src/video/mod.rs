@@ -8,6 +8,7 @@
 //! ```no_run
 //! use bevy::prelude::*;
 //! use bevy_asset_provider::prelude::*;
+//! use bevy_asset_provider::video::{VideoEnded, VideoPlayer};
 //!
 //! fn show_intro(mut commands: Commands, mut provider: ResMut<AssetProvider>) {
 //!     let frames = provider.request_image(AssetRequest::video().scene("harbor").prompt("waves"));
@@ -36,22 +37,44 @@ mod player;
 
 /// The embedded generator's clips, made with FFmpeg (see [`crate::source::ClipSpec`]).
 pub use crate::source::ClipSpec;
-pub use clip::{PictureType, VideoClip, VideoClips, VideoFrame, VideoFrames, VideoInfo};
+pub use clip::{PictureType, VideoClip, VideoClips, VideoFrame, VideoInfo};
+pub use decoder::VideoFrames;
 pub use player::{DEFAULT_LOOK_AHEAD, VideoEnded, VideoPlayer, VideoState, VideoSystems};
 
-pub(crate) use decoder::open_clip;
+use decoder::open_clip;
 
 use bevy::asset::AssetEventSystems;
 use bevy::prelude::*;
 
-/// The video part of the plugin: [`VideoClips`], [`VideoPlayer`]s and [`VideoEnded`].
-/// [`AssetProviderPlugin`](crate::AssetProviderPlugin) adds it. Its systems run only while
-/// there are clips or players.
+use crate::error::AssetError;
+use crate::request::{MediaKind, MediaLimits};
+use crate::runtime::decode::{DecodedMedia, register_decoder};
+use crate::source::SourcedMedia;
+
+/// Decodes a clip for the runtime: its first frame shows behind the handle at once, and the
+/// clip goes into [`VideoClips`] under the same handle for a [`VideoPlayer`] to play.
+fn decode_clip(media: &SourcedMedia, limits: &MediaLimits) -> Result<DecodedMedia, AssetError> {
+    let (clip, first_frame) = open_clip(media.bytes.clone(), &media.origin, limits)?;
+    Ok(DecodedMedia::Extended {
+        image: Box::new(first_frame),
+        extra: Box::new(move |world: &mut World, image: AssetId<Image>| {
+            if let Some(mut clips) = world.get_resource_mut::<VideoClips>() {
+                clips.insert(image, clip);
+            }
+        }),
+    })
+}
+
+/// The video part of the plugin: [`VideoClips`], [`VideoPlayer`]s and [`VideoEnded`]. It
+/// registers the clip decoder with the runtime: a clip's first frame goes behind the handle and
+/// the clip into [`VideoClips`]. Part of [`AssetProviderPlugins`](crate::AssetProviderPlugins).
+/// Its systems run only while there are clips or players.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VideoPlugin;
 
 impl Plugin for VideoPlugin {
     fn build(&self, app: &mut App) {
+        register_decoder(MediaKind::Video, "video/", decode_clip);
         app.init_resource::<VideoClips>()
             .add_message::<VideoEnded>()
             .register_type::<(VideoPlayer, VideoState, VideoClips)>()

@@ -57,6 +57,7 @@ impl VideoState {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::video::{VideoEnded, VideoPlayer};
 /// fn play_intro(mut commands: Commands, mut provider: ResMut<AssetProvider>) {
 ///     let frames = provider.request_image(AssetRequest::video().prompt("the intro"));
 ///     commands
@@ -91,6 +92,7 @@ pub struct VideoEnded {
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// # use bevy_asset_provider::video::VideoPlayer;
 /// fn toggle(keys: Res<ButtonInput<KeyCode>>, mut players: Query<&mut VideoPlayer>) {
 ///     for mut player in &mut players {
 ///         if keys.just_pressed(KeyCode::Space) {
@@ -125,6 +127,7 @@ pub struct VideoPlayer {
 impl VideoPlayer {
     /// A player for the clip behind `image`: plays once, at normal speed, as soon as the clip
     /// is there.
+    #[must_use]
     pub fn new(image: Handle<Image>) -> Self {
         Self {
             image,
@@ -144,18 +147,21 @@ impl VideoPlayer {
     }
 
     /// Starts over at the end instead of stopping.
+    #[must_use]
     pub fn looping(mut self, looping: bool) -> Self {
         self.looping = looping;
         self
     }
 
     /// Plays at `speed` times normal (see [`set_speed`](Self::set_speed)).
+    #[must_use]
     pub fn with_speed(mut self, speed: f32) -> Self {
         self.set_speed(speed);
         self
     }
 
     /// Starts paused, showing the first frame.
+    #[must_use]
     pub fn paused(mut self) -> Self {
         self.paused = true;
         self
@@ -163,6 +169,7 @@ impl VideoPlayer {
 
     /// Decodes up to `frames` ahead (default [`DEFAULT_LOOK_AHEAD`], at least 1). More rides
     /// out longer stalls of the decoder thread and costs a frame's pixels each.
+    #[must_use]
     pub fn with_look_ahead(mut self, frames: usize) -> Self {
         self.look_ahead = frames.max(1);
         self

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, block_on, futures_lite::future::poll_once};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::{AssetCancelled, RequestCancelled, RequestFailed, RequestReady};
 
 use crate::common::*;
 
@@ -53,7 +54,8 @@ fn an_observer_on_the_request_entity_fires_once_when_the_media_is_ready() {
         .world_mut()
         .spawn(AssetRequest::image().prompt("observed"))
         .id();
-    app.world_mut()
+    let _ = app
+        .world_mut()
         .resource_mut::<AssetProvider>()
         .request_image(AssetRequest::image().prompt("observed"));
     until_status(&mut app, entity, TaskStatus::Completed);
@@ -343,7 +345,8 @@ fn a_global_observer_sees_a_direct_request_become_ready() {
     let mut app = headless_app(plugin_with(source));
     observe_globally(&mut app);
     app.update();
-    app.world_mut()
+    let _ = app
+        .world_mut()
         .resource_mut::<AssetProvider>()
         .request_image(AssetRequest::image().prompt("direct and observed"));
     update_until(&mut app, "a global observer to see it ready", |app| {
@@ -363,7 +366,8 @@ fn a_global_observer_sees_a_direct_request_fail() {
     let mut app = headless_app(plugin_with(source));
     observe_globally(&mut app);
     app.update();
-    app.world_mut()
+    let _ = app
+        .world_mut()
         .resource_mut::<AssetProvider>()
         .request_image(AssetRequest::image().prompt("direct and refused"));
     update_until(&mut app, "a global observer to see it fail", |app| {
@@ -382,7 +386,8 @@ fn a_global_observer_sees_a_direct_request_cancelled() {
     app.update();
     let request = AssetRequest::image().prompt("direct and given up");
     let key = app.world().resource::<AssetProvider>().key_for(&request);
-    app.world_mut()
+    let _ = app
+        .world_mut()
         .resource_mut::<AssetProvider>()
         .request_image(request);
     update_until(&mut app, "the source is working", |_| source.calls() == 1);
@@ -407,7 +412,8 @@ fn a_global_observer_sees_every_holder_the_messages_name() {
     app.update();
     let request = AssetRequest::image().prompt("held twice");
     let entity = app.world_mut().spawn(request.clone()).id();
-    app.world_mut()
+    let _ = app
+        .world_mut()
         .resource_mut::<AssetProvider>()
         .request_image(request);
     until_status(&mut app, entity, TaskStatus::Completed);

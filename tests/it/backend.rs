@@ -6,6 +6,7 @@ use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use pixsim_dev::{DevBackend, DevBackendBuilder, Endpoint};
 
 /// A fast dev backend: jobs done in a few milliseconds.

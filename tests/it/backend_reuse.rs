@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
+use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::{LocalGenerator, SourceKind};
 use pixsim_dev::{DevBackend, DevBackendBuilder};
 
 fn backend() -> DevBackendBuilder {
@@ -226,9 +228,9 @@ fn game(dev: &DevBackend, dir: &std::path::Path, playthrough: &str, player: &str
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>()
-        .insert_resource(PlaySession::new(playthrough, player))
         .add_plugins(
             AssetProviderPlugin::new()
+                .with_session(PlaySession::new(playthrough, player))
                 .with_source(fast(dev))
                 .with_disk_cache_dir(dir),
         );
@@ -242,7 +244,8 @@ fn game(dev: &DevBackend, dir: &std::path::Path, playthrough: &str, player: &str
 fn disk_hits(app: &App) -> u64 {
     app.world()
         .resource::<AssetProvider>()
-        .disk_stats()
+        .disk()
+        .stats()
         .map_or(0, |stats| stats.hits)
 }
 
@@ -464,7 +467,8 @@ fn a_cancel_that_loses_the_race_is_paid_for_and_kept_on_disk() {
     update_until(&mut app, "the late result is kept", |app| {
         app.world()
             .resource::<AssetProvider>()
-            .disk_stats()
+            .disk()
+            .stats()
             .is_some_and(|stats| stats.entries == 1)
     });
     assert_eq!(dev.stats().cancels_lost, 1);
@@ -495,7 +499,7 @@ fn a_burst_of_prefetches_never_gets_the_players_request_refused() {
     );
     app.update();
     for n in 0..6 {
-        app.world_mut().resource_mut::<AssetProvider>().prefetch(
+        let _ = app.world_mut().resource_mut::<AssetProvider>().prefetch(
             AssetRequest::image()
                 .scene(format!("next-{n}"))
                 .prompt("maybe"),

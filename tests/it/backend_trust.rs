@@ -33,9 +33,9 @@ fn app_for(url: &str, token: &str) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>()
-        .insert_resource(PlaySession::new("pt-alice", "alice"))
         .add_plugins(
             AssetProviderPlugin::new()
+                .with_session(PlaySession::new("pt-alice", "alice"))
                 .without_disk_cache()
                 .with_source(source)
                 .with_default_timeout(Duration::from_secs(15)),

@@ -14,6 +14,7 @@ use bevy_asset_provider::bake::{
 };
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{SceneEdge, SceneMedia};
+use bevy_asset_provider::source::{LocalGenerator, SourceKind};
 use bevy_asset_provider::source::{PreMadeManifest, PreMadeSource};
 use pixsim_dev::DevBackend;
 

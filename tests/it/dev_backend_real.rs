@@ -1122,6 +1122,7 @@ fn the_real_service_profile_turns_everything_on() {
 #[test]
 fn the_client_gets_media_from_the_real_service_profile() {
     use bevy_asset_provider::prelude::*;
+    use bevy_asset_provider::source::SourceKind;
     let dev = DevBackend::like_real_service()
         .job_delays(Duration::from_millis(5), Duration::from_millis(20))
         .spawn()

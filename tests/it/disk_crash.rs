@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, NewEntry};
 use bevy_asset_provider::prelude::*;
 use sha2::{Digest, Sha256};

@@ -9,6 +9,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::cache::DiskCacheConfig;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use pixsim_dev::{DevBackend, DevBackendBuilder};
 
 fn backend() -> DevBackendBuilder {
@@ -42,8 +43,7 @@ fn app_with(plugin: AssetProviderPlugin, session: PlaySession) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>()
-        .insert_resource(session)
-        .add_plugins(plugin);
+        .add_plugins(plugin.with_session(session));
     app.finish();
     app.cleanup();
     app.update();
@@ -103,7 +103,8 @@ fn a_second_run_of_the_story_path_is_served_from_disk_with_no_creates() {
     let disk = app
         .world()
         .resource::<AssetProvider>()
-        .disk_stats()
+        .disk()
+        .stats()
         .unwrap();
     assert!(disk.hits >= 4, "{disk:?}");
 }
@@ -142,7 +143,13 @@ fn a_job_submitted_before_a_crash_is_followed_after_restart_not_submitted_again(
     assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
     let stats = dev.stats();
     assert_eq!((stats.creates, stats.new_generations), (1, 1), "{stats:?}");
-    assert_eq!(app.world().resource::<AssetProvider>().resumed_jobs(), 1);
+    assert_eq!(
+        app.world()
+            .resource::<AssetProvider>()
+            .disk()
+            .resumed_jobs(),
+        1
+    );
     assert!(
         done.origin().unwrap().starts_with("disk cache"),
         "{:?}",
@@ -276,7 +283,8 @@ fn a_damaged_file_is_fetched_again_never_served() {
     let disk = app
         .world()
         .resource::<AssetProvider>()
-        .disk_stats()
+        .disk()
+        .stats()
         .unwrap();
     assert_eq!(disk.corrupt_evicted, 1, "{disk:?}");
 }
@@ -302,7 +310,7 @@ fn an_unusable_directory_leaves_the_plugin_memory_only() {
         assert_eq!(done.status(), TaskStatus::Completed, "{:?}", done.error());
     }
     let provider = app.world().resource::<AssetProvider>();
-    assert_eq!(provider.disk_stats(), None);
+    assert_eq!(provider.disk().stats(), None);
     assert_eq!(generator.calls(), 2);
 }
 
@@ -321,7 +329,8 @@ fn clearing_a_scope_removes_its_entries() {
     let mut app = app_with(generator_plugin(&dir, generator.clone()), session);
     app.world_mut()
         .resource_mut::<AssetProvider>()
-        .clear_disk_playthrough("pt-9");
+        .disk()
+        .clear_playthrough("pt-9");
     let done = &run_all(&mut app, std::slice::from_ref(&request))[0];
     assert_eq!(done.source(), Some(SourceKind::Generated));
     assert_eq!(generator.calls(), 2);
@@ -361,12 +370,13 @@ fn purging_a_source_by_its_name_removes_its_entries_and_leaves_others() {
     {
         let mut app = app_with(plugin(vec![Arc::new(local()), serve()]), session.clone());
         update_until(&mut app, "the disk tier opens with both entries", |app| {
-            let stats = app.world().resource::<AssetProvider>().disk_stats();
+            let stats = app.world().resource::<AssetProvider>().disk().stats();
             stats.is_some_and(|stats| stats.entries == 2)
         });
         app.world_mut()
             .resource_mut::<AssetProvider>()
-            .purge_disk_source("local_generator");
+            .disk()
+            .purge_source("local_generator");
         // The next request waits for the purge; then the disk holds the other source's entry.
         let done = run_all(&mut app, std::slice::from_ref(&made_locally));
         assert_eq!(done[0].source(), Some(SourceKind::Generated));

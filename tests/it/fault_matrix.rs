@@ -50,9 +50,12 @@ use bevy::audio::AudioSource;
 use bevy::log::tracing::{self, Event, Level, Subscriber, field::Field};
 use bevy::log::tracing_subscriber::{self, Layer, field::Visit, layer::Context, prelude::*};
 use bevy::prelude::*;
+use bevy_asset_provider::MediaLimits;
 use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::cache::DiskCacheConfig;
+use bevy_asset_provider::observe::AnalyticsEvent;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 #[cfg(feature = "video")]
 use bevy_asset_provider::video::ClipSpec;
 use serde_json::{Value, json};
@@ -449,7 +452,7 @@ fn completes(app: &mut App, prompt: &str) -> GenerationTask {
 }
 
 fn disk_stats(app: &App) -> Option<bevy_asset_provider::cache::DiskStats> {
-    app.world().resource::<AssetProvider>().disk_stats()
+    app.world().resource::<AssetProvider>().disk().stats()
 }
 
 #[test]

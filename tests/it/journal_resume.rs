@@ -11,6 +11,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::JournalRecord;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
 /// What a [`Resumer`]'s `resume` does.
@@ -192,7 +193,11 @@ fn a_backend_that_cannot_be_reached_keeps_the_entry_and_one_that_lost_the_job_fo
                 .with_disk_cache_dir(dir.path()),
         );
         update_until(&mut app, "the resume gives up", |app| {
-            app.world().resource::<AssetProvider>().resumed_jobs() == 1
+            app.world()
+                .resource::<AssetProvider>()
+                .disk()
+                .resumed_jobs()
+                == 1
         });
         // A request for the key waits for the resume, then fails on the unreachable backend.
         let entity = app.world_mut().spawn(request.clone()).id();

@@ -34,4 +34,5 @@ mod reflect;
 mod robustness;
 mod scene_graph;
 mod scene_schema;
+mod session;
 mod video;

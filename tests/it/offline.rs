@@ -9,6 +9,7 @@ use crate::common::*;
 use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
 /// A library behind the network that counts the times it is asked.

@@ -9,6 +9,7 @@ use bevy_asset_provider::AssetErrorKind;
 use bevy_asset_provider::net::NetPolicy;
 use bevy_asset_provider::openai::{OpenAiImages, OpenAiImagesBuilder, ResponseFormat};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use pixsim_dev::openai::{Answering, FakeImages, Fault, Route};
 

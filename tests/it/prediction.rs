@@ -7,8 +7,12 @@ use std::time::Duration;
 use crate::common::*;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
+use bevy_asset_provider::RequestKey;
+use bevy_asset_provider::observe::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
 use bevy_asset_provider::prediction::{PredictionContext, Predictor, WeightedPredictor};
+use bevy_asset_provider::prediction::{PredictionSettings, SceneFlags};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use pixsim_dev::DevBackend;
 use serde_json::json;
 
@@ -235,7 +239,8 @@ fn a_foreground_request_starts_while_prefetches_fill_the_slots() {
         .with_max_concurrent_generations(3);
     let mut app = headless_app(plugin);
     for n in 0..6 {
-        app.world_mut()
+        let _ = app
+            .world_mut()
             .resource_mut::<AssetProvider>()
             .prefetch(AssetRequest::image().prompt(format!("maybe {n}")));
     }
@@ -275,7 +280,8 @@ fn the_backend_hears_a_low_priority_for_prefetches() {
             .without_disk_cache()
             .with_source(source),
     );
-    app.world_mut()
+    let _ = app
+        .world_mut()
         .resource_mut::<AssetProvider>()
         .prefetch(AssetRequest::image().scene("later").prompt("later, maybe"));
     // Another scene: the server's cache key ignores prompts, and one create each is counted.
@@ -499,4 +505,42 @@ fn two_loading_states_of_one_states_type_each_wait_and_move_to_their_own_next() 
     update_until(&mut app, "the level plays", |app| {
         state(app) == Game::Playing
     });
+}
+
+#[test]
+fn choices_kept_on_disk_count_at_the_next_start() {
+    let dir = TempDir::new("choice_counts");
+    let run = |dir: &std::path::Path| {
+        let plugin = AssetProviderPlugin::new()
+            .with_disk_cache_dir(dir)
+            .with_shared_source(FakeGenerator::new(Behaviour::Serve {
+                width: 2,
+                height: 2,
+            }))
+            .with_default_timeout(Duration::from_secs(10));
+        let mut app = headless_app(plugin);
+        let graph = app
+            .world_mut()
+            .resource_mut::<Assets<SceneGraph>>()
+            .add(fixture());
+        app.update();
+        (app, graph)
+    };
+    let counts = |app: &App| {
+        app.world()
+            .resource::<bevy_asset_provider::prediction::ChoiceCounts>()
+            .get("fixture", "to_right")
+    };
+    {
+        let (mut app, graph) = run(dir.path());
+        enter(&mut app, &graph, "start");
+        choose(&mut app, &graph, "start", "to_right");
+        assert_eq!(counts(&app), 1);
+        // The choice is on disk once the disk tier has done what it was sent.
+        update_until(&mut app, "the disk tier to open", |app| {
+            provider(app).disk().stats().is_some()
+        });
+    }
+    let (mut app, _graph) = run(dir.path());
+    update_until(&mut app, "the earlier run's count", |app| counts(app) == 1);
 }

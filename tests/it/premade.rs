@@ -7,6 +7,7 @@ use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::PreMadeSource;
+use bevy_asset_provider::source::SourceKind;
 
 /// A temporary asset root with a manifest and PNGs whose widths tell them apart.
 struct Fixture(PathBuf);

@@ -5,6 +5,7 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_asset_loader::prelude::*;
 use bevy_asset_provider::observe::ProviderProgressPlugin;
+use bevy_asset_provider::observe::{CriticalAsset, LoadingProgress};
 use bevy_asset_provider::prelude::*;
 use iyes_progress::{ProgressPlugin, ProgressTracker};
 

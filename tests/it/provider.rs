@@ -5,7 +5,12 @@ use std::time::Duration;
 use crate::common::*;
 use bevy::camera::primitives::Aabb;
 use bevy::prelude::*;
+use bevy_asset_provider::observe::{
+    AnalyticsEvent, AnalyticsKind, AssetPlayed, AssetProviderDiagnostics,
+};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
+use bevy_asset_provider::{AssetCancelled, AssetRequested, SpendCap};
 
 const PLACEHOLDER_SIZE: UVec2 = UVec2::new(32, 18);
 
@@ -371,10 +376,14 @@ fn scoped_strategies_give_each_playthrough_and_player_its_own_key() {
         .map(|strategy| provider.key_for(&AssetRequest::image().scene("x").strategy(strategy)))
     };
     let before = keys(&app);
-    *app.world_mut().resource_mut::<PlaySession>() = PlaySession::new("pt-2", "local");
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .set_session(PlaySession::new("pt-2", "local"));
     app.update();
     let new_playthrough = keys(&app);
-    *app.world_mut().resource_mut::<PlaySession>() = PlaySession::new("pt-2", "p-9");
+    app.world_mut()
+        .resource_mut::<AssetProvider>()
+        .set_session(PlaySession::new("pt-2", "p-9"));
     app.update();
     let new_player = keys(&app);
 
@@ -424,7 +433,7 @@ fn cancelling_a_direct_request_stops_its_job() {
     let request = AssetRequest::image().scene("far away");
     let key = {
         let mut provider = app.world_mut().resource_mut::<AssetProvider>();
-        provider.request(request.clone());
+        let _ = provider.request(request.clone());
         provider.key_for(&request)
     };
     update_until(&mut app, "the source is working", |_| source.calls() == 1);
@@ -634,5 +643,37 @@ fn the_per_minute_spend_cap_refuses_a_burst() {
     let error = task(&app, second).error().cloned().expect("an error");
     assert_eq!(error.kind(), AssetErrorKind::SpendCapReached);
     assert!(error.message().contains("per minute"), "{error}");
+    assert_eq!(source.calls(), 1);
+}
+
+#[test]
+fn the_plugin_group_runs_without_the_add_ons_a_game_disables() {
+    use bevy_asset_provider::AssetProviderPlugins;
+    use bevy_asset_provider::observe::ObservePlugin;
+    use bevy_asset_provider::prediction::{PredictionPlugin, PredictionState};
+    use bevy_asset_provider::scene::ScenePlugin;
+    let source = FakeGenerator::new(Behaviour::Serve {
+        width: 2,
+        height: 2,
+    });
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Image>()
+        .add_plugins(
+            AssetProviderPlugins::from(plugin_with(source.clone()))
+                .build()
+                .disable::<ObservePlugin>()
+                .disable::<ScenePlugin>()
+                .disable::<PredictionPlugin>(),
+        );
+    app.finish();
+    app.cleanup();
+    assert!(!app.is_plugin_added::<ScenePlugin>());
+    assert!(app.world().get_resource::<PredictionState>().is_none());
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::image().prompt("core only"))
+        .id();
+    until_status(&mut app, entity, TaskStatus::Completed);
     assert_eq!(source.calls(), 1);
 }

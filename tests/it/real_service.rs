@@ -14,6 +14,7 @@ use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 
 fn backend() -> PixSimSource {
     PixSimConfig::from_env()
@@ -35,6 +36,7 @@ fn fresh() -> String {
 
 fn game(session: PlaySession, dir: Option<&std::path::Path>) -> App {
     let plugin = AssetProviderPlugin::new()
+        .with_session(session)
         .with_source(backend())
         .with_default_timeout(Duration::from_secs(120));
     let plugin = match dir {
@@ -44,7 +46,6 @@ fn game(session: PlaySession, dir: Option<&std::path::Path>) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>()
-        .insert_resource(session)
         .add_plugins(plugin);
     app.finish();
     app.cleanup();
@@ -169,7 +170,8 @@ fn a_cancelled_job_that_finishes_anyway_is_kept_on_disk() {
     while app
         .world()
         .resource::<AssetProvider>()
-        .disk_stats()
+        .disk()
+        .stats()
         .is_none_or(|stats| stats.entries == 0)
     {
         app.update();

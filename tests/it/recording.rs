@@ -9,9 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
+use bevy_asset_provider::AssetRequested;
 use bevy_asset_provider::DEFAULT_MANIFEST;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::SceneGraph;
+use bevy_asset_provider::scene::SceneMedia;
+use bevy_asset_provider::source::PreMadeSource;
 use bevy_asset_provider::source::{AssetSource, LocalGenerator, Recorder, Recording};
 use pixsim_dev::DevBackend;
 use serde_json::{Value, json};

@@ -5,8 +5,13 @@ use std::any::TypeId;
 
 use bevy::ecs::reflect::{ReflectComponent, ReflectResource};
 use bevy::prelude::*;
+use bevy_asset_provider::observe::{CriticalAsset, LoadingProgress};
 use bevy_asset_provider::prediction::{ChoiceCounts, PredictionState};
+use bevy_asset_provider::prediction::{PredictionSettings, SceneFlags};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::scene::SceneMedia;
+#[cfg(feature = "video")]
+use bevy_asset_provider::video::{VideoClips, VideoPlayer};
 
 use crate::common::*;
 
@@ -31,8 +36,9 @@ fn public_components_and_resources_are_registered_for_reflection() {
             "{name} has no ReflectComponent"
         );
     }
+    // The session lives in the provider alone, reflected as its `session` field.
+    assert!(registry.get(TypeId::of::<PlaySession>()).is_some());
     let resources = [
-        ("PlaySession", TypeId::of::<PlaySession>()),
         ("PredictionSettings", TypeId::of::<PredictionSettings>()),
         ("SceneFlags", TypeId::of::<SceneFlags>()),
         ("ChoiceCounts", TypeId::of::<ChoiceCounts>()),

@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use bevy::prelude::*;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
+use bevy_asset_provider::source::{LocalGenerator, SourceKind};
+use bevy_asset_provider::{AssetCancelled, AssetRequested, RequestKey};
 
 fn provider(app: &App) -> &AssetProvider {
     app.world().resource::<AssetProvider>()
@@ -200,13 +202,13 @@ fn set_session_keys_a_direct_request_in_the_same_system() {
         Some(got.1.clone()),
         "not playthrough A's media"
     );
-    assert_eq!(*app.world().resource::<PlaySession>(), session_b);
+    assert_eq!(provider(&app).session(), &session_b);
     gate.add_permits(1);
     update_until(&mut app, "B's media to be made", |_| source.calls() == 2);
 }
 
 #[test]
-fn a_changed_session_resource_keys_requests_later_in_the_same_frame() {
+fn a_changed_session_keys_requests_later_in_the_same_frame() {
     let (plugin, source, gate) = gated_plugin();
     let mut app = headless_app(plugin);
     app.update();
@@ -217,19 +219,19 @@ fn a_changed_session_resource_keys_requests_later_in_the_same_frame() {
     #[derive(Resource, Default)]
     struct Spawned(Vec<Entity>);
     app.init_resource::<Spawned>();
-    let change = |mut session: ResMut<PlaySession>, mut done: Local<bool>| {
+    let change = |mut provider: ResMut<AssetProvider>, mut done: Local<bool>| {
         if !std::mem::replace(&mut *done, true) {
-            *session = PlaySession::new("pt-b", "local");
+            provider.set_session(PlaySession::new("pt-b", "local"));
         }
     };
     // The same system changes the session and spawns a request; a later one spawns another
     // and sends a message.
-    let same_system = |mut session: ResMut<PlaySession>,
+    let same_system = |mut provider: ResMut<AssetProvider>,
                        mut commands: Commands,
                        mut spawned: ResMut<Spawned>,
                        mut done: Local<bool>| {
         if !std::mem::replace(&mut *done, true) {
-            *session = PlaySession::new("pt-c", "local");
+            provider.set_session(PlaySession::new("pt-c", "local"));
             spawned.0.push(commands.spawn(scoped("the cellar")).id());
         }
     };

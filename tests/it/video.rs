@@ -12,10 +12,12 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use bevy_asset_provider::video::ClipSpec;
 use bevy_asset_provider::video::VideoClip;
 use bevy_asset_provider::video::{PictureType, VideoFrame};
+use bevy_asset_provider::video::{VideoClips, VideoEnded, VideoPlayer, VideoState};
 use pixsim_dev::DevBackend;
 use sha2::{Digest, Sha256};
 

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bevy::prelude::*;
+use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::backend::{PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use pixsim_dev::DevBackend;
 

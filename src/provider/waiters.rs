@@ -1,16 +1,18 @@
-//! [`MediaReady`]: a request awaited from async code. The future is a holder of the request's
-//! job like an entity's task is; dropping it before it resolves is that holder leaving.
+//! Requests awaited from async code: the [`MediaReady`] future and the provider's side of it,
+//! [`Waiters`]. The future is a holder of the request's job like an entity's task is; dropping
+//! it before it resolves is that holder leaving, which the frame hears through [`Waiters`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 
 use crate::error::{AssetError, AssetErrorKind};
-use crate::provider::{JobId, MediaHandle};
+use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus};
 use crate::request::RequestKey;
+use crate::runtime::JobId;
 
 /// What a waiter is told when its job ends.
 pub(crate) type ReadyResult = Result<MediaHandle, AssetError>;
@@ -27,6 +29,83 @@ pub(crate) struct WaiterSlot {
 pub(crate) struct WaiterLeft {
     pub job: JobId,
     pub waiter: u64,
+}
+
+/// The provider's side of the futures: new waiter slots, and those dropped before their job
+/// ended.
+pub(crate) struct Waiters {
+    left: (Sender<WaiterLeft>, Receiver<WaiterLeft>),
+    next: u64,
+}
+
+impl Default for Waiters {
+    fn default() -> Self {
+        Self {
+            left: crossbeam_channel::unbounded(),
+            next: 0,
+        }
+    }
+}
+
+/// The future's end of a waiter's slot.
+pub(crate) type ReadyReceiver = oneshot::Receiver<ReadyResult>;
+
+impl Waiters {
+    /// A new waiter: the slot its job's end is sent to, and the future's end of it.
+    pub fn new_waiter(&mut self) -> (WaiterSlot, ReadyReceiver) {
+        let (sender, receiver) = oneshot::channel();
+        self.next += 1;
+        let slot = WaiterSlot {
+            id: self.next,
+            sender,
+        };
+        (slot, receiver)
+    }
+
+    /// The future of waiter `id`, now a holder of `job`.
+    pub fn waiting(
+        &self,
+        key: RequestKey,
+        receiver: ReadyReceiver,
+        job: JobId,
+        id: u64,
+    ) -> MediaReady {
+        MediaReady {
+            key,
+            state: State::Waiting {
+                receiver,
+                left: self.left.0.clone(),
+                job,
+                waiter: id,
+            },
+        }
+    }
+
+    /// The future of a request just started or joined by waiter `id`.
+    pub fn future_of(&self, task: GenerationTask, receiver: ReadyReceiver, id: u64) -> MediaReady {
+        match (task.status, task.job) {
+            (TaskStatus::Completed, _) => MediaReady::done(task.key, Ok(task.handle)),
+            (_, Some(job)) if !task.status.is_terminal() => {
+                self.waiting(task.key, receiver, job, id)
+            }
+            _ => MediaReady::done(
+                task.key,
+                Err(task.error.unwrap_or_else(|| {
+                    AssetError::new(AssetErrorKind::Shutdown, "the request could not start")
+                })),
+            ),
+        }
+    }
+
+    /// Whether a future was dropped before its job ended.
+    pub fn has_departed(&self) -> bool {
+        !self.left.1.is_empty()
+    }
+
+    /// The futures dropped before their job ended, since the last call.
+    pub fn departed(&self) -> impl Iterator<Item = WaiterLeft> + '_ {
+        self.left.1.try_iter()
+    }
 }
 
 /// A future that resolves to the request's handle once the real media is behind it, or to the
@@ -82,24 +161,6 @@ impl MediaReady {
         Self {
             key,
             state: State::Done(Some(result)),
-        }
-    }
-
-    pub(crate) fn waiting(
-        key: RequestKey,
-        receiver: oneshot::Receiver<ReadyResult>,
-        left: Sender<WaiterLeft>,
-        job: JobId,
-        waiter: u64,
-    ) -> Self {
-        Self {
-            key,
-            state: State::Waiting {
-                receiver,
-                left,
-                job,
-                waiter,
-            },
         }
     }
 
