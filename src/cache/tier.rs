@@ -102,6 +102,34 @@ impl DiskTier {
             outcome
         })
         .await;
+        Self::joined(outcome)
+    }
+
+    /// Like [`with_cache`](Self::with_cache), for a read the frame is waiting for: on the
+    /// plugin's runtime the work runs on this very thread (its other tasks move to another),
+    /// so a disk hit does not wait for a blocking-pool thread to wake and then for this one.
+    async fn read_cache<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&DiskCache) -> Result<T, AssetError> + Send + 'static,
+    ) -> Option<Result<T, AssetError>> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if Handle::current().runtime_flavor() != RuntimeFlavor::MultiThread {
+            return self.with_cache(work).await;
+        }
+        let cache = self.cache().await?;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tokio::task::block_in_place(|| {
+                let outcome = work(&cache);
+                self.snapshot.refresh(&cache);
+                outcome
+            })
+        }));
+        Some(outcome.unwrap_or_else(|_| Err(AssetError::io("a disk cache read panicked"))))
+    }
+
+    fn joined<T>(
+        outcome: Result<Result<T, AssetError>, tokio::task::JoinError>,
+    ) -> Option<Result<T, AssetError>> {
         match outcome {
             Ok(outcome) => Some(outcome),
             Err(error) => Some(Err(AssetError::io(format!(
@@ -161,7 +189,7 @@ impl DiskTier {
         let key = request.key;
         let scope = request.request.strategy.scope(&request.session);
         let found = self
-            .with_cache(move |cache| {
+            .read_cache(move |cache| {
                 cache.get_made_by_with(key, scope.as_deref(), made_by, move |entry| {
                     let media = media_of(entry);
                     let made = with(&media);

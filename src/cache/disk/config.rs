@@ -18,7 +18,8 @@ pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// The wall clock the cache reads for creation, expiry and last-use times.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
-/// When [`DiskCache::get`](super::DiskCache::get) checks a blob's SHA-256 against its name.
+/// When [`DiskCache::get`](super::DiskCache::get) checks a blob against the hash its index row
+/// keeps (its BLAKE3; its SHA-256 for rows written before the index kept a BLAKE3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum VerifyReads {
     /// The first time a blob is read after the cache is opened (or after it is written again).

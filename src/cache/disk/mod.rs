@@ -401,9 +401,9 @@ impl DiskCache {
     }
 
     /// Like [`get_made_by`](Self::get_made_by), and runs `with` on the entry before returning
-    /// it: while the blob's SHA-256 is checked (on another thread, when it is), so work on the
-    /// bytes (decoding them) does not wait for the check. `with`'s result is dropped, and the
-    /// entry evicted, when the check fails.
+    /// it, on the same thread, once the blob passed its check (its BLAKE3, or its SHA-256 for
+    /// entries written before the index kept a BLAKE3): work on the bytes (decoding them) never
+    /// sees a corrupt blob, which is evicted instead.
     ///
     /// # Errors
     ///
@@ -815,6 +815,7 @@ impl Inner {
             return Ok(());
         }
         let sha256 = sha256_hex(&entry.bytes);
+        let blake3 = blake3::hash(&entry.bytes).to_hex().to_string();
         let now = self.now_ms();
 
         let mut state = lock(&self.state);
@@ -831,6 +832,7 @@ impl Inner {
         let row = IndexRow {
             id,
             sha256: sha256.clone(),
+            blake3: Some(blake3),
             kind: entry.kind,
             mime: entry.mime,
             size,
@@ -929,6 +931,12 @@ impl Inner {
         }
         let check_hash =
             self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
+        // Checked before anything uses the bytes: on this thread, in one pass, with no hop.
+        if check_hash && !row_matches(&row, &bytes) {
+            self.evict(key, Some(row.id), Reason::Corrupt)?;
+            return Ok(None);
+        }
+        let sha256 = row.sha256;
         let entry = CachedEntry {
             bytes: bytes.into(),
             kind: row.kind,
@@ -940,23 +948,9 @@ impl Inner {
             asset_id: row.asset_id,
             created: from_ms(row.created_ms),
         };
-        let (intact, used) = if check_hash {
-            // The check and `with` both only read the bytes: side by side, the check costs the
-            // caller nothing unless it fails.
-            std::thread::scope(|scope| {
-                let checking = scope.spawn(|| sha256_hex(&entry.bytes) == row.sha256);
-                let used = with(&entry);
-                (checking.join().unwrap_or(false), used)
-            })
-        } else {
-            (true, with(&entry))
-        };
-        if !intact {
-            self.evict(key, Some(row.id), Reason::Corrupt)?;
-            return Ok(None);
-        }
+        let used = with(&entry);
         if check_hash {
-            lock(&self.verified).insert(row.sha256.clone());
+            lock(&self.verified).insert(sha256);
         }
         // Last use only orders evictions: failing to record it must not fail a good read.
         let _ = self.touch(key, row.id, now);
@@ -1150,5 +1144,14 @@ impl Inner {
             keys
         };
         self.remove_keys(&mut state, &keys)
+    }
+}
+
+/// Whether `bytes` are what `row` was written with: by their BLAKE3 where the row has one,
+/// else (rows from before it) by their SHA-256.
+fn row_matches(row: &IndexRow, bytes: &[u8]) -> bool {
+    match &row.blake3 {
+        Some(blake3) => blake3::hash(bytes).to_hex().as_str() == blake3,
+        None => sha256_hex(bytes) == row.sha256,
     }
 }

@@ -919,3 +919,31 @@ fn a_cache_made_before_the_tag_is_still_opened_and_gets_tagged() {
     assert!(cache.get(key(1), None).unwrap().is_some());
     assert!(root.join(files::TAG_NAME).is_file());
 }
+
+#[test]
+fn rows_from_before_blake3_are_checked_by_their_sha256() {
+    let dir = TempDir::new();
+    let clock = TestClock::new();
+    let cache = DiskCache::open(config(&dir, &clock)).unwrap();
+    let data = bytes(5, 1000);
+    cache
+        .put(key(1), png(5, 1000, CachingStrategy::Once))
+        .unwrap();
+    let written = IndexRow::from_bytes(&cache.inner.read_row(key(1)).unwrap().unwrap()).unwrap();
+    assert!(written.blake3.is_some(), "a new row keeps its BLAKE3");
+    let mut damaged = data.clone();
+    damaged[7] ^= 1;
+    assert!(row_matches(&written, &data));
+    assert!(!row_matches(&written, &damaged));
+
+    // A row as written before the index kept a BLAKE3: no such field.
+    let legacy = IndexRow {
+        blake3: None,
+        ..written
+    };
+    let legacy_json = legacy.to_bytes();
+    assert!(!String::from_utf8_lossy(&legacy_json).contains("blake3"));
+    let legacy = IndexRow::from_bytes(&legacy_json).expect("an old row still reads");
+    assert!(row_matches(&legacy, &data));
+    assert!(!row_matches(&legacy, &damaged));
+}
