@@ -21,6 +21,7 @@ use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, Weighte
 use crate::provider::{AssetProvider, DiskStartTasks, Placeholders, ProviderParts, SpendCap};
 use crate::request::MediaLimits;
 use crate::request::{LONGEST_WAIT, PlaySession};
+use crate::runtime::decode::MediaDecoders;
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
 use crate::scene::ScenePlugin;
 use crate::source::{AssetSource, LocalGenerator, PreMadeManifestPlugin, PreMadeSource};
@@ -326,6 +327,7 @@ impl AssetProviderPlugin {
             media_limits: self.media_limits,
             offline: self.offline,
             disk_tasks: Default::default(),
+            decoders: MediaDecoders::default(),
         }
     }
 
@@ -364,7 +366,7 @@ impl AssetProviderPlugin {
         self
     }
 
-    pub(crate) fn disk_tier(&self) -> Option<Arc<DiskTier>> {
+    pub(crate) fn disk_tier(&self, decoders: &MediaDecoders) -> Option<Arc<DiskTier>> {
         let config = match &self.disk {
             DiskSetting::Off => return None,
             DiskSetting::At(config) => config.clone(),
@@ -389,10 +391,9 @@ impl AssetProviderPlugin {
                 }
             }
         };
-        let limits = self.media_limits;
-        let check: MediaCheck = Arc::new(move |kind, media| {
-            crate::runtime::decode::decode(kind, media, &limits).map(|_| ())
-        });
+        let (limits, decoders) = (self.media_limits, decoders.clone());
+        let check: MediaCheck =
+            Arc::new(move |kind, media| decoders.decode(kind, media, &limits).map(|_| ()));
         Some(Arc::new(DiskTier::new(config, self.default_timeout, check)))
     }
 }
@@ -444,8 +445,11 @@ impl Plugin for AssetProviderPlugin {
         if let Some(tasks) = app.world_mut().remove_resource::<DiskStartTasks>() {
             config.disk_tasks = tasks.0;
         }
+        if let Some(decoders) = app.world().get_resource::<MediaDecoders>() {
+            config.decoders = decoders.clone();
+        }
         #[cfg(feature = "disk")]
-        let disk = self.disk_tier();
+        let disk = self.disk_tier(&config.decoders);
         #[cfg(not(feature = "disk"))]
         let disk: Option<Arc<DiskTier>> = None;
         let (runtime, commands, events) =

@@ -147,10 +147,18 @@ impl Bake {
             .filter(|source| source.kind() != SourceKind::PreMade || source.uses_network())
             .cloned()
             .collect();
+        // No app here: the add-ons' decoders are registered as their plugins would.
+        #[allow(
+            unused_mut,
+            reason = "only add-ons with their feature register decoders"
+        )]
+        let mut config = plugin.runtime_config();
+        #[cfg(feature = "video")]
+        crate::video::register_decoders(&mut config.decoders);
         Self {
             sources,
-            disk: plugin.disk_tier(),
-            config: plugin.runtime_config(),
+            disk: plugin.disk_tier(&config.decoders),
+            config,
             timeout: plugin.default_timeout(),
             asset_root: bevy::asset::io::file::FileAssetReader::get_base_path().join("assets"),
             manifest: PathBuf::from(DEFAULT_MANIFEST),

@@ -19,7 +19,7 @@ use crate::bake::{Bake, BakePhase, BakeProgress};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::files::{sha256_hex, write_atomically};
 use crate::request::{AssetRequest, MediaKind, MediaLimits, PlaySession, RequestKey};
-use crate::runtime::decode::{DecodedMedia, decode};
+use crate::runtime::decode::{DecodedMedia, MediaDecoders};
 use crate::runtime::direct::{DirectMedia, DirectResolver};
 use crate::source::SourcedMedia;
 use crate::source::scoring::MatchCriteria;
@@ -83,6 +83,7 @@ impl Bake {
                         direct,
                         tile: self.contact_sheet.is_some(),
                         limits: self.config.media_limits,
+                        decoders: self.config.decoders.clone(),
                     };
                     // The document goes to the blocking thread and back: one write at a time.
                     let (returned, written) = blocking("file write", move || {
@@ -213,14 +214,15 @@ impl Bake {
         path: &str,
         by: &str,
     ) -> Result<Tile, AssetError> {
-        let (file, kind, limits) = (
+        let (file, kind, limits, decoders) = (
             self.asset_root.join(path),
             item.request.kind,
             self.config.media_limits,
+            self.config.decoders.clone(),
         );
         let label = label(item, by);
         blocking("contact sheet tile", move || {
-            tile_of_file(&file, kind, label, &limits)
+            tile_of_file(&file, kind, label, (&limits, &decoders))
         })
         .await
     }
@@ -258,6 +260,7 @@ struct WriteJob {
     direct: DirectMedia,
     tile: bool,
     limits: MediaLimits,
+    decoders: MediaDecoders,
 }
 
 /// What writing one request's media did.
@@ -293,6 +296,7 @@ impl WriteJob {
             direct,
             tile,
             limits,
+            decoders,
         } = self;
         let kind = item.request.kind;
         let media = &direct.media;
@@ -346,7 +350,7 @@ impl WriteJob {
                     &root.join(&old.path),
                     kind,
                     label(&item, "retouched"),
-                    &limits,
+                    (&limits, &decoders),
                 )
             });
             let retouch = if request_changed {
@@ -445,7 +449,12 @@ fn changed_since_baked(root: &Path, entry: &BakedEntry) -> bool {
 }
 
 /// The tile of the file at `file`, decoded as the game would decode it. Blocking.
-fn tile_of_file(file: &Path, kind: MediaKind, label: Vec<String>, limits: &MediaLimits) -> Tile {
+fn tile_of_file(
+    file: &Path,
+    kind: MediaKind,
+    label: Vec<String>,
+    (limits, decoders): (&MediaLimits, &MediaDecoders),
+) -> Tile {
     let bytes = match std::fs::read(file) {
         Ok(bytes) => bytes,
         Err(_) => return Tile::empty(label),
@@ -457,7 +466,7 @@ fn tile_of_file(file: &Path, kind: MediaKind, label: Vec<String>, limits: &Media
         _ => return Tile::empty(label),
     };
     let media = SourcedMedia::new(bytes, mime, file.to_string_lossy());
-    match decode(kind, &media, limits) {
+    match decoders.decode(kind, &media, limits) {
         Ok(decoded) => match picture_of(&decoded) {
             Some(image) => Tile::new(image, label),
             None => Tile::empty(label),

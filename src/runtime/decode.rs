@@ -1,8 +1,7 @@
 //! Turns a source's bytes into Bevy media. Runs on the runtime's blocking pool, never on the frame.
 
-use std::sync::RwLock;
-
 use bevy::asset::{AssetId, RenderAssetUsages};
+use bevy::ecs::resource::Resource;
 use bevy::ecs::world::World;
 use bevy::image::{CompressedImageFormats, Image, ImageSampler, ImageType};
 
@@ -39,49 +38,69 @@ pub(crate) type InsertExtra = Box<dyn FnOnce(&mut World, AssetId<Image>) + Send>
 pub(crate) type Decoder = fn(&SourcedMedia, &MediaLimits) -> Result<DecodedMedia, AssetError>;
 
 /// A decoder for media of `kind` whose MIME type starts with `mime_prefix`.
+#[derive(Clone, Copy)]
 struct Registered {
     kind: MediaKind,
     mime_prefix: &'static str,
     decoder: Decoder,
 }
 
-/// The decoders add-ons registered. Process-wide: `decode` is a plain function every path
-/// calls (the runtime, the bake, the disk tier's check), and a decoder is a pure function.
-static DECODERS: RwLock<Vec<Registered>> = RwLock::new(Vec::new());
+/// The decoders one app's add-ons registered (for example video's clip decoder), asked before
+/// the built-in ones. Each app has its own: an add-on left out of one app decodes nothing there.
+/// The plugin hands a copy to its runtime, its disk tier's check and the bake.
+#[derive(Resource, Clone, Default)]
+pub(crate) struct MediaDecoders(Vec<Registered>);
 
-/// Decodes media of `kind` whose MIME type starts with `mime_prefix` with `decoder` from now
-/// on, in place of the one registered for them before.
-#[allow(dead_code, reason = "called by add-ons; a build without them has none")]
-pub(crate) fn register_decoder(kind: MediaKind, mime_prefix: &'static str, decoder: Decoder) {
-    let mut decoders = DECODERS.write().unwrap_or_else(|e| e.into_inner());
-    decoders.retain(|old| (old.kind, old.mime_prefix) != (kind, mime_prefix));
-    decoders.push(Registered {
-        kind,
-        mime_prefix,
-        decoder,
-    });
+impl MediaDecoders {
+    /// Decodes media of `kind` whose MIME type starts with `mime_prefix` with `decoder`, in
+    /// place of the one registered for them before.
+    #[allow(dead_code, reason = "called by add-ons; a build without them has none")]
+    pub fn register(&mut self, kind: MediaKind, mime_prefix: &'static str, decoder: Decoder) {
+        self.0
+            .retain(|old| (old.kind, old.mime_prefix) != (kind, mime_prefix));
+        self.0.push(Registered {
+            kind,
+            mime_prefix,
+            decoder,
+        });
+    }
+
+    /// Decodes `media` as `kind` with a registered decoder for its MIME type, else with the
+    /// built-in ones ([`decode`]).
+    pub fn decode(
+        &self,
+        kind: MediaKind,
+        media: &SourcedMedia,
+        limits: &MediaLimits,
+    ) -> Result<DecodedMedia, AssetError> {
+        let mime = media.mime.as_str();
+        match self
+            .0
+            .iter()
+            .find(|found| found.kind == kind && mime.starts_with(found.mime_prefix))
+        {
+            Some(found) => (found.decoder)(media, limits),
+            None => decode(kind, media, limits),
+        }
+    }
 }
 
-/// The registered decoder for media of `kind` typed `mime`.
-fn registered(kind: MediaKind, mime: &str) -> Option<Decoder> {
-    let decoders = DECODERS.read().unwrap_or_else(|e| e.into_inner());
-    decoders
-        .iter()
-        .find(|found| found.kind == kind && mime.starts_with(found.mime_prefix))
-        .map(|found| found.decoder)
+impl std::fmt::Debug for MediaDecoders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|found| (found.kind, found.mime_prefix)))
+            .finish()
+    }
 }
 
-/// Decodes `media` as `kind`, checking that its MIME type fits the kind and that its size,
-/// read from its header first, is within `limits`.
-pub(crate) fn decode(
+/// Decodes `media` as `kind` with the built-in decoders, checking that its MIME type fits the
+/// kind and that its size, read from its header first, is within `limits`.
+fn decode(
     kind: MediaKind,
     media: &SourcedMedia,
     limits: &MediaLimits,
 ) -> Result<DecodedMedia, AssetError> {
     let mime = media.mime.as_str();
-    if let Some(decoder) = registered(kind, mime) {
-        return decoder(media, limits);
-    }
     match kind {
         MediaKind::Image | MediaKind::Video if mime.starts_with("image/") => {
             decode_image(media, limits)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cache::tier::{DiskTier, ToStore};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::{AssetRequest, PlaySession, RequestKey};
-use crate::runtime::decode::{DecodedMedia, decode};
+use crate::runtime::decode::DecodedMedia;
 use crate::runtime::{RuntimeConfig, SourceChain};
 use crate::source::{AssetSource, JobJournal, LaneFlag, ProgressReporter};
 use crate::source::{SourceKind, SourceRequest, SourcedMedia};
@@ -98,7 +98,8 @@ impl DirectResolver {
                 })?;
                 let (kind, limits, media) =
                     (request.kind(), chain.media_limits, served.media.clone());
-                tokio::task::spawn_blocking(move || decode(kind, &media, &limits))
+                let decoders = chain.decoders.clone();
+                tokio::task::spawn_blocking(move || decoders.decode(kind, &media, &limits))
                     .await
                     .map_err(|error| {
                         AssetError::decode(format!(

@@ -24,7 +24,7 @@ use crate::cache::tier::{DiskCommand, DiskTier, ToStore};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::PlaySession;
 use crate::request::{AssetRequest, MediaLimits, RequestKey};
-use crate::runtime::decode::{DecodedMedia, decode};
+use crate::runtime::decode::{DecodedMedia, MediaDecoders};
 use crate::runtime::lanes::LanePermits;
 use crate::source::JobJournal;
 use crate::source::LaneFlag;
@@ -96,6 +96,8 @@ pub(crate) struct RuntimeConfig {
     pub offline: bool,
     /// Run on the disk tier at start, once its journal is followed.
     pub disk_tasks: DiskTasks,
+    /// The app's add-ons' decoders.
+    pub decoders: MediaDecoders,
 }
 
 /// Work on the disk tier: how an add-on reads or keeps what it stores there.
@@ -130,6 +132,7 @@ struct SourceChain {
     ids: Vec<String>,
     generation_permits: LanePermits,
     decode_permits: Semaphore,
+    decoders: Arc<MediaDecoders>,
     media_limits: MediaLimits,
     disk: Option<Arc<DiskTier>>,
     /// How many of the game's disk commands (purges) have been carried out; a job waits for
@@ -167,6 +170,7 @@ impl SourceChain {
             sources,
             generation_permits: LanePermits::new(config.max_concurrent_generations),
             decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
+            decoders: Arc::new(config.decoders.clone()),
             media_limits: config.media_limits,
             disk,
             disk_commands_done: watch::channel(0).0,
@@ -196,7 +200,8 @@ impl SourceChain {
                     .is_none_or(|ids| ids.iter().any(|ok| ok == id))
             };
             let (kind, limits) = (request.kind(), self.media_limits);
-            let decoding = move |media: &SourcedMedia| decode(kind, media, &limits);
+            let decoders = self.decoders.clone();
+            let decoding = move |media: &SourcedMedia| decoders.decode(kind, media, &limits);
             match disk.get_with(request, accepted, decoding).await {
                 Some((media, Ok(decoded))) => {
                     return Ok(Served {
@@ -681,9 +686,9 @@ async fn resolve_and_decode(
         chain.decode_permits.acquire().await.map_err(|_| {
             AssetError::new(AssetErrorKind::Shutdown, "the runtime is shutting down")
         })?;
-    let limits = chain.media_limits;
+    let (limits, decoders) = (chain.media_limits, chain.decoders.clone());
     let (decoded, media) =
-        tokio::task::spawn_blocking(move || (decode(kind, &media, &limits), media))
+        tokio::task::spawn_blocking(move || (decoders.decode(kind, &media, &limits), media))
             .await
             .map_err(|error| {
                 let why = if error.is_panic() {

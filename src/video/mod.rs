@@ -48,7 +48,7 @@ use bevy::prelude::*;
 
 use crate::error::AssetError;
 use crate::request::{MediaKind, MediaLimits};
-use crate::runtime::decode::{DecodedMedia, register_decoder};
+use crate::runtime::decode::{DecodedMedia, MediaDecoders};
 use crate::source::SourcedMedia;
 
 /// Decodes a clip for the runtime: its first frame shows behind the handle at once, and the
@@ -65,6 +65,11 @@ fn decode_clip(media: &SourcedMedia, limits: &MediaLimits) -> Result<DecodedMedi
     })
 }
 
+/// Registers the clip decoder: for the app's runtime, or for the bake, which has no app.
+pub(crate) fn register_decoders(decoders: &mut MediaDecoders) {
+    decoders.register(MediaKind::Video, "video/", decode_clip);
+}
+
 /// The video part of the plugin: [`VideoClips`], [`VideoPlayer`]s and [`VideoEnded`]. It
 /// registers the clip decoder with the runtime: a clip's first frame goes behind the handle and
 /// the clip into [`VideoClips`]. Part of [`AssetProviderPlugins`](crate::AssetProviderPlugins).
@@ -74,7 +79,7 @@ pub struct VideoPlugin;
 
 impl Plugin for VideoPlugin {
     fn build(&self, app: &mut App) {
-        register_decoder(MediaKind::Video, "video/", decode_clip);
+        register_decoders(&mut app.world_mut().get_resource_or_init::<MediaDecoders>());
         app.init_resource::<VideoClips>()
             .add_message::<VideoEnded>()
             .register_type::<(VideoPlayer, VideoState, VideoClips)>()

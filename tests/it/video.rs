@@ -753,3 +753,44 @@ fn an_observer_on_the_player_sees_its_own_ends_and_a_global_one_sees_all() {
     expected.sort();
     assert_eq!(global, expected);
 }
+
+#[test]
+fn an_app_without_the_video_plugin_decodes_no_clips_whatever_other_apps_added() {
+    // An app with the video add-on, in the same process, registers its clip decoder there.
+    let mut with_video = app_serving(clip_bytes(), "video/mp4", None);
+    request_video(&mut with_video);
+
+    let source = ClipSource {
+        bytes: clip_bytes().into(),
+        mime: "video/mp4",
+        gate: None,
+    };
+    let core = AssetProviderPlugin::new()
+        .without_disk_cache()
+        .with_source(source)
+        .with_default_timeout(Duration::from_secs(10));
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, AssetPlugin::default()))
+        .init_asset::<Image>()
+        .add_plugins(
+            AssetProviderPlugins::from(core)
+                .build()
+                .disable::<bevy_asset_provider::video::VideoPlugin>(),
+        );
+    app.finish();
+    app.cleanup();
+    let entity = app
+        .world_mut()
+        .spawn(AssetRequest::video().prompt("waves at the harbour"))
+        .id();
+    update_until(&mut app, "the task ends", |app| {
+        task(app, entity).status().is_terminal()
+    });
+    let done = task(&app, entity);
+    assert_eq!(
+        (done.status(), done.error().map(AssetError::kind)),
+        (TaskStatus::Failed, Some(AssetErrorKind::Unsupported)),
+        "a clip is not decoded without the video add-on: {:?}",
+        done.error()
+    );
+}
