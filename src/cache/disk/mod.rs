@@ -9,8 +9,13 @@
 //! Crash safety: a blob is written to `tmp/`, synced and renamed into place before its index row
 //! is committed, so a row never points at a partial blob. What a crash can leave behind (a
 //! temporary file, a blob without a row, a row whose blob is gone) is cleaned on the next
-//! [`open`](DiskCache::open) or caught on the next read; a blob's SHA-256 is checked before its
-//! bytes are first served, so damaged bytes are evicted, never returned.
+//! [`open`](DiskCache::open) or caught on the next read; a blob is checked against its row's hash
+//! before its bytes are first served, so damaged bytes are evicted, never returned.
+//!
+//! The files: `entry` (what goes in and comes out), `index` (opening the database), `read` (an
+//! entry read and checked), `journal` (jobs in flight), `choices` (players' choice counts),
+//! `files` (the blobs and the directory), `row` (the index's rows); this file writes, evicts
+//! and keeps the size cap.
 //!
 //! Every method blocks on file I/O: call them from a blocking thread, not from a frame.
 //!
@@ -35,191 +40,45 @@
 //! # }
 //! ```
 
+mod choices;
 mod config;
+mod entry;
 mod files;
+mod index;
+mod journal;
+mod read;
 mod row;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_directory;
 
+use choices::CHOICES;
 pub use config::{CACHE_DIR_ENV, Clock, DEFAULT_MAX_BYTES, DiskCacheConfig, VerifyReads};
+pub use entry::{CachedEntry, DiskStats, JournalEntry, NewEntry};
+use index::open_index;
 
-use redb::{
-    Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
 
 use crate::error::AssetError;
 use crate::files::sha256_hex;
-use crate::request::{CachingStrategy, MediaKind, RequestKey};
+use crate::request::{CachingStrategy, RequestKey};
 use files::Layout;
-use row::{IndexRow, JournalRow, add_ms, from_ms, to_ms};
+use row::{IndexRow, add_ms, to_ms};
 
 /// Request key → [`IndexRow`] as JSON.
 const ENTRIES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("entries");
 /// Request key → [`JournalRow`] as JSON.
 const JOURNAL: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("journal");
-/// `"<graph>\n<edge>"` → how often players took that choice.
-const CHOICES: TableDefinition<&str, u64> = TableDefinition::new("choices");
 
 /// Last-use times are written to the index this many at a time (and when the cache closes): they
 /// only order evictions, so a crash that loses a few costs nothing but order.
 const TOUCHES_PER_COMMIT: usize = 64;
-
-/// Media bytes and what they are, to store with [`DiskCache::put`].
-#[derive(Clone)]
-pub struct NewEntry {
-    /// The encoded bytes (PNG, WAV, ...).
-    pub bytes: Arc<[u8]>,
-    /// The media kind.
-    pub kind: MediaKind,
-    /// The MIME type of the bytes.
-    pub mime: String,
-    /// The request's caching strategy: decides how long the entry is kept.
-    /// [`CachingStrategy::Always`] entries are not stored.
-    pub strategy: CachingStrategy,
-    /// Who may be served the entry, as [`CachingStrategy::scope`] gives it (a playthrough or
-    /// player); `None` for everyone.
-    pub scope: Option<String>,
-    /// The identity of the source that produced the bytes: the plugin stores its
-    /// [`AssetSource::id`](crate::source::AssetSource::id), which is its name unless the
-    /// source says otherwise.
-    pub source: String,
-    /// The generation job's id, when a generator made them.
-    pub generation_id: Option<String>,
-    /// The pre-made asset's id, when they are one.
-    pub asset_id: Option<String>,
-}
-
-impl NewEntry {
-    /// An entry of `bytes` with no scope, generation id or asset id.
-    pub fn new(
-        bytes: impl Into<Arc<[u8]>>,
-        kind: MediaKind,
-        mime: impl Into<String>,
-        strategy: CachingStrategy,
-        source: impl Into<String>,
-    ) -> Self {
-        Self {
-            bytes: bytes.into(),
-            kind,
-            mime: mime.into(),
-            strategy,
-            scope: None,
-            source: source.into(),
-            generation_id: None,
-            asset_id: None,
-        }
-    }
-
-    /// Sets who may be served the entry, as [`CachingStrategy::scope`] gives it.
-    pub fn scope(mut self, scope: Option<String>) -> Self {
-        self.scope = scope;
-        self
-    }
-
-    /// Sets the generation job's id.
-    pub fn generation_id(mut self, id: impl Into<String>) -> Self {
-        self.generation_id = Some(id.into());
-        self
-    }
-
-    /// Sets the pre-made asset's id.
-    pub fn asset_id(mut self, id: impl Into<String>) -> Self {
-        self.asset_id = Some(id.into());
-        self
-    }
-}
-
-impl fmt::Debug for NewEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewEntry")
-            .field("bytes", &self.bytes.len())
-            .field("kind", &self.kind)
-            .field("mime", &self.mime)
-            .field("strategy", &self.strategy)
-            .field("scope", &self.scope)
-            .field("source", &self.source)
-            .field("generation_id", &self.generation_id)
-            .field("asset_id", &self.asset_id)
-            .finish()
-    }
-}
-
-/// A stored entry as [`DiskCache::get`] serves it: verified bytes and where they came from.
-#[derive(Clone)]
-pub struct CachedEntry {
-    /// The bytes, as they were put.
-    pub bytes: Arc<[u8]>,
-    /// The media kind.
-    pub kind: MediaKind,
-    /// The MIME type of the bytes.
-    pub mime: String,
-    /// The length of the bytes.
-    pub size: u64,
-    /// The caching strategy the entry was stored under.
-    pub strategy: CachingStrategy,
-    /// The identity of the source that produced the bytes, as [`NewEntry::source`].
-    pub source: String,
-    /// The generation job's id, when a generator made them.
-    pub generation_id: Option<String>,
-    /// The pre-made asset's id, when they are one.
-    pub asset_id: Option<String>,
-    /// When the entry was stored.
-    pub created: SystemTime,
-}
-
-impl fmt::Debug for CachedEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachedEntry")
-            .field("size", &self.size)
-            .field("kind", &self.kind)
-            .field("mime", &self.mime)
-            .field("strategy", &self.strategy)
-            .field("source", &self.source)
-            .field("generation_id", &self.generation_id)
-            .field("asset_id", &self.asset_id)
-            .field("created", &self.created)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What the cache holds, and counters since it was opened.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DiskStats {
-    /// Entries in the index.
-    pub entries: u64,
-    /// Bytes of the blobs on disk (identical bytes under several keys count once).
-    pub bytes: u64,
-    /// Reads that returned an entry.
-    pub hits: u64,
-    /// Reads that returned nothing (missing, expired, another scope, or damaged).
-    pub misses: u64,
-    /// Entries evicted to stay under the size cap.
-    pub evictions: u64,
-    /// Entries evicted because their blob was missing or did not match its SHA-256.
-    pub corrupt_evicted: u64,
-    /// Entries removed because they had expired.
-    pub expired_swept: u64,
-}
-
-/// A generation job submitted and not yet finished (see [`DiskCache::journal_record`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JournalEntry {
-    /// The request the job is for.
-    pub key: RequestKey,
-    /// The generation backend's id of the job.
-    pub generation_id: String,
-    /// When the job was recorded.
-    pub submitted_at: SystemTime,
-    /// What was recorded with it to follow it again, if anything.
-    pub details: Option<String>,
-}
 
 /// A persistent cache of media bytes on disk, with an index and a job journal.
 ///
@@ -504,166 +363,6 @@ impl DiskCache {
             expired_swept: counters.expired_swept.load(Ordering::Relaxed),
         }
     }
-
-    /// Records that generation job `generation_id` was submitted for `key`, at the clock's
-    /// current time, replacing an earlier record for `key`.
-    ///
-    /// # Errors
-    ///
-    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
-    pub fn journal_record(&self, key: RequestKey, generation_id: &str) -> Result<(), AssetError> {
-        self.journal_record_details(key, generation_id, None)
-    }
-
-    /// Like [`journal_record`](Self::journal_record), keeping `details` (for example the
-    /// request as JSON) to follow the job again after a restart.
-    ///
-    /// # Errors
-    ///
-    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
-    pub fn journal_record_details(
-        &self,
-        key: RequestKey,
-        generation_id: &str,
-        details: Option<&str>,
-    ) -> Result<(), AssetError> {
-        let row = JournalRow {
-            generation_id: generation_id.to_owned(),
-            submitted_at_ms: self.inner.now_ms(),
-            details: details.map(str::to_owned),
-        };
-        let inner = &self.inner;
-        let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
-        {
-            let mut table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
-            table
-                .insert(&key.0, row.to_bytes().as_slice())
-                .map_err(|e| inner.index_err(e))?;
-        }
-        txn.commit().map_err(|e| inner.index_err(e))
-    }
-
-    /// Forgets the job recorded for `key` (it finished, failed or was cancelled); `true` if there
-    /// was one.
-    ///
-    /// # Errors
-    ///
-    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
-    pub fn journal_finish(&self, key: RequestKey) -> Result<bool, AssetError> {
-        let inner = &self.inner;
-        let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
-        let removed = {
-            let mut table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
-            table
-                .remove(&key.0)
-                .map_err(|e| inner.index_err(e))?
-                .is_some()
-        };
-        txn.commit().map_err(|e| inner.index_err(e))?;
-        Ok(removed)
-    }
-
-    /// Forgets the job recorded for `key` only if it is still `generation_id` (a later job of
-    /// the same key may have replaced it); `true` if it was.
-    ///
-    /// # Errors
-    ///
-    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
-    pub fn journal_finish_job(
-        &self,
-        key: RequestKey,
-        generation_id: &str,
-    ) -> Result<bool, AssetError> {
-        let inner = &self.inner;
-        let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
-        let removed = {
-            let mut table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
-            let current = table
-                .get(&key.0)
-                .map_err(|e| inner.index_err(e))?
-                .and_then(|value| JournalRow::from_bytes(value.value()));
-            if current.is_some_and(|row| row.generation_id == generation_id) {
-                table.remove(&key.0).map_err(|e| inner.index_err(e))?;
-                true
-            } else {
-                false
-            }
-        };
-        txn.commit().map_err(|e| inner.index_err(e))?;
-        Ok(removed)
-    }
-
-    /// The recorded jobs not yet finished, oldest first. Malformed records are skipped.
-    ///
-    /// # Errors
-    ///
-    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be read.
-    pub fn journal_pending(&self) -> Result<Vec<JournalEntry>, AssetError> {
-        let inner = &self.inner;
-        let txn = inner.db.begin_read().map_err(|e| inner.index_err(e))?;
-        let table = txn.open_table(JOURNAL).map_err(|e| inner.index_err(e))?;
-        let mut pending = Vec::new();
-        for item in table.iter().map_err(|e| inner.index_err(e))? {
-            let (key, value) = item.map_err(|e| inner.index_err(e))?;
-            if let Some(row) = JournalRow::from_bytes(value.value()) {
-                pending.push(JournalEntry {
-                    key: RequestKey(*key.value()),
-                    generation_id: row.generation_id,
-                    submitted_at: from_ms(row.submitted_at_ms),
-                    details: row.details,
-                });
-            }
-        }
-        pending.sort_by_key(|entry| (entry.submitted_at, entry.key));
-        Ok(pending)
-    }
-}
-
-impl DiskCache {
-    /// Counts one more player taking choice `edge` of scene graph `graph`, so prediction
-    /// learns across sessions.
-    ///
-    /// # Errors
-    ///
-    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the count cannot be written.
-    pub fn record_choice(&self, graph: &str, edge: &str) -> Result<u64, AssetError> {
-        let inner = &self.inner;
-        let name = format!("{graph}\n{edge}");
-        let txn = inner.db.begin_write().map_err(|e| inner.index_err(e))?;
-        let count = {
-            let mut table = txn.open_table(CHOICES).map_err(|e| inner.index_err(e))?;
-            let count = table
-                .get(name.as_str())
-                .map_err(|e| inner.index_err(e))?
-                .map_or(0, |count| count.value())
-                + 1;
-            table
-                .insert(name.as_str(), count)
-                .map_err(|e| inner.index_err(e))?;
-            count
-        };
-        txn.commit().map_err(|e| inner.index_err(e))?;
-        Ok(count)
-    }
-
-    /// Every recorded choice count: `(graph, edge, count)`.
-    ///
-    /// # Errors
-    ///
-    /// An [`Io`](crate::error::AssetErrorKind::Io) error when the counts cannot be read.
-    pub fn choice_counts(&self) -> Result<Vec<(String, String, u64)>, AssetError> {
-        let inner = &self.inner;
-        let txn = inner.db.begin_read().map_err(|e| inner.index_err(e))?;
-        let table = txn.open_table(CHOICES).map_err(|e| inner.index_err(e))?;
-        let mut counts = Vec::new();
-        for item in table.iter().map_err(|e| inner.index_err(e))? {
-            let (name, count) = item.map_err(|e| inner.index_err(e))?;
-            if let Some((graph, edge)) = name.value().split_once('\n') {
-                counts.push((graph.to_owned(), edge.to_owned(), count.value()));
-            }
-        }
-        Ok(counts)
-    }
 }
 
 impl fmt::Debug for DiskCache {
@@ -673,50 +372,6 @@ impl fmt::Debug for DiskCache {
             .field("max_bytes", &self.inner.max_bytes)
             .field("stats", &self.stats())
             .finish()
-    }
-}
-
-/// Opens the index, starting over with an empty one when the file is not a readable database.
-fn open_index(path: &Path) -> Result<Database, AssetError> {
-    let open_err = |e: DatabaseError| match e {
-        DatabaseError::DatabaseAlreadyOpen => AssetError::io(format!(
-            "disk cache index {} is already open (another cache or process uses this directory)",
-            path.display()
-        )),
-        e => AssetError::io(format!(
-            "cannot open disk cache index {}: {e}",
-            path.display()
-        )),
-    };
-    match Database::create(path) {
-        Ok(db) => Ok(db),
-        Err(e) if is_unreadable_index(&e) => {
-            // The index is only a cache's bookkeeping: losing it costs re-fetching, which beats
-            // refusing to start. The orphaned blobs are removed when the new index loads.
-            let aside = path.with_extension("redb.corrupt");
-            std::fs::rename(path, &aside).map_err(|rename| {
-                AssetError::io(format!(
-                    "disk cache index {} is unreadable ({e}) and cannot be moved aside: {rename}",
-                    path.display()
-                ))
-            })?;
-            Database::create(path).map_err(open_err)
-        }
-        Err(e) => Err(open_err(e)),
-    }
-}
-
-fn is_unreadable_index(error: &DatabaseError) -> bool {
-    match error {
-        DatabaseError::UpgradeRequired(_) => true,
-        DatabaseError::Storage(StorageError::Corrupted(_)) => true,
-        DatabaseError::Storage(StorageError::Io(e)) => {
-            matches!(
-                e.kind(),
-                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-            )
-        }
-        _ => false,
     }
 }
 
@@ -888,82 +543,6 @@ impl Inner {
         self.enforce_cap(&mut state, Some(key))
     }
 
-    fn get<T: Send>(
-        &self,
-        key: RequestKey,
-        scope: Option<&str>,
-        made_by: &dyn Fn(&str) -> bool,
-        with: impl FnOnce(&CachedEntry) -> T + Send,
-    ) -> Result<Option<(CachedEntry, T)>, AssetError> {
-        let now = self.now_ms();
-        let Some(raw) = self.read_row(key)? else {
-            return Ok(None);
-        };
-        let Some(row) = IndexRow::from_bytes(&raw) else {
-            self.evict(key, None, Reason::Corrupt)?;
-            return Ok(None);
-        };
-        if row.expires_ms <= now {
-            self.evict(key, Some(row.id), Reason::Expired)?;
-            return Ok(None);
-        }
-        if row.scope.as_deref() != scope || !made_by(&row.source) {
-            return Ok(None);
-        }
-
-        let path = self.layout.blob_path(&row.sha256);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.evict(key, Some(row.id), Reason::Corrupt)?;
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(
-                    AssetError::io(format!("cannot read blob {}: {e}", path.display()))
-                        .with_source(e),
-                );
-            }
-        };
-        if bytes.len() as u64 != row.size {
-            self.evict(key, Some(row.id), Reason::Corrupt)?;
-            return Ok(None);
-        }
-        let check_hash =
-            self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
-        // Checked before anything uses the bytes: on this thread, in one pass, with no hop.
-        if check_hash && !row_matches(&row, &bytes) {
-            self.evict(key, Some(row.id), Reason::Corrupt)?;
-            return Ok(None);
-        }
-        let sha256 = row.sha256;
-        let entry = CachedEntry {
-            bytes: bytes.into(),
-            kind: row.kind,
-            mime: row.mime,
-            size: row.size,
-            strategy: row.strategy,
-            source: row.source,
-            generation_id: row.generation_id,
-            asset_id: row.asset_id,
-            created: from_ms(row.created_ms),
-        };
-        let used = with(&entry);
-        if check_hash {
-            lock(&self.verified).insert(sha256);
-        }
-        // Last use only orders evictions: failing to record it must not fail a good read.
-        let _ = self.touch(key, row.id, now);
-        Ok(Some((entry, used)))
-    }
-
-    fn read_row(&self, key: RequestKey) -> Result<Option<Vec<u8>>, AssetError> {
-        let txn = self.db.begin_read().map_err(|e| self.index_err(e))?;
-        let table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
-        let value = table.get(&key.0).map_err(|e| self.index_err(e))?;
-        Ok(value.map(|value| value.value().to_vec()))
-    }
-
     /// Removes `key`'s entry if it is still the row with `id` (any row when `None`): a put may
     /// have replaced it since it was read.
     fn evict(&self, key: RequestKey, id: Option<u64>, reason: Reason) -> Result<(), AssetError> {
@@ -985,54 +564,6 @@ impl Inner {
         };
         counter.fetch_add(removed as u64, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Marks `key`'s entry (if still the row with `id`) used at `now_ms`: at once in memory, and
-    /// in the index with the next [`TOUCHES_PER_COMMIT`] others (or when the cache closes), so a
-    /// read does not cost a write transaction.
-    fn touch(&self, key: RequestKey, id: u64, now_ms: u64) -> Result<(), AssetError> {
-        let mut state = lock(&self.state);
-        let touch = state.next_touch;
-        state.next_touch += 1;
-        let Some(meta) = state.entries.get_mut(&key).filter(|meta| meta.id == id) else {
-            return Ok(());
-        };
-        // A clock set back must not make an entry look older than it is.
-        meta.last_used_ms = meta.last_used_ms.max(now_ms);
-        meta.touch = touch;
-        let last_used_ms = meta.last_used_ms;
-        state.touched.insert(key, (id, last_used_ms));
-        if state.touched.len() >= TOUCHES_PER_COMMIT {
-            self.write_touches(&mut state)?;
-        }
-        Ok(())
-    }
-
-    /// Writes the last-use times noted since the last write into the index, in one transaction.
-    fn write_touches(&self, state: &mut State) -> Result<(), AssetError> {
-        if state.touched.is_empty() {
-            return Ok(());
-        }
-        let touched = std::mem::take(&mut state.touched);
-        let txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
-        {
-            let mut table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
-            for (key, (id, last_used_ms)) in touched {
-                let row = table
-                    .get(&key.0)
-                    .map_err(|e| self.index_err(e))?
-                    .and_then(|value| IndexRow::from_bytes(value.value()));
-                // Only the row that was read: a put since replaced it with a newer one.
-                let Some(mut row) = row.filter(|row| row.id == id) else {
-                    continue;
-                };
-                row.last_used_ms = row.last_used_ms.max(last_used_ms);
-                table
-                    .insert(&key.0, row.to_bytes().as_slice())
-                    .map_err(|e| self.index_err(e))?;
-            }
-        }
-        txn.commit().map_err(|e| self.index_err(e))
     }
 
     /// Removes the index rows of `keys` in one transaction; returns the keys that had one.
@@ -1144,14 +675,5 @@ impl Inner {
             keys
         };
         self.remove_keys(&mut state, &keys)
-    }
-}
-
-/// Whether `bytes` are what `row` was written with: by their BLAKE3 where the row has one,
-/// else (rows from before it) by their SHA-256.
-fn row_matches(row: &IndexRow, bytes: &[u8]) -> bool {
-    match &row.blake3 {
-        Some(blake3) => blake3::hash(bytes).to_hex().as_str() == blake3,
-        None => sha256_hex(bytes) == row.sha256,
     }
 }

@@ -1,0 +1,146 @@
+//! Reading an entry: its row, its blob checked against the row's hash, and its last use noted.
+
+use std::io;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::row::{IndexRow, from_ms};
+use super::{CachedEntry, ENTRIES, Inner, Reason, State, TOUCHES_PER_COMMIT, VerifyReads, lock};
+use crate::error::AssetError;
+use crate::files::sha256_hex;
+use crate::request::RequestKey;
+
+impl Inner {
+    pub(super) fn get<T: Send>(
+        &self,
+        key: RequestKey,
+        scope: Option<&str>,
+        made_by: &dyn Fn(&str) -> bool,
+        with: impl FnOnce(&CachedEntry) -> T + Send,
+    ) -> Result<Option<(CachedEntry, T)>, AssetError> {
+        let now = self.now_ms();
+        let Some(raw) = self.read_row(key)? else {
+            return Ok(None);
+        };
+        let Some(row) = IndexRow::from_bytes(&raw) else {
+            self.evict(key, None, Reason::Corrupt)?;
+            return Ok(None);
+        };
+        if row.expires_ms <= now {
+            self.evict(key, Some(row.id), Reason::Expired)?;
+            return Ok(None);
+        }
+        if row.scope.as_deref() != scope || !made_by(&row.source) {
+            return Ok(None);
+        }
+
+        let path = self.layout.blob_path(&row.sha256);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.evict(key, Some(row.id), Reason::Corrupt)?;
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(
+                    AssetError::io(format!("cannot read blob {}: {e}", path.display()))
+                        .with_source(e),
+                );
+            }
+        };
+        if bytes.len() as u64 != row.size {
+            self.evict(key, Some(row.id), Reason::Corrupt)?;
+            return Ok(None);
+        }
+        let check_hash =
+            self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
+        // Checked before anything uses the bytes: on this thread, in one pass, with no hop.
+        if check_hash && !row_matches(&row, &bytes) {
+            self.evict(key, Some(row.id), Reason::Corrupt)?;
+            return Ok(None);
+        }
+        let sha256 = row.sha256;
+        let entry = CachedEntry {
+            bytes: bytes.into(),
+            kind: row.kind,
+            mime: row.mime,
+            size: row.size,
+            strategy: row.strategy,
+            source: row.source,
+            generation_id: row.generation_id,
+            asset_id: row.asset_id,
+            created: from_ms(row.created_ms),
+        };
+        let used = with(&entry);
+        if check_hash {
+            lock(&self.verified).insert(sha256);
+        }
+        // Last use only orders evictions: failing to record it must not fail a good read.
+        let _ = self.touch(key, row.id, now);
+        Ok(Some((entry, used)))
+    }
+
+    pub(super) fn read_row(&self, key: RequestKey) -> Result<Option<Vec<u8>>, AssetError> {
+        let txn = self.db.begin_read().map_err(|e| self.index_err(e))?;
+        let table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+        let value = table.get(&key.0).map_err(|e| self.index_err(e))?;
+        Ok(value.map(|value| value.value().to_vec()))
+    }
+
+    /// Marks `key`'s entry (if still the row with `id`) used at `now_ms`: at once in memory, and
+    /// in the index with the next [`TOUCHES_PER_COMMIT`] others (or when the cache closes), so a
+    /// read does not cost a write transaction.
+    fn touch(&self, key: RequestKey, id: u64, now_ms: u64) -> Result<(), AssetError> {
+        let mut state = lock(&self.state);
+        let touch = state.next_touch;
+        state.next_touch += 1;
+        let Some(meta) = state.entries.get_mut(&key).filter(|meta| meta.id == id) else {
+            return Ok(());
+        };
+        // A clock set back must not make an entry look older than it is.
+        meta.last_used_ms = meta.last_used_ms.max(now_ms);
+        meta.touch = touch;
+        let last_used_ms = meta.last_used_ms;
+        state.touched.insert(key, (id, last_used_ms));
+        if state.touched.len() >= TOUCHES_PER_COMMIT {
+            self.write_touches(&mut state)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last-use times noted since the last write into the index, in one transaction.
+    pub(super) fn write_touches(&self, state: &mut State) -> Result<(), AssetError> {
+        if state.touched.is_empty() {
+            return Ok(());
+        }
+        let touched = std::mem::take(&mut state.touched);
+        let txn = self.db.begin_write().map_err(|e| self.index_err(e))?;
+        {
+            let mut table = txn.open_table(ENTRIES).map_err(|e| self.index_err(e))?;
+            for (key, (id, last_used_ms)) in touched {
+                let row = table
+                    .get(&key.0)
+                    .map_err(|e| self.index_err(e))?
+                    .and_then(|value| IndexRow::from_bytes(value.value()));
+                // Only the row that was read: a put since replaced it with a newer one.
+                let Some(mut row) = row.filter(|row| row.id == id) else {
+                    continue;
+                };
+                row.last_used_ms = row.last_used_ms.max(last_used_ms);
+                table
+                    .insert(&key.0, row.to_bytes().as_slice())
+                    .map_err(|e| self.index_err(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.index_err(e))
+    }
+}
+
+/// Whether `bytes` are what `row` was written with: by their BLAKE3 where the row has one,
+/// else (rows from before it) by their SHA-256.
+pub(super) fn row_matches(row: &IndexRow, bytes: &[u8]) -> bool {
+    match &row.blake3 {
+        Some(blake3) => blake3::hash(bytes).to_hex().as_str() == blake3,
+        None => sha256_hex(bytes) == row.sha256,
+    }
+}
