@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::backend::answers::try_again_in;
-use crate::backend::generations::reuse_check;
+use crate::backend::created::reuse_check;
 use crate::backend::wire::{
     AssetResponse, AssetSearchResponse, CreateGeneration, ErrorBody, GameAssetResponse,
     GenerationList, GenerationResponse, GenerationType, LoginResponse, NonAscii, SocketEvent,

@@ -50,8 +50,10 @@ mod answers;
 mod api;
 mod client;
 mod config;
+mod created;
 mod download;
 mod follow;
+mod followers;
 #[cfg(test)]
 mod fuzz;
 mod game;
