@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::net::{NetPolicy, PolicyClient, Secret, scrub_url};
-use crate::openai::source::{Inner, OpenAiImages};
+use crate::openai::source::{Inner, OpenAiImages, REFUSED_CODES};
 use crate::openai::wire::ResponseFormat;
 use crate::request::LONGEST_WAIT;
 
@@ -53,6 +53,14 @@ impl fmt::Debug for OpenAiImagesBuilder {
             .field("token", &token)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
+    }
+}
+
+impl OpenAiImages {
+    /// A builder for the server at `base_url` (`https://api.openai.com`, or
+    /// `http://127.0.0.1:8080`; a trailing `/v1` is accepted too).
+    pub fn builder(base_url: impl Into<String>) -> OpenAiImagesBuilder {
+        OpenAiImagesBuilder::new(base_url.into())
     }
 }
 
@@ -235,14 +243,6 @@ fn valid_size(size: &str) -> bool {
             w.parse::<u32>().is_ok_and(|w| w > 0) && h.parse::<u32>().is_ok_and(|h| h > 0)
         })
 }
-
-/// Codes servers use when they refuse the prompt itself: final, and
-/// [`Rejected`](AssetErrorKind::Rejected).
-pub(crate) const REFUSED_CODES: &[&str] = &[
-    "content_policy_violation",
-    "moderation_blocked",
-    "content_filter",
-];
 
 /// The policy's final-answer rule: a 400 naming a refused prompt.
 fn refused_prompt(status: StatusCode, body: &[u8]) -> Option<AssetErrorKind> {

@@ -11,7 +11,6 @@ use tokio::time::Instant;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::net::{NetRequest, PolicyClient, Retries};
-use crate::openai::builder::{OpenAiImagesBuilder, REFUSED_CODES};
 use crate::openai::media::{self, Image};
 use crate::openai::wire::{ImageData, ImagesAnswer, ImagesRequest, Reply, ResponseFormat};
 use crate::request::{AssetRequest, CachingStrategy, MediaKind, PlaySession};
@@ -50,6 +49,14 @@ pub struct OpenAiImages {
     inner: Arc<Inner>,
 }
 
+/// Codes servers use when they refuse the prompt itself: final, and
+/// [`Rejected`](AssetErrorKind::Rejected).
+pub(crate) const REFUSED_CODES: &[&str] = &[
+    "content_policy_violation",
+    "moderation_blocked",
+    "content_filter",
+];
+
 pub(crate) struct Inner {
     pub name: String,
     pub client: PolicyClient,
@@ -77,12 +84,6 @@ impl fmt::Debug for OpenAiImages {
 }
 
 impl OpenAiImages {
-    /// A builder for the server at `base_url` (`https://api.openai.com`, or
-    /// `http://127.0.0.1:8080`; a trailing `/v1` is accepted too).
-    pub fn builder(base_url: impl Into<String>) -> OpenAiImagesBuilder {
-        OpenAiImagesBuilder::new(base_url.into())
-    }
-
     pub(crate) fn from_inner(inner: Inner) -> Self {
         Self {
             inner: Arc::new(inner),
