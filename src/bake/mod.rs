@@ -64,14 +64,12 @@ pub use report::{BakeOutcome, BakeReport, BakeReportItem};
 pub use targets::{BakeTarget, BakeTargets, ListedRequests};
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::tier::DiskTier;
+use crate::chain::SourceChain;
 use crate::error::AssetError;
 use crate::plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
-use crate::runtime::RuntimeConfig;
-use crate::source::{AssetSource, SourceKind};
+use crate::source::SourceKind;
 
 /// Where baked files go by default, relative to the asset root.
 pub const DEFAULT_BAKE_DIR: &str = "premade/baked";
@@ -125,9 +123,7 @@ pub enum BakeProgress<'a> {
 /// A bake: the game's source chain, and where the files and the manifest go.
 #[must_use]
 pub struct Bake {
-    sources: Vec<Arc<dyn AssetSource>>,
-    disk: Option<Arc<DiskTier>>,
-    config: RuntimeConfig,
+    chain: SourceChain,
     timeout: Duration,
     asset_root: PathBuf,
     manifest: PathBuf,
@@ -141,17 +137,12 @@ impl Bake {
     /// folder. Local pre-made sources (of kind [`PreMade`](SourceKind::PreMade) that use no
     /// network) are left out of the chain: the plan reads the manifest itself.
     pub fn new(plugin: &AssetProviderPlugin) -> Self {
-        let sources = plugin
-            .sources()
-            .iter()
-            .filter(|source| source.kind() != SourceKind::PreMade || source.uses_network())
-            .cloned()
-            .collect();
+        let chain = plugin
+            .source_chain()
+            .retain_sources(|source| source.kind() != SourceKind::PreMade || source.uses_network());
         Self {
-            sources,
-            disk: plugin.disk_tier(),
-            config: plugin.runtime_config(),
-            timeout: plugin.default_timeout(),
+            timeout: chain.config().default_timeout,
+            chain,
             asset_root: bevy::asset::io::file::FileAssetReader::get_base_path().join("assets"),
             manifest: PathBuf::from(DEFAULT_MANIFEST),
             out_dir: PathBuf::from(DEFAULT_BAKE_DIR),
