@@ -39,8 +39,9 @@
 
 // The folders follow a request's path: `request` (what a game asks for and its key) →
 // `provider` (the facade and its bookkeeping, on the frame) → `runtime` (jobs on the plugin's own
-// threads) → `source` (pre-made, the embedded generator, your own) and `backend` (the PixSim7
-// client) → `cache` (the disk tier and the job journal). `scene`, `prediction`, `video` and
+// threads) → `chain` (the tiers and sources asked in order, the decode) → `source` (pre-made, the
+// embedded generator, your own) and `backend` (the PixSim7 client) → `cache` (the disk tier and
+// the job journal). `scene`, `prediction`, `video` and
 // `observe` build on that pipeline; each adds its own small plugin. `asset_server` serves
 // requests described by `gen://` paths through Bevy's `AssetServer`.
 
@@ -51,6 +52,7 @@ pub mod backend;
 pub mod bake;
 #[cfg(feature = "disk")]
 pub mod cache;
+mod chain;
 // Without `disk` only the runtime's view of a tier that cannot exist is left.
 #[cfg(not(feature = "disk"))]
 mod cache;

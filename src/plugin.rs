@@ -17,11 +17,12 @@ use crate::backend::PixSimSource;
 use crate::cache::tier::DiskTier;
 #[cfg(feature = "disk")]
 use crate::cache::{CACHE_DIR_ENV, DiskCacheConfig, tier::MediaCheck};
+use crate::chain::decode::MediaDecoders;
+use crate::chain::{ChainConfig, SourceChain};
 use crate::prediction::{PredictionPlugin, PredictionSettings, Predictor, WeightedPredictor};
 use crate::provider::{AssetProvider, DiskStartTasks, Placeholders, ProviderParts, SpendCap};
 use crate::request::MediaLimits;
 use crate::request::{LONGEST_WAIT, PlaySession};
-use crate::runtime::decode::MediaDecoders;
 use crate::runtime::{ProviderRuntime, RuntimeConfig};
 use crate::scene::ScenePlugin;
 use crate::source::{AssetSource, LocalGenerator, PreMadeManifestPlugin, PreMadeSource};
@@ -318,23 +319,23 @@ impl AssetProviderPlugin {
         &self.sources
     }
 
-    /// The runtime's limits as configured.
-    pub(crate) fn runtime_config(&self) -> RuntimeConfig {
-        RuntimeConfig {
-            worker_threads: self.runtime_threads,
+    /// The chain a request goes through as configured: the sources in order over the disk
+    /// tier, with the limits that apply while asking them.
+    pub(crate) fn source_chain(&self, decoders: MediaDecoders) -> SourceChain {
+        let decoders = Arc::new(decoders);
+        #[cfg(feature = "disk")]
+        let disk = self.disk_tier(decoders.clone());
+        #[cfg(not(feature = "disk"))]
+        let disk: Option<Arc<DiskTier>> = None;
+        let config = ChainConfig {
             max_concurrent_generations: self.max_concurrent_generations,
             max_concurrent_decodes: self.max_concurrent_decodes,
             media_limits: self.media_limits,
             offline: self.offline,
-            disk_tasks: Default::default(),
-            decoders: MediaDecoders::default(),
-        }
-    }
-
-    /// How long a request waits when it sets no `max_wait`.
-    #[cfg(feature = "bake")]
-    pub(crate) fn default_timeout(&self) -> Duration {
-        self.default_timeout
+            default_timeout: self.default_timeout,
+            decoders,
+        };
+        SourceChain::new(self.sources.clone(), disk, config)
     }
 }
 
@@ -366,7 +367,7 @@ impl AssetProviderPlugin {
         self
     }
 
-    pub(crate) fn disk_tier(&self, decoders: &MediaDecoders) -> Option<Arc<DiskTier>> {
+    fn disk_tier(&self, decoders: Arc<MediaDecoders>) -> Option<Arc<DiskTier>> {
         let config = match &self.disk {
             DiskSetting::Off => return None,
             DiskSetting::At(config) => config.clone(),
@@ -391,7 +392,7 @@ impl AssetProviderPlugin {
                 }
             }
         };
-        let (limits, decoders) = (self.media_limits, decoders.clone());
+        let limits = self.media_limits;
         let check: MediaCheck =
             Arc::new(move |kind, media| decoders.decode(kind, media, &limits).map(|_| ()));
         Some(Arc::new(DiskTier::new(config, self.default_timeout, check)))
@@ -441,21 +442,21 @@ impl Plugin for AssetProviderPlugin {
         if !app.world().contains_resource::<Assets<AudioSource>>() {
             app.init_asset::<AudioSource>();
         }
-        let mut config = self.runtime_config();
-        if let Some(tasks) = app.world_mut().remove_resource::<DiskStartTasks>() {
-            config.disk_tasks = tasks.0;
-        }
-        if let Some(decoders) = app.world().get_resource::<MediaDecoders>() {
-            config.decoders = decoders.clone();
-        }
-        #[cfg(feature = "disk")]
-        let disk = self.disk_tier(&config.decoders);
-        #[cfg(not(feature = "disk"))]
-        let disk: Option<Arc<DiskTier>> = None;
+        let config = RuntimeConfig {
+            worker_threads: self.runtime_threads,
+            disk_tasks: app
+                .world_mut()
+                .remove_resource::<DiskStartTasks>()
+                .map(|tasks| tasks.0)
+                .unwrap_or_default(),
+        };
+        let decoders = app.world().get_resource::<MediaDecoders>().cloned();
+        let chain = self.source_chain(decoders.unwrap_or_default());
+        let disk = chain.disk().cloned();
         let (runtime, commands, events) =
-            ProviderRuntime::start(self.sources.clone(), disk.clone(), &config).unwrap_or_else(
-                |error| panic!("the asset provider could not start its runtime threads: {error}"),
-            );
+            ProviderRuntime::start(chain, &config).unwrap_or_else(|error| {
+                panic!("the asset provider could not start its runtime threads: {error}")
+            });
         let world = app.world();
         let parts = ProviderParts {
             commands,

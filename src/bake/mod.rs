@@ -64,14 +64,13 @@ pub use report::{BakeOutcome, BakeReport, BakeReportItem};
 pub use targets::{BakeTarget, BakeTargets, ListedRequests};
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::tier::DiskTier;
+use crate::chain::SourceChain;
+use crate::chain::decode::MediaDecoders;
 use crate::error::AssetError;
 use crate::plugin::{AssetProviderPlugin, DEFAULT_MANIFEST};
-use crate::runtime::RuntimeConfig;
-use crate::source::{AssetSource, SourceKind};
+use crate::source::SourceKind;
 
 /// Where baked files go by default, relative to the asset root.
 pub const DEFAULT_BAKE_DIR: &str = "premade/baked";
@@ -125,9 +124,7 @@ pub enum BakeProgress<'a> {
 /// A bake: the game's source chain, and where the files and the manifest go.
 #[must_use]
 pub struct Bake {
-    sources: Vec<Arc<dyn AssetSource>>,
-    disk: Option<Arc<DiskTier>>,
-    config: RuntimeConfig,
+    chain: SourceChain,
     timeout: Duration,
     asset_root: PathBuf,
     manifest: PathBuf,
@@ -141,25 +138,12 @@ impl Bake {
     /// folder. Local pre-made sources (of kind [`PreMade`](SourceKind::PreMade) that use no
     /// network) are left out of the chain: the plan reads the manifest itself.
     pub fn new(plugin: &AssetProviderPlugin) -> Self {
-        let sources = plugin
-            .sources()
-            .iter()
-            .filter(|source| source.kind() != SourceKind::PreMade || source.uses_network())
-            .cloned()
-            .collect();
-        // No app here: the add-ons' decoders are registered as their plugins would.
-        #[allow(
-            unused_mut,
-            reason = "only add-ons with their feature register decoders"
-        )]
-        let mut config = plugin.runtime_config();
-        #[cfg(feature = "video")]
-        crate::video::register_decoders(&mut config.decoders);
+        let chain = plugin
+            .source_chain(bake_decoders())
+            .retain_sources(|source| source.kind() != SourceKind::PreMade || source.uses_network());
         Self {
-            sources,
-            disk: plugin.disk_tier(&config.decoders),
-            config,
-            timeout: plugin.default_timeout(),
+            timeout: chain.config().default_timeout,
+            chain,
             asset_root: bevy::asset::io::file::FileAssetReader::get_base_path().join("assets"),
             manifest: PathBuf::from(DEFAULT_MANIFEST),
             out_dir: PathBuf::from(DEFAULT_BAKE_DIR),
@@ -239,6 +223,18 @@ fn relative_folder(dir: &Path) -> Result<String, AssetError> {
         }
     }
     Ok(parts.join("/"))
+}
+
+/// The add-ons' decoders, registered as their plugins would in an app: the bake has none.
+fn bake_decoders() -> MediaDecoders {
+    #[allow(
+        unused_mut,
+        reason = "only add-ons with their feature register decoders"
+    )]
+    let mut decoders = MediaDecoders::default();
+    #[cfg(feature = "video")]
+    crate::video::register_decoders(&mut decoders);
+    decoders
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bevy::log::warn;
@@ -16,11 +17,11 @@ use crate::bake::manifest::{BakedEntry, ManifestDocument, Provenance};
 use crate::bake::plan::{BakePlan, BakeStep, PlanItem, Retouch, RetouchedFile};
 use crate::bake::report::{BakeOutcome, BakeReport, BakeReportItem};
 use crate::bake::{Bake, BakePhase, BakeProgress};
+use crate::chain::Resolved;
+use crate::chain::decode::{DecodedMedia, MediaDecoders};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::files::{sha256_hex, write_atomically};
 use crate::request::{AssetRequest, MediaKind, MediaLimits, PlaySession, RequestKey};
-use crate::runtime::decode::{DecodedMedia, MediaDecoders};
-use crate::runtime::direct::{DirectMedia, DirectResolver};
 use crate::source::SourcedMedia;
 use crate::source::scoring::MatchCriteria;
 
@@ -49,12 +50,7 @@ impl Bake {
             ManifestDocument::read(&manifest_path)
         })
         .await??;
-        let resolver = DirectResolver::new(
-            self.sources.clone(),
-            self.disk.clone(),
-            &self.config,
-            self.timeout,
-        );
+        let resolver = self.chain.direct(self.timeout);
         let mut report = BakeReport::default();
         for file in &plan.retouched_elsewhere {
             report.keep_retouched(file.clone());
@@ -72,7 +68,7 @@ impl Bake {
                 .await;
             (item, resolved)
         }))
-        .buffer_unordered(self.config.max_concurrent_generations.max(1));
+        .buffer_unordered(self.chain.config().max_concurrent_generations.max(1));
         while let Some((item, resolved)) = results.next().await {
             let outcome = match resolved {
                 Ok(direct) => {
@@ -82,8 +78,8 @@ impl Bake {
                         item: item.clone(),
                         direct,
                         tile: self.contact_sheet.is_some(),
-                        limits: self.config.media_limits,
-                        decoders: self.config.decoders.clone(),
+                        limits: self.chain.config().media_limits,
+                        decoders: self.chain.config().decoders.clone(),
                     };
                     // The document goes to the blocking thread and back: one write at a time.
                     let (returned, written) = blocking("file write", move || {
@@ -214,11 +210,11 @@ impl Bake {
         path: &str,
         by: &str,
     ) -> Result<Tile, AssetError> {
-        let (file, kind, limits, decoders) = (
+        let decoders = self.chain.config().decoders.clone();
+        let (file, kind, limits) = (
             self.asset_root.join(path),
             item.request.kind,
-            self.config.media_limits,
-            self.config.decoders.clone(),
+            self.chain.config().media_limits,
         );
         let label = label(item, by);
         blocking("contact sheet tile", move || {
@@ -257,10 +253,10 @@ struct WriteJob {
     root: PathBuf,
     folder: String,
     item: PlanItem,
-    direct: DirectMedia,
+    direct: Resolved,
     tile: bool,
     limits: MediaLimits,
-    decoders: MediaDecoders,
+    decoders: Arc<MediaDecoders>,
 }
 
 /// What writing one request's media did.
@@ -299,7 +295,7 @@ impl WriteJob {
             decoders,
         } = self;
         let kind = item.request.kind;
-        let media = &direct.media;
+        let media = &direct.encoded;
         let Some(extension) = extension_for(&media.mime).filter(|_| fits(kind, &media.mime)) else {
             let error = AssetError::new(
                 AssetErrorKind::Unsupported,
@@ -423,7 +419,7 @@ impl WriteJob {
         }
         let tile = (tile && kind != MediaKind::Audio).then(|| {
             let label = label(&item, &direct.source_name);
-            match picture_of(&direct.decoded) {
+            match picture_of(&direct.media) {
                 Some(image) => Tile::new(image, label),
                 None => Tile::empty(label),
             }
@@ -431,7 +427,7 @@ impl WriteJob {
         let outcome = BakeOutcome::Written {
             path,
             bytes: entry.baked.bytes,
-            served_as: direct.kind,
+            served_as: direct.source,
             source: direct.source_name,
         };
         Ok(Written {

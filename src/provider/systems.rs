@@ -7,6 +7,7 @@ use bevy::prelude::*;
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
 
+use crate::chain::decode::DecodedMedia;
 use crate::provider::AssetProvider;
 use crate::provider::jobs::Outcome;
 use crate::provider::messages::RequestAsset;
@@ -15,7 +16,6 @@ use crate::provider::outbox::ProviderMessages;
 use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus, status_of};
 use crate::request::AssetRequest;
 use crate::request::PlaySession;
-use crate::runtime::decode::DecodedMedia;
 use crate::runtime::{JobId, Resolved, RuntimeEvent};
 
 /// The asset collections media is inserted into.

@@ -1,10 +1,12 @@
 //! What a game asks for: [`AssetRequest`], built from game context, and its [`RequestKey`].
 
 mod canonical;
+mod describe;
 mod limits;
 mod session;
 
 pub use canonical::{NonAscii, canonical_json};
+pub(crate) use describe::{describe, describe_in_full};
 pub use limits::MediaLimits;
 pub use session::PlaySession;
 

@@ -1,37 +1,31 @@
 //! The plugin's own tokio runtime: requests arrive over a channel, sources resolve them, results
 //! go back over another channel. Nothing here runs on the frame.
 
-pub(crate) mod decode;
-#[cfg(feature = "bake")]
-pub(crate) mod direct;
 pub(crate) mod lanes;
 pub(crate) mod spend;
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bevy::log::{debug, warn};
+use async_trait::async_trait;
+use bevy::log::warn;
 use crossbeam_channel::{Receiver, Sender};
 use futures_util::FutureExt;
-use tokio::sync::{Semaphore, watch};
 use tokio::task::AbortHandle;
 
-use crate::cache::tier::{DiskCommand, DiskTier, ToStore};
+use crate::cache::tier::{DiskCommand, DiskTier};
+use crate::chain::{GenerationGate, GenerationSlot, SourceChain, panic_message};
 use crate::error::{AssetError, AssetErrorKind};
 use crate::request::PlaySession;
-use crate::request::{AssetRequest, MediaLimits, RequestKey};
-use crate::runtime::decode::{DecodedMedia, MediaDecoders};
+use crate::request::{AssetRequest, RequestKey};
 use crate::runtime::lanes::LanePermits;
-use crate::source::JobJournal;
-use crate::source::LaneFlag;
-use crate::source::{AssetSource, ProgressReporter, SourceKind, SourceRequest, SourcedMedia};
+use crate::source::{LaneFlag, ProgressReporter, SourceRequest};
 
-/// Called when a generator is about to be asked: reports it, or refuses it (the spend cap).
-pub(crate) type GenerationStarted<'a> = dyn Fn() -> Result<(), AssetError> + Send + Sync + 'a;
+pub(crate) use crate::chain::Resolved;
 
 /// Identifies one job on the plugin's runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, bevy::reflect::Reflect)]
@@ -76,28 +70,12 @@ pub(crate) enum RuntimeEvent {
     Finished(JobId, Box<Result<Resolved, AssetError>>),
 }
 
-/// A job's media, decoded and ready to insert.
-pub(crate) struct Resolved {
-    pub media: DecodedMedia,
-    pub source: SourceKind,
-    pub origin: String,
-    /// What the disk tier should keep, taken out before the result goes to the frame.
-    store: Option<ToStore>,
-}
-
-/// Limits and threads of the runtime.
+/// The runtime's threads, and what it runs on the disk tier at start.
 #[derive(Clone, Debug)]
 pub(crate) struct RuntimeConfig {
     pub worker_threads: usize,
-    pub max_concurrent_generations: usize,
-    pub max_concurrent_decodes: usize,
-    pub media_limits: MediaLimits,
-    /// Nothing generated, no network: caches and pre-made only.
-    pub offline: bool,
     /// Run on the disk tier at start, once its journal is followed.
     pub disk_tasks: DiskTasks,
-    /// The app's add-ons' decoders.
-    pub decoders: MediaDecoders,
 }
 
 /// Work on the disk tier: how an add-on reads or keeps what it stores there.
@@ -125,274 +103,6 @@ impl std::fmt::Debug for DiskTasks {
     }
 }
 
-/// The ordered sources and the limits that apply while asking them.
-struct SourceChain {
-    sources: Vec<Arc<dyn AssetSource>>,
-    /// Each source's [`id`](AssetSource::id), in the same order.
-    ids: Vec<String>,
-    generation_permits: LanePermits,
-    decode_permits: Semaphore,
-    decoders: Arc<MediaDecoders>,
-    media_limits: MediaLimits,
-    disk: Option<Arc<DiskTier>>,
-    /// How many of the game's disk commands (purges) have been carried out; a job waits for
-    /// those sent before it, so it never sees what they removed.
-    disk_commands_done: watch::Sender<u64>,
-    /// Offline mode: generators and network sources are skipped.
-    offline: bool,
-    /// Requests already warned about as missing offline, so each is named once.
-    offline_warned: std::sync::Mutex<std::collections::HashSet<RequestKey>>,
-}
-
-/// Who served a request.
-struct Served {
-    media: SourcedMedia,
-    kind: SourceKind,
-    /// The source's name, when the disk tier should keep the result.
-    keep_as: Option<String>,
-    /// Already decoded (a disk hit is decoded while its bytes are checked).
-    decoded: Option<DecodedMedia>,
-    /// The name of the source that served it (`disk_cache` for a disk hit).
-    source_name: String,
-}
-
-impl SourceChain {
-    fn new(
-        sources: Vec<Arc<dyn AssetSource>>,
-        disk: Option<Arc<DiskTier>>,
-        config: &RuntimeConfig,
-    ) -> Self {
-        Self {
-            ids: sources
-                .iter()
-                .map(|source| source.id().into_owned())
-                .collect(),
-            sources,
-            generation_permits: LanePermits::new(config.max_concurrent_generations),
-            decode_permits: Semaphore::new(config.max_concurrent_decodes.max(1)),
-            decoders: Arc::new(config.decoders.clone()),
-            media_limits: config.media_limits,
-            disk,
-            disk_commands_done: watch::channel(0).0,
-            offline: config.offline,
-            offline_warned: Default::default(),
-        }
-    }
-
-    /// The disk tier (joining a journalled job of the same key first), then each source in
-    /// order; the first that serves wins.
-    async fn resolve(
-        &self,
-        request: &SourceRequest,
-        disk_commands_before: u64,
-        generation_started: &GenerationStarted<'_>,
-    ) -> Result<Served, AssetError> {
-        if let Some(disk) = &self.disk {
-            disk.join_resumed(request.key).await;
-            let mut done = self.disk_commands_done.subscribe();
-            let _ = done.wait_for(|done| *done >= disk_commands_before).await;
-            // Offline, what is on disk is all there is, whichever source made it.
-            let made_by =
-                (!disk.serves_retired_sources() && !self.offline).then(|| self.made_by(request));
-            let accepted = move |id: &str| {
-                made_by
-                    .as_ref()
-                    .is_none_or(|ids| ids.iter().any(|ok| ok == id))
-            };
-            let (kind, limits) = (request.kind(), self.media_limits);
-            let decoders = self.decoders.clone();
-            let decoding = move |media: &SourcedMedia| decoders.decode(kind, media, &limits);
-            match disk.get_with(request, accepted, decoding).await {
-                Some((media, Ok(decoded))) => {
-                    return Ok(Served {
-                        media,
-                        kind: SourceKind::Cached,
-                        keep_as: None,
-                        decoded: Some(decoded),
-                        source_name: "disk_cache".to_owned(),
-                    });
-                }
-                // Kept under other limits, say: made again rather than failing.
-                Some((media, Err(error))) => debug!("{}: {error}", media.origin),
-                None => {}
-            }
-        }
-        let mut last_error = None;
-        let mut skipped_generators = false;
-        // A generation that failed is final: another generator standing in would hide a
-        // rejected prompt or a broken backend behind different media. A generator that passes
-        // (`Ok(None)`, say audio a backend cannot make) lets the next one try.
-        let mut generation_failed = false;
-        for source in &self.sources {
-            let kind = source.kind();
-            if self.offline && (kind == SourceKind::Generated || source.uses_network()) {
-                continue;
-            }
-            if kind == SourceKind::Generated && !request.request.allow_generation {
-                skipped_generators = true;
-                continue;
-            }
-            if kind == SourceKind::Generated && generation_failed {
-                continue;
-            }
-            if kind == SourceKind::Cached && !request.request.is_cacheable() {
-                continue;
-            }
-            let _permit = if kind == SourceKind::Generated {
-                let permit = self.generation_permits.acquire(&request.lane).await;
-                if let Err(refused) = generation_started() {
-                    // Refused by the spend cap: no generator is asked for this request.
-                    generation_failed = true;
-                    last_error = Some(refused);
-                    continue;
-                }
-                Some(permit)
-            } else {
-                None
-            };
-            // A source that panics fails like one that returns an error; the job goes on.
-            let resolved = AssertUnwindSafe(async { source.resolve(request).await })
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| {
-                    Err(AssetError::generation(format!(
-                        "source {} panicked: {}",
-                        source.name(),
-                        panic_message(&*panic)
-                    )))
-                });
-            match resolved {
-                Ok(Some(media)) => {
-                    let kind = media.served_as.unwrap_or(kind);
-                    let keep = kind != SourceKind::Cached && source.caches_results();
-                    return Ok(Served {
-                        media,
-                        kind,
-                        keep_as: keep.then(|| source.id().into_owned()),
-                        decoded: None,
-                        source_name: source.name().to_owned(),
-                    });
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    generation_failed |= kind == SourceKind::Generated;
-                    debug!(
-                        "source {} failed for {:?}: {error}",
-                        source.name(),
-                        request.key
-                    );
-                    last_error = Some(error);
-                }
-            }
-        }
-        if self.offline && last_error.is_none() {
-            return Err(self.missing_offline(request));
-        }
-        Err(last_error.unwrap_or_else(|| {
-            let names: Vec<&str> = self.sources.iter().map(|s| s.name()).collect();
-            AssetError::no_source(if skipped_generators {
-                format!(
-                    "no source had {} media for this request (asked: {}) and generation is not \
-                     allowed for it",
-                    request.kind().as_str(),
-                    names.join(", ")
-                )
-            } else {
-                format!(
-                    "no source had {} media for this request (asked: {})",
-                    request.kind().as_str(),
-                    names.join(", ")
-                )
-            })
-        }))
-    }
-
-    /// The error of a request nothing cached or pre-made serves in offline mode, named in a
-    /// warning the first time its key misses.
-    fn missing_offline(&self, request: &SourceRequest) -> AssetError {
-        let error = AssetError::no_source(format!(
-            "offline: no cached or pre-made {} media for {} (key {})",
-            request.kind().as_str(),
-            describe(&request.request),
-            request.key.short()
-        ));
-        let first = self
-            .offline_warned
-            .lock()
-            .map_or(true, |mut warned| warned.insert(request.key));
-        if first {
-            warn!("{}; the placeholder stays", error.message());
-        }
-        error
-    }
-
-    /// The sources whose disk entries `request` may be served: those the chain would ask for
-    /// it, up to the first generator that makes its kind (a later generator's media is not what
-    /// this chain would make); every source of the chain when generation is not allowed.
-    fn made_by(&self, request: &SourceRequest) -> Vec<String> {
-        if !request.request.allow_generation {
-            return self.ids.clone();
-        }
-        let kind = request.kind();
-        let mut ids = Vec::new();
-        for (source, id) in self.sources.iter().zip(&self.ids) {
-            ids.push(id.clone());
-            if source.kind() == SourceKind::Generated && source.handles(kind) {
-                break;
-            }
-        }
-        ids
-    }
-
-    /// The [`id`](AssetSource::id)s of the sources named `name`.
-    fn ids_named(&self, name: &str) -> Vec<String> {
-        self.sources
-            .iter()
-            .zip(&self.ids)
-            .filter(|(source, _)| source.name() == name)
-            .map(|(_, id)| id.clone())
-            .collect()
-    }
-
-    async fn cancel(&self, key: RequestKey) {
-        for source in &self.sources {
-            source.cancel(key).await;
-        }
-    }
-}
-
-/// A request's context in a few words, for a log line: `scene "boat" choice "row_out" "a small
-/// wooden rowboat…"`.
-pub(crate) fn describe(request: &AssetRequest) -> String {
-    const PROMPT_CHARS: usize = 48;
-    let mut parts = Vec::new();
-    let fields = [
-        ("scene", &request.scene_id),
-        ("choice", &request.choice_id),
-        ("to", &request.to_scene_id),
-        ("character", &request.character_id),
-        ("location", &request.location_id),
-        ("asset", &request.asset_id),
-    ];
-    for (name, value) in fields {
-        if let Some(value) = value {
-            parts.push(format!("{name} {value:?}"));
-        }
-    }
-    if let Some(prompt) = &request.prompt {
-        let mut short: String = prompt.chars().take(PROMPT_CHARS).collect();
-        if prompt.chars().count() > PROMPT_CHARS {
-            short.push('…');
-        }
-        parts.push(format!("{short:?}"));
-    }
-    if parts.is_empty() {
-        "a request without context".to_owned()
-    } else {
-        parts.join(" ")
-    }
-}
-
 /// Blocking threads for disk reads and writes, beside the decoders.
 const DISK_THREADS: usize = 4;
 
@@ -407,36 +117,30 @@ pub(crate) struct ProviderRuntime {
 }
 
 impl ProviderRuntime {
-    /// Starts the runtime; results arrive on the returned receiver.
+    /// Starts the runtime over `chain`; results arrive on the returned receiver.
     pub fn start(
-        sources: Vec<Arc<dyn AssetSource>>,
-        disk: Option<Arc<DiskTier>>,
+        chain: SourceChain,
         config: &RuntimeConfig,
     ) -> std::io::Result<(Self, Sender<RuntimeCommand>, Receiver<RuntimeEvent>)> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
             // Decodes are bounded by their own permits; the rest is disk I/O, which waits on
             // the disk more than it uses a core.
-            .max_blocking_threads(config.max_concurrent_decodes.max(1) + DISK_THREADS)
+            .max_blocking_threads(chain.config().max_concurrent_decodes.max(1) + DISK_THREADS)
             .thread_name("asset-provider")
             .enable_time()
             .enable_io()
             .build()?;
         let (command_tx, command_rx) = crossbeam_channel::unbounded();
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
-        let chain = Arc::new(SourceChain::new(sources, disk, config));
-        if let Some(disk) = chain.disk.clone() {
-            let sources = chain.sources.clone();
-            let tasks = config.disk_tasks.take();
-            let offline = config.offline;
+        let shared = Arc::new(Shared {
+            generation_permits: LanePermits::new(chain.config().max_concurrent_generations),
+            chain,
+        });
+        if let Some(disk) = shared.chain.disk().cloned() {
+            let (shared, tasks) = (shared.clone(), config.disk_tasks.take());
             runtime.spawn(async move {
-                if offline {
-                    // Following a backend job would reach the network: its journal entry
-                    // waits for the next start online.
-                    disk.skip_recovery();
-                } else {
-                    disk.recover(&sources).await;
-                }
+                shared.chain.recover().await;
                 for task in tasks {
                     task(disk.clone()).await;
                 }
@@ -445,7 +149,7 @@ impl ProviderRuntime {
         let handle = runtime.handle().clone();
         let dispatcher = std::thread::Builder::new()
             .name("asset-provider-dispatch".into())
-            .spawn(move || dispatch(command_rx, event_tx, chain, handle))?;
+            .spawn(move || dispatch(command_rx, event_tx, shared, handle))?;
         Ok((
             Self {
                 dispatcher: Some(dispatcher),
@@ -472,33 +176,30 @@ impl Drop for ProviderRuntime {
     }
 }
 
+/// What every job on the runtime shares: the chain it resolves through and the generation
+/// slots of both lanes.
+struct Shared {
+    chain: SourceChain,
+    generation_permits: LanePermits,
+}
+
 /// Receives commands until every sender is gone, spawning a task per job.
 fn dispatch(
     commands: Receiver<RuntimeCommand>,
     events: Sender<RuntimeEvent>,
-    chain: Arc<SourceChain>,
+    shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
 ) {
     let mut running: HashMap<JobId, AbortHandle> = HashMap::new();
     let mut prune_at = 64;
     let mut disk_commands_sent = 0u64;
-    // Purges run one after another, in the order the game sent them.
-    let (disk_queue, mut disk_commands) = tokio::sync::mpsc::unbounded_channel::<DiskCommand>();
-    if let Some(disk) = chain.disk.clone() {
-        let chain = chain.clone();
-        runtime.spawn(async move {
-            while let Some(command) = disk_commands.recv().await {
-                disk.run(command).await;
-                chain.disk_commands_done.send_modify(|done| *done += 1);
-            }
-        });
-    }
+    let disk_queue = disk_queue(&shared, &runtime);
     while let Ok(command) = commands.recv() {
         match command {
             RuntimeCommand::Resolve(spec) => {
                 let job = spec.job;
                 let task = runtime.spawn(run_job_to_its_end(
-                    chain.clone(),
+                    shared.clone(),
                     *spec,
                     disk_commands_sent,
                     events.clone(),
@@ -511,22 +212,16 @@ fn dispatch(
                 if let Some(task) = running.remove(&job) {
                     task.abort();
                 }
-                let chain = chain.clone();
-                runtime.spawn(async move { chain.cancel(key).await });
+                let shared = shared.clone();
+                runtime.spawn(async move { shared.chain.cancel(key).await });
             }
-            RuntimeCommand::LanesChanged => chain.generation_permits.wake(),
+            RuntimeCommand::LanesChanged => shared.generation_permits.wake(),
             RuntimeCommand::Disk(command) => {
-                // A purge by name: entries are kept under the sources' ids.
-                let command = match command {
-                    DiskCommand::PurgeSource { name, .. } => DiskCommand::PurgeSource {
-                        ids: chain.ids_named(&name),
-                        name,
-                    },
-                    other => other,
-                };
                 // Never waited for here: the dispatcher must not stall behind a slow disk. Jobs
                 // sent from now on wait for it before they read the disk.
-                if chain.disk.is_some() && disk_queue.send(command).is_ok() {
+                if let Some(queue) = &disk_queue
+                    && queue.send(command).is_ok()
+                {
                     disk_commands_sent += 1;
                 }
             }
@@ -538,29 +233,36 @@ fn dispatch(
     }
 }
 
-/// What a panic carried, as text, without secrets a URL in it may hold.
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|message| (*message).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_owned());
-    crate::error::without_url_secrets(&message)
+/// Where the game's disk commands queue, when there is a disk tier: they run one after
+/// another, in the order the game sent them.
+fn disk_queue(
+    shared: &Arc<Shared>,
+    runtime: &tokio::runtime::Handle,
+) -> Option<tokio::sync::mpsc::UnboundedSender<DiskCommand>> {
+    shared.chain.disk()?;
+    let (queue, mut commands) = tokio::sync::mpsc::unbounded_channel::<DiskCommand>();
+    let shared = shared.clone();
+    runtime.spawn(async move {
+        while let Some(command) = commands.recv().await {
+            shared.chain.run_disk_command(command).await;
+        }
+    });
+    Some(queue)
 }
 
 /// Runs a job so that it always ends: a panic anywhere in it before its result is sent becomes
 /// a failure, so the request does not wait forever and nobody joins a dead job.
 async fn run_job_to_its_end(
-    chain: Arc<SourceChain>,
+    shared: Arc<Shared>,
     spec: JobSpec,
     disk_commands_before: u64,
     events: Sender<RuntimeEvent>,
 ) {
     let job = spec.job;
     let kind = spec.request.kind;
-    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finished = Arc::new(AtomicBool::new(false));
     let run = run_job(
-        chain,
+        shared,
         spec,
         disk_commands_before,
         events.clone(),
@@ -568,7 +270,7 @@ async fn run_job_to_its_end(
     );
     if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
         let message = panic_message(&*panic);
-        if finished.load(std::sync::atomic::Ordering::Acquire) {
+        if finished.load(Ordering::Acquire) {
             // The request already has its result; only keeping it on disk was lost.
             warn!("job {job:?} panicked after its result was sent: {message}");
             return;
@@ -580,131 +282,70 @@ async fn run_job_to_its_end(
     }
 }
 
+/// One job through the chain: its result goes to the frame first, then what it made goes to
+/// the disk tier.
 async fn run_job(
-    chain: Arc<SourceChain>,
+    shared: Arc<Shared>,
     spec: JobSpec,
     disk_commands_before: u64,
     events: Sender<RuntimeEvent>,
-    finished: Arc<std::sync::atomic::AtomicBool>,
+    finished: Arc<AtomicBool>,
 ) {
     let job = spec.job;
     let _ = events.send(RuntimeEvent::Started(job));
     let progress_events = events.clone();
-    let request = SourceRequest {
-        key: spec.key,
-        request: spec.request,
-        session: spec.session,
-        progress: ProgressReporter::new(move |fraction| {
-            let _ = progress_events.send(RuntimeEvent::Progress(job, fraction));
-        }),
-        journal: match &chain.disk {
-            Some(disk) => disk.journal().await,
-            None => JobJournal::disabled(),
-        },
-        lane: spec.lane,
+    let progress = ProgressReporter::new(move |fraction| {
+        let _ = progress_events.send(RuntimeEvent::Progress(job, fraction));
+    });
+    let chain = &shared.chain;
+    let request = chain
+        .request(spec.key, spec.request, spec.session, progress, spec.lane)
+        .await;
+    let gate = JobGate {
+        permits: &shared.generation_permits,
+        job,
+        spend: spec.spend,
+        events: events.clone(),
     };
-    let started_events = events.clone();
-    let (started_key, started_kind, started_lane) =
-        (request.key, request.kind(), request.lane.clone());
-    let spend = spec.spend;
-    let generation_started = move || {
-        let background = !started_lane.is_foreground();
-        if !background {
-            spend.start(Instant::now())?;
-        }
-        let _ = started_events.send(RuntimeEvent::GenerationStarted {
-            job,
-            key: started_key,
-            kind: started_kind,
-            background,
-        });
-        Ok(())
-    };
-    let started = Instant::now();
-    let outcome = match tokio::time::timeout(
-        spec.timeout,
-        resolve_and_decode(&chain, &request, disk_commands_before, &generation_started),
-    )
-    .await
-    {
-        Ok(outcome) => outcome,
-        Err(_) => Err(AssetError::new(
-            AssetErrorKind::TimedOut,
-            format!(
-                "no {} media after {:.1} s (max_wait)",
-                request.kind().as_str(),
-                started.elapsed().as_secs_f32()
-            ),
-        )),
-    };
+    let mut outcome = chain
+        .resolve(&request, spec.timeout, disk_commands_before, &gate)
+        .await;
     if let Err(error) = &outcome
         && error.kind() != AssetErrorKind::NoSource
     {
         warn!("request {:?} failed: {error}", request.key);
     }
-    let mut outcome = outcome;
-    let store = outcome
-        .as_mut()
-        .ok()
-        .and_then(|resolved| resolved.store.take());
-    finished.store(true, std::sync::atomic::Ordering::Release);
+    let store = outcome.as_mut().ok().and_then(Resolved::take_store);
+    finished.store(true, Ordering::Release);
     let _ = events.send(RuntimeEvent::Finished(job, Box::new(outcome)));
     // After the frame has the media: the game never waits for the disk.
-    if let Some(disk) = &chain.disk {
-        if let Some(store) = store {
-            disk.put(&request, store).await;
-        }
-        request.journal.finish().await;
-    }
+    chain.finish(&request, store).await;
 }
 
-async fn resolve_and_decode(
-    chain: &SourceChain,
-    request: &SourceRequest,
-    disk_commands_before: u64,
-    generation_started: &GenerationStarted<'_>,
-) -> Result<Resolved, AssetError> {
-    let served = chain
-        .resolve(request, disk_commands_before, generation_started)
-        .await?;
-    let kind = request.kind();
-    let origin = served.media.origin.clone();
-    debug!(
-        "{:?} served by {} ({origin})",
-        request.key, served.source_name
-    );
-    if let Some(decoded) = served.decoded {
-        return Ok(Resolved {
-            media: decoded,
-            source: served.kind,
-            origin,
-            store: None,
+/// A job's way to a generator: a slot in its lane's turn, the player's spend cap for the
+/// foreground, and the frame told that the job may now cost money.
+struct JobGate<'a> {
+    permits: &'a LanePermits,
+    job: JobId,
+    /// The player's spend cap, spent when a foreground job asks a generator.
+    spend: Arc<spend::SpendLedger>,
+    events: Sender<RuntimeEvent>,
+}
+
+#[async_trait]
+impl GenerationGate for JobGate<'_> {
+    async fn enter(&self, request: &SourceRequest) -> Result<GenerationSlot<'_>, AssetError> {
+        let permit = self.permits.acquire(&request.lane).await;
+        let background = !request.lane.is_foreground();
+        if !background {
+            self.spend.start(Instant::now())?;
+        }
+        let _ = self.events.send(RuntimeEvent::GenerationStarted {
+            job: self.job,
+            key: request.key,
+            kind: request.kind(),
+            background,
         });
+        Ok(Box::new(permit))
     }
-    let media = served.media;
-    let _permit =
-        chain.decode_permits.acquire().await.map_err(|_| {
-            AssetError::new(AssetErrorKind::Shutdown, "the runtime is shutting down")
-        })?;
-    let (limits, decoders) = (chain.media_limits, chain.decoders.clone());
-    let (decoded, media) =
-        tokio::task::spawn_blocking(move || (decoders.decode(kind, &media, &limits), media))
-            .await
-            .map_err(|error| {
-                let why = if error.is_panic() {
-                    format!("panicked: {}", panic_message(&*error.into_panic()))
-                } else {
-                    format!("stopped: {error}")
-                };
-                AssetError::decode(format!("{origin}: decoding {} media {why}", kind.as_str()))
-            })?;
-    let decoded = decoded?;
-    // Only media that decoded is kept: a bad file is never served from disk later.
-    let store = served.keep_as.map(|source| ToStore { media, source });
-    Ok(Resolved {
-        media: decoded,
-        source: served.kind,
-        origin,
-        store,
-    })
 }

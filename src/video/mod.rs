@@ -46,9 +46,9 @@ use decoder::open_clip;
 use bevy::asset::AssetEventSystems;
 use bevy::prelude::*;
 
+use crate::chain::decode::{DecodedMedia, MediaDecoders};
 use crate::error::AssetError;
 use crate::request::{MediaKind, MediaLimits};
-use crate::runtime::decode::{DecodedMedia, MediaDecoders};
 use crate::source::SourcedMedia;
 
 /// Decodes a clip for the runtime: its first frame shows behind the handle at once, and the

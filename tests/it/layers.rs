@@ -18,6 +18,8 @@ const ORDER: &[&str] = &[
     "cache",
     "backend",
     "openai",
+    // The tiers and sources asked in order, for the runtime and the bake alike.
+    "chain",
     "runtime",
     "provider",
     // An add-on: it registers its decoder with the runtime.

@@ -238,32 +238,5 @@ fn media_file(sha256: &str, mime: &str) -> String {
     format!("{MEDIA_DIR}/{sha256}.{extension}")
 }
 
-/// A short description of `request` for messages: kind, scene, choice, prompt.
-fn describe(request: &AssetRequest) -> String {
-    let mut text = format!("{} request", request.kind.as_str());
-    let mut part = |name: &str, value: &Option<String>| {
-        if let Some(value) = value {
-            text.push_str(&format!(" {name} {value:?}"));
-        }
-    };
-    part("scene", &request.scene_id);
-    part("choice", &request.choice_id);
-    part("character", &request.character_id);
-    part("location", &request.location_id);
-    part("asset", &request.asset_id);
-    if let Some(prompt) = &request.prompt {
-        const LONGEST: usize = 80;
-        let shown: String = prompt.chars().take(LONGEST).collect();
-        let ellipsis = if prompt.chars().count() > LONGEST {
-            "…"
-        } else {
-            ""
-        };
-        text.push_str(&format!(" prompt {shown:?}{ellipsis}"));
-    }
-    text.push_str(&format!(" ({})", request.strategy.as_str()));
-    text
-}
-
 #[cfg(test)]
 mod tests;

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 
 use crate::error::{AssetError, AssetErrorKind};
-use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
+use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey, describe_in_full};
 use crate::source::{AssetSource, SourceKind, SourceRequest, SourcedMedia};
 
 use super::{
     Answer, ExchangeLine, FORMAT_VERSION, INDEX_FILE, IndexLine, RecordedMedia, SourceLine,
-    describe, error_kind, media_file, parse_line,
+    error_kind, media_file, parse_line,
 };
 
 /// A recording directory, read back (see the [module](crate::source::recording)): the sources
@@ -380,7 +380,7 @@ impl ReplaySource {
             "recording {}: source {:?} has no recorded answer for the {}, key {}{other_session}",
             self.dir.display(),
             self.source.name,
-            describe(&request.request),
+            describe_in_full(&request.request),
             request.key.to_hex(),
         ))
     }
@@ -396,7 +396,7 @@ impl ReplaySource {
             format!(
                 "recording {}: the media of the {} (key {})",
                 path.display(),
-                describe(&request.request),
+                describe_in_full(&request.request),
                 request.key.short()
             )
         };

@@ -384,7 +384,7 @@ fn descriptions_name_the_context_and_shorten_long_prompts() {
         .scene("harbor")
         .choice("row_out")
         .prompt("x".repeat(200));
-    let text = describe(&request);
+    let text = crate::request::describe_in_full(&request);
     assert!(
         text.starts_with(r#"image request scene "harbor" choice "row_out" prompt "xxx"#),
         "{text}"
