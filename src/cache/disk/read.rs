@@ -34,24 +34,9 @@ impl Inner {
             return Ok(None);
         }
 
-        let path = self.layout.blob_path(&row.sha256);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.evict(key, Some(row.id), Reason::Corrupt)?;
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(
-                    AssetError::io(format!("cannot read blob {}: {e}", path.display()))
-                        .with_source(e),
-                );
-            }
-        };
-        if bytes.len() as u64 != row.size {
-            self.evict(key, Some(row.id), Reason::Corrupt)?;
+        let Some(bytes) = self.read_blob(key, &row)? else {
             return Ok(None);
-        }
+        };
         let check_hash =
             self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
         // Checked before anything uses the bytes: on this thread, in one pass, with no hop.
@@ -78,6 +63,30 @@ impl Inner {
         // Last use only orders evictions: failing to record it must not fail a good read.
         let _ = self.touch(key, row.id, now);
         Ok(Some((entry, used)))
+    }
+
+    /// The bytes of `row`'s blob, or `None` (the entry evicted) when the file is gone or its
+    /// length is not the row's.
+    fn read_blob(&self, key: RequestKey, row: &IndexRow) -> Result<Option<Vec<u8>>, AssetError> {
+        let path = self.layout.blob_path(&row.sha256);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.evict(key, Some(row.id), Reason::Corrupt)?;
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(
+                    AssetError::io(format!("cannot read blob {}: {e}", path.display()))
+                        .with_source(e),
+                );
+            }
+        };
+        if bytes.len() as u64 != row.size {
+            self.evict(key, Some(row.id), Reason::Corrupt)?;
+            return Ok(None);
+        }
+        Ok(Some(bytes))
     }
 
     pub(super) fn read_row(&self, key: RequestKey) -> Result<Option<Vec<u8>>, AssetError> {
