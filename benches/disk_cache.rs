@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo bench --bench disk_cache`
 
+#[path = "common/executor.rs"]
+mod executor;
+use executor::{Executor, use_executor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +18,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bevy::asset::io::web::WebAssetPlugin;
 use bevy::asset::{AssetMetaCheck, LoadState, RenderAssetUsages};
-use bevy::ecs::schedule::{MultiThreadedExecutor, Schedules, SingleThreadedExecutor};
 use bevy::image::{CompressedImageFormats, ImageLoader, ImageSampler, ImageType};
 use bevy::prelude::*;
 use bevy_asset_provider::RequestKey;
@@ -149,24 +151,6 @@ fn decode_png(bytes: &[u8]) -> Image {
 
 fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
-}
-
-/// Which executor runs the app's schedules.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Executor {
-    /// One thread, as the plugin's frame cost is measured: the game's frame on one core.
-    Single,
-    /// Bevy's default: the frame's systems on the task pool's threads.
-    Multi,
-}
-
-fn use_executor(app: &mut App, executor: Executor) {
-    for (_, schedule) in app.world_mut().resource_mut::<Schedules>().iter_mut() {
-        match executor {
-            Executor::Single => schedule.set_executor(SingleThreadedExecutor::new()),
-            Executor::Multi => schedule.set_executor(MultiThreadedExecutor::new()),
-        };
-    }
 }
 
 /// Steps a just started app until its disk tier has opened (in the background, as a game's

@@ -6,12 +6,14 @@
 //!
 //! Run: `cargo bench --bench frame_cost`
 
+#[path = "common/executor.rs"]
+mod executor;
+use executor::{Executor, use_executor};
 use std::future::pending;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bevy::ecs::schedule::{MultiThreadedExecutor, Schedules, SingleThreadedExecutor};
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task, block_on, futures_lite::future};
 use bevy_asset_provider::prelude::*;
@@ -43,23 +45,6 @@ fn base_app() -> App {
     app.add_plugins((MinimalPlugins, AssetPlugin::default()))
         .init_asset::<Image>();
     app
-}
-
-/// Which executor runs the schedules.
-#[derive(Clone, Copy)]
-enum Executor {
-    Single,
-    Multi,
-}
-
-/// Runs every schedule of `app` on `executor`.
-fn use_executor(app: &mut App, executor: Executor) {
-    for (_, schedule) in app.world_mut().resource_mut::<Schedules>().iter_mut() {
-        match executor {
-            Executor::Single => schedule.set_executor(SingleThreadedExecutor::new()),
-            Executor::Multi => schedule.set_executor(MultiThreadedExecutor::new()),
-        };
-    }
 }
 
 /// Mean wall time of one `app.update()` over `FRAMES` frames.
