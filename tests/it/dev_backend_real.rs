@@ -1019,7 +1019,10 @@ fn scenes_report_remote_media_or_null() {
 
     // The client reads the real shape as a scene graph.
     let source = crate::common::client(&dev).build().unwrap();
-    let graph = block_on(source.scene("park")).expect("the scene parses");
+    let graph = block_on(bevy_asset_provider::scene::SceneGraph::from_backend(
+        &source, "park",
+    ))
+    .expect("the scene parses");
     assert_eq!(graph.start_node().id, "10");
     assert_eq!(graph.choices("10").count(), 2);
 
