@@ -81,7 +81,6 @@ pub(super) fn shown_url(url: &str) -> String {
 
 impl PixSimSourceBuilder {
     /// Sends `token` as the bearer token.
-    #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(Secret::new(token));
         self
@@ -89,7 +88,6 @@ impl PixSimSourceBuilder {
 
     /// Logs in with `email` (or a user name) and `password` on first use, and again when the
     /// token is refused.
-    #[must_use]
     pub fn login(mut self, email: impl Into<String>, password: impl Into<String>) -> Self {
         self.login = Some((email.into(), Secret::new(password)));
         self
@@ -97,7 +95,6 @@ impl PixSimSourceBuilder {
 
     /// The provider sent with creates, whose section of `style` carries the seed (default
     /// `pixverse`).
-    #[must_use]
     pub fn provider_id(mut self, provider_id: impl Into<String>) -> Self {
         self.provider_id = provider_id.into();
         self
@@ -105,21 +102,18 @@ impl PixSimSourceBuilder {
 
     /// The generation type for audio requests. The contract has none, so by default audio
     /// requests pass to the next source; name one for a backend that has it.
-    #[must_use]
     pub fn audio_operation(mut self, operation: impl Into<GenerationType>) -> Self {
         self.audio_operation = Some(operation.into());
         self
     }
 
     /// How long one HTTP request may take, download included (default 60 s).
-    #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout.min(LONGEST_WAIT);
         self
     }
 
     /// How long connecting may take (default 10 s).
-    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout.min(LONGEST_WAIT);
         self
@@ -127,7 +121,6 @@ impl PixSimSourceBuilder {
 
     /// Polling without the socket starts every `start` and backs off to every `max` (default
     /// 2 s to 30 s). With the socket up a job polls every `max` as a safety net.
-    #[must_use]
     pub fn poll_interval(mut self, start: Duration, max: Duration) -> Self {
         self.poll_start = start.clamp(Duration::from_millis(1), LONGEST_WAIT);
         self.poll_max = max.clamp(self.poll_start, LONGEST_WAIT);
@@ -135,28 +128,24 @@ impl PixSimSourceBuilder {
     }
 
     /// How many creates may be in flight at once (default 4).
-    #[must_use]
     pub fn max_concurrent_creates(mut self, limit: usize) -> Self {
         self.max_concurrent_creates = limit.max(1);
         self
     }
 
     /// How many downloads may run at once (default 4).
-    #[must_use]
     pub fn max_concurrent_downloads(mut self, limit: usize) -> Self {
         self.max_concurrent_downloads = limit.max(1);
         self
     }
 
     /// The largest file downloaded (default 64 MiB); larger ones fail.
-    #[must_use]
     pub fn max_download_bytes(mut self, bytes: u64) -> Self {
         self.max_download_bytes = bytes;
         self
     }
 
     /// The `User-Agent` header.
-    #[must_use]
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
@@ -165,7 +154,6 @@ impl PixSimSourceBuilder {
     /// Retries of connection errors, 5xx, 429 and malformed answers: `attempts` tries in all,
     /// backing off from `base` to `cap` with jitter (default 5 tries, 250 ms to 10 s). A
     /// `Retry-After` is honoured up to `cap`.
-    #[must_use]
     pub fn retries(mut self, attempts: u32, base: Duration, cap: Duration) -> Self {
         let base = base.min(LONGEST_WAIT);
         self.attempts = attempts.max(1);
@@ -174,7 +162,6 @@ impl PixSimSourceBuilder {
     }
 
     /// How many tries each call gets, the first included (default 5), keeping the backoff.
-    #[must_use]
     pub fn retry_attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);
         self
@@ -182,7 +169,6 @@ impl PixSimSourceBuilder {
 
     /// The longest wait a server's `Retry-After` (or a 429's "try again in N seconds") is
     /// honoured for before a retry (default 2 min); the request's own deadline still applies.
-    #[must_use]
     pub fn max_server_wait(mut self, wait: Duration) -> Self {
         self.max_server_wait = wait.min(MAX_SERVER_WAIT);
         self
@@ -191,7 +177,6 @@ impl PixSimSourceBuilder {
     /// How long a generation that failed with a code the server retries by itself
     /// (`content_render_moderated`, provider hiccups) is watched for that retry before the
     /// failure is believed (default 60 s; the request's deadline still applies).
-    #[must_use]
     pub fn retry_grace(mut self, grace: Duration) -> Self {
         self.retry_grace = grace.min(LONGEST_WAIT);
         self
@@ -203,7 +188,6 @@ impl PixSimSourceBuilder {
     /// included, a 429 holds every create of this client back: for its `Retry-After` (seconds
     /// or an HTTP date, at most [`max_server_wait`](Self::max_server_wait)), or the body's "try
     /// again in N seconds", or else the retry backoff.
-    #[must_use]
     pub fn max_creates_per_minute(mut self, creates: u32) -> Self {
         self.max_creates_per_minute = creates;
         self
@@ -213,7 +197,6 @@ impl PixSimSourceBuilder {
     /// `pixsim(<base URL>, <provider>)`). Entries are served only while a source with the same
     /// identity is in the chain; give a stable one to a backend whose URL changes between runs
     /// (a dev server on a free port) but whose media does not.
-    #[must_use]
     pub fn source_id(mut self, id: impl Into<String>) -> Self {
         self.source_id = Some(id.into());
         self
@@ -222,14 +205,12 @@ impl PixSimSourceBuilder {
     /// How long the WebSocket may stay quiet before a `ping` (default 25 s). A socket still
     /// silent as long again after it is taken for dead (a half-open connection), dropped and
     /// reopened; meanwhile jobs poll.
-    #[must_use]
     pub fn socket_keep_alive(mut self, quiet: Duration) -> Self {
         self.socket_keep_alive = quiet.min(LONGEST_WAIT);
         self
     }
 
     /// Whether to follow jobs over the WebSocket (default `true`); polling is used otherwise.
-    #[must_use]
     pub fn websocket(mut self, enabled: bool) -> Self {
         self.websocket = enabled;
         self
@@ -244,7 +225,6 @@ impl PixSimSourceBuilder {
     /// than the request's (an image for a video request) fails that request, and nothing of it
     /// is kept. A backend without the endpoint answers 404 once, and the generation endpoints
     /// are used from then on.
-    #[must_use]
     pub fn game_endpoint(mut self, enabled: bool) -> Self {
         self.game_endpoint = enabled;
         self
@@ -252,7 +232,6 @@ impl PixSimSourceBuilder {
 
     /// How many pages of asset search results the [library](PixSimSource::library) reads
     /// per request at most (default 4; pages hold 50 assets).
-    #[must_use]
     pub fn search_pages(mut self, pages: usize) -> Self {
         self.search_pages = pages.max(1);
         self

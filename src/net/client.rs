@@ -13,13 +13,14 @@ use tokio::time::Instant;
 
 use crate::error::AssetError;
 use crate::net::error::transport_error;
+use crate::net::retry_after::retry_after;
 use crate::net::{
-    Answer, Failure, NetError, NetPolicy, NetRequest, Retries, retry_after, scrub_text, scrub_url,
+    Answer, Failure, NetError, NetPolicy, NetRequest, Retries, scrub_text, scrub_url,
     server_text_without,
 };
 
 /// The most redirects one call follows.
-pub const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// An HTTP client for one backend: a base URL, a [`NetPolicy`] and a shared `reqwest::Client`.
 /// Every call goes through one retry loop that applies the policy, reads answers within a size
@@ -408,7 +409,7 @@ fn redact_one(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
 /// garbled answers, unless the policy's rule made an answer final; with
 /// [`Retries::Refusals`] only what shows the work was not done (a refused connection, a 429).
 /// A refused redirect is never retried.
-pub fn is_retryable(failure: &Failure, retries: Retries) -> bool {
+pub(crate) fn is_retryable(failure: &Failure, retries: Retries) -> bool {
     let Failure::Status {
         status, verdict, ..
     } = failure

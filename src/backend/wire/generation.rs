@@ -83,7 +83,7 @@ pub struct GenerationResponse {
 
 /// A page of generations (`GET /api/v1/generations`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GenerationList {
+pub(crate) struct GenerationList {
     /// The generations on this page.
     #[serde(default)]
     pub generations: Vec<GenerationResponse>,
