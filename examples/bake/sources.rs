@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::scene::SceneGraph;
 use bevy_asset_provider::source::LocalGenerator;
 use pixsim_dev::DevBackend;
 
@@ -100,8 +101,7 @@ pub async fn story(options: &Options, chain: &Chain) -> Result<SceneGraph, Strin
             .backend
             .as_ref()
             .ok_or("--scene bakes a backend's scene; it needs --backend")?;
-        return backend
-            .scene(id)
+        return SceneGraph::from_backend(backend, id)
             .await
             .map_err(|error| format!("scene {id:?}: {error}"));
     }

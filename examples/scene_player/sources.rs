@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::DEFAULT_MANIFEST;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource, PixSimSourceBuilder};
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::scene::SceneGraph;
 use bevy_asset_provider::source::{
     AssetSource, LocalGenerator, PreMadeSource, Recorder, Recording,
 };
@@ -128,7 +129,7 @@ pub fn fetch_scene(builder: PixSimSourceBuilder, id: &str) -> Result<SceneGraph,
         .map_err(|error| format!("could not start a runtime to fetch the scene: {error}"))?;
     let backend = builder.build().map_err(|error| error.to_string())?;
     runtime
-        .block_on(backend.scene(id))
+        .block_on(SceneGraph::from_backend(&backend, id))
         .map_err(|error| format!("scene {id:?}: {error}"))
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backend::client::{PixSimSource, PixSimSourceBuilder, shown_url};
+use crate::backend::builder::{PixSimSourceBuilder, shown_url};
+use crate::backend::client::PixSimSource;
 use crate::error::AssetError;
 use crate::net::Secret;
 
@@ -190,6 +191,7 @@ impl PixSimConfig {
     }
 
     /// These settings with every field `over` sets replaced.
+    #[must_use]
     pub fn with_overrides(self, over: Self) -> Self {
         Self {
             url: over.url.or(self.url),
@@ -219,6 +221,7 @@ impl PixSimConfig {
     }
 
     /// Sets the bearer token.
+    #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(Secret::new(token));
         self
@@ -229,19 +232,14 @@ impl PixSimConfig {
         let url = self.url.clone().ok_or_else(|| {
             AssetError::invalid_data("no backend URL: set `url` in the settings file or PIXSIM_URL")
         })?;
-        let seconds = |name: &str, value: f64| {
-            Duration::try_from_secs_f64(value).map_err(|_| {
-                AssetError::invalid_data(format!(
-                    "backend settings: {name} = {value} is not a duration in seconds"
-                ))
-            })
-        };
         let mut builder = PixSimSource::builder(url);
-        if let Some(token) = self.token {
+        if let Some(token) = self.token.as_ref() {
             builder = builder.token(token.expose());
         }
-        match (self.email, self.password) {
-            (Some(email), Some(password)) => builder = builder.login(email, password.expose()),
+        match (&self.email, &self.password) {
+            (Some(email), Some(password)) => {
+                builder = builder.login(email.clone(), password.expose());
+            }
             (Some(_), None) | (None, Some(_)) => {
                 return Err(AssetError::invalid_data(
                     "backend settings: a login needs both email and password",
@@ -249,12 +247,25 @@ impl PixSimConfig {
             }
             (None, None) => {}
         }
-        if let Some(provider) = self.provider_id {
-            builder = builder.provider_id(provider);
+        if let Some(provider) = &self.provider_id {
+            builder = builder.provider_id(provider.clone());
         }
-        if let Some(operation) = self.audio_operation {
-            builder = builder.audio_operation(operation);
+        if let Some(operation) = &self.audio_operation {
+            builder = builder.audio_operation(operation.clone());
         }
+        let builder = self.timing(builder)?;
+        Ok(self.limits(builder))
+    }
+
+    /// `builder` with the timeouts, polling intervals and retry grace these settings give.
+    fn timing(&self, mut builder: PixSimSourceBuilder) -> Result<PixSimSourceBuilder, AssetError> {
+        let seconds = |name: &str, value: f64| {
+            Duration::try_from_secs_f64(value).map_err(|_| {
+                AssetError::invalid_data(format!(
+                    "backend settings: {name} = {value} is not a duration in seconds"
+                ))
+            })
+        };
         if let Some(value) = self.request_timeout_secs {
             builder = builder.request_timeout(seconds("request_timeout_secs", value)?);
         }
@@ -267,6 +278,14 @@ impl PixSimConfig {
                 Duration::from_millis(self.poll_max_ms.unwrap_or(30_000)),
             );
         }
+        if let Some(value) = self.retry_grace_secs {
+            builder = builder.retry_grace(seconds("retry_grace_secs", value)?);
+        }
+        Ok(builder)
+    }
+
+    /// `builder` with the limits, switches and names these settings give.
+    fn limits(self, mut builder: PixSimSourceBuilder) -> PixSimSourceBuilder {
         if let Some(limit) = self.max_concurrent_creates {
             builder = builder.max_concurrent_creates(limit);
         }
@@ -294,13 +313,19 @@ impl PixSimConfig {
         if let Some(creates) = self.max_creates_per_minute {
             builder = builder.max_creates_per_minute(creates);
         }
-        if let Some(value) = self.retry_grace_secs {
-            builder = builder.retry_grace(seconds("retry_grace_secs", value)?);
-        }
         if let Some(id) = self.source_id {
             builder = builder.source_id(id);
         }
-        Ok(builder)
+        builder
+    }
+}
+
+impl PixSimSource {
+    /// A builder from the settings file named by `PIXSIM_CONFIG` (if set) and the
+    /// environment over it: `PIXSIM_URL` (required unless the file has `url`), `PIXSIM_TOKEN`
+    /// or `PIXSIM_EMAIL` and `PIXSIM_PASSWORD`, and `PIXSIM_PROVIDER`. See [`PixSimConfig`].
+    pub fn builder_from_env() -> Result<PixSimSourceBuilder, AssetError> {
+        PixSimConfig::from_env()?.builder()
     }
 }
 

@@ -46,6 +46,13 @@ pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> 
             sent.config.prompt
         ));
     }
+    same_making(sent, params)?;
+    same_context(sent, params)
+}
+
+/// Whether `params` (an answer's `canonical_params`) were made with the seed, duration and
+/// style `sent` asks for.
+fn same_making(sent: &CreateGeneration, params: &Map<String, Value>) -> Result<(), String> {
     let ours_seed = sent.config.seed(&sent.provider_id);
     let theirs_seed = params.get("seed").and_then(Value::as_u64);
     if ours_seed != theirs_seed {
@@ -72,6 +79,12 @@ pub(super) fn reuse_check(sent: &CreateGeneration, got: &GenerationResponse) -> 
             return Err(format!("its {key} is {theirs}, not {ours}"));
         }
     }
+    Ok(())
+}
+
+/// Whether `params` (an answer's `canonical_params`) name the scenes `sent` leads from and to,
+/// and its player and playthrough where `sent` has them.
+fn same_context(sent: &CreateGeneration, params: &Map<String, Value>) -> Result<(), String> {
     let scene_id = |name: &str| {
         params
             .get("scene_context")

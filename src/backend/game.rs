@@ -8,20 +8,38 @@
 //! exactly go there ([`fits_game_endpoint`]), and what it answers must be of the media type
 //! asked for ([`wrong_media`]).
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bevy::log::info;
 use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::backend::api::{Auth, Retry};
-use crate::backend::client::Inner;
+use crate::backend::connection::Connection;
 use crate::backend::wire::{AssetResponse, GameAssetRequest, GameAssetResponse};
 use crate::error::AssetError;
 use crate::request::{CachingStrategy, GenerationPurpose, MediaKind};
 use crate::source::{SourceKind, SourceRequest, SourcedMedia};
 
-impl Inner {
+/// The game endpoint of one backend: whether to try it, and whether the backend has it.
+pub(super) struct GameEndpoint {
+    connection: Arc<Connection>,
+    enabled: bool,
+    /// Set once the backend answered 404 on the endpoint.
+    missing: AtomicBool,
+}
+
+impl GameEndpoint {
+    /// The endpoint of the backend behind `connection`, tried only when `enabled`.
+    pub(super) fn new(connection: Arc<Connection>, enabled: bool) -> Self {
+        Self {
+            connection,
+            enabled,
+            missing: AtomicBool::new(false),
+        }
+    }
+
     /// Serves `request` through the game endpoint when it can express it exactly
     /// ([`fits_game_endpoint`]) and the backend has it; `Ok(None)` sends the request on to the
     /// generation endpoints.
@@ -29,83 +47,23 @@ impl Inner {
     /// An answer of another media type than the request's kind fails the request (nothing is
     /// kept): such a request has no prompt, so the generation endpoints could not make it
     /// either, and a clear error beats one about a missing prompt.
-    pub(super) async fn try_game_endpoint(
+    pub(super) async fn try_serve(
         &self,
         request: &SourceRequest,
     ) -> Result<Option<SourcedMedia>, AssetError> {
-        if !self.config().game_endpoint
-            || self.game_endpoint_missing.load(Ordering::Relaxed)
-            || !fits_game_endpoint(request)
-        {
+        if !self.enabled || self.missing.load(Ordering::Relaxed) || !fits_game_endpoint(request) {
             return Ok(None);
         }
-        let wanted = &request.request;
-        let mut context = Map::new();
-        if let Some(character) = &wanted.character_id {
-            context.insert("character_id".into(), Value::String(character.clone()));
-        }
-        if let Some(location) = &wanted.location_id {
-            context.insert("location_id".into(), Value::String(location.clone()));
-        }
-        let body = GameAssetRequest {
-            scene_id: wanted.scene_id.clone(),
-            choice_id: wanted.choice_id.clone(),
-            context,
-            strategy: Some(wanted.strategy.into()),
-            max_wait_ms: wanted
-                .max_wait
-                .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+        let Some(answer) = self.ask(request).await? else {
+            return Ok(None);
         };
-        let answer: GameAssetResponse = match self
-            .api
-            .json(
-                Method::POST,
-                "api/v1/game/assets/request",
-                Some(&body),
-                Auth::Bearer,
-                Retry::Transient,
-            )
-            .await
-        {
-            Ok(answer) => answer,
-            Err(error) if error.is_not_found() => {
-                if !self.game_endpoint_missing.swap(true, Ordering::Relaxed) {
-                    info!(
-                        "{}: no game endpoint (404); using the generation endpoints",
-                        self.name
-                    );
-                }
-                return Ok(None);
-            }
-            Err(error) => return Err(error.into()),
-        };
-        let wrong = |theirs: &str| {
-            AssetError::invalid_data(format!(
-                "{}: the game endpoint answered scene {:?} choice {:?} with {theirs} media \
-                 (asset {}), not the {} asked for; not used (without a prompt the generation \
-                 endpoints cannot make it either)",
-                self.name,
-                wanted.scene_id.as_deref().unwrap_or_default(),
-                wanted.choice_id.as_deref().unwrap_or_default(),
-                answer.asset_id,
-                request.kind().as_str()
-            ))
-        };
+        let wrong = |theirs: &str| self.wrong_answer(request, &answer, theirs);
         if let Some(theirs) = wrong_media(request.kind(), answer.media_type.as_deref(), None) {
             return Err(wrong(&theirs));
         }
         request.progress.report(0.8);
         // The answer names the asset; its record carries the size and hash to check.
-        let asset: AssetResponse = self
-            .api
-            .json::<_, ()>(
-                Method::GET,
-                &format!("api/v1/assets/{}", answer.asset_id),
-                None,
-                Auth::Bearer,
-                Retry::Transient,
-            )
-            .await?;
+        let asset = self.connection.asset(&answer.asset_id).await?;
         if let Some(theirs) = wrong_media(
             request.kind(),
             asset.media_type.as_deref(),
@@ -118,6 +76,7 @@ impl Inner {
             ..asset
         };
         let media = self
+            .connection
             .download(&answer.asset_id, &asset, request.kind())
             .await?;
         if let Some(theirs) = wrong_media(request.kind(), None, Some(&media.mime)) {
@@ -139,6 +98,72 @@ impl Inner {
                 .served_as(served_as)
                 .with_backend_ids(None, Some(answer.asset_id.0.clone()))
         }))
+    }
+
+    /// Asks the endpoint for `request`'s scene; `Ok(None)` when the backend has no endpoint
+    /// (404, remembered from then on).
+    async fn ask(&self, request: &SourceRequest) -> Result<Option<GameAssetResponse>, AssetError> {
+        let wanted = &request.request;
+        let mut context = Map::new();
+        if let Some(character) = &wanted.character_id {
+            context.insert("character_id".into(), Value::String(character.clone()));
+        }
+        if let Some(location) = &wanted.location_id {
+            context.insert("location_id".into(), Value::String(location.clone()));
+        }
+        let body = GameAssetRequest {
+            scene_id: wanted.scene_id.clone(),
+            choice_id: wanted.choice_id.clone(),
+            context,
+            strategy: Some(wanted.strategy.into()),
+            max_wait_ms: wanted
+                .max_wait
+                .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let answer = self
+            .connection
+            .api()
+            .json(
+                Method::POST,
+                "api/v1/game/assets/request",
+                Some(&body),
+                Auth::Bearer,
+                Retry::Transient,
+            )
+            .await;
+        match answer {
+            Ok(answer) => Ok(Some(answer)),
+            Err(error) if error.is_not_found() => {
+                if !self.missing.swap(true, Ordering::Relaxed) {
+                    info!(
+                        "{}: no game endpoint (404); using the generation endpoints",
+                        self.connection.name()
+                    );
+                }
+                Ok(None)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The error for an `answer` to `request` of `theirs` media instead of the kind asked for.
+    fn wrong_answer(
+        &self,
+        request: &SourceRequest,
+        answer: &GameAssetResponse,
+        theirs: &str,
+    ) -> AssetError {
+        let wanted = &request.request;
+        AssetError::invalid_data(format!(
+            "{}: the game endpoint answered scene {:?} choice {:?} with {theirs} media \
+             (asset {}), not the {} asked for; not used (without a prompt the generation \
+             endpoints cannot make it either)",
+            self.connection.name(),
+            wanted.scene_id.as_deref().unwrap_or_default(),
+            wanted.choice_id.as_deref().unwrap_or_default(),
+            answer.asset_id,
+            request.kind().as_str()
+        ))
     }
 }
 

@@ -12,149 +12,50 @@ use std::time::Duration;
 
 use bevy::log::{debug, warn};
 use reqwest::{Method, StatusCode};
-use tokio::sync::{broadcast, watch};
-use tokio::time::Instant;
 
-use crate::backend::answers::is_bad_input;
-use crate::backend::api::{ApiError, Auth, PixSimFailure, Retry};
-use crate::backend::client::Inner;
+use crate::backend::api::{Auth, PixSimFailure, Retry};
+use crate::backend::connection::{Connection, DownloadError};
+use crate::backend::create::Creator;
 use crate::backend::created::{created_check, new_nonce, reuse_check, tagged_name};
-use crate::backend::follow::SocketState;
-use crate::backend::wire::{
-    AssetResponse, BackendId, CreateGeneration, GenerationList, GenerationResponse,
-    GenerationStatus, SocketEvent,
-};
-use crate::error::{AssetError, AssetErrorKind};
+use crate::backend::follow::SocketHub;
+use crate::backend::followers::Followers;
+use crate::backend::watch::{JobError, JobTiming, Listening, follow, salvage};
+use crate::backend::wire::{BackendId, CreateGeneration, GenerationResponse, GenerationStatus};
+use crate::error::AssetError;
 use crate::net::Failure;
 use crate::request::MediaKind;
 use crate::source::JobJournal;
-use crate::source::LaneFlag;
 use crate::source::{SourceRequest, SourcedMedia};
 
-/// The error code of a job the provider refused for its content (final).
-const CONTENT_REJECTED: &str = "content_prompt_rejected";
-
-/// Failure codes after which the real service retries the job itself (its
-/// `RETRYABLE_ERROR_CODES`): a `failed` generation with one of them may turn `pending` again.
-const SERVER_RETRIES: &[&str] = &[
-    "content_output_rejected",
-    "content_image_rejected",
-    "content_filtered",
-    "content_render_moderated",
-    "provider_quota",
-    "provider_concurrent_limit",
-    "provider_rate_limit",
-    "provider_unavailable",
-    "provider_timeout",
-    "provider_generic",
-];
-
-/// How long a cancelled generation of ours is followed for what it may still deliver.
-const SALVAGE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How often a request asks for new work when the server's answer cannot serve it (another
+/// account's generation, or one cancelled by someone else).
+const MAX_SUBMISSIONS: usize = 3;
 
 /// A generation obtained for a request.
-pub(super) struct Submitted {
-    pub generation: GenerationResponse,
+struct Submitted {
+    generation: GenerationResponse,
     /// This client created it (so it may cancel it); `false` for the server's existing work.
-    pub ours: bool,
+    ours: bool,
 }
 
-/// How following a generation ended, when it did not end with media.
-pub(super) enum JobError {
-    /// The generation cannot serve this request after all (another account's, or cancelled by
-    /// someone else): ask for new work.
-    AskAgain(String),
-    /// The backend could not be reached (or answered nonsense) often enough: how the job ended
-    /// is not known.
-    Unreachable(AssetError),
-    /// The job ended without media, or its media is unusable.
-    Failed(AssetError),
-}
-
-impl From<AssetError> for JobError {
-    fn from(error: AssetError) -> Self {
-        Self::Failed(error)
-    }
-}
-
-impl From<ApiError> for JobError {
-    fn from(error: ApiError) -> Self {
-        if error.is_not_yours() {
-            Self::AskAgain(format!(
-                "{} refused: the generation belongs to another account",
-                error.what
-            ))
-        } else if error.is_not_found() || !error.may_have_reached() && !error.is_transport() {
-            Self::Failed(error.into())
-        } else {
-            Self::Unreachable(error.into())
-        }
-    }
-}
-
-/// Polls in a row whose retries all failed before a job is given up as unreachable.
-const TOLERATED_FAILED_POLLS: u32 = 3;
-
-/// Where a running generation stands for the job following it.
-#[derive(Debug)]
-enum Outcome {
-    Running,
-    Done(BackendId),
-    /// Failed with a code the server retries by itself: wait a while before believing it.
-    MaybeRetried(AssetError),
-    Failed(AssetError),
-    /// Cancelled by someone else: this client cancels only what nobody of its own follows.
-    Cancelled(BackendId),
-}
-
-/// What a generation's status means for the job following it.
-fn outcome(generation: &GenerationResponse) -> Outcome {
-    let id = &generation.id;
-    match generation.status {
-        GenerationStatus::Completed => match &generation.asset {
-            Some(asset) => Outcome::Done(asset.id.clone()),
-            None => Outcome::Failed(AssetError::invalid_data(format!(
-                "generation {id} is completed but names no asset"
-            ))),
-        },
-        GenerationStatus::Failed => {
-            let code = generation.error_code.as_deref().unwrap_or("unknown");
-            // The server's words, from a successful answer: bounded and scrubbed all the same.
-            let message = crate::net::server_text(
-                generation
-                    .error_message
-                    .as_deref()
-                    .unwrap_or("no message from the backend"),
-            );
-            let kind = if code == CONTENT_REJECTED {
-                AssetErrorKind::Rejected
-            } else {
-                AssetErrorKind::Generation
-            };
-            let error = AssetError::new(
-                kind,
-                format!(
-                    "generation {id} failed ({}): {message}",
-                    crate::net::server_text(code)
-                ),
-            );
-            if SERVER_RETRIES.contains(&code) {
-                Outcome::MaybeRetried(error)
-            } else {
-                Outcome::Failed(error)
-            }
-        }
-        GenerationStatus::Cancelled => Outcome::Cancelled(id.clone()),
-        _ => Outcome::Running,
-    }
+/// The generations of one client: its creates, the jobs following each generation, and the
+/// socket they listen on.
+pub(super) struct Generations {
+    connection: Arc<Connection>,
+    creator: Creator,
+    followers: Followers,
+    hub: Arc<SocketHub>,
+    timing: JobTiming,
+    /// How long a cancel waits for creates of ours on their way (one request's timeout).
+    settle: Duration,
 }
 
 /// A job following a generation. Dropped before the generation ended (the request was
 /// cancelled or timed out), it leaves the generation to the client's other jobs, or cancels it
 /// when none is left and this client created it, then keeps following it: a cancel that loses
 /// the race ends in a paid result, which goes to the disk tier under the request's key.
-pub(super) struct FollowGuard {
-    inner: Arc<Inner>,
+struct FollowGuard {
+    generations: Arc<Generations>,
     id: BackendId,
     ours: bool,
     ended: bool,
@@ -163,17 +64,17 @@ pub(super) struct FollowGuard {
 }
 
 impl FollowGuard {
-    /// `inner`'s job following generation `id`: one this client created (`ours`), or already
-    /// `ended`.
-    pub(super) fn new(
-        inner: Arc<Inner>,
+    /// A job of `generations` following generation `id`: one this client created (`ours`), or
+    /// already `ended`.
+    fn new(
+        generations: Arc<Generations>,
         id: BackendId,
         (ours, ended): (bool, bool),
         journal: JobJournal,
         kind: MediaKind,
     ) -> Self {
         Self {
-            inner,
+            generations,
             id,
             ours,
             ended,
@@ -183,14 +84,14 @@ impl FollowGuard {
     }
 
     /// The generation ended while followed: nothing is left to leave or cancel.
-    pub(super) fn end(mut self) {
+    fn end(mut self) {
         self.ended = true;
     }
 }
 
 impl Drop for FollowGuard {
     fn drop(&mut self) {
-        let last = self.inner.followers.leave(&self.id);
+        let last = self.generations.followers.leave(&self.id);
         if self.ended {
             return;
         }
@@ -199,14 +100,16 @@ impl Drop for FollowGuard {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (inner, id, journal, kind) = (
-            self.inner.clone(),
+        let (generations, id, journal, kind) = (
+            self.generations.clone(),
             self.id.clone(),
             self.journal.clone(),
             self.kind,
         );
         if last && self.ours {
-            runtime.spawn(async move { inner.cancel_and_salvage(id, journal, kind).await });
+            runtime.spawn(async move {
+                generations.cancel_and_salvage(id, journal, kind).await;
+            });
         } else {
             // Another job of ours follows it, or it is the server's shared work: not ours to end.
             runtime.spawn(async move { journal.ended(id.as_str()).await });
@@ -218,7 +121,7 @@ impl Drop for FollowGuard {
 /// timed out meanwhile), it looks for the generation the create may have made, by its tag, and
 /// cancels it: nobody pays for work nobody waits for.
 struct PendingCreate {
-    inner: Arc<Inner>,
+    generations: Arc<Generations>,
     nonce: String,
     kind: MediaKind,
     armed: bool,
@@ -232,16 +135,16 @@ impl Drop for PendingCreate {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (inner, nonce, kind) = (self.inner.clone(), self.nonce.clone(), self.kind);
+        let (generations, nonce, kind) = (self.generations.clone(), self.nonce.clone(), self.kind);
         runtime.spawn(async move {
             // The create may still be on its way to the server: look a few times.
             let mut wait = Duration::from_millis(250);
             for _ in 0..4 {
-                if let Some(generation) = inner.find_created(&nonce).await {
+                if let Some(generation) = generations.creator.find_created(&nonce).await {
                     if !generation.status.is_terminal()
-                        && inner.followers.is_unfollowed(&generation.id)
+                        && generations.followers.is_unfollowed(&generation.id)
                     {
-                        inner
+                        generations
                             .cancel_and_salvage(generation.id, JobJournal::disabled(), kind)
                             .await;
                     }
@@ -254,10 +157,114 @@ impl Drop for PendingCreate {
     }
 }
 
-impl Inner {
+impl Generations {
+    /// The generations made through `connection` by `creator`, followed over `hub` (and by
+    /// polling, as `timing` says); a cancel waits up to `settle` for creates on their way.
+    pub(super) fn new(
+        connection: Arc<Connection>,
+        creator: Creator,
+        hub: Arc<SocketHub>,
+        timing: JobTiming,
+        settle: Duration,
+    ) -> Self {
+        Self {
+            connection,
+            creator,
+            followers: Followers::default(),
+            hub,
+            timing,
+            settle,
+        }
+    }
+
+    /// Makes `body` for `request`: creates a generation (or takes the server's existing work
+    /// when it provably matches), journals it, follows it and downloads its media. A generation
+    /// that cannot serve the request after all is asked for anew, a few times.
+    pub(super) async fn make(
+        self: &Arc<Self>,
+        mut body: CreateGeneration,
+        request: &SourceRequest,
+    ) -> Result<SourcedMedia, AssetError> {
+        let name = self.connection.name();
+        self.hub.ensure_started();
+        let mut last = None;
+        for _ in 0..MAX_SUBMISSIONS {
+            // Subscribe before creating: the job's events may come before the create's answer.
+            let listening = Listening::on(&self.hub);
+            let creating = self.followers.creating();
+            let submitted = self.submit(&mut body, request).await?;
+            let guard = self.follow_guard(request, &submitted);
+            drop(creating);
+            if !submitted.generation.status.is_terminal() {
+                // Before anything else: a crash from here on must not pay for this job again.
+                request
+                    .journal
+                    .submitted(
+                        name,
+                        submitted.generation.id.as_str(),
+                        request.key,
+                        &request.request,
+                        &request.session,
+                    )
+                    .await;
+            }
+            match self.finish_job(request, submitted, guard, listening).await {
+                Ok(media) => return Ok(media),
+                Err(JobError::Failed(error) | JobError::Unreachable(error)) => return Err(error),
+                Err(JobError::AskAgain(why)) => {
+                    debug!("{name}: {why}; asking for new work");
+                    body.force_new = true;
+                    last = Some(why);
+                }
+            }
+        }
+        Err(AssetError::generation(format!(
+            "{name}: no generation could serve the request: {}",
+            last.unwrap_or_default()
+        )))
+    }
+
+    /// Follows the journalled generation `generation_id` for `request` to its media; `Ok(None)`
+    /// when it is gone, not this account's, or ended without usable media.
+    pub(super) async fn resume(
+        self: &Arc<Self>,
+        request: &SourceRequest,
+        generation_id: &str,
+    ) -> Result<Option<SourcedMedia>, AssetError> {
+        let id = BackendId(generation_id.to_owned());
+        self.hub.ensure_started();
+        let listening = Listening::on(&self.hub);
+        let generation = match self.connection.generation(&id).await {
+            Ok(generation) => generation,
+            // Gone from the backend, or not this account's: the request is made anew.
+            Err(error) if error.is_not_found() || error.is_not_yours() => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        if generation.status == GenerationStatus::Cancelled {
+            return Ok(None);
+        }
+        // A resumed job is followed, never cancelled: nobody holds it but the disk tier.
+        let submitted = Submitted {
+            generation,
+            ours: false,
+        };
+        let guard = self.follow_guard(request, &submitted);
+        match self.finish_job(request, submitted, guard, listening).await {
+            Ok(media) => Ok(Some(media)),
+            Err(JobError::AskAgain(_)) => Ok(None),
+            // It ended without usable media: nothing to follow any more.
+            Err(JobError::Failed(error)) => {
+                debug!("{}: journalled job {id}: {error}", self.connection.name());
+                Ok(None)
+            }
+            // How it ended is not known: the journal keeps it for the next start.
+            Err(JobError::Unreachable(error)) => Err(error),
+        }
+    }
+
     /// A generation for `body`: created, or the server's existing work when it provably matches.
     /// A mismatch turns `body` into a request for new work (`force_new`).
-    pub(super) async fn submit(
+    async fn submit(
         self: &Arc<Self>,
         body: &mut CreateGeneration,
         request: &SourceRequest,
@@ -267,12 +274,12 @@ impl Inner {
             let mut sent = body.clone();
             sent.name = Some(tagged_name(body.name.as_deref(), &nonce));
             let mut pending = PendingCreate {
-                inner: self.clone(),
+                generations: self.clone(),
                 nonce: nonce.clone(),
                 kind: request.kind(),
                 armed: true,
             };
-            let generation = self.create(&sent, &request.lane, &nonce).await;
+            let generation = self.creator.create(&sent, &request.lane, &nonce).await;
             pending.armed = false;
             let generation = generation?;
             let tagged = generation
@@ -289,7 +296,8 @@ impl Inner {
                         "{}: the backend answered this request's create with generation {}, \
                          but {why}: it is not the generation this create made, so it is not \
                          used",
-                        self.name, generation.id
+                        self.connection.name(),
+                        generation.id
                     )));
                 }
                 return Ok(Submitted {
@@ -307,7 +315,8 @@ impl Inner {
                 Err(why) => {
                     debug!(
                         "{}: the server answered with generation {}, but {why}; asking for new work",
-                        self.name, generation.id
+                        self.connection.name(),
+                        generation.id
                     );
                     body.force_new = true;
                 }
@@ -315,114 +324,10 @@ impl Inner {
         }
     }
 
-    /// Sends one create through the rate governor. A create for new work is sent again only
-    /// when it provably did not arrive, or when it is not among the account's recent generations
-    /// (found by its `nonce`): a lost answer never pays twice.
-    async fn create(
-        &self,
-        body: &CreateGeneration,
-        lane: &LaneFlag,
-        nonce: &str,
-    ) -> Result<GenerationResponse, AssetError> {
-        let policy = self.api.policy().clone();
-        let backoff = policy.backoff_policy();
-        let mut attempt = 0;
-        loop {
-            self.governor.admit(lane).await;
-            let answer = {
-                let _permit = self.creates.acquire().await?;
-                self.api
-                    .json::<GenerationResponse, _>(
-                        Method::POST,
-                        "api/v1/generations",
-                        Some(body),
-                        Auth::Bearer,
-                        Retry::Never,
-                    )
-                    .await
-            };
-            let mut error = match answer {
-                Ok(generation) => return Ok(generation),
-                Err(error) => error,
-            };
-            attempt += 1;
-            error.tries = attempt;
-            let last = attempt >= policy.attempts();
-            match &error.failure {
-                Failure::Status { status, wait, .. }
-                    if *status == StatusCode::TOO_MANY_REQUESTS =>
-                {
-                    // Refused before any work: every create of this client waits it out.
-                    let wait = wait
-                        .unwrap_or_else(|| backoff.delay(attempt))
-                        .min(policy.retry_after_cap());
-                    self.governor.close_for(wait);
-                    if last {
-                        return Err(error.into());
-                    }
-                    continue;
-                }
-                Failure::Transport { connect: true, .. } => {}
-                Failure::Status {
-                    status, body: text, ..
-                } if status.is_server_error() && !is_bad_input(*status, text) => {}
-                Failure::Transport { .. } | Failure::Malformed(_) => {}
-                _ => return Err(error.into()),
-            }
-            if last {
-                return Err(error.into());
-            }
-            tokio::time::sleep(backoff.delay(attempt - 1)).await;
-            if body.force_new
-                && error.may_have_reached()
-                && let Some(found) = self.find_created(nonce).await
-            {
-                debug!(
-                    "{}: the create's answer was lost, but it made generation {}",
-                    self.name, found.id
-                );
-                return Ok(found);
-            }
-        }
-    }
-
-    /// The account's recent generation named with `nonce`, if the server has one.
-    async fn find_created(&self, nonce: &str) -> Option<GenerationResponse> {
-        let list: GenerationList = self
-            .api
-            .json::<_, ()>(
-                Method::GET,
-                "api/v1/generations?limit=50&offset=0",
-                None,
-                Auth::Bearer,
-                Retry::Transient,
-            )
-            .await
-            .ok()?;
-        list.generations.into_iter().find(|generation| {
-            generation
-                .name
-                .as_deref()
-                .is_some_and(|name| name.contains(nonce))
-        })
-    }
-
-    pub(super) async fn generation(&self, id: &BackendId) -> Result<GenerationResponse, ApiError> {
-        self.api
-            .json::<_, ()>(
-                Method::GET,
-                &format!("api/v1/generations/{id}"),
-                None,
-                Auth::Bearer,
-                Retry::Transient,
-            )
-            .await
-    }
-
     /// Counts the request as following `submitted` until the returned guard drops; made as
     /// soon as the create is answered, before anything else can be awaited, so a request
     /// dropped from then on leaves (or cancels) the generation.
-    pub(super) fn follow_guard(
+    fn follow_guard(
         self: &Arc<Self>,
         request: &SourceRequest,
         submitted: &Submitted,
@@ -438,35 +343,30 @@ impl Inner {
     }
 
     /// Follows `submitted` to its end, fetches its asset and downloads the file.
-    pub(super) async fn finish_job(
+    async fn finish_job(
         self: &Arc<Self>,
         request: &SourceRequest,
         submitted: Submitted,
         guard: FollowGuard,
-        events: broadcast::Receiver<SocketEvent>,
-        state: watch::Receiver<SocketState>,
-        trusted_since: Option<u64>,
+        listening: Listening,
     ) -> Result<SourcedMedia, JobError> {
         let generation = submitted.generation;
         let id = generation.id.clone();
         request.progress.report(0.1);
-        let asset_id = self
-            .follow(&generation, events, state, trusted_since, request)
-            .await;
+        let asset_id = follow(
+            &self.connection,
+            &generation,
+            listening,
+            self.timing,
+            request,
+        )
+        .await;
         guard.end();
         let asset_id = asset_id?;
         request.progress.report(0.8);
-        let asset: AssetResponse = self
-            .api
-            .json::<_, ()>(
-                Method::GET,
-                &format!("api/v1/assets/{asset_id}"),
-                None,
-                Auth::Bearer,
-                Retry::Transient,
-            )
-            .await?;
+        let asset = self.connection.asset(&asset_id).await?;
         let media = self
+            .connection
             .download(&asset_id, &asset, request.kind())
             .await
             .map_err(|error| match error {
@@ -476,169 +376,34 @@ impl Inner {
         Ok(media.with_backend_ids(Some(id.0), Some(asset_id.0)))
     }
 
-    /// Waits for `generation` to end with an asset.
-    ///
-    /// Events are relied on while the socket stays up; one that comes up later is trusted after
-    /// a catch-up poll. A failure with a code the server retries by itself is believed only after
-    /// it stays failed for the retry grace; a generation cancelled by someone else asks for new
-    /// work.
-    async fn follow(
-        &self,
-        generation: &GenerationResponse,
-        mut events: broadcast::Receiver<SocketEvent>,
-        mut state: watch::Receiver<SocketState>,
-        mut trusted_since: Option<u64>,
-        request: &SourceRequest,
-    ) -> Result<BackendId, JobError> {
-        let id = &generation.id;
-        let (start, max) = (self.config().poll_start, self.config().poll_max);
-        let mut trust = trusted_since.is_some();
-        let mut events_open = true;
-        let mut state_open = true;
-        let mut interval = start;
-        // Set while a failure may still be retried by the server.
-        let mut grace: Option<(Instant, AssetError)> = None;
-        // The next poll stays put while other events come and go: the socket carries every
-        // user's events, and their chatter must not push it back.
-        let mut poll_at: Option<Instant> = None;
-        let mut failed_polls = 0;
-        let mut current = outcome(generation);
-        loop {
-            match current {
-                Outcome::Running => grace = None,
-                Outcome::Done(asset) => return Ok(asset),
-                Outcome::Failed(error) => return Err(JobError::Failed(error)),
-                Outcome::Cancelled(id) => {
-                    return Err(JobError::AskAgain(format!(
-                        "generation {id} was cancelled on the backend by someone else"
-                    )));
-                }
-                Outcome::MaybeRetried(error) => match &grace {
-                    Some((until, _)) if Instant::now() >= *until => {
-                        return Err(JobError::Failed(error));
-                    }
-                    Some(_) => {}
-                    None => {
-                        debug!("{error}; the server may retry it, waiting");
-                        grace = Some((Instant::now() + self.config().retry_grace, error));
-                    }
-                },
-            }
-            let wait = if grace.is_some() {
-                start
-            } else if trust {
-                max
-            } else {
-                interval
-            };
-            let due = Instant::now() + wait;
-            let due = *poll_at.insert(poll_at.map_or(due, |at| at.min(due)));
-            let poll_now = tokio::select! {
-                event = events.recv(), if events_open => match event {
-                    Ok(event) if event.generation().as_ref() == Some(id) => {
-                        match event.kind.as_str() {
-                            "asset:created" if grace.is_none() => {
-                                if let Some(asset) = event.asset_id {
-                                    return Ok(asset);
-                                }
-                                true
-                            }
-                            "job:started" => {
-                                request.progress.report(0.5);
-                                // A retry started: poll to see it.
-                                grace.is_some()
-                            }
-                            "job:completed" | "job:failed" | "job:cancelled" | "job:retrying" => true,
-                            _ => false,
-                        }
-                    }
-                    Ok(_) => false,
-                    Err(broadcast::error::RecvError::Lagged(_)) => true,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        events_open = false;
-                        trust = false;
-                        false
-                    }
-                },
-                changed = state.changed(), if state_open => {
-                    if changed.is_err() {
-                        state_open = false;
-                        trust = false;
-                        false
-                    } else {
-                        let now = *state.borrow_and_update();
-                        if now.connected && Some(now.epoch) != trusted_since {
-                            // A socket came up: from now on its events arrive. One poll covers
-                            // whatever happened before it did.
-                            trusted_since = Some(now.epoch);
-                            trust = events_open;
-                            true
-                        } else {
-                            trust &= now.connected && Some(now.epoch) == trusted_since;
-                            false
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(due) => {
-                    if !trust {
-                        interval = interval.saturating_mul(2).min(max);
-                    }
-                    true
-                }
-            };
-            if poll_now {
-                poll_at = None;
-                let generation = match self.generation(id).await.map_err(JobError::from) {
-                    Ok(generation) => {
-                        failed_polls = 0;
-                        generation
-                    }
-                    // A poll whose retries ran out on a flaky backend says nothing about the
-                    // job: a few more polls, a while apart, before giving up on it.
-                    Err(JobError::Unreachable(error)) if failed_polls < TOLERATED_FAILED_POLLS => {
-                        failed_polls += 1;
-                        debug!("{error}; polling generation {id} again later");
-                        interval = interval.saturating_mul(2).min(max);
-                        current = match &grace {
-                            Some((_, error)) => Outcome::MaybeRetried(error.clone()),
-                            None => Outcome::Running,
-                        };
-                        continue;
-                    }
-                    Err(error) => return Err(error),
-                };
-                if generation.status == GenerationStatus::Processing {
-                    request.progress.report(0.5);
-                }
-                current = outcome(&generation);
-            } else {
-                current = match grace.take() {
-                    Some((until, error)) => {
-                        grace = Some((until, error.clone()));
-                        Outcome::MaybeRetried(error)
-                    }
-                    None => Outcome::Running,
-                };
-            }
-        }
-    }
-
     /// Cancels generation `id` (every job of ours has left it) and follows it for a while: if
     /// the provider finished first, the result is paid for, so it goes to the disk tier.
-    pub(super) async fn cancel_and_salvage(
+    async fn cancel_and_salvage(
         self: Arc<Self>,
         id: BackendId,
         journal: JobJournal,
         kind: MediaKind,
     ) {
         // A create of ours on its way may be answered with this very generation: let it land.
-        self.followers.settle(self.config().request_timeout).await;
+        self.followers.settle(self.settle).await;
         if !self.followers.is_unfollowed(&id) {
             journal.ended(id.as_str()).await;
             return;
         }
+        let Some(generation) = self.cancel(&id).await else {
+            return;
+        };
+        if journal.is_enabled() {
+            salvage(&self.connection, generation, journal, kind, self.timing).await;
+        }
+    }
+
+    /// Cancels generation `id`: where it stands after the cancel, or `None` when that is not
+    /// known (the journal entry stays, and the next start asks the backend how it ended).
+    async fn cancel(&self, id: &BackendId) -> Option<GenerationResponse> {
         let answer = self
-            .api
+            .connection
+            .api()
             .json::<GenerationResponse, ()>(
                 Method::POST,
                 &format!("api/v1/generations/{id}/cancel"),
@@ -647,126 +412,28 @@ impl Inner {
                 Retry::Transient,
             )
             .await;
-        let mut generation = match answer {
-            Ok(generation) => generation,
+        match answer {
+            Ok(generation) => Some(generation),
             // 409: it completed before the cancel arrived.
             Err(error)
                 if matches!(&error.failure, Failure::Status { status, .. }
                     if *status == StatusCode::CONFLICT) =>
             {
-                match self.generation(&id).await {
-                    Ok(generation) => generation,
+                match self.connection.generation(id).await {
+                    Ok(generation) => Some(generation),
                     Err(error) => {
                         debug!("generation {id}: {:?}", error);
-                        return;
+                        None
                     }
                 }
             }
             Err(error) => {
-                // The journal entry stays: the next start asks the backend how it ended.
                 warn!(
                     "cancelling generation {id} failed: {}",
                     error.to_asset_error()
                 );
-                return;
+                None
             }
-        };
-        if !journal.is_enabled() {
-            return;
         }
-        let deadline = Instant::now() + SALVAGE_WINDOW;
-        let mut interval = self.config().poll_start;
-        loop {
-            match outcome(&generation) {
-                Outcome::Done(asset_id) => {
-                    let asset = self
-                        .api
-                        .json::<AssetResponse, ()>(
-                            Method::GET,
-                            &format!("api/v1/assets/{asset_id}"),
-                            None,
-                            Auth::Bearer,
-                            Retry::Transient,
-                        )
-                        .await;
-                    let media = match asset {
-                        Ok(asset) => self.download(&asset_id, &asset, kind).await.ok(),
-                        Err(_) => None,
-                    };
-                    match media {
-                        Some(media) => {
-                            debug!("generation {id} completed after its cancel; kept on disk");
-                            let media =
-                                media.with_backend_ids(Some(id.0.clone()), Some(asset_id.0));
-                            journal.finished_late(media).await;
-                        }
-                        None => journal.ended(id.as_str()).await,
-                    }
-                    return;
-                }
-                Outcome::Running | Outcome::MaybeRetried(_) => {}
-                Outcome::Failed(_) | Outcome::Cancelled(_) => {
-                    journal.ended(id.as_str()).await;
-                    return;
-                }
-            }
-            if Instant::now() >= deadline {
-                return;
-            }
-            tokio::time::sleep(interval).await;
-            interval = interval.saturating_mul(2).min(self.config().poll_max);
-            generation = match self.generation(&id).await {
-                Ok(generation) => generation,
-                Err(error) if error.is_not_found() || error.is_not_yours() => {
-                    journal.ended(id.as_str()).await;
-                    return;
-                }
-                Err(_) => continue,
-            };
-        }
-    }
-}
-
-/// Why a download did not deliver.
-pub(super) enum DownloadError {
-    /// The server refused the file as another account's.
-    NotYours(String),
-    /// Anything else.
-    Failed(AssetError),
-}
-
-impl From<DownloadError> for AssetError {
-    fn from(error: DownloadError) -> Self {
-        match error {
-            DownloadError::NotYours(why) => AssetError::generation(why),
-            DownloadError::Failed(error) => error,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn failures_the_server_retries_are_not_final_at_once() {
-        let failed = |code: &str| -> GenerationResponse {
-            serde_json::from_value(json!({"id": 1, "status": "failed", "error_code": code,
-                "error_message": "filtered"}))
-            .unwrap()
-        };
-        assert!(matches!(
-            outcome(&failed("content_render_moderated")),
-            Outcome::MaybeRetried(_)
-        ));
-        match outcome(&failed("content_prompt_rejected")) {
-            Outcome::Failed(error) => assert_eq!(error.kind(), AssetErrorKind::Rejected),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            outcome(&failed("param_invalid")),
-            Outcome::Failed(_)
-        ));
     }
 }

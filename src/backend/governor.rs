@@ -27,6 +27,14 @@ struct State {
     foreground_waiting: usize,
 }
 
+/// What a create may do now.
+enum Turn {
+    /// Go: counted in the window.
+    Go,
+    /// Wait until then at most (or until the governor changes), then look again.
+    WaitUntil(Option<Instant>),
+}
+
 /// The create rate limit of one client.
 pub(crate) struct CreateGovernor {
     per_minute: usize,
@@ -72,58 +80,14 @@ impl CreateGovernor {
     /// Waits until a create in `lane` may be sent, and counts it. A server's wait
     /// ([`close_for`](Self::close_for)) holds whatever the budget, `0` (no limit) included.
     pub async fn admit(&self, lane: &LaneFlag) {
-        let unlimited = self.per_minute == 0;
         let mut waiting: Option<Waiting<'_>> = None;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let wake_at = {
-                let Ok(mut state) = self.state.lock() else {
-                    return;
-                };
-                let now = Instant::now();
-                while state
-                    .sent
-                    .front()
-                    .is_some_and(|sent| now.duration_since(*sent) >= WINDOW)
-                {
-                    state.sent.pop_front();
-                }
-                let foreground = lane.is_foreground();
-                let open = state.closed_until.is_none_or(|until| until <= now);
-                if unlimited {
-                    // No window to count in: only the server's wait holds a create back.
-                    if open {
-                        return;
-                    }
-                    state.closed_until
-                } else {
-                    if foreground && waiting.is_none() {
-                        state.foreground_waiting += 1;
-                        waiting = Some(Waiting(self));
-                    }
-                    let limit = if foreground {
-                        self.per_minute
-                    } else {
-                        self.per_minute - self.reserve
-                    };
-                    let turn = foreground || state.foreground_waiting == 0;
-                    if open && turn && state.sent.len() < limit.max(1) {
-                        state.sent.push_back(now);
-                        drop(state);
-                        drop(waiting.take());
-                        return;
-                    }
-                    // The next moment anything can change: the window's oldest slot frees, or
-                    // the server's wait ends.
-                    let slot_frees = state.sent.front().map(|sent| *sent + WINDOW);
-                    let reopens = state.closed_until.filter(|until| *until > now);
-                    match (reopens, slot_frees) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    }
-                }
+            let wake_at = match self.turn(lane, &mut waiting) {
+                Turn::Go => return,
+                Turn::WaitUntil(at) => at,
             };
             match wake_at {
                 Some(at) => {
@@ -135,6 +99,57 @@ impl CreateGovernor {
                 None => notified.await,
             }
         }
+    }
+
+    /// Whether a create on `lane` may go now (counted in the window if so), or until when it
+    /// waits at most before looking again. A foreground create counts itself as `waiting` the
+    /// first time it has to wait.
+    fn turn<'a>(&'a self, lane: &LaneFlag, waiting: &mut Option<Waiting<'a>>) -> Turn {
+        let Ok(mut state) = self.state.lock() else {
+            return Turn::Go;
+        };
+        let now = Instant::now();
+        while state
+            .sent
+            .front()
+            .is_some_and(|sent| now.duration_since(*sent) >= WINDOW)
+        {
+            state.sent.pop_front();
+        }
+        let foreground = lane.is_foreground();
+        let open = state.closed_until.is_none_or(|until| until <= now);
+        if self.per_minute == 0 {
+            // No window to count in: only the server's wait holds a create back.
+            return if open {
+                Turn::Go
+            } else {
+                Turn::WaitUntil(state.closed_until)
+            };
+        }
+        if foreground && waiting.is_none() {
+            state.foreground_waiting += 1;
+            *waiting = Some(Waiting(self));
+        }
+        let limit = if foreground {
+            self.per_minute
+        } else {
+            self.per_minute - self.reserve
+        };
+        let turn = foreground || state.foreground_waiting == 0;
+        if open && turn && state.sent.len() < limit.max(1) {
+            state.sent.push_back(now);
+            drop(state);
+            drop(waiting.take());
+            return Turn::Go;
+        }
+        // The next moment anything can change: the window's oldest slot frees, or the server's
+        // wait ends.
+        let slot_frees = state.sent.front().map(|sent| *sent + WINDOW);
+        let reopens = state.closed_until.filter(|until| *until > now);
+        Turn::WaitUntil(match (reopens, slot_frees) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// No create goes out for `wait`: the server answered 429.

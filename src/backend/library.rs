@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::backend::api::{Auth, PixSimFailure, Retry};
-use crate::backend::client::Inner;
+use crate::backend::connection::Connection;
 use crate::backend::wire::{AssetResponse, AssetSearch, AssetSearchResponse, BackendId};
 use crate::error::AssetError;
 use crate::source::scoring::{MIN_CONTEXT_SCORE, MatchCriteria, best_match};
@@ -30,8 +30,10 @@ const PAGE_SIZE: u32 = 50;
 /// [`PixSimSource::library`]: crate::backend::PixSimSource::library
 #[derive(Clone)]
 pub struct PixSimLibrary {
-    pub(super) inner: Arc<Inner>,
-    pub(super) name: String,
+    connection: Arc<Connection>,
+    name: String,
+    /// How many search pages a request reads at most.
+    pages: usize,
 }
 
 impl std::fmt::Debug for PixSimLibrary {
@@ -43,6 +45,16 @@ impl std::fmt::Debug for PixSimLibrary {
 }
 
 impl PixSimLibrary {
+    /// The library of the backend behind `connection`, named `name`, reading at most `pages`
+    /// search pages per request.
+    pub(super) fn new(connection: Arc<Connection>, name: String, pages: usize) -> Self {
+        Self {
+            connection,
+            name,
+            pages,
+        }
+    }
+
     /// Reads search pages until the last one or the configured page limit.
     async fn search(
         &self,
@@ -62,10 +74,10 @@ impl PixSimLibrary {
             cursor: None,
         };
         let mut found = Vec::new();
-        for _ in 0..self.inner.config().search_pages {
+        for _ in 0..self.pages {
             let page: AssetSearchResponse = self
-                .inner
-                .api
+                .connection
+                .api()
                 .json(
                     Method::POST,
                     "api/v1/assets/search",
@@ -88,18 +100,7 @@ impl PixSimLibrary {
 
     async fn named(&self, id: &str) -> Result<Option<(BackendId, AssetResponse)>, AssetError> {
         let id = BackendId(id.to_owned());
-        match self
-            .inner
-            .api
-            .json::<AssetResponse, ()>(
-                Method::GET,
-                &format!("api/v1/assets/{id}"),
-                None,
-                Auth::Bearer,
-                Retry::Transient,
-            )
-            .await
-        {
+        match self.connection.asset(&id).await {
             Ok(asset) => Ok(Some((id, asset))),
             // Not the backend's (or not this account's): another source may know the id.
             Err(error) if error.is_not_found() || error.is_not_yours() => Ok(None),
@@ -166,7 +167,7 @@ impl AssetSource for PixSimLibrary {
             return Ok(None);
         };
         request.progress.report(0.5);
-        let media = self.inner.download(&id, &asset, kind).await?;
+        let media = self.connection.download(&id, &asset, kind).await?;
         Ok(Some(media.with_backend_ids(None, Some(id.0))))
     }
 }

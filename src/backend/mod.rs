@@ -48,10 +48,12 @@
 
 mod answers;
 mod api;
+mod builder;
 mod client;
 mod config;
+mod connection;
+mod create;
 mod created;
-mod download;
 mod follow;
 mod followers;
 #[cfg(test)]
@@ -60,8 +62,10 @@ mod game;
 mod generations;
 mod governor;
 mod library;
+mod watch;
 pub mod wire;
 
-pub use client::{PixSimSource, PixSimSourceBuilder};
+pub use builder::PixSimSourceBuilder;
+pub use client::PixSimSource;
 pub use config::{CONFIG_ENV, PixSimConfig};
 pub use library::PixSimLibrary;

@@ -6,14 +6,14 @@ use std::time::Duration;
 /// `cap`, and then a random point in its upper half, so that many clients refused at once do
 /// not all come back at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     base: Duration,
     cap: Duration,
 }
 
 impl Backoff {
     /// Backoff from `base` doubling up to `cap` (at least `base`).
-    pub fn new(base: Duration, cap: Duration) -> Self {
+    pub(crate) fn new(base: Duration, cap: Duration) -> Self {
         Self {
             base,
             cap: cap.max(base),
@@ -21,17 +21,17 @@ impl Backoff {
     }
 
     /// The first wait.
-    pub fn base(&self) -> Duration {
+    pub(crate) fn base(&self) -> Duration {
         self.base
     }
 
     /// The longest wait.
-    pub fn cap(&self) -> Duration {
+    pub(crate) fn cap(&self) -> Duration {
         self.cap
     }
 
     /// The wait after the `attempt`-th failed try (0-based).
-    pub fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let exponential = self
             .base
             .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX));

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bevy::log::debug;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
@@ -13,13 +13,14 @@ use tokio::time::Instant;
 
 use crate::error::AssetError;
 use crate::net::error::transport_error;
+use crate::net::retry_after::retry_after;
 use crate::net::{
-    Answer, Failure, NetError, NetPolicy, NetRequest, Retries, retry_after, scrub_text, scrub_url,
+    Answer, Auth, Failure, NetError, NetPolicy, NetRequest, Retries, scrub_text, scrub_url,
     server_text_without,
 };
 
 /// The most redirects one call follows.
-pub const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// An HTTP client for one backend: a base URL, a [`NetPolicy`] and a shared `reqwest::Client`.
 /// Every call goes through one retry loop that applies the policy, reads answers within a size
@@ -202,14 +203,7 @@ impl PolicyClient {
         } else {
             None
         };
-        // Some servers quote the key they were given (FastAPI's 422 quotes the whole input):
-        // what the call carries never goes into its error.
-        let mut secrets: Vec<&str> = header
-            .as_ref()
-            .and(credential.secret())
-            .into_iter()
-            .collect();
-        secrets.extend(request.hidden.iter().map(|secret| secret.expose()));
+        let secrets = carried_secrets(header.is_some(), credential, &request);
         let max = request.max_bytes.unwrap_or(policy.answer_limit());
         let deadline = policy
             .overall_timeout_value()
@@ -232,18 +226,8 @@ impl PolicyClient {
                 },
                 None => once.await,
             };
-            let failure = match outcome {
-                Ok((answer, _)) if answer.status.is_success() => match parse(answer) {
-                    Ok(value) => return Ok(value),
-                    // A parse error quotes what the server sent.
-                    Err(message) => Failure::Malformed(server_text_without(&message, &secrets)),
-                },
-                Ok((answer, header_wait)) => Failure::Status {
-                    status: answer.status,
-                    wait: header_wait.or_else(|| policy.body_wait(answer.status, &answer.bytes)),
-                    verdict: policy.final_kind(answer.status, &answer.bytes),
-                    body: redact(answer.bytes, &secrets),
-                },
+            let failure = match judge(policy, outcome, &mut parse, &secrets) {
+                Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
             let error = NetError::new(what.clone(), failure, attempt + 1);
@@ -283,7 +267,7 @@ impl PolicyClient {
         url: &Url,
         credential: Option<(HeaderName, HeaderValue)>,
         max: u64,
-    ) -> Result<(Answer, Option<std::time::Duration>), Failure> {
+    ) -> Result<(Answer, Option<Duration>), Failure> {
         // Nothing to leak: a file on a CDN may move elsewhere.
         let plain = credential.is_none()
             && request.body.is_none()
@@ -302,10 +286,6 @@ impl PolicyClient {
                 .header(CONTENT_TYPE, *content_type)
                 .body(body.clone());
         }
-        let transport = |error: reqwest::Error| Failure::Transport {
-            connect: error.is_connect(),
-            message: transport_error(error),
-        };
         let mut response = builder.send().await.map_err(transport)?;
         let status: StatusCode = response.status();
         if status.is_redirection() {
@@ -324,16 +304,7 @@ impl PolicyClient {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
         let wait = retry_after(response.headers(), SystemTime::now());
-        if response.content_length().is_some_and(|len| len > max) {
-            return Err(Failure::TooLarge(max));
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if bytes.len() as u64 + chunk.len() as u64 > max {
-                return Err(Failure::TooLarge(max));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_capped(&mut response, max).await?;
         Ok((
             Answer {
                 status,
@@ -404,11 +375,65 @@ fn redact_one(body: Vec<u8>, secret: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A transport error as a failure: whether it failed to connect, and what it said.
+fn transport(error: reqwest::Error) -> Failure {
+    Failure::Transport {
+        connect: error.is_connect(),
+        message: transport_error(error),
+    }
+}
+
+/// The body of `response`, refused as soon as it is known to be over `max` bytes.
+async fn read_capped(response: &mut reqwest::Response, max: u64) -> Result<Vec<u8>, Failure> {
+    if response.content_length().is_some_and(|len| len > max) {
+        return Err(Failure::TooLarge(max));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if bytes.len() as u64 + chunk.len() as u64 > max {
+            return Err(Failure::TooLarge(max));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// What a call carries that its error must never hold: the credential (when it was `sent`) and
+/// the secrets the request hides. Some servers quote the key they were given (FastAPI's 422
+/// quotes the whole input).
+fn carried_secrets<'a>(sent: bool, credential: &'a Auth, request: &'a NetRequest) -> Vec<&'a str> {
+    let mut secrets: Vec<&str> = credential.secret().filter(|_| sent).into_iter().collect();
+    secrets.extend(request.hidden.iter().map(|secret| secret.expose()));
+    secrets
+}
+
+/// One try's `outcome` under `policy`: the parsed value of a success, or the failure with the
+/// server's words scrubbed of `secrets`.
+fn judge<T>(
+    policy: &NetPolicy,
+    outcome: Result<(Answer, Option<Duration>), Failure>,
+    parse: &mut impl FnMut(Answer) -> Result<T, String>,
+    secrets: &[&str],
+) -> Result<T, Failure> {
+    match outcome {
+        Ok((answer, _)) if answer.status.is_success() => parse(answer)
+            // A parse error quotes what the server sent.
+            .map_err(|message| Failure::Malformed(server_text_without(&message, secrets))),
+        Ok((answer, header_wait)) => Err(Failure::Status {
+            status: answer.status,
+            wait: header_wait.or_else(|| policy.body_wait(answer.status, &answer.bytes)),
+            verdict: policy.final_kind(answer.status, &answer.bytes),
+            body: redact(answer.bytes, secrets),
+        }),
+        Err(failure) => Err(failure),
+    }
+}
+
 /// Whether `failure` may be retried under `retries`: connection errors, timeouts, 429, 5xx and
 /// garbled answers, unless the policy's rule made an answer final; with
 /// [`Retries::Refusals`] only what shows the work was not done (a refused connection, a 429).
 /// A refused redirect is never retried.
-pub fn is_retryable(failure: &Failure, retries: Retries) -> bool {
+pub(crate) fn is_retryable(failure: &Failure, retries: Retries) -> bool {
     let Failure::Status {
         status, verdict, ..
     } = failure

@@ -188,7 +188,7 @@ impl From<NetError> for AssetError {
 
 /// The error for a final answer `status` with `body` to `what`: the kind from the policy's
 /// `verdict`, else from the status (404 not found, 400 and 422 invalid, others generation).
-pub fn status_error(
+pub(crate) fn status_error(
     what: &str,
     status: StatusCode,
     body: &[u8],

@@ -4,8 +4,8 @@
 //! [`Secret`]) sent only to the backend's own origin, and never carried (nor a body, nor a
 //! `Referer`) through a redirect to another origin (see [`PolicyClient`]); URL scrubbing for
 //! everything that reaches an error or a log line, and the server's own words in errors cut to
-//! [`MAX_SERVER_TEXT`] characters and scrubbed of anything that looks like a credential
-//! ([`server_text`]).
+//! 400 characters and scrubbed of anything that looks like a credential
+//! ([`PolicyClient::server_text`]).
 //!
 //! Build a [`NetPolicy`], wrap it in a [`PolicyClient`] for your backend's base URL, and send
 //! [`NetRequest`]s. Failures come back as [`NetError`]s that say what was called, how it failed
@@ -55,14 +55,15 @@ mod secret;
 
 pub use answer::Answer;
 pub use auth::Auth;
-pub use backoff::Backoff;
-pub(crate) use client::normalise_base;
-pub use client::{MAX_REDIRECTS, PolicyClient, is_retryable};
+pub(crate) use backoff::Backoff;
+pub use client::PolicyClient;
+pub(crate) use client::{MAX_REDIRECTS, normalise_base};
 pub use concurrency::ConcurrencyLimit;
-pub use error::{Failure, NetError, status_error};
-pub use policy::{BodyWaitRule, FinalAnswerRule, NetPolicy};
+#[cfg(test)]
+pub(crate) use error::status_error;
+pub use error::{Failure, NetError};
+pub use policy::NetPolicy;
 pub use request::{NetRequest, Retries};
-pub use retry_after::{MAX_SERVER_WAIT, retry_after, seconds};
-pub(crate) use scrub::server_text_without;
-pub use scrub::{MAX_SERVER_TEXT, is_secret_param, scrub_text, scrub_url, server_text};
+pub(crate) use retry_after::{MAX_SERVER_WAIT, seconds};
+pub(crate) use scrub::{scrub_text, scrub_url, server_text, server_text_without};
 pub use secret::Secret;

@@ -12,10 +12,10 @@ use crate::request::LONGEST_WAIT;
 
 /// A rule reading a failed answer's status and body: `Some(kind)` makes it final (not retried,
 /// failing with `kind`) whatever its status says.
-pub type FinalAnswerRule = Arc<dyn Fn(StatusCode, &[u8]) -> Option<AssetErrorKind> + Send + Sync>;
+type FinalAnswerRule = Arc<dyn Fn(StatusCode, &[u8]) -> Option<AssetErrorKind> + Send + Sync>;
 
 /// A rule reading the wait a failed answer's body asks for when it has no `Retry-After` header.
-pub type BodyWaitRule = Arc<dyn Fn(StatusCode, &[u8]) -> Option<Duration> + Send + Sync>;
+type BodyWaitRule = Arc<dyn Fn(StatusCode, &[u8]) -> Option<Duration> + Send + Sync>;
 
 /// The network policy of a [`PolicyClient`](crate::net::PolicyClient): retries with capped,
 /// jittered backoff; the server's `Retry-After` honoured within a cap; a timeout per attempt and
@@ -181,38 +181,42 @@ impl NetPolicy {
     }
 
     /// Tries per call.
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempts
     }
 
     /// The backoff between tries.
-    pub fn backoff_policy(&self) -> Backoff {
+    pub(crate) fn backoff_policy(&self) -> Backoff {
         self.backoff
     }
 
     /// The longest `Retry-After` honoured.
-    pub fn retry_after_cap(&self) -> Duration {
+    pub(crate) fn retry_after_cap(&self) -> Duration {
         self.max_retry_after
     }
 
     /// The timeout of one attempt.
-    pub fn attempt_timeout_value(&self) -> Duration {
+    pub(crate) fn attempt_timeout_value(&self) -> Duration {
         self.attempt_timeout
     }
 
     /// The timeout of a whole call, if any.
-    pub fn overall_timeout_value(&self) -> Option<Duration> {
+    pub(crate) fn overall_timeout_value(&self) -> Option<Duration> {
         self.overall_timeout
     }
 
     /// The concurrency limit, if any.
-    pub fn concurrency_limit(&self) -> Option<&ConcurrencyLimit> {
+    pub(crate) fn concurrency_limit(&self) -> Option<&ConcurrencyLimit> {
         self.concurrency.as_ref()
     }
 
     /// The wait before the try after the `attempt`-th failed one (0-based): the server's wait
     /// (capped) when it named one, the backoff otherwise.
-    pub fn wait_before_retry(&self, attempt: u32, server_wait: Option<Duration>) -> Duration {
+    pub(crate) fn wait_before_retry(
+        &self,
+        attempt: u32,
+        server_wait: Option<Duration>,
+    ) -> Duration {
         match server_wait {
             Some(wait) => wait.min(self.max_retry_after),
             None => self.backoff.delay(attempt),

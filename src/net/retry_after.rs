@@ -6,13 +6,13 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// The longest wait any answer can ask for; a larger `Retry-After` is read as this much (the
 /// policy's own cap is usually far lower).
-pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The wait the `Retry-After` header in `headers` asks for, as of `now`: delay-seconds (`"120"`,
 /// decimals accepted) or an HTTP-date (`"Wed, 21 Oct 2015 07:28:00 GMT"`, a date in the past
 /// meaning no wait). `None` when absent or unreadable. Never more than [`MAX_SERVER_WAIT`], and
 /// absurd values (`1e20`) never overflow.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(value) = text.parse::<f64>() {
         return seconds(value);
@@ -27,7 +27,7 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 
 /// `value` seconds as a wait: `None` unless finite and not negative, at most
 /// [`MAX_SERVER_WAIT`].
-pub fn seconds(value: f64) -> Option<Duration> {
+pub(crate) fn seconds(value: f64) -> Option<Duration> {
     (value.is_finite() && value >= 0.0)
         .then(|| Duration::try_from_secs_f64(value).unwrap_or(MAX_SERVER_WAIT))
         .map(|wait| wait.min(MAX_SERVER_WAIT))

@@ -21,7 +21,7 @@ const SECRET_PARAMS: &[&str] = &[
 ];
 
 /// Whether a query parameter named `name` looks like it carries a credential.
-pub fn is_secret_param(name: &str) -> bool {
+pub(crate) fn is_secret_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     SECRET_PARAMS.iter().any(|part| name.contains(part))
 }
@@ -29,15 +29,7 @@ pub fn is_secret_param(name: &str) -> bool {
 /// `url` as it may be shown: without userinfo, fragment, or any query parameter whose name
 /// looks like a credential (`api_key`, `token`, `X-Amz-Signature`, ...). Other parameters stay,
 /// so `?page=2` still says which page failed.
-///
-/// ```
-/// use bevy_asset_provider::net::scrub_url;
-/// use reqwest::Url;
-///
-/// let url = Url::parse("https://me:pw@cdn.example/a.png?page=2&api_key=sk-1#top").unwrap();
-/// assert_eq!(scrub_url(&url), "https://cdn.example/a.png?page=2");
-/// ```
-pub fn scrub_url(url: &Url) -> String {
+pub(crate) fn scrub_url(url: &Url) -> String {
     let mut clean = url.clone();
     let _ = clean.set_username("");
     let _ = clean.set_password(None);
@@ -57,29 +49,20 @@ pub fn scrub_url(url: &Url) -> String {
 
 /// `text` with the userinfo, query and fragment of every URL in it removed: for text the crate
 /// does not write itself (an error from a library), where a URL cannot be parsed reliably.
-pub fn scrub_text(text: &str) -> String {
+pub(crate) fn scrub_text(text: &str) -> String {
     without_url_secrets(text)
 }
 
 /// The most characters of a server's own words (an error message, a job's failure reason, a
 /// value its answer quoted) that go into an error; the rest is cut and the cut is marked.
-pub const MAX_SERVER_TEXT: usize = 400;
+pub(crate) const MAX_SERVER_TEXT: usize = 400;
 
 /// `text`, a server's own words, as it may go into an error, a log line, a task or a
 /// recording: URLs without userinfo, query or fragment ([`scrub_text`]); anything shaped like a
 /// token (a `Bearer …` value, a JWT, an `sk-…` key) replaced by `<redacted>`; control
 /// characters (line breaks) as spaces; and at most [`MAX_SERVER_TEXT`] characters, cut on a
 /// character boundary with `… [cut: N bytes in all]` after it.
-///
-/// ```
-/// use bevy_asset_provider::net::{MAX_SERVER_TEXT, server_text};
-///
-/// let said = format!("bad key Bearer sk-live-abcdefghijklmnopqrstuvwxyz\n{}", "x".repeat(20_000));
-/// let shown = server_text(&said);
-/// assert!(!shown.contains("sk-live") && !shown.contains('\n'));
-/// assert!(shown.chars().count() < MAX_SERVER_TEXT + 40 && shown.ends_with("bytes in all]"));
-/// ```
-pub fn server_text(text: &str) -> String {
+pub(crate) fn server_text(text: &str) -> String {
     server_text_without(text, &[])
 }
 
@@ -157,7 +140,20 @@ mod tests {
     }
 
     #[test]
+    fn a_long_answer_with_a_key_is_cut_and_loses_the_key() {
+        let said = format!(
+            "bad key Bearer sk-live-abcdefghijklmnopqrstuvwxyz\n{}",
+            "x".repeat(20_000)
+        );
+        let shown = server_text(&said);
+        assert!(!shown.contains("sk-live") && !shown.contains('\n'));
+        assert!(shown.chars().count() < MAX_SERVER_TEXT + 40 && shown.ends_with("bytes in all]"));
+    }
+
+    #[test]
     fn credentials_leave_and_the_rest_stays() {
+        let url = Url::parse("https://me:pw@cdn.example/a.png?page=2&api_key=sk-1#top").unwrap();
+        assert_eq!(scrub_url(&url), "https://cdn.example/a.png?page=2");
         let url = Url::parse(
             "https://user:pw@host:8443/v1/x?page=2&API_KEY=a&access_token=b&X-Amz-Signature=c&size=big#f",
         )

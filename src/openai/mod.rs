@@ -56,7 +56,7 @@
 //! [`Rejected`](crate::AssetErrorKind::Rejected), 404 is
 //! [`NotFound`](crate::AssetErrorKind::NotFound). No error, log line or `Debug` output holds
 //! the token, and what the server says (an error message, a failed job's reason) is cut to
-//! [`MAX_SERVER_TEXT`](crate::net::MAX_SERVER_TEXT) characters and scrubbed before it goes
+//! 400 characters and scrubbed before it goes
 //! into an error.
 
 mod builder;
@@ -66,4 +66,4 @@ mod wire;
 
 pub use builder::OpenAiImagesBuilder;
 pub use source::OpenAiImages;
-pub use wire::{ImageData, ImagesAnswer, ImagesRequest, JobResult, ResponseFormat};
+pub use wire::ResponseFormat;

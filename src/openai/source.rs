@@ -143,30 +143,7 @@ impl OpenAiImages {
         body: &ImagesRequest,
     ) -> Result<SourcedMedia, AssetError> {
         let inner = &self.inner;
-        let created: ImagesAnswer = inner
-            .client
-            .json(
-                NetRequest::post(GENERATIONS)
-                    .json(body)?
-                    .retries(Retries::Refusals)
-                    .max_bytes(self.answer_limit()),
-            )
-            .await
-            .map_err(|error| {
-                let reached = error.may_have_reached();
-                let asset = AssetError::from(error);
-                if reached {
-                    AssetError::new(
-                        asset.kind(),
-                        format!(
-                            "{} (not sent again: the image may have been made and paid for)",
-                            asset.message()
-                        ),
-                    )
-                } else {
-                    asset
-                }
-            })?;
+        let created = self.create(body).await?;
         let mut reply = self.read(created, "the create's answer")?;
         let deadline = Instant::now() + inner.job_timeout;
         let mut interval = inner.poll_start;
@@ -176,22 +153,7 @@ impl OpenAiImages {
             match reply {
                 Reply::Images(data) => return self.media(data, job, request.kind()).await,
                 Reply::Failed { id, message, code } => {
-                    let kind = if code
-                        .as_deref()
-                        .is_some_and(|code| REFUSED_CODES.contains(&code))
-                    {
-                        AssetErrorKind::Rejected
-                    } else {
-                        AssetErrorKind::Generation
-                    };
-                    return Err(AssetError::new(
-                        kind,
-                        format!(
-                            "{}: image job {id} failed: {}",
-                            inner.name,
-                            inner.client.server_text(&message)
-                        ),
-                    ));
+                    return Err(self.failed(&id, &message, code.as_deref()));
                 }
                 Reply::Running { id } => {
                     let id = checked_id(&id)?;
@@ -222,6 +184,53 @@ impl OpenAiImages {
                 }
             }
         }
+    }
+
+    /// Sends the create, once unless nothing shows it arrived (`Retries::Refusals`). A failure
+    /// after it may have arrived says it was not sent again.
+    async fn create(&self, body: &ImagesRequest) -> Result<ImagesAnswer, AssetError> {
+        self.inner
+            .client
+            .json(
+                NetRequest::post(GENERATIONS)
+                    .json(body)?
+                    .retries(Retries::Refusals)
+                    .max_bytes(self.answer_limit()),
+            )
+            .await
+            .map_err(|error| {
+                let reached = error.may_have_reached();
+                let asset = AssetError::from(error);
+                if reached {
+                    AssetError::new(
+                        asset.kind(),
+                        format!(
+                            "{} (not sent again: the image may have been made and paid for)",
+                            asset.message()
+                        ),
+                    )
+                } else {
+                    asset
+                }
+            })
+    }
+
+    /// The error for job `id` that failed with `message` and `code`: `Rejected` for a refused
+    /// prompt, `Generation` otherwise.
+    fn failed(&self, id: &str, message: &str, code: Option<&str>) -> AssetError {
+        let kind = if code.is_some_and(|code| REFUSED_CODES.contains(&code)) {
+            AssetErrorKind::Rejected
+        } else {
+            AssetErrorKind::Generation
+        };
+        AssetError::new(
+            kind,
+            format!(
+                "{}: image job {id} failed: {}",
+                self.inner.name,
+                self.inner.client.server_text(message)
+            ),
+        )
     }
 
     fn read(&self, answer: ImagesAnswer, what: &str) -> Result<Reply, AssetError> {

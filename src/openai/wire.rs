@@ -16,7 +16,7 @@ pub enum ResponseFormat {
 
 /// The body of `POST /v1/images/generations`.
 #[derive(Clone, Debug, Serialize)]
-pub struct ImagesRequest {
+pub(crate) struct ImagesRequest {
     /// The model (`gpt-image-1`, `dall-e-3`, whatever the server serves).
     pub model: String,
     /// What to draw.
@@ -37,7 +37,7 @@ pub struct ImagesRequest {
 
 /// One image of an answer: base64 bytes or a URL (a `data:` URL counts as bytes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct ImageData {
+pub(crate) struct ImageData {
     /// The image, base64-encoded.
     #[serde(default)]
     pub b64_json: Option<String>,
@@ -48,7 +48,7 @@ pub struct ImageData {
 
 /// Where `data` sits in an Azure-style job (`{"status": "succeeded", "result": {"data": […]}}`).
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct JobResult {
+pub(crate) struct JobResult {
     /// The images.
     #[serde(default)]
     pub data: Vec<ImageData>,
@@ -57,10 +57,7 @@ pub struct JobResult {
 /// Any answer of the create or the poll: a direct answer (`created` and `data`), or a job (`id`
 /// and `status`, with `data` or `result.data` once done, `error` once failed).
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct ImagesAnswer {
-    /// When the images were made (direct answers).
-    #[serde(default)]
-    pub created: Option<i64>,
+pub(crate) struct ImagesAnswer {
     /// The images.
     #[serde(default)]
     pub data: Option<Vec<ImageData>>,

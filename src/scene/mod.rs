@@ -26,6 +26,8 @@
 //! }
 //! ```
 
+#[cfg(feature = "pixsim")]
+mod backend_scenes;
 mod error;
 mod fields;
 mod graph;

@@ -6,6 +6,7 @@ use crate::common::*;
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::scene::SceneGraph;
 use bevy_asset_provider::source::SourceKind;
 use pixsim_dev::{DevBackend, DevBackendBuilder, Endpoint};
 
@@ -525,10 +526,14 @@ fn a_backend_scene_is_fetched_as_a_scene_graph() {
         .enable_all()
         .build()
         .unwrap();
-    let graph = runtime.block_on(source.scene("lighthouse")).unwrap();
+    let graph = runtime
+        .block_on(SceneGraph::from_backend(&source, "lighthouse"))
+        .unwrap();
     assert_eq!(graph.id, "lighthouse");
     assert!(graph.nodes.len() >= 10);
-    let error = runtime.block_on(source.scene("missing")).unwrap_err();
+    let error = runtime
+        .block_on(SceneGraph::from_backend(&source, "missing"))
+        .unwrap_err();
     assert_eq!(error.kind(), AssetErrorKind::NotFound);
     assert!(error.message().contains("missing"), "{error}");
 }

@@ -74,6 +74,13 @@ fn picture_request() -> AssetRequest {
 /// A backend refusing the first create with `refusal`, then making the job at once; it records
 /// when each create arrived.
 fn refusing_once(refusal: Reply) -> (crate::common::hostile::Hostile, Arc<Mutex<Vec<Instant>>>) {
+    refusing_once_with(move || refusal.clone())
+}
+
+/// [`refusing_once`], with the refusal made when the first create arrives.
+fn refusing_once_with(
+    refusal: impl Fn() -> Reply + Send + Sync + 'static,
+) -> (crate::common::hostile::Hostile, Arc<Mutex<Vec<Instant>>>) {
     let times: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let seen = times.clone();
     let mut routes: Vec<(&str, Script)> = vec![(
@@ -81,7 +88,7 @@ fn refusing_once(refusal: Reply) -> (crate::common::hostile::Hostile, Arc<Mutex<
         Arc::new(move |call, body| {
             seen.lock().unwrap().push(Instant::now());
             if call == 0 {
-                refusal.clone()
+                refusal()
             } else {
                 Reply::Json(StatusCode::CREATED, generation("completed", name_of(body)))
             }
@@ -140,9 +147,16 @@ fn a_429_with_retry_after_seconds_is_waited_out_without_a_create_budget() {
 
 #[test]
 fn a_429_with_a_retry_after_date_is_waited_out_without_a_create_budget() {
-    // A date three seconds ahead: at least two whole seconds remain when the client reads it.
-    let date = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
-    let (server, times) = refusing_once(too_many(vec![("retry-after", date.clone())]));
+    // A date four seconds ahead of the refusal, made as it is sent: an HTTP date drops the
+    // fraction of a second, so more than three whole seconds remain when the client reads it
+    // (a date made before the app started could leave less than two on a loaded machine).
+    let said = Arc::new(Mutex::new(String::new()));
+    let date = said.clone();
+    let (server, times) = refusing_once_with(move || {
+        let now = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(4));
+        *date.lock().unwrap() = now.clone();
+        too_many(vec![("retry-after", now)])
+    });
     let mut app = app_with(
         unbudgeted(&server.url, Duration::from_millis(10))
             .build()
@@ -151,7 +165,8 @@ fn a_429_with_a_retry_after_date_is_waited_out_without_a_create_budget() {
     let gap = gap_after_refusal(&mut app, &times);
     assert!(
         gap >= Duration::from_secs(2),
-        "the retry went out {gap:?} after the 429 that said Retry-After: {date}"
+        "the retry went out {gap:?} after the 429 that said Retry-After: {}",
+        said.lock().unwrap()
     );
 }
 

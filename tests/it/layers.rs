@@ -14,10 +14,11 @@ const ORDER: &[&str] = &[
     "request",
     "net",
     "source",
-    "scene",
     "cache",
     "backend",
     "openai",
+    // An add-on: it reads the backend's scenes.
+    "scene",
     // The tiers and sources asked in order, for the runtime and the bake alike.
     "chain",
     "runtime",

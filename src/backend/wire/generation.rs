@@ -83,7 +83,7 @@ pub struct GenerationResponse {
 
 /// A page of generations (`GET /api/v1/generations`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GenerationList {
+pub(crate) struct GenerationList {
     /// The generations on this page.
     #[serde(default)]
     pub generations: Vec<GenerationResponse>,
@@ -231,21 +231,7 @@ impl CreateGeneration {
         let seed = request
             .seed
             .unwrap_or_else(|| crate::source::procedural::seed_from_key(key) & DERIVED_SEED_MASK);
-        let mut style = match &request.style {
-            Some(Value::Object(map)) => map.clone(),
-            // A non-object style cannot carry the provider's section; keep it under `value`.
-            Some(other) => Map::from_iter([("value".to_owned(), other.clone())]),
-            None => Map::new(),
-        };
-        let provider = style
-            .entry(provider_id.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !provider.is_object() {
-            *provider = Value::Object(Map::new());
-        }
-        if let Value::Object(provider) = provider {
-            provider.insert("seed".to_owned(), Value::from(seed));
-        }
+        let style = style_with_seed(request.style.as_ref(), provider_id, seed);
         let duration = match request.duration_secs {
             Some(secs) if secs.is_finite() && secs > 0.0 => {
                 serde_json::json!({ "target": f64::from(secs) })
@@ -256,12 +242,6 @@ impl CreateGeneration {
             .max_wait
             .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(default_timeout_ms);
-        let name = match (&request.scene_id, &request.choice_id) {
-            (Some(scene), Some(choice)) => Some(format!("{scene}/{choice}")),
-            (Some(scene), None) => Some(scene.clone()),
-            (None, Some(choice)) => Some(choice.clone()),
-            (None, None) => None,
-        };
         Self {
             provider_id: provider_id.to_owned(),
             config: GenerationConfig {
@@ -269,7 +249,7 @@ impl CreateGeneration {
                 purpose: Some(request.purpose.into()),
                 strategy: Some(request.strategy.into()),
                 prompt: request.prompt.clone().filter(|p| !p.trim().is_empty()),
-                style: Value::Object(style),
+                style,
                 duration,
                 constraints: Value::Object(Map::new()),
                 fallback: Some(Fallback {
@@ -292,7 +272,7 @@ impl CreateGeneration {
                 playthrough_id: Some(session.playthrough_id.clone()),
                 player_id: Some(session.player_id.clone()),
             }),
-            name,
+            name: generation_name(request),
             priority: request.priority.min(10),
             force_new: !request.prefer_cached || request.strategy != CachingStrategy::Once,
         }
@@ -337,4 +317,35 @@ impl CreateGeneration {
             self.config.version.unwrap_or(1)
         ))
     }
+}
+
+/// The name a create for `request` carries: its scene and choice, as far as it has them.
+fn generation_name(request: &AssetRequest) -> Option<String> {
+    match (&request.scene_id, &request.choice_id) {
+        (Some(scene), Some(choice)) => Some(format!("{scene}/{choice}")),
+        (Some(scene), None) => Some(scene.clone()),
+        (None, Some(choice)) => Some(choice.clone()),
+        (None, None) => None,
+    }
+}
+
+/// The request's `style` as an object, with `seed` in its section for `provider_id` (the
+/// section made an object if it was not one).
+fn style_with_seed(style: Option<&Value>, provider_id: &str, seed: u64) -> Value {
+    let mut style = match style {
+        Some(Value::Object(map)) => map.clone(),
+        // A non-object style cannot carry the provider's section; keep it under `value`.
+        Some(other) => Map::from_iter([("value".to_owned(), other.clone())]),
+        None => Map::new(),
+    };
+    let provider = style
+        .entry(provider_id.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !provider.is_object() {
+        *provider = Value::Object(Map::new());
+    }
+    if let Value::Object(provider) = provider {
+        provider.insert("seed".to_owned(), Value::from(seed));
+    }
+    Value::Object(style)
 }

@@ -26,4 +26,4 @@ pub use generation::*;
 pub use ids::*;
 pub use login::*;
 pub use names::*;
-pub use socket::*;
+pub(crate) use socket::*;

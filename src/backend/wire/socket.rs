@@ -9,7 +9,7 @@ use super::names::GenerationStatus;
 /// One message on the generations WebSocket. Anything else it sends (`pong`, unknown types)
 /// is ignored by the client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SocketEvent {
+pub(crate) struct SocketEvent {
     /// `connected`, `job:created`, ..., `job:completed`, `asset:created`.
     #[serde(rename = "type")]
     pub kind: String,
