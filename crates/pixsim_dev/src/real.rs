@@ -1,16 +1,21 @@
 //! How the real PixSim7 service answers where it differs from the contract (CONTRACT.md, last
-//! section): its error bodies, its cache key, and its scene shape.
+//! section): its error bodies, its checks of a create, its cache key, its per-minute create
+//! limit, its extra generation fields, and its scene shape.
 
-// Checks answer errors as ready `Response`s, as the handlers in `server.rs` do.
-#![allow(clippy::result_large_err)]
+use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use bevy_asset_provider::backend::wire::{
     AssetResponse, CreateGeneration, ErrorBody, GenerationType, Purpose, SceneRef, Strategy,
 };
+
+use crate::reply::error;
+use crate::state::{Generation, Shared};
+use crate::stats::bump;
 
 /// The operations the real service's schema accepts, in the order its 422 lists them.
 pub(super) const OPERATIONS: &[GenerationType] = &[
@@ -206,6 +211,63 @@ pub(super) fn scene(json: &[u8], asset: impl Fn(&Value) -> Option<AssetResponse>
         }
     }
     Some(scene)
+}
+
+/// The real service's extra fields of a generation's answer.
+pub(super) fn generation_fields(map: &mut Map<String, Value>, generation: &Generation) {
+    let provider = generation.response.provider_id.clone().unwrap_or_default();
+    map.insert(
+        "account".to_owned(),
+        json!({"type": "account", "id": 1, "meta": null}),
+    );
+    map.insert(
+        "account_email".to_owned(),
+        json!(format!("accountless+{provider}@pixsim.local")),
+    );
+    map.insert("attempt_count".to_owned(), json!(generation.attempts));
+    map.insert("wait_reason".to_owned(), Value::Null);
+}
+
+impl Shared {
+    /// The per-minute create limit of `user`, if one is set: refuses the create over it.
+    pub(crate) fn rate_check(&self, user: u64) -> Result<(), Response> {
+        let Some((per_minute, retry_after)) = self.config.real.create_rate_limit else {
+            return Ok(());
+        };
+        let window = Duration::from_secs(60);
+        let now = Instant::now();
+        let mut data = self.data();
+        let times = data.create_times.entry(user).or_default();
+        while times
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= window)
+        {
+            times.pop_front();
+        }
+        if times.len() < per_minute as usize {
+            times.push_back(now);
+            return Ok(());
+        }
+        // Seconds until the oldest create leaves the window, rounded up.
+        let free_in = times.front().map_or(window, |oldest| {
+            window.saturating_sub(now.duration_since(*oldest))
+        });
+        let seconds = free_in.as_secs() + u64::from(free_in.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        drop(data);
+        bump(&self.counters.rate_limited);
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "http_429",
+            &format!("Rate limit exceeded. Try again in {seconds} seconds."),
+        );
+        if retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        Err(response)
+    }
 }
 
 #[cfg(test)]
