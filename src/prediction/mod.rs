@@ -10,9 +10,11 @@
 
 mod counts;
 mod predictor;
+mod settings;
 
 pub use counts::ChoiceCounts;
 pub use predictor::{PredictedStep, PredictionContext, Predictor, SceneFlags, WeightedPredictor};
+pub use settings::{GenerationTime, Planner, PredictionSettings};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,87 +26,6 @@ use crate::request::PlaySession;
 use crate::request::{AssetRequest, RequestKey};
 use crate::scene::{EnterNode, MakeChoice, SceneGraph};
 use counts::CountsFromDisk;
-
-/// The prefetch budget. Set it with
-/// [`AssetProviderPlugin::with_prediction`](crate::plugin::AssetProviderPlugin::with_prediction)
-/// or change the resource at run time.
-#[derive(Resource, Clone, Debug, PartialEq, Reflect)]
-#[reflect(Resource, Debug)]
-pub struct PredictionSettings {
-    /// Prefetch at all (default `true`). Turning it off gives up prefetches in flight.
-    pub enabled: bool,
-    /// Prefetch jobs in flight at most, across the game (default 8: a step is often a picture
-    /// and a sound).
-    pub max_in_flight: usize,
-    /// Predicted steps prefetched per node the player reaches (default 4).
-    pub max_steps_per_node: usize,
-    /// Prefetch jobs started per play session at most: the spend cap (default 64).
-    pub max_per_session: u64,
-    /// Steps less likely than this are not prefetched (default 0.1).
-    pub min_probability: f32,
-    /// A prefetch for an abandoned branch at least this far along (0 to 1) finishes into
-    /// the memory tier instead of being cancelled (default 0.9).
-    pub keep_if_progress: f32,
-}
-
-impl Default for PredictionSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            max_in_flight: 8,
-            max_steps_per_node: 4,
-            max_per_session: 64,
-            min_probability: 0.1,
-            keep_if_progress: 0.9,
-        }
-    }
-}
-
-impl PredictionSettings {
-    /// Prediction switched off.
-    #[must_use]
-    pub fn off() -> Self {
-        Self {
-            enabled: false,
-            ..Self::default()
-        }
-    }
-
-    /// Sets the in-flight limit.
-    #[must_use]
-    pub fn max_in_flight(mut self, jobs: usize) -> Self {
-        self.max_in_flight = jobs;
-        self
-    }
-
-    /// Sets how many predicted steps are prefetched per node.
-    #[must_use]
-    pub fn max_steps_per_node(mut self, steps: usize) -> Self {
-        self.max_steps_per_node = steps;
-        self
-    }
-
-    /// Sets the spend cap per session.
-    #[must_use]
-    pub fn max_per_session(mut self, jobs: u64) -> Self {
-        self.max_per_session = jobs;
-        self
-    }
-
-    /// Sets the least probability worth prefetching.
-    #[must_use]
-    pub fn min_probability(mut self, probability: f32) -> Self {
-        self.min_probability = probability;
-        self
-    }
-
-    /// Sets how far along an abandoned prefetch must be to be kept.
-    #[must_use]
-    pub fn keep_if_progress(mut self, fraction: f32) -> Self {
-        self.keep_if_progress = fraction;
-        self
-    }
-}
 
 /// The predictor in use.
 #[derive(Resource, Clone)]
