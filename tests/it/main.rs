@@ -24,6 +24,7 @@ mod offline;
 #[cfg(feature = "openai")]
 mod openai;
 mod prediction;
+mod prediction_time;
 mod premade;
 #[cfg(feature = "progress")]
 mod progress;

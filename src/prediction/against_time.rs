@@ -1,0 +1,193 @@
+//! [`Planner::AgainstTime`](super::Planner::AgainstTime): starts, as deep as it has to, the
+//! media that would arrive too late if it waited for the player's next choice.
+//!
+//! From where the player is, every step within [`max_depth`] choices is given the chance the
+//! player takes it (the predictor's chances multiplied along the way) and the time the player
+//! will need its media (the reading times on the way). A step's media is started now when
+//! starting it at the player's next choice, at the earliest that choice may come, would land
+//! after that need; the rest waits, because the next choice narrows the paths for free. What
+//! is started is ranked by the chance it is needed per unit of cost, within the budget; `once`
+//! media, often made already for another player, costs less.
+//!
+//! [`max_depth`]: super::PredictionSettings::max_depth
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use bevy::platform::time::Instant;
+
+use super::plan::{Ranking, retarget};
+use super::settings::GenerationTime;
+use super::state::{PredictionState, Target, Wanted};
+use crate::provider::AssetProvider;
+use crate::request::{AssetRequest, CachingStrategy};
+use crate::scene::SceneGraph;
+
+/// Nodes followed per depth, most likely first: bounds the work of a plan.
+const NODES_PER_DEPTH: usize = 32;
+
+/// What `once` media costs next to media made for this player alone: another player's
+/// request has often made it already (the caches or the backend's dedup answer it).
+const ONCE_COST: f32 = 0.5;
+
+/// How often a plan is made again while the player stays, as a share of their reading time.
+const REPLANS_PER_READING: u32 = 8;
+
+/// A step the player may take, with its chance and when its media is needed.
+struct Step {
+    node: String,
+    via: String,
+    probability: f32,
+    needed_in: Duration,
+}
+
+/// A prefetch worth starting now.
+struct Candidate {
+    wanted: Wanted,
+    value: f32,
+    needed_in: Duration,
+    time: GenerationTime,
+}
+
+/// Plans from where the player is, `now`.
+pub(crate) fn plan(
+    ranking: &Ranking,
+    provider: &mut AssetProvider,
+    state: &mut PredictionState,
+    now: Instant,
+) {
+    let (Some(handle), Some(at)) = (state.graph.clone(), state.at.clone()) else {
+        return;
+    };
+    let Some(graph) = ranking.graphs.get(&handle) else {
+        return;
+    };
+    let settings = ranking.settings;
+    let stayed = state.arrived.map_or(Duration::ZERO, |arrived| {
+        now.saturating_duration_since(arrived)
+    });
+    let (median, low) = ranking.timing.reading(&at, settings);
+    let steps = reachable_steps(ranking, graph, &at, median.saturating_sub(stayed));
+    // The earliest the player may choose: a plan made then is the next chance to start.
+    let next_chance = low.saturating_sub(stayed);
+    let mut reachable = HashSet::new();
+    let mut candidates = Vec::new();
+    for step in &steps {
+        let Some(edge) = graph.edge(&step.via) else {
+            continue;
+        };
+        for request in graph.node_media(&step.node, Some(edge)) {
+            let key = provider.key_for(&request);
+            reachable.insert(key);
+            if state.targets.contains_key(&key) || provider.get(&key).is_some() {
+                continue;
+            }
+            let time = ranking.timing.generation(request.kind, settings);
+            if step.needed_in.saturating_sub(planned(time)) > next_chance {
+                continue;
+            }
+            candidates.push(Candidate {
+                value: step.probability / cost(&request),
+                needed_in: step.needed_in,
+                time,
+                wanted: (key, request, Target::new(&step.node, &step.via)),
+            });
+        }
+    }
+    candidates.sort_by(|a, b| {
+        b.value
+            .total_cmp(&a.value)
+            .then(a.needed_in.cmp(&b.needed_in))
+    });
+    let wanted = with_queueing(ranking, provider, candidates);
+    retarget(
+        provider,
+        state,
+        &reachable,
+        wanted,
+        settings.keep_if_progress,
+    );
+    state.replan_at = Some(now + (median / REPLANS_PER_READING).max(Duration::from_millis(5)));
+}
+
+/// What a job is planned to take: about its 85th percentile, between the median and the p95.
+fn planned(time: GenerationTime) -> Duration {
+    time.p50 + (time.p95.saturating_sub(time.p50)).mul_f32(0.6)
+}
+
+/// What prefetching `request` costs, in paid generations.
+fn cost(request: &AssetRequest) -> f32 {
+    match request.strategy {
+        CachingStrategy::Once => ONCE_COST,
+        _ => 1.0,
+    }
+}
+
+/// The candidates in order, each expected later by the jobs queued ahead of it on a backend
+/// that runs only so many at once.
+fn with_queueing(
+    ranking: &Ranking,
+    provider: &AssetProvider,
+    candidates: Vec<Candidate>,
+) -> Vec<Wanted> {
+    let at_once = ranking.timing.jobs_at_once(ranking.settings);
+    let mut ahead = provider.prefetches_in_flight();
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            let waves = (ahead / at_once) as u32;
+            ahead += 1;
+            let (key, request, mut target) = candidate.wanted;
+            target.arrives_in = Some(planned(candidate.time) + candidate.time.p50 * waves);
+            (key, request, target)
+        })
+        .collect()
+}
+
+/// The steps within reach of `at`, with the chance of each and when its media is needed; the
+/// player leaves `at` in `leaves_in`.
+fn reachable_steps(
+    ranking: &Ranking,
+    graph: &SceneGraph,
+    at: &str,
+    leaves_in: Duration,
+) -> Vec<Step> {
+    let settings = ranking.settings;
+    let mut steps: HashMap<String, Step> = HashMap::new();
+    let mut level = vec![(at.to_owned(), 1.0_f32, leaves_in)];
+    for _ in 0..settings.max_depth {
+        let mut next: HashMap<String, (f32, Duration)> = HashMap::new();
+        for (node, chance, leaves) in &level {
+            for predicted in ranking.steps_from(graph, node) {
+                let probability = chance * predicted.probability;
+                if predicted.depth != 1 || probability < settings.min_probability {
+                    continue;
+                }
+                let step = steps.entry(predicted.via.clone()).or_insert(Step {
+                    node: predicted.node.clone(),
+                    via: predicted.via.clone(),
+                    probability: 0.0,
+                    needed_in: *leaves,
+                });
+                step.probability = (step.probability + probability).min(1.0);
+                step.needed_in = step.needed_in.min(*leaves);
+                let read = ranking.timing.reading(&predicted.node, settings).0;
+                let then = next.entry(predicted.node).or_insert((0.0, *leaves + read));
+                then.0 += probability;
+                then.1 = then.1.min(*leaves + read);
+            }
+        }
+        level = next
+            .into_iter()
+            .map(|(node, (chance, leaves))| (node, chance.min(1.0), leaves))
+            .collect();
+        level.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        level.truncate(NODES_PER_DEPTH);
+        if level.is_empty() {
+            break;
+        }
+    }
+    let mut steps: Vec<Step> = steps.into_values().collect();
+    steps.sort_by(|a, b| a.via.cmp(&b.via));
+    steps
+}
