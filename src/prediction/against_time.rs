@@ -2,10 +2,11 @@
 //! media that would arrive too late if it waited for the player's next choice.
 //!
 //! From where the player is, every step within [`max_depth`] choices is given the chance the
-//! player takes it (the predictor's chances multiplied along the way) and the time the player
-//! will need its media (the reading times on the way). A step's media is started now when
-//! starting it at the player's next choice, at the earliest that choice may come, would land
-//! after that need; the rest waits, because the next choice narrows the paths for free. What
+//! player takes it (the predictor's chances multiplied along the way) and the earliest time the
+//! player may need its media (short reading times on the way). A step's media is started now
+//! when a job started at the player's next choice, at the earliest that choice may come, could
+//! land after that need (a slow job: its p95, with a margin); the rest waits, because the next
+//! choice narrows the paths for free. What
 //! is started is ranked by the chance it is needed per unit of cost, within the budget; `once`
 //! media, often made already for another player, costs less.
 //!
@@ -33,12 +34,27 @@ const ONCE_COST: f32 = 0.5;
 /// How often a plan is made again while the player stays, as a share of their reading time.
 const REPLANS_PER_READING: u32 = 8;
 
-/// A step the player may take, with its chance and when its media is needed.
+/// A slow job (the p95) with this margin decides whether a step's media can wait for the
+/// next choice: being late costs the player, starting early only a little spend.
+const MARGIN: f32 = 1.25;
+
+/// A step the player may take, with its chance and when its media is needed: typically, and
+/// at the earliest.
 struct Step {
     node: String,
     via: String,
     probability: f32,
     needed_in: Duration,
+    needed_earliest: Duration,
+}
+
+/// Where the player may be `depth` choices on: the chance, and when they leave, typically and
+/// at the earliest.
+struct Place {
+    node: String,
+    chance: f32,
+    leaves: Duration,
+    leaves_earliest: Duration,
 }
 
 /// A prefetch worth starting now.
@@ -67,9 +83,15 @@ pub(crate) fn plan(
         now.saturating_duration_since(arrived)
     });
     let (median, low) = ranking.timing.reading(&at, settings);
-    let steps = reachable_steps(ranking, graph, &at, median.saturating_sub(stayed));
     // The earliest the player may choose: a plan made then is the next chance to start.
     let next_chance = low.saturating_sub(stayed);
+    let here = Place {
+        node: at.clone(),
+        chance: 1.0,
+        leaves: median.saturating_sub(stayed),
+        leaves_earliest: next_chance,
+    };
+    let steps = reachable_steps(ranking, graph, here);
     let mut reachable = HashSet::new();
     let mut candidates = Vec::new();
     for step in &steps {
@@ -83,7 +105,11 @@ pub(crate) fn plan(
                 continue;
             }
             let time = ranking.timing.generation(request.kind, settings);
-            if step.needed_in.saturating_sub(planned(time)) > next_chance {
+            if step
+                .needed_earliest
+                .saturating_sub(time.p95.mul_f32(MARGIN))
+                > next_chance
+            {
                 continue;
             }
             candidates.push(Candidate {
@@ -144,22 +170,16 @@ fn with_queueing(
         .collect()
 }
 
-/// The steps within reach of `at`, with the chance of each and when its media is needed; the
-/// player leaves `at` in `leaves_in`.
-fn reachable_steps(
-    ranking: &Ranking,
-    graph: &SceneGraph,
-    at: &str,
-    leaves_in: Duration,
-) -> Vec<Step> {
+/// The steps within reach of `here`, with the chance of each and when its media is needed.
+fn reachable_steps(ranking: &Ranking, graph: &SceneGraph, here: Place) -> Vec<Step> {
     let settings = ranking.settings;
     let mut steps: HashMap<String, Step> = HashMap::new();
-    let mut level = vec![(at.to_owned(), 1.0_f32, leaves_in)];
+    let mut level = vec![here];
     for _ in 0..settings.max_depth {
-        let mut next: HashMap<String, (f32, Duration)> = HashMap::new();
-        for (node, chance, leaves) in &level {
-            for predicted in ranking.steps_from(graph, node) {
-                let probability = chance * predicted.probability;
+        let mut next: HashMap<String, Place> = HashMap::new();
+        for place in &level {
+            for predicted in ranking.steps_from(graph, &place.node) {
+                let probability = place.chance * predicted.probability;
                 if predicted.depth != 1 || probability < settings.min_probability {
                     continue;
                 }
@@ -167,21 +187,32 @@ fn reachable_steps(
                     node: predicted.node.clone(),
                     via: predicted.via.clone(),
                     probability: 0.0,
-                    needed_in: *leaves,
+                    needed_in: place.leaves,
+                    needed_earliest: place.leaves_earliest,
                 });
                 step.probability = (step.probability + probability).min(1.0);
-                step.needed_in = step.needed_in.min(*leaves);
-                let read = ranking.timing.reading(&predicted.node, settings).0;
-                let then = next.entry(predicted.node).or_insert((0.0, *leaves + read));
-                then.0 += probability;
-                then.1 = then.1.min(*leaves + read);
+                step.needed_in = step.needed_in.min(place.leaves);
+                step.needed_earliest = step.needed_earliest.min(place.leaves_earliest);
+                let (read, read_quickly) = ranking.timing.reading(&predicted.node, settings);
+                let then = next.entry(predicted.node.clone()).or_insert(Place {
+                    node: predicted.node,
+                    chance: 0.0,
+                    leaves: Duration::MAX,
+                    leaves_earliest: Duration::MAX,
+                });
+                then.chance = (then.chance + probability).min(1.0);
+                then.leaves = then.leaves.min(place.leaves + read);
+                then.leaves_earliest = then
+                    .leaves_earliest
+                    .min(place.leaves_earliest + read_quickly);
             }
         }
-        level = next
-            .into_iter()
-            .map(|(node, (chance, leaves))| (node, chance.min(1.0), leaves))
-            .collect();
-        level.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        level = next.into_values().collect();
+        level.sort_by(|a, b| {
+            b.chance
+                .total_cmp(&a.chance)
+                .then_with(|| a.node.cmp(&b.node))
+        });
         level.truncate(NODES_PER_DEPTH);
         if level.is_empty() {
             break;
