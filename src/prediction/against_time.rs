@@ -21,7 +21,7 @@ use super::plan::{Ranking, retarget};
 use super::settings::GenerationTime;
 use super::state::{PredictionState, Target, Wanted};
 use crate::provider::AssetProvider;
-use crate::request::{AssetRequest, CachingStrategy};
+use crate::request::{AssetRequest, CachingStrategy, RequestKey};
 use crate::scene::SceneGraph;
 
 /// Nodes followed per depth, most likely first: bounds the work of a plan.
@@ -92,34 +92,8 @@ pub(crate) fn plan(
         leaves_earliest: next_chance,
     };
     let steps = reachable_steps(ranking, graph, here);
-    let mut reachable = HashSet::new();
-    let mut candidates = Vec::new();
-    for step in &steps {
-        let Some(edge) = graph.edge(&step.via) else {
-            continue;
-        };
-        for request in graph.node_media(&step.node, Some(edge)) {
-            let key = provider.key_for(&request);
-            reachable.insert(key);
-            if state.targets.contains_key(&key) || provider.get(&key).is_some() {
-                continue;
-            }
-            let time = ranking.timing.generation(request.kind, settings);
-            if step
-                .needed_earliest
-                .saturating_sub(time.p95.mul_f32(MARGIN))
-                > next_chance
-            {
-                continue;
-            }
-            candidates.push(Candidate {
-                value: step.probability / cost(&request),
-                needed_in: step.needed_in,
-                time,
-                wanted: (key, request, Target::new(&step.node, &step.via)),
-            });
-        }
-    }
+    let (reachable, mut candidates) =
+        late_unless_now(ranking, provider, state, (graph, &steps), next_chance);
     candidates.sort_by(|a, b| {
         b.value
             .total_cmp(&a.value)
@@ -134,6 +108,43 @@ pub(crate) fn plan(
         settings.keep_if_progress,
     );
     state.replan_at = Some(now + (median / REPLANS_PER_READING).max(Duration::from_millis(5)));
+}
+
+/// The media of `steps` (all of it: what is reachable), and of it what is neither here nor on
+/// its way and would be late if started at the player's next choice, `next_chance` from now.
+fn late_unless_now(
+    ranking: &Ranking,
+    provider: &AssetProvider,
+    state: &PredictionState,
+    (graph, steps): (&SceneGraph, &[Step]),
+    next_chance: Duration,
+) -> (HashSet<RequestKey>, Vec<Candidate>) {
+    let mut reachable = HashSet::new();
+    let mut candidates = Vec::new();
+    for step in steps {
+        let Some(edge) = graph.edge(&step.via) else {
+            continue;
+        };
+        for request in graph.node_media(&step.node, Some(edge)) {
+            let key = provider.key_for(&request);
+            reachable.insert(key);
+            if state.targets.contains_key(&key) || provider.get(&key).is_some() {
+                continue;
+            }
+            let time = ranking.timing.generation(request.kind, ranking.settings);
+            let slow = time.p95.mul_f32(MARGIN);
+            if step.needed_earliest.saturating_sub(slow) > next_chance {
+                continue;
+            }
+            candidates.push(Candidate {
+                value: step.probability / cost(&request),
+                needed_in: step.needed_in,
+                time,
+                wanted: (key, request, Target::new(&step.node, &step.via)),
+            });
+        }
+    }
+    (reachable, candidates)
 }
 
 /// What a job is planned to take: about its 85th percentile, between the median and the p95.

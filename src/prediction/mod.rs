@@ -155,10 +155,7 @@ pub(crate) fn predict_next(
         if let Some(graph) = graphs.get(&choice.graph) {
             counts.record(&provider, &graph.id, &choice.edge);
         }
-        if let (Some(at), Some(arrived)) = (state.at.clone(), state.arrived) {
-            timing.read(&at, now.saturating_duration_since(arrived));
-        }
-        state.pending = Some((choice.graph.clone(), Position::Edge(choice.edge.clone())));
+        state.chose(choice, &mut timing, now);
     }
     if !settings.enabled {
         if !state.targets.is_empty() || !state.waiting.is_empty() {

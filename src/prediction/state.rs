@@ -6,8 +6,9 @@ use std::time::Duration;
 use bevy::platform::time::Instant;
 use bevy::prelude::*;
 
+use super::timing::PredictionTiming;
 use crate::request::{AssetRequest, PlaySession, RequestKey};
-use crate::scene::SceneGraph;
+use crate::scene::{MakeChoice, SceneGraph};
 
 /// A prefetched step's media, and when it was expected.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +118,19 @@ impl PredictionState {
     /// Nodes the player has reached this session.
     pub fn visited_this_session(&self) -> u64 {
         self.visited
+    }
+
+    /// The player took `choice`: times their reading of the node they leave.
+    pub(crate) fn chose(
+        &mut self,
+        choice: &MakeChoice,
+        timing: &mut PredictionTiming,
+        now: Instant,
+    ) {
+        if let (Some(at), Some(arrived)) = (&self.at, self.arrived) {
+            timing.read(at, now.saturating_duration_since(arrived));
+        }
+        self.pending = Some((choice.graph.clone(), Position::Edge(choice.edge.clone())));
     }
 
     /// Moves to where the player went, once its graph has loaded; whether the player moved.
