@@ -267,10 +267,10 @@ fn main() {
         &run(&story, PredictionSettings::default()),
     );
     print(
-        "prediction on, next steps planner",
+        "prediction on, planner against time",
         &run(
             &story,
-            PredictionSettings::default().planner(Planner::NextSteps),
+            PredictionSettings::default().planner(Planner::AgainstTime),
         ),
     );
     print(
