@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use crossbeam_channel::Sender;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::provider::analytics::AnalyticsKind;
@@ -20,7 +19,7 @@ use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus};
 use crate::provider::waiters::{WaiterLeft, WaiterSlot};
 use crate::request::{AssetRequest, LONGEST_WAIT, MediaKind, PlaySession, RequestKey};
 use crate::runtime::spend::SpendLedger;
-use crate::runtime::{JobId, JobSpec, RuntimeCommand};
+use crate::runtime::{CommandSender, JobId, JobSpec, RuntimeCommand};
 use crate::source::LaneFlag;
 
 /// One request as asked: by whom, for what, and whether it is a prefetch.
@@ -47,7 +46,7 @@ impl Ask {
 /// What the provider needs to take requests and end jobs.
 pub(crate) struct RequestDesk {
     // Declared first: dropping it lets the runtime's dispatcher end.
-    pub commands: Sender<RuntimeCommand>,
+    pub commands: CommandSender,
     pub jobs: JobTable,
     pub memory: MemoryTier,
     pub prefetches: PrefetchLedger,

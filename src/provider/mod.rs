@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use bevy::asset::AssetHandleProvider;
 use bevy::prelude::*;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
@@ -45,7 +45,7 @@ use crate::cache::tier::DiskTier;
 use crate::error::AssetError;
 use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
 use crate::runtime::spend::SpendLedger;
-use crate::runtime::{ProviderRuntime, RuntimeCommand, RuntimeEvent};
+use crate::runtime::{CommandSender, ProviderRuntime, RuntimeEvent};
 use desk::{Ask, RequestDesk};
 use waiters::Waiters;
 
@@ -90,7 +90,7 @@ pub struct AssetProvider {
 
 /// Everything the plugin hands the provider when it builds it.
 pub(crate) struct ProviderParts {
-    pub commands: Sender<RuntimeCommand>,
+    pub commands: CommandSender,
     pub events: Receiver<RuntimeEvent>,
     pub runtime: ProviderRuntime,
     pub image_handles: AssetHandleProvider,
