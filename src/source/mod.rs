@@ -19,7 +19,7 @@ pub(crate) use journal::JournalStore;
 pub use journal::{JobJournal, JournalRecord};
 pub(crate) use lane::LaneFlag;
 pub use local::LocalGenerator;
-pub(crate) use premade::PreMadeManifestPlugin;
+pub(crate) use premade::{PreMadeManifestPlugin, PreMadeStills};
 pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
 pub use recording::{Recorder, Recording, RecordingSource, ReplaySource};
 
