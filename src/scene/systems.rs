@@ -7,7 +7,10 @@ use bevy::prelude::*;
 use super::error::SceneGraphError;
 use super::graph::{SceneEdge, SceneGraph, SceneNode};
 use super::messages::{EnterNode, MakeChoice, SceneMedia};
+use super::settings::SceneSettings;
 use crate::json::describe_load_error;
+use crate::provider::{GenerationTask, TaskStatus};
+use crate::request::{AssetRequest, MediaKind};
 
 /// A scene message, kept until its graph is loaded.
 #[derive(Debug, Clone)]
@@ -26,12 +29,28 @@ impl SceneStep {
 }
 
 /// The state of [`request_scene_media`]: messages waiting for their graph, the failed graphs
-/// already warned about, and the entities spawned for the node the player is at.
+/// already warned about, the entities spawned for the node the player is at, and the picture
+/// the scene last showed.
 #[derive(Default)]
 pub(crate) struct PendingSceneSteps {
     pending: Vec<SceneStep>,
     warned: HashSet<AssetId<SceneGraph>>,
     current: Vec<Entity>,
+    last_picture: Option<Handle<Image>>,
+}
+
+impl PendingSceneSteps {
+    /// Notes the picture of the node the player is leaving, if its real media arrived.
+    fn leaving(&mut self, tasks: &Query<&GenerationTask>) {
+        let shown = self.current.iter().find_map(|entity| {
+            let task = tasks.get(*entity).ok()?;
+            let picture = task.kind() != MediaKind::Audio;
+            (picture && task.status() == TaskStatus::Completed).then(|| task.handle().image())?
+        });
+        if let Some(shown) = shown {
+            self.last_picture = Some(shown.clone());
+        }
+    }
 }
 
 /// Turns [`EnterNode`] and [`MakeChoice`] messages into request entities: one per request from
@@ -46,12 +65,19 @@ pub(crate) struct PendingSceneSteps {
 /// A message for a graph still loading waits (in this system's local queue, in order); one for
 /// a graph that failed to load is dropped, with one warning per failed graph carrying the
 /// error. Unknown node or edge ids are warned about and ignored.
+///
+/// A node's pictures (image and video requests) carry the fallback [`SceneSettings`] chooses;
+/// for [`SceneFallback::PreviousPicture`](super::SceneFallback::PreviousPicture), the picture
+/// of the last node left whose real media had arrived.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn request_scene_media(
     mut commands: Commands,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,
     graphs: Res<Assets<SceneGraph>>,
     server: Res<AssetServer>,
+    settings: Option<Res<SceneSettings>>,
+    tasks: Query<&GenerationTask>,
     mut queue: Local<PendingSceneSteps>,
 ) {
     let waiting = std::mem::take(&mut queue.pending);
@@ -64,7 +90,12 @@ pub(crate) fn request_scene_media(
         if let Some(graph) = graphs.get(handle) {
             // Loaded (perhaps after a fixed file was reloaded): warn again if it fails later.
             queue.warned.remove(&handle.id());
-            if let Some(spawned) = spawn_requests(&mut commands, handle, graph, &step) {
+            queue.leaving(&tasks);
+            let fallback = settings
+                .as_ref()
+                .and_then(|settings| settings.picture_fallback(queue.last_picture.as_ref()));
+            let spawn = (handle, graph, fallback);
+            if let Some(spawned) = spawn_requests(&mut commands, spawn, &step) {
                 for left in std::mem::replace(&mut queue.current, spawned) {
                     // The game may have despawned them already.
                     commands.entity(left).try_despawn();
@@ -92,17 +123,18 @@ pub(crate) fn request_scene_media(
     }
 }
 
-/// Spawns the request entities of the node `step` leads to; `None` when the step is ignored.
+/// Spawns the request entities of the node `step` leads to in `graph` (loaded from `handle`),
+/// its pictures with `fallback`; `None` when the step is ignored.
 fn spawn_requests(
     commands: &mut Commands,
-    handle: &Handle<SceneGraph>,
-    graph: &SceneGraph,
+    (handle, graph, fallback): (&Handle<SceneGraph>, &SceneGraph, Option<crate::Fallback>),
     step: &SceneStep,
 ) -> Option<Vec<Entity>> {
     let (node, edge) = destination(handle, graph, step)?;
     let spawned = graph
         .node_media(&node.id, edge)
         .into_iter()
+        .map(|request| with_fallback(request, fallback.as_ref()))
         .map(|request| {
             let marker = SceneMedia {
                 graph: handle.clone(),
@@ -114,6 +146,14 @@ fn spawn_requests(
         })
         .collect();
     Some(spawned)
+}
+
+/// `request` with `fallback` when it is a picture.
+fn with_fallback(request: AssetRequest, fallback: Option<&crate::Fallback>) -> AssetRequest {
+    match fallback {
+        Some(fallback) if request.kind != MediaKind::Audio => request.fallback(fallback.clone()),
+        _ => request,
+    }
 }
 
 /// The node `step` leads to, and the edge taken to get there; `None` (with a warning) when
