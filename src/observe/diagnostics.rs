@@ -154,10 +154,7 @@ fn recent_times(provider: &AssetProvider, last: &mut Measured) -> [Option<f64>; 
 }
 
 /// Each diagnostic's value now; `None` for what is unknown or not measured again.
-fn values(
-    provider: &AssetProvider,
-    last: &mut Measured,
-) -> [(DiagnosticPath, Option<f64>); 17] {
+fn values(provider: &AssetProvider, last: &mut Measured) -> [(DiagnosticPath, Option<f64>); 17] {
     let stats = provider.stats();
     let disk = disk_counters(provider);
     let served = stats.memory_hits + stats.cached + stats.pre_made + stats.generated;

@@ -364,7 +364,10 @@ mod tests {
         table.insert(id, job(1, vec![holder(Some(a), false)], true));
         assert_eq!(table.joinable(&RequestKey([1; 32])), Some(id));
         assert!(table.join(id, holder(Some(b), false)).is_ok());
-        assert!(table.release(id, Some(a), |_| {}).is_none(), "b still holds it");
+        assert!(
+            table.release(id, Some(a), |_| {}).is_none(),
+            "b still holds it"
+        );
         assert!(table.is_held_by(id, b) && !table.is_held_by(id, a));
         assert!(table.release(id, Some(b), |_| {}).is_some());
         assert_eq!(

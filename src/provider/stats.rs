@@ -174,12 +174,36 @@ mod tests {
         let ms = Duration::from_millis;
         let end = since + ms(100);
         let split = |at: Option<Duration>| WaitSplit::of(since, at.map(|at| since + at), end);
-        assert_eq!(split(None), WaitSplit { placeholder: ms(100), fallback: ms(0) });
-        assert_eq!(split(Some(ms(30))), WaitSplit { placeholder: ms(30), fallback: ms(70) });
+        assert_eq!(
+            split(None),
+            WaitSplit {
+                placeholder: ms(100),
+                fallback: ms(0)
+            }
+        );
+        assert_eq!(
+            split(Some(ms(30))),
+            WaitSplit {
+                placeholder: ms(30),
+                fallback: ms(70)
+            }
+        );
         // Shown before the holder came (a job it joined): all on the fallback.
         let early = WaitSplit::of(since + ms(10), Some(since), end);
-        assert_eq!(early, WaitSplit { placeholder: ms(0), fallback: ms(90) });
+        assert_eq!(
+            early,
+            WaitSplit {
+                placeholder: ms(0),
+                fallback: ms(90)
+            }
+        );
         // Shown only after the wait ended: all on the placeholder.
-        assert_eq!(split(Some(ms(150))), WaitSplit { placeholder: ms(100), fallback: ms(0) });
+        assert_eq!(
+            split(Some(ms(150))),
+            WaitSplit {
+                placeholder: ms(100),
+                fallback: ms(0)
+            }
+        );
     }
 }

@@ -138,7 +138,8 @@ impl PreMadeManifest {
     /// [`MatchCriteria::from_request`]); earlier entries win ties, and a score of 0 is no match.
     /// What a [`Fallback::PreMadeTags`](crate::Fallback::PreMadeTags) shows.
     pub fn find_by_tags(&self, kind: MediaKind, tags: &[String]) -> Option<&PreMadeEntry> {
-        let criteria = MatchCriteria::from_request(&AssetRequest::new(kind).tags(tags.iter().cloned()));
+        let criteria =
+            MatchCriteria::from_request(&AssetRequest::new(kind).tags(tags.iter().cloned()));
         let candidates = self
             .entries
             .iter()

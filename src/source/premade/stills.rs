@@ -27,7 +27,12 @@ impl PreMadeStills {
         let sources = sources
             .iter()
             .filter_map(|source| (source.as_ref() as &dyn Any).downcast_ref::<PreMadeSource>())
-            .map(|premade| (premade.link.clone(), premade.manifest.source().clone_owned()))
+            .map(|premade| {
+                (
+                    premade.link.clone(),
+                    premade.manifest.source().clone_owned(),
+                )
+            })
             .collect();
         Self { sources }
     }
