@@ -179,20 +179,8 @@ impl RequestDesk {
             ));
             return task;
         }
-        let started = Instant::now();
         let since = holder.since;
-        let holders = vec![holder];
-        let mut job_entry = Job {
-            subject,
-            handle,
-            joinable,
-            holders,
-            lane,
-            progress: 0.0,
-            started,
-            fallback: None,
-            fallback_at: None,
-        };
+        let mut job_entry = Job::new(subject, handle, joinable, holder, lane);
         if let Some(fallback) = &fallback {
             self.fallbacks.attach(job, &mut job_entry, fallback, since);
         }

@@ -97,6 +97,27 @@ impl Holder {
 }
 
 impl Job {
+    /// A job starting now for `subject`, behind `handle`, held by `holder`.
+    pub fn new(
+        subject: Subject,
+        handle: MediaHandle,
+        joinable: bool,
+        holder: Holder,
+        lane: LaneFlag,
+    ) -> Self {
+        Self {
+            subject,
+            handle,
+            joinable,
+            holders: vec![holder],
+            lane,
+            progress: 0.0,
+            started: Instant::now(),
+            fallback: None,
+            fallback_at: None,
+        }
+    }
+
     /// Tells each waiting future how the job ended and returns every holder's share, for the
     /// messages and tasks.
     pub fn fan_out(&mut self, outcome: &Outcome, now: Instant) -> Vec<HolderEnd> {
