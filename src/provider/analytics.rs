@@ -76,7 +76,9 @@ pub struct AnalyticsEvent {
     /// The error, for failures.
     pub error: Option<String>,
     /// On [`Completed`](AnalyticsKind::Completed), [`Failed`](AnalyticsKind::Failed) and
-    /// [`TimedOut`](AnalyticsKind::TimedOut) of a job a foreground request held: how long the
+    /// [`TimedOut`](AnalyticsKind::TimedOut) (and a [`Cancelled`](AnalyticsKind::Cancelled) the
+    /// runtime reported, not one sent because the last holder left) of a job a foreground
+    /// request held: how long the
     /// request that waited longest (the first to get the handle) looked at the bare
     /// placeholder, from getting its handle until the job ended, in milliseconds. `None` for a
     /// prefetch nobody asked for and for other kinds of event.
