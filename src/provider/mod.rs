@@ -14,6 +14,7 @@ mod messages;
 mod outbox;
 mod placeholder;
 mod prefetch;
+mod scene_pictures;
 mod slots;
 mod stats;
 pub(crate) mod systems;

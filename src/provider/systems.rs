@@ -365,6 +365,9 @@ pub(crate) fn add_to(app: &mut App) {
                 receive_results.run_if(has_work),
                 show_loaded_fallbacks.run_if(waits_for_fallbacks),
                 refresh_swapped_sprites.run_if(has_swapped_images),
+                super::scene_pictures::remember_scene_pictures
+                    .run_if(resource_exists::<crate::scene::LastScenePicture>)
+                    .run_if(on_message::<AssetReady>),
             )
                 .chain()
                 .in_set(AssetProviderSystems::Receive),

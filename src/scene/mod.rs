@@ -43,6 +43,7 @@ pub use error::SceneGraphError;
 pub use graph::{SceneEdge, SceneGraph, SceneNode};
 pub use messages::{EnterNode, MakeChoice, SceneMedia};
 pub use plugin::ScenePlugin;
+pub(crate) use settings::LastScenePicture;
 pub use settings::{SceneFallback, SceneSettings};
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use bevy::prelude::*;
 use super::graph::SceneGraph;
 use super::loader::SceneGraphLoader;
 use super::messages::{EnterNode, MakeChoice, SceneMedia};
-use super::settings::{SceneFallback, SceneSettings};
+use super::settings::{LastScenePicture, SceneFallback, SceneSettings};
 use super::systems::request_scene_media;
 
 /// The scene graph part of the plugin: the [`SceneGraph`] asset and its loader, the
@@ -23,6 +23,7 @@ impl Plugin for ScenePlugin {
             .add_message::<EnterNode>()
             .add_message::<MakeChoice>()
             .init_resource::<SceneSettings>()
+            .init_resource::<LastScenePicture>()
             .register_type::<(SceneMedia, SceneSettings, SceneFallback)>()
             .add_systems(
                 Update,

@@ -1,5 +1,6 @@
 //! What a game chooses for the scene add-on: [`SceneSettings`], with the [`SceneFallback`] a
-//! node's picture shows while it waits.
+//! node's picture shows while it waits; and the picture the scene last showed, which
+//! [`SceneFallback::PreviousPicture`] shows.
 
 use bevy::prelude::*;
 
@@ -12,9 +13,10 @@ pub enum SceneFallback {
     /// The bare placeholder, as requests without a fallback show.
     #[default]
     None,
-    /// The picture the scene last showed: the newest picture of an earlier node whose real
-    /// media had arrived when the player left it. The story's first picture has none, and shows
-    /// the placeholder.
+    /// The picture the scene last showed: the newest picture (image or video request) of a
+    /// node whose real media arrived while the player was there; when the player left a node
+    /// before its picture arrived, the one before, which that node showed as its fallback. The
+    /// story's first picture has none, and shows the placeholder.
     PreviousPicture,
     /// A pre-made picture by tags ([`Fallback::PreMadeTags`]).
     PreMadeTags(Vec<String>),
@@ -58,3 +60,8 @@ impl SceneSettings {
         }
     }
 }
+
+/// The picture the scene last showed: the handle of the newest scene picture whose real media
+/// arrived (kept by the provider's systems, which hear of results).
+#[derive(Resource, Default)]
+pub(crate) struct LastScenePicture(pub(crate) Option<Handle<Image>>);

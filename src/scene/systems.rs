@@ -7,9 +7,8 @@ use bevy::prelude::*;
 use super::error::SceneGraphError;
 use super::graph::{SceneEdge, SceneGraph, SceneNode};
 use super::messages::{EnterNode, MakeChoice, SceneMedia};
-use super::settings::SceneSettings;
+use super::settings::{LastScenePicture, SceneSettings};
 use crate::json::describe_load_error;
-use crate::provider::{GenerationTask, TaskStatus};
 use crate::request::{AssetRequest, MediaKind};
 
 /// A scene message, kept until its graph is loaded.
@@ -29,28 +28,12 @@ impl SceneStep {
 }
 
 /// The state of [`request_scene_media`]: messages waiting for their graph, the failed graphs
-/// already warned about, the entities spawned for the node the player is at, and the picture
-/// the scene last showed.
+/// already warned about, and the entities spawned for the node the player is at.
 #[derive(Default)]
 pub(crate) struct PendingSceneSteps {
     pending: Vec<SceneStep>,
     warned: HashSet<AssetId<SceneGraph>>,
     current: Vec<Entity>,
-    last_picture: Option<Handle<Image>>,
-}
-
-impl PendingSceneSteps {
-    /// Notes the picture of the node the player is leaving, if its real media arrived.
-    fn leaving(&mut self, tasks: &Query<&GenerationTask>) {
-        let shown = self.current.iter().find_map(|entity| {
-            let task = tasks.get(*entity).ok()?;
-            let picture = task.kind() != MediaKind::Audio;
-            (picture && task.status() == TaskStatus::Completed).then(|| task.handle().image())?
-        });
-        if let Some(shown) = shown {
-            self.last_picture = Some(shown.clone());
-        }
-    }
 }
 
 /// Turns [`EnterNode`] and [`MakeChoice`] messages into request entities: one per request from
@@ -67,17 +50,15 @@ impl PendingSceneSteps {
 /// error. Unknown node or edge ids are warned about and ignored.
 ///
 /// A node's pictures (image and video requests) carry the fallback [`SceneSettings`] chooses;
-/// for [`SceneFallback::PreviousPicture`](super::SceneFallback::PreviousPicture), the picture
-/// of the last node left whose real media had arrived.
-#[allow(clippy::too_many_arguments)]
+/// for [`SceneFallback::PreviousPicture`](super::SceneFallback::PreviousPicture), the newest
+/// scene picture whose real media arrived ([`LastScenePicture`]).
 pub(crate) fn request_scene_media(
     mut commands: Commands,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,
     graphs: Res<Assets<SceneGraph>>,
     server: Res<AssetServer>,
-    settings: Option<Res<SceneSettings>>,
-    tasks: Query<&GenerationTask>,
+    (settings, last): (Option<Res<SceneSettings>>, Option<Res<LastScenePicture>>),
     mut queue: Local<PendingSceneSteps>,
 ) {
     let waiting = std::mem::take(&mut queue.pending);
@@ -90,10 +71,10 @@ pub(crate) fn request_scene_media(
         if let Some(graph) = graphs.get(handle) {
             // Loaded (perhaps after a fixed file was reloaded): warn again if it fails later.
             queue.warned.remove(&handle.id());
-            queue.leaving(&tasks);
+            let previous = last.as_ref().and_then(|last| last.0.as_ref());
             let fallback = settings
                 .as_ref()
-                .and_then(|settings| settings.picture_fallback(queue.last_picture.as_ref()));
+                .and_then(|settings| settings.picture_fallback(previous));
             let spawn = (handle, graph, fallback);
             if let Some(spawned) = spawn_requests(&mut commands, spawn, &step) {
                 for left in std::mem::replace(&mut queue.current, spawned) {
