@@ -14,6 +14,7 @@ mod bake;
 mod dev_backend_real;
 mod disk_crash;
 mod disk_tier;
+mod fallback;
 mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
