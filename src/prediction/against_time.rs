@@ -6,9 +6,10 @@
 //! player may need its media (short reading times on the way). A step's media is started now
 //! when a job started at the player's next choice, at the earliest that choice may come, could
 //! land after that need (a slow job: its p95, with a margin); the rest waits, because the next
-//! choice narrows the paths for free. What
-//! is started is ranked by the chance it is needed per unit of cost, within the budget; `once`
-//! media, often made already for another player, costs less.
+//! choice narrows the paths for free. What is started is ranked by the placeholder time it is expected to spare the player (the chance
+//! it is needed times the seconds it would arrive sooner than if started at the next chance)
+//! per unit of cost, within the budget; `once` media, often made already for another player,
+//! costs less.
 //!
 //! [`max_depth`]: super::PredictionSettings::max_depth
 
@@ -92,8 +93,14 @@ pub(crate) fn plan(
         leaves_earliest: next_chance,
     };
     let steps = reachable_steps(ranking, graph, here);
-    let (reachable, mut candidates) =
-        late_unless_now(ranking, provider, state, (graph, &steps), next_chance);
+    let here_until = median.saturating_sub(stayed);
+    let (reachable, mut candidates) = late_unless_now(
+        ranking,
+        provider,
+        state,
+        (graph, &steps),
+        (next_chance, here_until),
+    );
     candidates.sort_by(|a, b| {
         b.value
             .total_cmp(&a.value)
@@ -111,13 +118,14 @@ pub(crate) fn plan(
 }
 
 /// The media of `steps` (all of it: what is reachable), and of it what is neither here nor on
-/// its way and would be late if started at the player's next choice, `next_chance` from now.
+/// its way and would be late if started at the player's next choice, `next_chance` from now
+/// at the earliest; the player typically chooses `here_until` from now.
 fn late_unless_now(
     ranking: &Ranking,
     provider: &AssetProvider,
     state: &PredictionState,
     (graph, steps): (&SceneGraph, &[Step]),
-    next_chance: Duration,
+    (next_chance, here_until): (Duration, Duration),
 ) -> (HashSet<RequestKey>, Vec<Candidate>) {
     let mut reachable = HashSet::new();
     let mut candidates = Vec::new();
@@ -136,8 +144,9 @@ fn late_unless_now(
             if step.needed_earliest.saturating_sub(slow) > next_chance {
                 continue;
             }
+            let spared = spared(planned(time), step.needed_in, here_until);
             candidates.push(Candidate {
-                value: step.probability / cost(&request),
+                value: step.probability * spared / cost(&request),
                 needed_in: step.needed_in,
                 time,
                 wanted: (key, request, Target::new(&step.node, &step.via)),
@@ -145,6 +154,16 @@ fn late_unless_now(
         }
     }
     (reachable, candidates)
+}
+
+/// Seconds of placeholder a job taking `takes` spares the player when started now rather than
+/// when the player typically chooses, `chooses_in` from now, for media needed in `needed_in`
+/// (for the next choice's media the two are the same moment: waiting means not prefetching).
+/// A little is added so that what spares nothing at the median still ranks by its chance.
+fn spared(takes: Duration, needed_in: Duration, chooses_in: Duration) -> f32 {
+    let late_if_now = takes.saturating_sub(needed_in);
+    let late_if_then = (chooses_in + takes).saturating_sub(needed_in);
+    (late_if_then - late_if_now).as_secs_f32() + 0.1
 }
 
 /// What a job is planned to take: about its 85th percentile, between the median and the p95.
@@ -232,4 +251,26 @@ fn reachable_steps(ranking: &Ranking, graph: &SceneGraph, here: Place) -> Vec<St
     let mut steps: Vec<Step> = steps.into_values().collect();
     steps.sort_by(|a, b| a.via.cmp(&b.via));
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_next_choice_is_spared_its_whole_wait_up_to_the_reading_and_a_deeper_one_the_wait_for_the_choice()
+     {
+        // The next choice's media, needed when the player chooses in 15 s: a 10 s picture is
+        // spared all 10 s, a 70 s clip the 15 s it could run meanwhile.
+        assert_eq!(spared(secs(10), secs(15), secs(15)), 10.1);
+        assert_eq!(spared(secs(70), secs(15), secs(15)), 15.1);
+        // Two choices on, needed in 30 s: started now rather than at the choice (in 15 s), a
+        // 70 s clip arrives 15 s sooner; a 10 s picture makes it either way.
+        assert_eq!(spared(secs(70), secs(30), secs(15)), 15.1);
+        assert_eq!(spared(secs(10), secs(30), secs(15)), 0.1);
+    }
 }
