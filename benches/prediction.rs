@@ -24,7 +24,7 @@ use bevy::prelude::*;
 use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::observe::{AnalyticsEvent, AnalyticsKind};
-use bevy_asset_provider::prediction::PredictionSettings;
+use bevy_asset_provider::prediction::{Planner, PredictionSettings};
 use bevy_asset_provider::prelude::*;
 use pixsim_dev::DevBackend;
 
@@ -265,6 +265,13 @@ fn main() {
     print(
         "prediction on (defaults)",
         &run(&story, PredictionSettings::default()),
+    );
+    print(
+        "prediction on, planner against time",
+        &run(
+            &story,
+            PredictionSettings::default().planner(Planner::AgainstTime),
+        ),
     );
     print(
         "prediction on, next choice only",

@@ -85,8 +85,8 @@ pub use provider::{
     RequestFailed, RequestReady, SpendCap, TaskStatus,
 };
 pub use request::{
-    AssetRequest, CachingStrategy, GenerationPurpose, LONGEST_WAIT, MediaKind, MediaLimits,
-    PlaySession, RequestKey,
+    AssetRequest, CachingStrategy, Fallback, GenerationPurpose, LONGEST_WAIT, MediaKind,
+    MediaLimits, PlaySession, RequestKey,
 };
 pub use sets::AssetProviderSystems;
 
@@ -99,7 +99,8 @@ pub mod prelude {
     pub use crate::{
         AssetError, AssetErrorKind, AssetFailed, AssetProvider, AssetProviderPlugin,
         AssetProviderPlugins, AssetProviderSystems, AssetReady, AssetRequest, CachingStrategy,
-        GenerationTask, MediaHandle, MediaKind, MediaReady, PlaySession, RequestAsset, TaskStatus,
+        Fallback, GenerationTask, MediaHandle, MediaKind, MediaReady, PlaySession, RequestAsset,
+        TaskStatus,
     };
 }
 

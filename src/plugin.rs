@@ -473,6 +473,7 @@ impl Plugin for AssetProviderPlugin {
             disk,
             spend_cap: self.spend_cap,
             session: self.session.clone(),
+            stills: crate::source::PreMadeStills::for_sources(&self.sources),
         };
         app.insert_resource(AssetProvider::new(parts));
     }

@@ -3,6 +3,7 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_asset_provider::observe::AssetProviderDiagnostics;
+use bevy_asset_provider::prediction::{PredictionDiagnostics, PredictionState};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{MakeChoice, SceneGraph, SceneMedia};
 use bevy_asset_provider::{AssetRequested, RequestKey};
@@ -229,11 +230,12 @@ pub fn show_node(
     });
 }
 
-/// Marks the choices whose media is prefetched: ready, or on its way.
+/// Marks the choices whose media is prefetched: ready, or on its way and when it is expected.
 pub fn mark_choices(
     story: Res<Story>,
     graphs: Res<Assets<SceneGraph>>,
     provider: Res<AssetProvider>,
+    prediction: Option<Res<PredictionState>>,
     mut marks: Query<(&ChoiceStatus, &mut Text, &mut TextColor)>,
 ) {
     let Some(graph) = graphs.get(&story.graph) else {
@@ -248,15 +250,23 @@ pub fn mark_choices(
             .iter()
             .map(|request| provider.key_for(request))
             .collect();
+        let expected = prediction
+            .as_ref()
+            .and_then(|prediction| prediction.expected_in(&status.to, &status.edge));
         let (label, tint) = if keys.iter().all(|key| provider.get(key).is_some()) {
-            ("prefetched: ready", BADGE_COMPLETED)
+            ("prefetched: ready".to_owned(), BADGE_COMPLETED)
         } else if keys.iter().any(|key| provider.status(key).is_some()) {
-            ("prefetching", BADGE_PROCESSING)
+            let when = match expected {
+                Some(due) if due.is_zero() => ": due now".to_owned(),
+                Some(due) => format!(": expected in {:.1} s", due.as_secs_f32()),
+                None => String::new(),
+            };
+            (format!("prefetching{when}"), BADGE_PROCESSING)
         } else {
-            ("", BADGE_PENDING)
+            (String::new(), BADGE_PENDING)
         };
         if text.0 != label {
-            text.0 = label.to_owned();
+            text.0 = label;
             color.0 = tint;
         }
     }
@@ -277,7 +287,8 @@ pub fn show_diagnostics(
     let count = |path| value(path).map_or("-".to_owned(), |v| format!("{v:.0}"));
     let text = format!(
         "in flight {} (prefetch {})\ncache hit rate {}\ntime to media p50 {} p95 {}\n\
-         prefetch hit rate {}\nwasted generations {}",
+         prefetch hit rate {}\nwasted generations {}\n\
+         prefetches later than expected: p50 {} p95 {}",
         count(&AssetProviderDiagnostics::IN_FLIGHT),
         count(&AssetProviderDiagnostics::PREFETCHES_IN_FLIGHT),
         percent(&AssetProviderDiagnostics::CACHE_HIT_RATE),
@@ -285,6 +296,8 @@ pub fn show_diagnostics(
         millis(&AssetProviderDiagnostics::TIME_TO_MEDIA_P95),
         percent(&AssetProviderDiagnostics::PREFETCH_HIT_RATE),
         count(&AssetProviderDiagnostics::WASTED_GENERATIONS),
+        millis(&PredictionDiagnostics::ARRIVAL_ERROR_P50),
+        millis(&PredictionDiagnostics::ARRIVAL_ERROR_P95),
     );
     if overlay.0 != text {
         overlay.0 = text;

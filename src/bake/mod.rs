@@ -57,6 +57,8 @@ mod plan;
 mod report;
 mod run;
 mod targets;
+mod tiles;
+mod write;
 
 pub use manifest::{BakedEntry, Provenance};
 pub use plan::{BakePlan, BakeReason, BakeStep, PlanItem, Retouch, RetouchedFile};

@@ -30,7 +30,7 @@ pub(crate) const MAX_REDIRECTS: usize = 5;
 ///
 /// # Redirects
 ///
-/// A call that carries a credential or a body follows a redirect (at most [`MAX_REDIRECTS`])
+/// A call that carries a credential or a body follows a redirect (at most 5 in a row)
 /// only on the origin (scheme, host and port) it was sent to: a redirect to another origin is
 /// not followed, so neither the credential (whatever header carries it) nor the body (a
 /// password, a prompt, player ids) reaches it, and the call fails with
@@ -161,9 +161,9 @@ impl PolicyClient {
         same_origin(&self.inner.base, url)
     }
 
-    /// `text`, the server's own words, as an error may carry them: bounded and scrubbed as
-    /// [`server_text`](crate::net::server_text) does, and without this client's credential
-    /// should the server quote it back.
+    /// `text`, the server's own words, as an error may carry them: cut to a bounded length,
+    /// secrets in it (tokens, passwords, signed URLs) scrubbed, and without this client's
+    /// credential should the server quote it back.
     pub fn server_text(&self, text: &str) -> String {
         let secret = self.inner.policy.credential().secret();
         server_text_without(text, secret.as_slice())

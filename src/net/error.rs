@@ -41,7 +41,7 @@ pub enum Failure {
     TimedOut(Duration),
     /// A redirect that was not followed: to another origin while the call carried a
     /// credential or a body (see [`PolicyClient`](crate::net::PolicyClient)), or one more than
-    /// [`MAX_REDIRECTS`](crate::net::MAX_REDIRECTS). Final: never retried.
+    /// the 5 followed in a row. Final: never retried.
     Redirected {
         /// The redirect's status (301, 302, 303, 307, 308).
         status: StatusCode,

@@ -211,15 +211,18 @@ impl NetPolicy {
     }
 
     /// The wait before the try after the `attempt`-th failed one (0-based): the server's wait
-    /// (capped) when it named one, the backoff otherwise.
+    /// (capped) when it named one, never shorter than the backoff: a limiter that answers
+    /// "try again in 0 seconds" while its window is still closed would otherwise get every
+    /// try at once and refuse them all.
     pub(crate) fn wait_before_retry(
         &self,
         attempt: u32,
         server_wait: Option<Duration>,
     ) -> Duration {
+        let backoff = self.backoff.delay(attempt);
         match server_wait {
-            Some(wait) => wait.min(self.max_retry_after),
-            None => self.backoff.delay(attempt),
+            Some(wait) => wait.max(backoff).min(self.max_retry_after.max(backoff)),
+            None => backoff,
         }
     }
 
@@ -287,6 +290,12 @@ mod tests {
             Duration::from_secs(3)
         );
         let wait = policy.wait_before_retry(5, None);
+        assert!(
+            wait >= Duration::from_millis(200) && wait <= Duration::from_millis(400),
+            "{wait:?}"
+        );
+        // "Try again in 0 seconds" from a limiter still closed: the backoff still spaces tries.
+        let wait = policy.wait_before_retry(2, Some(Duration::ZERO));
         assert!(
             wait >= Duration::from_millis(200) && wait <= Duration::from_millis(400),
             "{wait:?}"

@@ -1,9 +1,11 @@
 //! The provider's counters as Bevy diagnostics, for `LogDiagnosticsPlugin`, an overlay or a
-//! profiler: requests in flight, hits per tier, the disk tier's size and evictions, and the
-//! generations the player's requests started.
+//! profiler: requests in flight, hits per tier, the disk tier's size and evictions, the
+//! generations the player's requests started, and how long players looked at placeholders and
+//! fallbacks.
 
 use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
 use bevy::prelude::*;
+use std::time::Duration;
 
 use crate::provider::AssetProvider;
 
@@ -49,7 +51,27 @@ impl AssetProviderDiagnostics {
     pub const PLAYER_GENERATIONS: DiagnosticPath =
         DiagnosticPath::const_new("asset_provider/player_generations");
 
-    const ALL: [DiagnosticPath; 13] = [
+    /// Median time a recent foreground request that had to wait showed the bare placeholder, in
+    /// milliseconds. Over the last 256 foreground requests (entity tasks, direct requests,
+    /// futures; not prefetches) that were not served at once from the memory tier, each
+    /// counted once it stopped waiting: from when the game got its handle until the real media
+    /// was behind it, its job failed, timed out or was cancelled, or it was given up, less the
+    /// time its [`Fallback`](crate::Fallback) showed (see
+    /// [`AssetProvider::time_on_placeholder`]).
+    pub const PLACEHOLDER_TIME_P50: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/placeholder_time_p50_ms");
+    /// 95th percentile of the same time on the bare placeholder, in milliseconds.
+    pub const PLACEHOLDER_TIME_P95: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/placeholder_time_p95_ms");
+    /// Median time those same requests showed their [`Fallback`](crate::Fallback) (0 for
+    /// requests without one), in milliseconds.
+    pub const FALLBACK_TIME_P50: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/fallback_time_p50_ms");
+    /// 95th percentile of the time on a fallback, in milliseconds.
+    pub const FALLBACK_TIME_P95: DiagnosticPath =
+        DiagnosticPath::const_new("asset_provider/fallback_time_p95_ms");
+
+    const ALL: [DiagnosticPath; 17] = [
         Self::IN_FLIGHT,
         Self::MEMORY_HITS,
         Self::DISK_HITS,
@@ -63,7 +85,27 @@ impl AssetProviderDiagnostics {
         Self::WASTED_GENERATIONS,
         Self::PREFETCHES_IN_FLIGHT,
         Self::PLAYER_GENERATIONS,
+        Self::PLACEHOLDER_TIME_P50,
+        Self::PLACEHOLDER_TIME_P95,
+        Self::FALLBACK_TIME_P50,
+        Self::FALLBACK_TIME_P95,
     ];
+}
+
+/// What [`measure`] last saw, so it works only on change.
+#[derive(Default)]
+pub(crate) struct Measured {
+    values: Vec<Option<f64>>,
+    served: Option<u64>,
+    waited: Option<u64>,
+}
+
+/// A pair of percentiles in milliseconds.
+fn millis(times: Option<(Duration, Duration)>) -> [Option<f64>; 2] {
+    match times {
+        Some((p50, p95)) => [p50, p95].map(|time| Some(time.as_secs_f64() * 1e3)),
+        None => [None; 2],
+    }
 }
 
 pub(crate) fn register(app: &mut App) {
@@ -77,22 +119,48 @@ pub(crate) fn register(app: &mut App) {
 pub(crate) fn measure(
     provider: Option<Res<AssetProvider>>,
     mut diagnostics: Diagnostics,
-    mut last: Local<Vec<Option<f64>>>,
-    mut last_served: Local<Option<u64>>,
+    mut last: Local<Measured>,
 ) {
     let Some(provider) = provider else { return };
+    let now = values(&provider, &mut last);
+    last.values.resize(now.len(), None);
+    for ((path, value), last) in now.iter().zip(last.values.iter_mut()) {
+        if let Some(value) = *value
+            && *last != Some(value)
+        {
+            *last = Some(value);
+            diagnostics.add_measurement(path, || value);
+        }
+    }
+}
+
+/// The percentiles in milliseconds (time to media, on the placeholder, on a fallback: p50 and
+/// p95 each), `None` when not measured again: they sort a window of times, so only when a
+/// request was served, or stopped waiting, since they were last measured.
+fn recent_times(provider: &AssetProvider, last: &mut Measured) -> [Option<f64>; 6] {
     let stats = provider.stats();
-    let disk = disk_counters(&provider);
     let served = stats.memory_hits + stats.cached + stats.pre_made + stats.generated;
-    // The percentiles sort a window of times: only when a request was served since.
-    let times = if *last_served != Some(served) {
-        *last_served = Some(served);
-        provider.time_to_media()
-    } else {
-        None
-    };
+    let mut times = [None; 6];
+    if last.served != Some(served) {
+        last.served = Some(served);
+        times[..2].copy_from_slice(&millis(provider.time_to_media()));
+    }
+    if last.waited != Some(stats.waited) {
+        last.waited = Some(stats.waited);
+        times[2..4].copy_from_slice(&millis(provider.time_on_placeholder()));
+        times[4..].copy_from_slice(&millis(provider.time_on_fallback()));
+    }
+    times
+}
+
+/// Each diagnostic's value now; `None` for what is unknown or not measured again.
+fn values(provider: &AssetProvider, last: &mut Measured) -> [(DiagnosticPath, Option<f64>); 17] {
+    let stats = provider.stats();
+    let disk = disk_counters(provider);
+    let served = stats.memory_hits + stats.cached + stats.pre_made + stats.generated;
+    let times = recent_times(provider, last);
     let ratio = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
-    let now: [(DiagnosticPath, Option<f64>); 13] = [
+    [
         (
             AssetProviderDiagnostics::IN_FLIGHT,
             Some(provider.in_flight() as f64),
@@ -109,14 +177,8 @@ pub(crate) fn measure(
             AssetProviderDiagnostics::CACHE_HIT_RATE,
             ratio(stats.memory_hits + stats.cached, served),
         ),
-        (
-            AssetProviderDiagnostics::TIME_TO_MEDIA_P50,
-            times.map(|(p50, _)| p50.as_secs_f64() * 1e3),
-        ),
-        (
-            AssetProviderDiagnostics::TIME_TO_MEDIA_P95,
-            times.map(|(_, p95)| p95.as_secs_f64() * 1e3),
-        ),
+        (AssetProviderDiagnostics::TIME_TO_MEDIA_P50, times[0]),
+        (AssetProviderDiagnostics::TIME_TO_MEDIA_P95, times[1]),
         (
             AssetProviderDiagnostics::PREFETCH_HIT_RATE,
             ratio(stats.prefetch_used, stats.prefetched),
@@ -133,16 +195,11 @@ pub(crate) fn measure(
             AssetProviderDiagnostics::PLAYER_GENERATIONS,
             Some(provider.player_generations() as f64),
         ),
-    ];
-    last.resize(now.len(), None);
-    for ((path, value), last) in now.iter().zip(last.iter_mut()) {
-        if let Some(value) = *value
-            && *last != Some(value)
-        {
-            *last = Some(value);
-            diagnostics.add_measurement(path, || value);
-        }
-    }
+        (AssetProviderDiagnostics::PLACEHOLDER_TIME_P50, times[2]),
+        (AssetProviderDiagnostics::PLACEHOLDER_TIME_P95, times[3]),
+        (AssetProviderDiagnostics::FALLBACK_TIME_P50, times[4]),
+        (AssetProviderDiagnostics::FALLBACK_TIME_P95, times[5]),
+    ]
 }
 
 /// The disk tier's hits, misses, bytes and evictions.

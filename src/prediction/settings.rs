@@ -12,14 +12,17 @@ use crate::request::MediaKind;
 pub enum Planner {
     /// The [`Predictor`](super::Predictor)'s top steps from where the player is (one or two
     /// choices ahead), started as soon as the player arrives. Right when generating takes less
-    /// time than reading a node.
+    /// time than reading a node. The default.
+    #[default]
     NextSteps,
     /// Plans against time: from how long each kind of media takes to generate, how long the
     /// player reads and how many jobs the backend runs at once, it starts, as deep as it has
     /// to, the media that would arrive too late if it waited for the player's next choice,
     /// most likely needed per unit of cost first, and defers the rest until the next choice
-    /// has narrowed the paths.
-    #[default]
+    /// has narrowed the paths. Right when generating takes longer than reading (hosted image
+    /// and video models); give it a spend rate
+    /// ([`PredictionSettings::max_per_visited_node`]): a player who lingers makes it look
+    /// deeper, and a backend's create budget is spent by prefetches too.
     AgainstTime,
 }
 
@@ -48,7 +51,7 @@ impl GenerationTime {
 pub struct PredictionSettings {
     /// Prefetch at all (default `true`). Turning it off gives up prefetches in flight.
     pub enabled: bool,
-    /// How the prefetches are chosen (default [`Planner::AgainstTime`]).
+    /// How the prefetches are chosen (default [`Planner::NextSteps`]).
     pub planner: Planner,
     /// Prefetch jobs in flight at most, across the game (default 8: a step is often a picture
     /// and a sound).

@@ -75,6 +75,19 @@ pub struct AnalyticsEvent {
     pub elapsed: Option<Duration>,
     /// The error, for failures.
     pub error: Option<String>,
+    /// On [`Completed`](AnalyticsKind::Completed), [`Failed`](AnalyticsKind::Failed) and
+    /// [`TimedOut`](AnalyticsKind::TimedOut) (and a [`Cancelled`](AnalyticsKind::Cancelled) the
+    /// runtime reported, not one sent because the last holder left) of a job a foreground
+    /// request held: how long the
+    /// request that waited longest (the first to get the handle) looked at the bare
+    /// placeholder, from getting its handle until the job ended, in milliseconds. `None` for a
+    /// prefetch nobody asked for and for other kinds of event.
+    #[serde(serialize_with = "millis")]
+    pub on_placeholder: Option<Duration>,
+    /// Like [`on_placeholder`](Self::on_placeholder): how long that request looked at its
+    /// [`Fallback`](crate::Fallback) instead (0 when it had none or it never loaded).
+    #[serde(serialize_with = "millis")]
+    pub on_fallback: Option<Duration>,
 }
 
 impl AnalyticsEvent {
@@ -91,6 +104,8 @@ impl AnalyticsEvent {
             tier: None,
             elapsed: None,
             error: None,
+            on_placeholder: None,
+            on_fallback: None,
         }
     }
 }

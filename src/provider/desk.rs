@@ -6,21 +6,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use crossbeam_channel::Sender;
 
 use crate::error::{AssetError, AssetErrorKind};
 use crate::provider::analytics::AnalyticsKind;
+use crate::provider::fallback::FallbackBoard;
 use crate::provider::jobs::{Holder, Job, JobTable, Outcome, Subject};
 use crate::provider::memory::MemoryTier;
 use crate::provider::outbox::Outbox;
 use crate::provider::prefetch::PrefetchLedger;
 use crate::provider::slots::MediaSlots;
-use crate::provider::stats::{MediaTimes, ProviderStats};
+use crate::provider::stats::{MediaTimes, ProviderStats, RecentWaits};
 use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus};
 use crate::provider::waiters::{WaiterLeft, WaiterSlot};
-use crate::request::{AssetRequest, LONGEST_WAIT, MediaKind, PlaySession, RequestKey};
+use crate::request::{AssetRequest, Fallback, LONGEST_WAIT, MediaKind, PlaySession, RequestKey};
 use crate::runtime::spend::SpendLedger;
-use crate::runtime::{JobId, JobSpec, RuntimeCommand};
+use crate::runtime::{CommandSender, JobId, JobSpec, RuntimeCommand};
 use crate::source::LaneFlag;
 
 /// One request as asked: by whom, for what, and whether it is a prefetch.
@@ -47,13 +47,16 @@ impl Ask {
 /// What the provider needs to take requests and end jobs.
 pub(crate) struct RequestDesk {
     // Declared first: dropping it lets the runtime's dispatcher end.
-    pub commands: Sender<RuntimeCommand>,
+    pub commands: CommandSender,
     pub jobs: JobTable,
     pub memory: MemoryTier,
     pub prefetches: PrefetchLedger,
     pub outbox: Outbox,
     pub slots: MediaSlots,
     pub media_times: MediaTimes,
+    /// How recent foreground requests' waits were spent: placeholder, fallback.
+    pub waits: RecentWaits,
+    pub fallbacks: FallbackBoard,
     /// What the player's requests spent of the spend cap; the runtime's jobs spend it.
     pub spend: Arc<SpendLedger>,
     pub default_timeout: Duration,
@@ -85,7 +88,7 @@ impl RequestDesk {
         }
         let holder = Holder::new(ask.entity, ask.prefetch, ask.waiter);
         let holder = match self.jobs.joinable(&key).filter(|_| cacheable) {
-            Some(job) => match self.join(stats, job, &subject, holder) {
+            Some(job) => match self.join(stats, job, &subject, holder, &ask.request.fallback) {
                 Ok(handle) => {
                     return GenerationTask {
                         handle,
@@ -100,16 +103,19 @@ impl RequestDesk {
         self.start_job(stats, session, task, (subject, holder), ask.request)
     }
 
-    /// Adds `holder` to `job`, in flight for `subject`; the job's handle, or the holder back when
-    /// the job is gone.
+    /// Adds `holder` to `job`, in flight for `subject`, with the fallback it brings (the first
+    /// fallback a job gets is the one it shows); the job's handle, or the holder back when the
+    /// job is gone.
     fn join(
         &mut self,
         stats: &mut ProviderStats,
         job: JobId,
         subject: &Subject,
         holder: Holder,
+        fallback: &Option<Fallback>,
     ) -> Result<MediaHandle, Holder> {
         let by = (holder.entity, holder.prefetch);
+        let since = holder.since;
         let (handle, promoted) = self.jobs.join(job, holder).inspect_err(|_| {
             warn!(
                 "job {job:?} of {:?} is joinable but gone; starting anew",
@@ -117,6 +123,9 @@ impl RequestDesk {
             );
         })?;
         stats.joined += 1;
+        if let (Some(fallback), Some(entry)) = (fallback, self.jobs.get_mut(job)) {
+            self.fallbacks.attach(job, entry, fallback, since);
+        }
         if promoted {
             let _ = self.commands.send(RuntimeCommand::LanesChanged);
         }
@@ -134,7 +143,7 @@ impl RequestDesk {
         session: &PlaySession,
         mut task: GenerationTask,
         (subject, holder): (Subject, Holder),
-        request: AssetRequest,
+        mut request: AssetRequest,
     ) -> GenerationTask {
         let job = self.jobs.next_id();
         let handle = self.slots.reserve(subject.kind);
@@ -143,6 +152,8 @@ impl RequestDesk {
         self.outbox.requested(&subject, by, handle.clone(), false);
         let lane = LaneFlag::new(!holder.prefetch);
         let joinable = request.is_cacheable();
+        // Not needed on the runtime: the frame shows it.
+        let fallback = request.fallback.take();
         let timeout = request.max_wait.unwrap_or(self.default_timeout);
         let spec = JobSpec {
             spend: self.spend.clone(),
@@ -167,17 +178,11 @@ impl RequestDesk {
             ));
             return task;
         }
-        let started = Instant::now();
-        let holders = vec![holder];
-        let job_entry = Job {
-            subject,
-            handle,
-            joinable,
-            holders,
-            lane,
-            progress: 0.0,
-            started,
-        };
+        let since = holder.since;
+        let mut job_entry = Job::new(subject, handle, joinable, holder, lane);
+        if let Some(fallback) = &fallback {
+            self.fallbacks.attach(job, &mut job_entry, fallback, since);
+        }
         self.jobs.insert(job, job_entry);
         task.job = Some(job);
         task
@@ -298,7 +303,12 @@ impl RequestDesk {
         job_id: JobId,
         entity: Option<Entity>,
     ) -> bool {
-        match self.jobs.release(job_id, entity) {
+        let waits = &mut self.waits;
+        let left = |wait| {
+            stats.count_wait(wait);
+            waits.push(wait);
+        };
+        match self.jobs.release(job_id, entity, left) {
             Some(job) => {
                 self.cancelled(stats, job_id, job, entity);
                 true
@@ -309,7 +319,12 @@ impl RequestDesk {
 
     /// Drops the hold of a future that went away.
     pub fn release_waiter(&mut self, stats: &mut ProviderStats, left: WaiterLeft) {
-        if let Some(job) = self.jobs.release_waiter(left.job, left.waiter) {
+        let waits = &mut self.waits;
+        let gone = |wait| {
+            stats.count_wait(wait);
+            waits.push(wait);
+        };
+        if let Some(job) = self.jobs.release_waiter(left.job, left.waiter, gone) {
             self.cancelled(stats, left.job, job, None);
         }
     }
@@ -327,6 +342,7 @@ impl RequestDesk {
             key: job.subject.key,
         });
         stats.cancelled += 1;
+        self.fallbacks.forget(job_id, &job);
         self.outbox.cancelled(&job, entity);
     }
 
@@ -345,6 +361,11 @@ impl RequestDesk {
         if outcome.is_ok() && !job.is_background() {
             self.media_times.push(now.duration_since(job.started));
         }
+        for wait in job.waits(now) {
+            stats.count_wait(wait);
+            self.waits.push(wait);
+        }
+        self.fallbacks.forget(job_id, &job);
         self.outbox.job_ended(&job, outcome, now);
         if outcome.is_ok() {
             if job.joinable {

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 
 use bevy::prelude::Resource;
-use crossbeam_channel::Sender;
 
 #[cfg(feature = "disk")]
 use crate::cache::DiskStats;
 use crate::cache::tier::{DiskCommand, DiskTier};
 use crate::request::{CachingStrategy, PlaySession};
-use crate::runtime::{DiskTask, DiskTasks, RuntimeCommand};
+use crate::runtime::{CommandSender, DiskTask, DiskTasks, RuntimeCommand};
 
 /// Disk work add-ons register while the app is built, run once the disk tier is open and its
 /// journal followed: how an add-on reads back what it keeps on disk.
@@ -33,14 +32,11 @@ impl DiskStartTasks {
 /// after the call do not see the removed entries.
 pub struct DiskAdmin<'a> {
     tier: Option<&'a Arc<DiskTier>>,
-    commands: &'a Sender<RuntimeCommand>,
+    commands: &'a CommandSender,
 }
 
 impl<'a> DiskAdmin<'a> {
-    pub(crate) fn new(
-        tier: Option<&'a Arc<DiskTier>>,
-        commands: &'a Sender<RuntimeCommand>,
-    ) -> Self {
+    pub(crate) fn new(tier: Option<&'a Arc<DiskTier>>, commands: &'a CommandSender) -> Self {
         Self { tier, commands }
     }
 

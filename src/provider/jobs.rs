@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bevy::prelude::Entity;
+use bevy::prelude::{Entity, Handle, Image};
 
 use crate::error::AssetError;
 use crate::provider::analytics::{AnalyticsEvent, AnalyticsKind};
+use crate::provider::stats::WaitSplit;
 use crate::provider::task::MediaHandle;
 use crate::provider::waiters::WaiterSlot;
 use crate::request::{AssetRequest, MediaKind, RequestKey};
@@ -77,6 +78,10 @@ pub(crate) struct Job {
     pub lane: LaneFlag,
     pub progress: f32,
     pub started: Instant,
+    /// The image shown behind the handle while it waits, instead of the placeholder.
+    pub fallback: Option<Handle<Image>>,
+    /// When the fallback went behind the handle (as the game sees it).
+    pub fallback_at: Option<Instant>,
 }
 
 impl Holder {
@@ -92,6 +97,27 @@ impl Holder {
 }
 
 impl Job {
+    /// A job starting now for `subject`, behind `handle`, held by `holder`.
+    pub fn new(
+        subject: Subject,
+        handle: MediaHandle,
+        joinable: bool,
+        holder: Holder,
+        lane: LaneFlag,
+    ) -> Self {
+        Self {
+            subject,
+            handle,
+            joinable,
+            holders: vec![holder],
+            lane,
+            progress: 0.0,
+            started: Instant::now(),
+            fallback: None,
+            fallback_at: None,
+        }
+    }
+
     /// Tells each waiting future how the job ended and returns every holder's share, for the
     /// messages and tasks.
     pub fn fan_out(&mut self, outcome: &Outcome, now: Instant) -> Vec<HolderEnd> {
@@ -111,6 +137,25 @@ impl Job {
             });
         }
         ends
+    }
+
+    /// How each foreground holder's wait was spent, if it stops waiting `now`.
+    pub fn waits(&self, now: Instant) -> impl Iterator<Item = WaitSplit> + '_ {
+        self.holders
+            .iter()
+            .filter(|holder| !holder.prefetch)
+            .map(move |holder| WaitSplit::of(holder.since, self.fallback_at, now))
+    }
+
+    /// The wait of the foreground holder that waited longest, if it stops waiting `now`.
+    pub fn longest_wait(&self, now: Instant) -> Option<WaitSplit> {
+        let since = self
+            .holders
+            .iter()
+            .filter(|holder| !holder.prefetch)
+            .map(|holder| holder.since)
+            .min()?;
+        Some(WaitSplit::of(since, self.fallback_at, now))
     }
 
     /// Whether the job is a prefetch no foreground request holds yet.
@@ -163,6 +208,10 @@ impl JobTable {
         self.jobs.get(&id)
     }
 
+    pub fn get_mut(&mut self, id: JobId) -> Option<&mut Job> {
+        self.jobs.get_mut(&id)
+    }
+
     /// Adds `holder` to job `id`; a foreground holder brings a background job to the
     /// foreground. Returns the job's handle and whether it was promoted, or the holder back when
     /// there is no such job.
@@ -181,23 +230,44 @@ impl JobTable {
     }
 
     /// Drops the holds of `entity` (`None`: the direct callers') on job `id`; the job, taken out
-    /// of the table, when nobody holds it any more. Waiting futures keep their holds.
-    pub fn release(&mut self, id: JobId, entity: Option<Entity>) -> Option<Job> {
-        self.release_where(id, |holder| {
-            holder.entity == entity && holder.waiter.is_none()
-        })
+    /// of the table, when nobody holds it any more. Waiting futures keep their holds. Each
+    /// foreground holder leaving hands its wait to `left`.
+    pub fn release(
+        &mut self,
+        id: JobId,
+        entity: Option<Entity>,
+        left: impl FnMut(WaitSplit),
+    ) -> Option<Job> {
+        let leaves = |holder: &Holder| holder.entity == entity && holder.waiter.is_none();
+        self.release_where(id, leaves, left)
     }
 
     /// Drops the hold of the future `waiter` on job `id`, like [`release`](Self::release).
-    pub fn release_waiter(&mut self, id: JobId, waiter: u64) -> Option<Job> {
-        self.release_where(id, |holder| {
-            holder.waiter.as_ref().is_some_and(|slot| slot.id == waiter)
-        })
+    pub fn release_waiter(
+        &mut self,
+        id: JobId,
+        waiter: u64,
+        left: impl FnMut(WaitSplit),
+    ) -> Option<Job> {
+        let leaves = |holder: &Holder| holder.waiter.as_ref().is_some_and(|slot| slot.id == waiter);
+        self.release_where(id, leaves, left)
     }
 
-    fn release_where(&mut self, id: JobId, leaves: impl Fn(&Holder) -> bool) -> Option<Job> {
+    fn release_where(
+        &mut self,
+        id: JobId,
+        leaves: impl Fn(&Holder) -> bool,
+        mut left: impl FnMut(WaitSplit),
+    ) -> Option<Job> {
         let job = self.jobs.get_mut(&id)?;
-        job.holders.retain(|holder| !leaves(holder));
+        let (now, fallback_at) = (Instant::now(), job.fallback_at);
+        job.holders.retain(|holder| {
+            let leaving = leaves(holder);
+            if leaving && !holder.prefetch {
+                left(WaitSplit::of(holder.since, fallback_at, now));
+            }
+            !leaving
+        });
         if job.holders.is_empty() {
             self.remove(id)
         } else {
@@ -290,6 +360,8 @@ mod tests {
             lane: LaneFlag::new(foreground),
             progress: 0.0,
             started: Instant::now(),
+            fallback: None,
+            fallback_at: None,
         }
     }
 
@@ -313,9 +385,12 @@ mod tests {
         table.insert(id, job(1, vec![holder(Some(a), false)], true));
         assert_eq!(table.joinable(&RequestKey([1; 32])), Some(id));
         assert!(table.join(id, holder(Some(b), false)).is_ok());
-        assert!(table.release(id, Some(a)).is_none(), "b still holds it");
+        assert!(
+            table.release(id, Some(a), |_| {}).is_none(),
+            "b still holds it"
+        );
         assert!(table.is_held_by(id, b) && !table.is_held_by(id, a));
-        assert!(table.release(id, Some(b)).is_some());
+        assert!(table.release(id, Some(b), |_| {}).is_some());
         assert_eq!(
             (table.len(), table.joinable(&RequestKey([1; 32]))),
             (0, None)

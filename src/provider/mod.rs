@@ -7,12 +7,14 @@
 mod analytics;
 mod desk;
 mod disk;
+mod fallback;
 mod jobs;
 mod memory;
 mod messages;
 mod outbox;
 mod placeholder;
 mod prefetch;
+mod scene_pictures;
 mod slots;
 mod stats;
 pub(crate) mod systems;
@@ -36,7 +38,7 @@ use std::time::Duration;
 
 use bevy::asset::AssetHandleProvider;
 use bevy::prelude::*;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 
 #[cfg(feature = "audio")]
 use bevy::audio::AudioSource;
@@ -45,7 +47,7 @@ use crate::cache::tier::DiskTier;
 use crate::error::AssetError;
 use crate::request::{AssetRequest, MediaKind, PlaySession, RequestKey};
 use crate::runtime::spend::SpendLedger;
-use crate::runtime::{ProviderRuntime, RuntimeCommand, RuntimeEvent};
+use crate::runtime::{CommandSender, ProviderRuntime, RuntimeEvent};
 use desk::{Ask, RequestDesk};
 use waiters::Waiters;
 
@@ -90,7 +92,7 @@ pub struct AssetProvider {
 
 /// Everything the plugin hands the provider when it builds it.
 pub(crate) struct ProviderParts {
-    pub commands: Sender<RuntimeCommand>,
+    pub commands: CommandSender,
     pub events: Receiver<RuntimeEvent>,
     pub runtime: ProviderRuntime,
     pub image_handles: AssetHandleProvider,
@@ -102,6 +104,8 @@ pub(crate) struct ProviderParts {
     pub disk: Option<Arc<DiskTier>>,
     pub spend_cap: SpendCap,
     pub session: PlaySession,
+    /// The pre-made pictures [`Fallback::PreMadeTags`](crate::Fallback) finds.
+    pub stills: crate::source::PreMadeStills,
 }
 
 impl AssetProvider {
@@ -121,6 +125,8 @@ impl AssetProvider {
                 outbox: outbox::Outbox::default(),
                 slots,
                 media_times: stats::MediaTimes::default(),
+                waits: stats::RecentWaits::default(),
+                fallbacks: fallback::FallbackBoard::new(parts.stills),
                 spend: Arc::new(SpendLedger::new(parts.spend_cap)),
                 default_timeout: parts.default_timeout,
             },
@@ -133,8 +139,9 @@ impl AssetProvider {
         }
     }
 
-    /// Requests media; returns its handle at once. The handle shows the placeholder (or the real
-    /// media, if the memory tier has it) and gets the real media when a source delivers it.
+    /// Requests media; returns its handle at once. The handle shows the placeholder, or the
+    /// request's [`Fallback`](crate::Fallback) (or the real media, if the memory tier has it),
+    /// and gets the real media when a source delivers it.
     ///
     /// The request is held until it completes; use [`cancel`](Self::cancel) to give it up.
     #[must_use = "the handle is how the media is shown; `prefetch` fetches without one"]
@@ -289,6 +296,23 @@ impl AssetProvider {
         self.desk.media_times.percentiles()
     }
 
+    /// The 50th and 95th percentile of the time on the bare placeholder over the recent
+    /// foreground requests that had to wait (the last 256 counted in
+    /// [`ProviderStats::waited`]): from when the game got the handle until the real media was
+    /// behind it, the job failed, timed out or was cancelled, or the request was given up,
+    /// less the time its [`Fallback`](crate::Fallback) showed. Requests served at once from the
+    /// memory tier had no wait and are not among them.
+    pub fn time_on_placeholder(&self) -> Option<(Duration, Duration)> {
+        self.desk.waits.placeholder()
+    }
+
+    /// The 50th and 95th percentile of the time on a [`Fallback`](crate::Fallback) over the
+    /// same requests as [`time_on_placeholder`](Self::time_on_placeholder) (0 for those that
+    /// showed none).
+    pub fn time_on_fallback(&self) -> Option<(Duration, Duration)> {
+        self.desk.waits.fallback()
+    }
+
     /// The disk tier's administration: its counters, the jobs it resumed, and removing entries.
     pub fn disk(&self) -> DiskAdmin<'_> {
         DiskAdmin::new(self.disk.as_ref(), &self.desk.commands)
@@ -355,6 +379,7 @@ impl AssetProvider {
         !self.events.is_empty()
             || self.waiters.has_departed()
             || self.desk.slots.has_new()
+            || self.desk.fallbacks.has_fresh()
             || !self.desk.outbox.is_empty()
     }
 }

@@ -156,7 +156,7 @@ impl Outbox {
                 }
                 let mut completed = job.event(AnalyticsKind::Completed, now);
                 completed.source = Some(*source);
-                self.analytics(completed);
+                self.analytics(with_wait(completed, job, now));
             }
             Err(error) => {
                 let mut failed = job.event(
@@ -168,7 +168,7 @@ impl Outbox {
                     now,
                 );
                 failed.error = Some(error.to_string());
-                self.analytics(failed);
+                self.analytics(with_wait(failed, job, now));
             }
         }
     }
@@ -184,6 +184,15 @@ impl Outbox {
         event.prefetch = true;
         self.analytics(event);
     }
+}
+
+/// `event` with how the longest wait for `job`, ending `now`, was spent.
+fn with_wait(mut event: AnalyticsEvent, job: &Job, now: Instant) -> AnalyticsEvent {
+    if let Some(wait) = job.longest_wait(now) {
+        event.on_placeholder = Some(wait.placeholder);
+        event.on_fallback = Some(wait.fallback);
+    }
+    event
 }
 
 /// The plugin's outgoing messages.

@@ -20,7 +20,7 @@ pub(crate) struct MediaSlots {
     placeholders: Placeholders,
     /// Handles reserved since the placeholders were last put behind them.
     new: Vec<MediaHandle>,
-    /// Images whose real media arrived since sprites were last refreshed.
+    /// Images whose real media or fallback arrived since sprites were last refreshed.
     swapped: Vec<AssetId<Image>>,
 }
 
@@ -66,7 +66,7 @@ impl MediaSlots {
         std::mem::take(&mut self.new)
     }
 
-    /// Notes that real media arrived behind `handle`.
+    /// Notes that real media (or a fallback) arrived behind `handle`.
     pub fn swapped(&mut self, handle: &MediaHandle) {
         if let Some(image) = handle.image() {
             self.swapped.push(image.id());

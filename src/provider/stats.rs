@@ -1,8 +1,8 @@
-//! What the provider counts: [`ProviderStats`], and the recent times to real media its
-//! diagnostics report.
+//! What the provider counts: [`ProviderStats`], and the recent times its diagnostics report (to
+//! real media, and on the placeholder or a fallback before it).
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 
@@ -37,6 +37,15 @@ pub struct ProviderStats {
     pub prefetch_used: u64,
     /// Prefetches that reached a generator and were abandoned unused.
     pub prefetch_wasted: u64,
+    /// Foreground requests that had to wait (not served at once from the memory tier) and
+    /// stopped waiting: their real media arrived, their job failed, timed out or was
+    /// cancelled, or they were given up. Each is one sample of the wait split below.
+    pub waited: u64,
+    /// Total time those requests' handles showed the bare placeholder, from when the game got
+    /// the handle until it stopped waiting.
+    pub time_on_placeholder: Duration,
+    /// Total time those requests' handles showed their [`Fallback`](crate::Fallback).
+    pub time_on_fallback: Duration,
 }
 
 impl ProviderStats {
@@ -52,6 +61,66 @@ impl ProviderStats {
             Err(error) if error.kind() == AssetErrorKind::TimedOut => self.timed_out += 1,
             Err(_) => self.failed += 1,
         }
+    }
+
+    /// Counts one foreground request that stopped waiting.
+    pub(crate) fn count_wait(&mut self, wait: WaitSplit) {
+        self.waited += 1;
+        self.time_on_placeholder += wait.placeholder;
+        self.time_on_fallback += wait.fallback;
+    }
+}
+
+/// How one foreground request's wait was spent: on the bare placeholder, then on its fallback.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WaitSplit {
+    pub placeholder: Duration,
+    pub fallback: Duration,
+}
+
+impl WaitSplit {
+    /// The wait of a holder that got its handle at `since` and stopped waiting at `end`, on a
+    /// handle that shows the fallback from `fallback_at` (if ever).
+    pub fn of(since: Instant, fallback_at: Option<Instant>, end: Instant) -> Self {
+        let whole = end.saturating_duration_since(since);
+        match fallback_at {
+            Some(at) if at < end => {
+                let placeholder = at.saturating_duration_since(since);
+                Self {
+                    placeholder,
+                    fallback: whole - placeholder,
+                }
+            }
+            _ => Self {
+                placeholder: whole,
+                fallback: Duration::ZERO,
+            },
+        }
+    }
+}
+
+/// The wait splits of recent foreground requests that had to wait, as two windows of the same
+/// requests.
+#[derive(Default)]
+pub(crate) struct RecentWaits {
+    placeholder: MediaTimes,
+    fallback: MediaTimes,
+}
+
+impl RecentWaits {
+    pub fn push(&mut self, wait: WaitSplit) {
+        self.placeholder.push(wait.placeholder);
+        self.fallback.push(wait.fallback);
+    }
+
+    /// The 50th and 95th percentile of the time on the bare placeholder.
+    pub fn placeholder(&self) -> Option<(Duration, Duration)> {
+        self.placeholder.percentiles()
+    }
+
+    /// The 50th and 95th percentile of the time on a fallback (0 for requests without one).
+    pub fn fallback(&self) -> Option<(Duration, Duration)> {
+        self.fallback.percentiles()
     }
 }
 
@@ -97,5 +166,44 @@ mod tests {
         let (p50, p95) = times.percentiles().unwrap();
         assert_eq!(p50, Duration::from_millis(173));
         assert_eq!(p95, Duration::from_millis(287));
+    }
+
+    #[test]
+    fn a_wait_splits_at_the_moment_the_fallback_showed() {
+        let since = Instant::now();
+        let ms = Duration::from_millis;
+        let end = since + ms(100);
+        let split = |at: Option<Duration>| WaitSplit::of(since, at.map(|at| since + at), end);
+        assert_eq!(
+            split(None),
+            WaitSplit {
+                placeholder: ms(100),
+                fallback: ms(0)
+            }
+        );
+        assert_eq!(
+            split(Some(ms(30))),
+            WaitSplit {
+                placeholder: ms(30),
+                fallback: ms(70)
+            }
+        );
+        // Shown before the holder came (a job it joined): all on the fallback.
+        let early = WaitSplit::of(since + ms(10), Some(since), end);
+        assert_eq!(
+            early,
+            WaitSplit {
+                placeholder: ms(0),
+                fallback: ms(90)
+            }
+        );
+        // Shown only after the wait ended: all on the placeholder.
+        assert_eq!(
+            split(Some(ms(150))),
+            WaitSplit {
+                placeholder: ms(100),
+                fallback: ms(0)
+            }
+        );
     }
 }

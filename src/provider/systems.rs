@@ -52,7 +52,20 @@ impl MediaAssets<'_, '_> {
         }
     }
 
-    /// Inserts decoded media behind `handle`, replacing the placeholder.
+    /// Puts the fallback of each job given one since the last call behind its handle, shown
+    /// from when its holder got the handle; a fallback not loaded yet is waited for.
+    fn show_fresh_fallbacks(&mut self, provider: &mut AssetProvider) {
+        let desk = &mut provider.desk;
+        for (id, asked_at) in desk.fallbacks.take_fresh() {
+            if let Some(job) = desk.jobs.get_mut(id)
+                && desk.fallbacks.show(id, job, &mut self.images, asked_at)
+            {
+                desk.slots.swapped(&job.handle);
+            }
+        }
+    }
+
+    /// Inserts decoded media behind `handle`, replacing the placeholder or fallback.
     fn insert(&mut self, handle: &MediaHandle, media: DecodedMedia) {
         match (handle, media) {
             (MediaHandle::Image(handle), DecodedMedia::Image(image)) => {
@@ -146,8 +159,9 @@ pub(crate) fn receive_results(
     for left in provider.waiters.departed() {
         provider.desk.release_waiter(&mut provider.stats, left);
     }
-    // Placeholders first: a result must never be overwritten by its own placeholder.
+    // Placeholders and fallbacks first: a result must never be overwritten by them.
     assets.insert_placeholders(provider);
+    assets.show_fresh_fallbacks(provider);
     let events = provider.events.clone();
     for event in events.try_iter() {
         match event {
@@ -249,7 +263,40 @@ pub(crate) fn flush_requests(
     mut messages: ProviderMessages,
 ) {
     assets.insert_placeholders(&mut provider);
+    assets.show_fresh_fallbacks(&mut provider);
     messages.send(provider.desk.outbox.take());
+}
+
+/// Puts a fallback that has just loaded behind the handles of the jobs in flight that wait for
+/// it, from now on. Runs only while a job waits for its fallback; its work grows with the image
+/// events of the frame, not with the jobs waiting.
+pub(crate) fn show_loaded_fallbacks(
+    mut provider: ResMut<AssetProvider>,
+    mut images: ResMut<Assets<Image>>,
+    mut events: MessageReader<AssetEvent<Image>>,
+) {
+    let desk = &mut provider.desk;
+    let now = std::time::Instant::now();
+    for event in events.read() {
+        let (AssetEvent::Added { id }
+        | AssetEvent::Modified { id }
+        | AssetEvent::LoadedWithDependencies { id }) = *event
+        else {
+            continue;
+        };
+        for job_id in desk.fallbacks.loaded(id).into_iter().flatten() {
+            if let Some(job) = desk.jobs.get_mut(job_id)
+                && desk.fallbacks.show(job_id, job, &mut images, now)
+            {
+                desk.slots.swapped(&job.handle);
+            }
+        }
+    }
+}
+
+/// Whether a job in flight waits for its fallback to load.
+pub(crate) fn waits_for_fallbacks(provider: Option<Res<AssetProvider>>) -> bool {
+    provider.is_some_and(|provider| provider.desk.fallbacks.is_waiting())
 }
 
 /// Marks sprites showing a swapped image as changed, so Bevy recomputes their bounds (it does not
@@ -311,11 +358,16 @@ pub(crate) fn add_to(app: &mut App) {
         .register_type::<(MediaKind, CachingStrategy, GenerationPurpose, RequestKey)>()
         .register_type::<(TaskStatus, SourceKind, MediaHandle, crate::provider::JobId)>()
         .register_type::<(crate::AssetError, crate::AssetErrorKind)>()
+        .register_type::<crate::request::Fallback>()
         .add_systems(
             PreUpdate,
             (
                 receive_results.run_if(has_work),
+                show_loaded_fallbacks.run_if(waits_for_fallbacks),
                 refresh_swapped_sprites.run_if(has_swapped_images),
+                super::scene_pictures::remember_scene_pictures
+                    .run_if(resource_exists::<crate::scene::LastScenePicture>)
+                    .run_if(on_message::<AssetReady>),
             )
                 .chain()
                 .in_set(AssetProviderSystems::Receive),

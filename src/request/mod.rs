@@ -2,11 +2,13 @@
 
 mod canonical;
 mod describe;
+mod fallback;
 mod limits;
 mod session;
 
 pub use canonical::{NonAscii, canonical_json};
 pub(crate) use describe::{describe, describe_in_full};
+pub use fallback::Fallback;
 pub use limits::MediaLimits;
 pub use session::PlaySession;
 
@@ -202,6 +204,10 @@ pub struct AssetRequest {
     pub priority: u8,
     /// Generator seed, for reproducible results.
     pub seed: Option<u64>,
+    /// What the handle shows until the real media arrives, instead of the bare placeholder
+    /// (image and video requests). Not part of the key, and not serialised.
+    #[serde(skip)]
+    pub fallback: Option<Fallback>,
 }
 
 impl AssetRequest {
@@ -365,6 +371,14 @@ impl AssetRequest {
         self
     }
 
+    /// Shows `fallback` behind the handle until the real media arrives, instead of the bare
+    /// placeholder (see [`Fallback`]). It does not change the request's key.
+    #[must_use]
+    pub fn fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
     /// Whether this request may be served from a cache or joined to an identical one.
     pub fn is_cacheable(&self) -> bool {
         self.prefer_cached && self.strategy.is_cacheable()
@@ -376,8 +390,9 @@ impl AssetRequest {
     /// location, asset id, prompt, style, duration, tags (sorted, without duplicates), strategy,
     /// purpose, scope (`pt:<playthrough>` or `player:<player>` for the scoped strategies) and
     /// seed, plus `"v": 1`. Absent fields are left out, object keys are sorted at every depth,
-    /// and there is no whitespace. Priority, `max_wait`, `prefer_cached` and `allow_generation`
-    /// change how media is fetched, not which, so they are not part of it.
+    /// and there is no whitespace. Priority, `max_wait`, `prefer_cached`, `allow_generation` and
+    /// `fallback` change how media is fetched or what shows meanwhile, not which media, so they
+    /// are not part of it.
     pub fn canonical_json(&self, session: &PlaySession) -> String {
         let mut map = Map::new();
         let mut put = |name: &str, value: Option<Value>| {

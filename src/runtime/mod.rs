@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -30,6 +29,10 @@ pub(crate) use crate::chain::Resolved;
 /// Identifies one job on the plugin's runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, bevy::reflect::Reflect)]
 pub struct JobId(pub(crate) u64);
+
+/// Where the frame sends work: the dispatch task on the runtime receives it. Sending never
+/// blocks.
+pub(crate) type CommandSender = tokio::sync::mpsc::UnboundedSender<RuntimeCommand>;
 
 /// Work for the runtime.
 pub(crate) enum RuntimeCommand {
@@ -109,10 +112,9 @@ const DISK_THREADS: usize = 4;
 /// How long dropping the runtime waits for blocking work (disk writes) to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
-/// Owns the tokio runtime and the thread that feeds it. Dropping it stops both without waiting
+/// Owns the tokio runtime, whose dispatch task feeds it. Dropping it stops it without waiting
 /// for jobs in flight.
 pub(crate) struct ProviderRuntime {
-    dispatcher: Option<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -121,7 +123,7 @@ impl ProviderRuntime {
     pub fn start(
         chain: SourceChain,
         config: &RuntimeConfig,
-    ) -> std::io::Result<(Self, Sender<RuntimeCommand>, Receiver<RuntimeEvent>)> {
+    ) -> std::io::Result<(Self, CommandSender, Receiver<RuntimeEvent>)> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
             // Decodes are bounded by their own permits; the rest is disk I/O, which waits on
@@ -131,7 +133,7 @@ impl ProviderRuntime {
             .enable_time()
             .enable_io()
             .build()?;
-        let (command_tx, command_rx) = crossbeam_channel::unbounded();
+        let (command_tx, command_rx) = tokio::sync::mpsc::unbounded_channel();
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             generation_permits: LanePermits::new(chain.config().max_concurrent_generations),
@@ -146,13 +148,11 @@ impl ProviderRuntime {
                 }
             });
         }
-        let handle = runtime.handle().clone();
-        let dispatcher = std::thread::Builder::new()
-            .name("asset-provider-dispatch".into())
-            .spawn(move || dispatch(command_rx, event_tx, shared, handle))?;
+        // A task, not a thread of its own: the jobs it spawns start on the worker it runs on,
+        // so a request costs one thread wake-up between the frame and its job, not two.
+        runtime.spawn(dispatch(command_rx, event_tx, shared));
         Ok((
             Self {
-                dispatcher: Some(dispatcher),
                 runtime: Some(runtime),
             },
             command_tx,
@@ -163,10 +163,6 @@ impl ProviderRuntime {
 
 impl Drop for ProviderRuntime {
     fn drop(&mut self) {
-        // The dispatcher ends once the provider's command sender, dropped before this, is gone.
-        if let Some(dispatcher) = self.dispatcher.take() {
-            let _ = dispatcher.join();
-        }
         if let Some(runtime) = self.runtime.take() {
             // Briefly, so disk writes in flight land and the cache directory is free for the
             // next app; jobs waiting on the network are dropped (their journal entries stay,
@@ -184,21 +180,20 @@ struct Shared {
 }
 
 /// Receives commands until every sender is gone, spawning a task per job.
-fn dispatch(
-    commands: Receiver<RuntimeCommand>,
+async fn dispatch(
+    mut commands: tokio::sync::mpsc::UnboundedReceiver<RuntimeCommand>,
     events: Sender<RuntimeEvent>,
     shared: Arc<Shared>,
-    runtime: tokio::runtime::Handle,
 ) {
     let mut running: HashMap<JobId, AbortHandle> = HashMap::new();
     let mut prune_at = 64;
     let mut disk_commands_sent = 0u64;
-    let disk_queue = disk_queue(&shared, &runtime);
-    while let Ok(command) = commands.recv() {
+    let disk_queue = disk_queue(&shared);
+    while let Some(command) = commands.recv().await {
         match command {
             RuntimeCommand::Resolve(spec) => {
                 let job = spec.job;
-                let task = runtime.spawn(run_job_to_its_end(
+                let task = tokio::spawn(run_job_to_its_end(
                     shared.clone(),
                     *spec,
                     disk_commands_sent,
@@ -213,11 +208,11 @@ fn dispatch(
                     task.abort();
                 }
                 let shared = shared.clone();
-                runtime.spawn(async move { shared.chain.cancel(key).await });
+                tokio::spawn(async move { shared.chain.cancel(key).await });
             }
             RuntimeCommand::LanesChanged => shared.generation_permits.wake(),
             RuntimeCommand::Disk(command) => {
-                // Never waited for here: the dispatcher must not stall behind a slow disk. Jobs
+                // Never waited for here: dispatch must not stall behind a slow disk. Jobs
                 // sent from now on wait for it before they read the disk.
                 if let Some(queue) = &disk_queue
                     && queue.send(command).is_ok()
@@ -235,14 +230,11 @@ fn dispatch(
 
 /// Where the game's disk commands queue, when there is a disk tier: they run one after
 /// another, in the order the game sent them.
-fn disk_queue(
-    shared: &Arc<Shared>,
-    runtime: &tokio::runtime::Handle,
-) -> Option<tokio::sync::mpsc::UnboundedSender<DiskCommand>> {
+fn disk_queue(shared: &Arc<Shared>) -> Option<tokio::sync::mpsc::UnboundedSender<DiskCommand>> {
     shared.chain.disk()?;
     let (queue, mut commands) = tokio::sync::mpsc::unbounded_channel::<DiskCommand>();
     let shared = shared.clone();
-    runtime.spawn(async move {
+    tokio::spawn(async move {
         while let Some(command) = commands.recv().await {
             shared.chain.run_disk_command(command).await;
         }

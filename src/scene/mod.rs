@@ -12,7 +12,8 @@
 //!
 //! The files: `graph` (the types and what a game asks of a graph), `fields` (how JSON values
 //! become its fields), `parse` (a file read and checked), `error`, `loader` (the Bevy asset
-//! loader), `messages` (what a game sends), `systems` (messages into request entities) and
+//! loader), `messages` (what a game sends), `settings` (what a game chooses: the fallback a
+//! node's picture shows while it waits), `systems` (messages into request entities) and
 //! `plugin`.
 //!
 //! ```no_run
@@ -35,12 +36,15 @@ mod loader;
 mod messages;
 mod parse;
 mod plugin;
+mod settings;
 mod systems;
 
 pub use error::SceneGraphError;
 pub use graph::{SceneEdge, SceneGraph, SceneNode};
 pub use messages::{EnterNode, MakeChoice, SceneMedia};
 pub use plugin::ScenePlugin;
+pub(crate) use settings::LastScenePicture;
+pub use settings::{SceneFallback, SceneSettings};
 
 #[cfg(test)]
 mod tests;

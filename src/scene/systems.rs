@@ -7,7 +7,9 @@ use bevy::prelude::*;
 use super::error::SceneGraphError;
 use super::graph::{SceneEdge, SceneGraph, SceneNode};
 use super::messages::{EnterNode, MakeChoice, SceneMedia};
+use super::settings::{LastScenePicture, SceneSettings};
 use crate::json::describe_load_error;
+use crate::request::{AssetRequest, MediaKind};
 
 /// A scene message, kept until its graph is loaded.
 #[derive(Debug, Clone)]
@@ -46,12 +48,17 @@ pub(crate) struct PendingSceneSteps {
 /// A message for a graph still loading waits (in this system's local queue, in order); one for
 /// a graph that failed to load is dropped, with one warning per failed graph carrying the
 /// error. Unknown node or edge ids are warned about and ignored.
+///
+/// A node's pictures (image and video requests) carry the fallback [`SceneSettings`] chooses;
+/// for [`SceneFallback::PreviousPicture`](super::SceneFallback::PreviousPicture), the newest
+/// scene picture whose real media arrived ([`LastScenePicture`]).
 pub(crate) fn request_scene_media(
     mut commands: Commands,
     mut enters: MessageReader<EnterNode>,
     mut choices: MessageReader<MakeChoice>,
     graphs: Res<Assets<SceneGraph>>,
     server: Res<AssetServer>,
+    (settings, last): (Option<Res<SceneSettings>>, Option<Res<LastScenePicture>>),
     mut queue: Local<PendingSceneSteps>,
 ) {
     let waiting = std::mem::take(&mut queue.pending);
@@ -64,7 +71,12 @@ pub(crate) fn request_scene_media(
         if let Some(graph) = graphs.get(handle) {
             // Loaded (perhaps after a fixed file was reloaded): warn again if it fails later.
             queue.warned.remove(&handle.id());
-            if let Some(spawned) = spawn_requests(&mut commands, handle, graph, &step) {
+            let previous = last.as_ref().and_then(|last| last.0.as_ref());
+            let fallback = settings
+                .as_ref()
+                .and_then(|settings| settings.picture_fallback(previous));
+            let spawn = (handle, graph, fallback);
+            if let Some(spawned) = spawn_requests(&mut commands, spawn, &step) {
                 for left in std::mem::replace(&mut queue.current, spawned) {
                     // The game may have despawned them already.
                     commands.entity(left).try_despawn();
@@ -92,17 +104,18 @@ pub(crate) fn request_scene_media(
     }
 }
 
-/// Spawns the request entities of the node `step` leads to; `None` when the step is ignored.
+/// Spawns the request entities of the node `step` leads to in `graph` (loaded from `handle`),
+/// its pictures with `fallback`; `None` when the step is ignored.
 fn spawn_requests(
     commands: &mut Commands,
-    handle: &Handle<SceneGraph>,
-    graph: &SceneGraph,
+    (handle, graph, fallback): (&Handle<SceneGraph>, &SceneGraph, Option<crate::Fallback>),
     step: &SceneStep,
 ) -> Option<Vec<Entity>> {
     let (node, edge) = destination(handle, graph, step)?;
     let spawned = graph
         .node_media(&node.id, edge)
         .into_iter()
+        .map(|request| with_fallback(request, fallback.as_ref()))
         .map(|request| {
             let marker = SceneMedia {
                 graph: handle.clone(),
@@ -114,6 +127,14 @@ fn spawn_requests(
         })
         .collect();
     Some(spawned)
+}
+
+/// `request` with `fallback` when it is a picture.
+fn with_fallback(request: AssetRequest, fallback: Option<&crate::Fallback>) -> AssetRequest {
+    match fallback {
+        Some(fallback) if request.kind != MediaKind::Audio => request.fallback(fallback.clone()),
+        _ => request,
+    }
 }
 
 /// The node `step` leads to, and the edge taken to get there; `None` (with a warning) when

@@ -19,8 +19,8 @@ pub(crate) use journal::JournalStore;
 pub use journal::{JobJournal, JournalRecord};
 pub(crate) use lane::LaneFlag;
 pub use local::LocalGenerator;
-pub(crate) use premade::PreMadeManifestPlugin;
 pub use premade::{PreMadeEntry, PreMadeManifest, PreMadeSource};
+pub(crate) use premade::{PreMadeManifestPlugin, PreMadeStills};
 pub use recording::{Recorder, Recording, RecordingSource, ReplaySource};
 
 use async_trait::async_trait;

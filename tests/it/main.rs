@@ -14,6 +14,7 @@ mod bake;
 mod dev_backend_real;
 mod disk_crash;
 mod disk_tier;
+mod fallback;
 mod fault_matrix;
 mod fingerprint;
 mod journal_resume;
@@ -24,6 +25,7 @@ mod offline;
 #[cfg(feature = "openai")]
 mod openai;
 mod prediction;
+mod prediction_time;
 mod premade;
 #[cfg(feature = "progress")]
 mod progress;

@@ -9,8 +9,8 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::observe::{CriticalAsset, LoadingProgress, LoadingStatePlugin};
+use bevy_asset_provider::prediction::{Planner, PredictionSettings, SceneFlags};
 use bevy_asset_provider::prediction::{PredictionContext, Predictor, WeightedPredictor};
-use bevy_asset_provider::prediction::{PredictionSettings, SceneFlags};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::SourceKind;
 use pixsim_dev::DevBackend;
@@ -152,7 +152,8 @@ fn the_budget_is_never_exceeded() {
 #[test]
 fn abandoned_branches_are_cancelled_and_the_chosen_one_is_used() {
     let generator = FakeGenerator::new(Behaviour::Stall);
-    let (mut app, graph) = app_with(generator.clone(), PredictionSettings::default());
+    let settings = PredictionSettings::default().planner(Planner::NextSteps);
+    let (mut app, graph) = app_with(generator.clone(), settings);
     let fixture = fixture();
     enter(&mut app, &graph, "start");
     update_until(&mut app, "prefetches start", |app| {
@@ -194,7 +195,11 @@ fn a_foreground_request_joins_a_prefetch_in_flight_with_one_create() {
     let plugin = AssetProviderPlugin::new()
         .without_disk_cache()
         .with_source(source)
-        .with_prediction(PredictionSettings::default().max_steps_per_node(1));
+        .with_prediction(
+            PredictionSettings::default()
+                .planner(Planner::NextSteps)
+                .max_steps_per_node(1),
+        );
     let mut app = headless_app(plugin);
     let graph = app
         .world_mut()

@@ -132,6 +132,23 @@ impl PreMadeManifest {
     }
 }
 
+impl PreMadeManifest {
+    /// The entry of `kind`, without a `key`, whose tags score best against `tags` (each a
+    /// required tag, the first `role:` tag the wanted role; see
+    /// [`MatchCriteria::from_request`]); earlier entries win ties, and a score of 0 is no match.
+    /// What a [`Fallback::PreMadeTags`](crate::Fallback::PreMadeTags) shows.
+    pub fn find_by_tags(&self, kind: MediaKind, tags: &[String]) -> Option<&PreMadeEntry> {
+        let criteria =
+            MatchCriteria::from_request(&AssetRequest::new(kind).tags(tags.iter().cloned()));
+        let candidates = self
+            .entries
+            .iter()
+            .filter(|entry| entry.kind == kind && entry.key.is_none())
+            .map(|entry| (entry, entry.tags.as_slice()));
+        best_match(candidates, &criteria).map(|(entry, _)| entry)
+    }
+}
+
 /// What is wrong with `entry`, listed after `earlier`: the field under the entry (`.path`,
 /// `.tags[2]`) and the problem.
 fn check_entry(entry: &PreMadeEntry, earlier: &[PreMadeEntry]) -> Result<(), (String, String)> {

@@ -25,17 +25,19 @@
 //! with Bevy's file watcher on, an edit is read again while the game runs (see [`PreMadeSource`]).
 
 //! The files: `manifest` (entries read, checked and matched), `source` (the [`PreMadeSource`]),
-//! `asset` (the manifest as a Bevy asset, followed through the app) and `link` (what joins the
-//! two).
+//! `asset` (the manifest as a Bevy asset, followed through the app), `link` (what joins the
+//! two) and `stills` (pictures found by tags on the frame, for request fallbacks).
 
 mod asset;
 mod link;
 mod manifest;
 mod source;
+mod stills;
 
 pub(crate) use asset::PreMadeManifestPlugin;
 pub use manifest::{PreMadeEntry, PreMadeManifest};
 pub use source::PreMadeSource;
+pub(crate) use stills::PreMadeStills;
 
 #[cfg(test)]
 mod tests;
