@@ -143,21 +143,9 @@ fn run(
                 Player::new(&dev, story, play, batch * AT_ONCE + i)
             })
             .collect();
-        let begin = Instant::now();
-        let count = players.len() as u32;
-        for (i, player) in players.iter_mut().enumerate() {
-            player.start_at(begin + real(STAGGER) * i as u32 / count);
-        }
-        let deadline = begin + Duration::from_secs(600);
-        while players.iter().any(|player| !player.done) {
-            let loop_start = Instant::now();
-            for player in players.iter_mut().filter(|player| !player.done) {
-                player.step(story, Instant::now());
-            }
-            loops += 1;
-            looping += loop_start.elapsed();
-            assert!(Instant::now() < deadline, "players did not finish");
-        }
+        let (batch_loops, batch_looping) = play(story, &mut players);
+        loops += batch_loops;
+        looping += batch_looping;
         for mut player in players {
             // The last node's prefetches are given up, as leaving the story would.
             player.app.update();
@@ -165,14 +153,35 @@ fn run(
         }
     }
     let stats = dev.stats();
+    totals.wall = started.elapsed();
     totals.new_generations = stats.new_generations;
-    totals.busy =
-        stats.processing_time.as_secs_f64() / (jobs as f64 * looping.as_secs_f64());
+    totals.busy = stats.processing_time.as_secs_f64() / (jobs as f64 * totals.wall.as_secs_f64());
     totals.slot_wait = stats.slot_wait.as_secs_f64() * SCALE / stats.new_generations.max(1) as f64;
     totals.peak_running = stats.peak_running_jobs;
     totals.loop_period = looping / loops.max(1);
-    totals.wall = started.elapsed();
     totals
+}
+
+/// Plays a batch of `players` to their ends, their starts spread over `STAGGER`; answers the
+/// loops over the live players, and the time they took.
+fn play(story: &SceneGraph, players: &mut [Player]) -> (u32, Duration) {
+    let begin = Instant::now();
+    let count = players.len() as u32;
+    for (i, player) in players.iter_mut().enumerate() {
+        player.start_at(begin + real(STAGGER) * i as u32 / count);
+    }
+    let deadline = begin + Duration::from_secs(600);
+    let (mut loops, mut looping) = (0, Duration::ZERO);
+    while players.iter().any(|player| !player.done) {
+        let loop_start = Instant::now();
+        for player in players.iter_mut().filter(|player| !player.done) {
+            player.step(story, Instant::now());
+        }
+        loops += 1;
+        looping += loop_start.elapsed();
+        assert!(Instant::now() < deadline, "players did not finish");
+    }
+    (loops, looping)
 }
 
 /// Plays `story` in every configuration and prints its table.

@@ -146,7 +146,10 @@ impl Player {
     /// Takes the script's choice to step `next`, noting which of its media are real now.
     fn choose(&mut self, story: &SceneGraph, next: usize, now: Instant) {
         let step = &self.script[next];
-        let edge = step.edge.clone().expect("a step after the start has its choice");
+        let edge = step
+            .edge
+            .clone()
+            .expect("a step after the start has its choice");
         let provider = self.app.world().resource::<AssetProvider>();
         for request in story.node_media(&step.node, Some(&edge)) {
             let real = provider.get(&provider.key_for(&request)).is_some();

@@ -26,7 +26,7 @@ pub struct Totals {
     chosen: HashSet<RequestKey>,
     /// The backend's new generations.
     pub new_generations: u64,
-    /// Share of the backend's slots busy over the run.
+    /// Share of the backend's slots busy over the run's wall time (making apps included).
     pub busy: f64,
     /// Mean world seconds a job waited for a backend slot.
     pub slot_wait: f64,
@@ -167,7 +167,7 @@ pub fn legend() {
          (prefetch or not) per node visited; new/n: the backend's new generations per node \
          visited (dedup across players included).\n  wpp: prefetches wasted per prefetch \
          used, per player; wxp: distinct prefetched media no player ever chose, per prefetch \
-         used.\n  busy: backend slots busy over the run; qwait: mean world time a job waited \
+         used.\n  busy: backend slots busy over the run's wall time; qwait: mean world time a job waited \
          for a slot; loop: real time of one loop over the live players."
     );
 }

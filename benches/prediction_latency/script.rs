@@ -26,9 +26,8 @@ pub struct Step {
 /// Player `n`'s playthrough of `story`, the same for the same `n`.
 pub fn draw(story: &SceneGraph, n: usize) -> Vec<Step> {
     let mut rng = Rng::new(0xC0FF_EE00 ^ (n as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
-    let reading = |rng: &mut Rng| {
-        Duration::from_secs_f64(READING.0 + (READING.1 - READING.0) * rng.unit())
-    };
+    let reading =
+        |rng: &mut Rng| Duration::from_secs_f64(READING.0 + (READING.1 - READING.0) * rng.unit());
     let mut steps = vec![Step {
         node: story.start_node_id.clone(),
         edge: None,

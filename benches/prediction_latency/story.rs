@@ -55,7 +55,11 @@ pub fn generated(seed: u64) -> Vec<u8> {
             for branch in 0..branches {
                 // Distinct targets, one of them favoured.
                 let to = id(layer + 1, (first + branch * 2) % WIDTH);
-                let weight = if branch == 0 { 3.0 } else { 1.0 + rng.below(0, 2) as f64 };
+                let weight = if branch == 0 {
+                    3.0
+                } else {
+                    1.0 + rng.below(0, 2) as f64
+                };
                 edges.push(json!({
                     "id": format!("{from}-{to}"),
                     "from": from,

@@ -106,6 +106,14 @@ pub struct Options {
     pub offline: bool,
 }
 
+/// `--latency` sets the dev backend's job times: refused with any other backend.
+fn dev_only(latency: Option<&LatencyProfile>, backend: &Backend) -> Result<(), String> {
+    if latency.is_some() && !matches!(backend, Backend::Dev | Backend::DevReal) {
+        return Err("--latency sets the dev backend's job times; it needs --backend dev".into());
+    }
+    Ok(())
+}
+
 /// Reads the command line; exits with usage on `--help` or a bad option.
 pub fn options() -> Result<Options, String> {
     let args: Args = argh::from_env();
@@ -145,9 +153,7 @@ pub fn options() -> Result<Options, String> {
     if args.token.is_some() && !matches!(backend, Backend::Remote(_)) {
         return Err("--token goes with --backend URL".into());
     }
-    if args.latency.is_some() && !matches!(backend, Backend::Dev | Backend::DevReal) {
-        return Err("--latency sets the dev backend's job times; it needs --backend dev".into());
-    }
+    dev_only(args.latency.as_ref(), &backend)?;
     if backend == Backend::Local && args.record.is_some() {
         return Err("--record records a backend; --backend local has none".into());
     }
