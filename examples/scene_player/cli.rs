@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 use bevy::prelude::*;
+use pixsim_dev::LatencyProfile;
 
 /// Where generated media comes from.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +47,11 @@ struct Args {
     /// how long a generation takes on the dev backend or the embedded generator, in ms
     #[argh(option, default = "1200")]
     latency_ms: u64,
+    /// job times on the dev backend as on a hosted service: `hosted` (pictures 8 s / 20 s,
+    /// video 60 s / 150 s, sound 3 s / 6 s, p50 / p95) or `hosted:SCALE` (hosted:0.1 is ten
+    /// times faster); replaces --latency-ms there
+    #[argh(option)]
+    latency: Option<LatencyProfile>,
     /// where results are kept between runs
     #[argh(option)]
     cache_dir: Option<PathBuf>,
@@ -84,6 +90,8 @@ pub struct Options {
     pub autoplay: bool,
     pub choices: VecDeque<usize>,
     pub latency: Duration,
+    /// The dev backend's job times per kind (`--latency`), instead of `latency`.
+    pub dev_latency: Option<LatencyProfile>,
     pub backend: Backend,
     pub token: Option<String>,
     pub scene: Option<String>,
@@ -96,6 +104,14 @@ pub struct Options {
     pub replay: Option<PathBuf>,
     /// Caches and pre-made files only (`--offline`).
     pub offline: bool,
+}
+
+/// `--latency` sets the dev backend's job times: refused with any other backend.
+fn dev_only(latency: Option<&LatencyProfile>, backend: &Backend) -> Result<(), String> {
+    if latency.is_some() && !matches!(backend, Backend::Dev | Backend::DevReal) {
+        return Err("--latency sets the dev backend's job times; it needs --backend dev".into());
+    }
+    Ok(())
 }
 
 /// Reads the command line; exits with usage on `--help` or a bad option.
@@ -137,6 +153,7 @@ pub fn options() -> Result<Options, String> {
     if args.token.is_some() && !matches!(backend, Backend::Remote(_)) {
         return Err("--token goes with --backend URL".into());
     }
+    dev_only(args.latency.as_ref(), &backend)?;
     if backend == Backend::Local && args.record.is_some() {
         return Err("--record records a backend; --backend local has none".into());
     }
@@ -145,6 +162,7 @@ pub fn options() -> Result<Options, String> {
         autoplay: args.choices.is_some(),
         choices: args.choices.unwrap_or_else(|| VecDeque::from([1, 2, 1])),
         latency: Duration::from_millis(args.latency_ms),
+        dev_latency: args.latency,
         backend,
         token: args.token,
         scene: args.scene,

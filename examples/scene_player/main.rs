@@ -40,6 +40,8 @@
 //!   is named once in a warning and keeps its placeholder.
 //! - `--latency-ms N`: how long a generation takes on the dev backend or the embedded generator
 //!   (default 1200).
+//! - `--latency hosted[:SCALE]`: the dev backend's jobs take as long as on a hosted service
+//!   (pictures 8 s, video clips 60 s, sound cues 3 s at the median, with tails), scaled.
 //! - `--cache-dir DIR`: where results are kept between runs (default: the platform's cache
 //!   directory for the game, `~/.cache/The Lighthouse Keeper` on Linux, or
 //!   `BEVY_ASSET_PROVIDER_CACHE_DIR`); `--no-disk-cache` keeps them in memory only. A scripted

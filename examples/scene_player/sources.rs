@@ -67,8 +67,12 @@ pub fn provider_plugin(
             } else {
                 (DevBackend::builder(), "pixsim-dev")
             };
+            let dev = dev.job_delays(options.latency / 4, options.latency * 3 / 4);
+            let dev = match options.dev_latency {
+                Some(profile) => dev.latency_profile(profile),
+                None => dev,
+            };
             let dev = dev
-                .job_delays(options.latency / 4, options.latency * 3 / 4)
                 .image_size(480, 270)
                 .video_size(480, 270)
                 .spawn()

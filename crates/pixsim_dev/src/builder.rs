@@ -9,6 +9,7 @@ use bevy_asset_provider::MediaKind;
 
 use crate::accounts::DEV_TOKEN;
 use crate::knobs::{Endpoint, Faults, PremadeSpec, RealService, SceneMediaMode};
+use crate::latency::LatencyProfile;
 use crate::media::MediaStore;
 
 /// Configures a [`DevBackend`](crate::DevBackend); [`spawn`](Self::spawn) starts it.
@@ -18,6 +19,8 @@ pub struct DevBackendBuilder {
     pub(crate) token: String,
     pub(crate) pending_delay: Duration,
     pub(crate) processing_delay: Duration,
+    pub(crate) latency: LatencyProfile,
+    pub(crate) max_running_jobs: Option<usize>,
     pub(crate) image_size: (u32, u32),
     pub(crate) video_size: (u32, u32),
     pub(crate) faults: Faults,
@@ -39,6 +42,8 @@ impl Default for DevBackendBuilder {
             token: DEV_TOKEN.to_owned(),
             pending_delay: Duration::from_millis(100),
             processing_delay: Duration::from_millis(400),
+            latency: LatencyProfile::default(),
+            max_running_jobs: None,
             image_size: (64, 36),
             video_size: (192, 108),
             faults: Faults::default(),
@@ -74,6 +79,41 @@ impl DevBackendBuilder {
     pub fn job_delays(mut self, pending: Duration, processing: Duration) -> Self {
         self.pending_delay = pending;
         self.processing_delay = processing;
+        self
+    }
+
+    /// Jobs making `kind` take a time drawn per job from a log-normal with median `p50` and
+    /// 95th percentile `p95` (a `p95` below `p50` makes every job take `p50`), as on a hosted
+    /// service: such a job turns `processing` as soon as it has a slot (see
+    /// [`max_running_jobs`](Self::max_running_jobs)) and stays so for its drawn time. Draws
+    /// repeat with the [`seed`](Self::seed) and the generation's id. Other kinds keep
+    /// [`job_delays`](Self::job_delays).
+    #[must_use]
+    pub fn job_latency(mut self, kind: MediaKind, p50: Duration, p95: Duration) -> Self {
+        self.latency = self.latency.kind(kind, p50, p95);
+        self
+    }
+
+    /// Sets every kind's job time from `profile` (as [`job_latency`](Self::job_latency) does
+    /// one kind), for example [`LatencyProfile::hosted`]; kinds it leaves out keep
+    /// [`job_delays`](Self::job_delays).
+    #[must_use]
+    pub fn latency_profile(mut self, profile: LatencyProfile) -> Self {
+        for kind in [MediaKind::Image, MediaKind::Audio, MediaKind::Video] {
+            if let Some(latency) = profile.get(kind) {
+                self.latency = self.latency.kind(kind, latency.p50, latency.p95);
+            }
+        }
+        self
+    }
+
+    /// At most `jobs` jobs are `processing` at once, across all accounts (default no limit; 0
+    /// is taken as 1). The others stay `pending`, first come first served, and their
+    /// processing time starts when they get a slot. A cancelled job frees its slot at once,
+    /// a finished one when it ends. [`DevStats`](crate::DevStats) shows the queue.
+    #[must_use]
+    pub fn max_running_jobs(mut self, jobs: usize) -> Self {
+        self.max_running_jobs = Some(jobs.max(1));
         self
     }
 
@@ -347,7 +387,8 @@ impl DevBackendBuilder {
         self
     }
 
-    /// Seeds the random fault injection (default fixed, so runs repeat).
+    /// Seeds the random fault injection and the jobs' drawn times (default fixed, so runs
+    /// repeat).
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;

@@ -253,6 +253,7 @@ fn new_generation(
         attempts: 0,
         moderated: 0,
         run: 0,
+        wake: Default::default(),
     }
 }
 

@@ -163,6 +163,10 @@ pub(crate) async fn cancel_generation(
             }
             GenerationStatus::Processing => {
                 generation.cancel_requested = true;
+                // Under a job limit a cancelled job gives its slot back at once.
+                if state.slots.is_some() {
+                    generation.wake.notify_waiters();
+                }
                 false
             }
             GenerationStatus::Completed if loses_race => {

@@ -11,6 +11,7 @@ use crate::assets::add_asset;
 use crate::clock;
 use crate::media::{Made, make_media};
 use crate::reply::now_iso;
+use crate::slots::{self, Running};
 use crate::state::Shared;
 use crate::stats::bump;
 
@@ -38,7 +39,8 @@ const MODERATED: (&str, &str) = (
 /// when it started; a retry starts another run and this one ends.
 pub(crate) async fn lifecycle(state: Arc<Shared>, id: u64, run: u64) {
     loop {
-        clock::pending(&state).await;
+        clock::pending(&state, id).await;
+        let slot = slots::slot(&state).await;
         match submit(&state, id, run) {
             Submit::Over => return,
             Submit::Refused(provider) => {
@@ -48,12 +50,14 @@ pub(crate) async fn lifecycle(state: Arc<Shared>, id: u64, run: u64) {
             }
             Submit::Started => {}
         }
+        // Counted as running, in its slot, until this run ends.
+        let running = Running::start(&state, slot);
         let event = state.job_event("job:started", id, GenerationStatus::Processing, None);
         state.broadcast(event);
         if state.data().faults.stall_jobs {
             return;
         }
-        clock::processing(&state).await;
+        clock::processing(&state, id).await;
         let Some(ran) = rendered(&state, id, run) else {
             return;
         };
@@ -73,6 +77,7 @@ pub(crate) async fn lifecycle(state: Arc<Shared>, id: u64, run: u64) {
             return;
         }
         if moderated(&state, &ran) {
+            drop(running);
             if server_retry(&state, id, run).await {
                 continue;
             }

@@ -23,6 +23,12 @@
 //! [`scene_media`](DevBackendBuilder::scene_media); [`DevBackend::like_real_service`] turns
 //! them all on.
 //!
+//! Jobs can take as long as on a hosted service: a time drawn per job and media kind, with a
+//! tail ([`job_latency`](DevBackendBuilder::job_latency),
+//! [`latency_profile`](DevBackendBuilder::latency_profile) with [`LatencyProfile::hosted`]),
+//! and a limit of jobs processing at once shared by all accounts, the rest queued `pending`
+//! ([`max_running_jobs`](DevBackendBuilder::max_running_jobs)).
+//!
 //! ```no_run
 //! use pixsim_dev::DevBackend;
 //! use std::time::Duration;
@@ -46,6 +52,7 @@ mod accounts;
 mod builder;
 mod handle;
 mod knobs;
+mod latency;
 mod media;
 mod stats;
 
@@ -61,6 +68,7 @@ mod create;
 mod events;
 mod hashes;
 mod jobs;
+mod slots;
 
 // The endpoints, and the routes to them.
 mod assets;
@@ -75,5 +83,6 @@ pub use accounts::{DEV_EMAIL, DEV_PASSWORD, DEV_TOKEN, DEV_USERNAME};
 pub use builder::DevBackendBuilder;
 pub use handle::DevBackend;
 pub use knobs::{Endpoint, SceneMediaMode};
+pub use latency::{JobLatency, LatencyProfile};
 pub use media::MediaStore;
 pub use stats::DevStats;

@@ -2,7 +2,7 @@
 //! generations and assets behind one lock.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use axum::http::StatusCode;
@@ -12,7 +12,7 @@ use bevy_asset_provider::MediaKind;
 use bevy_asset_provider::backend::wire::{AssetResponse, GenerationResponse};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, Semaphore, broadcast};
 
 use crate::builder::DevBackendBuilder;
 use crate::knobs::{Endpoint, Faults};
@@ -36,6 +36,8 @@ pub(crate) struct Generation {
     pub(crate) moderated: u32,
     /// Bumped by each retry, so a job the server meant to retry is not run twice.
     pub(crate) run: u64,
+    /// Ends its processing early when it is cancelled under a job limit.
+    pub(crate) wake: Arc<Notify>,
 }
 
 /// What the backend holds, behind one lock.
@@ -68,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) base_url: String,
     pub(crate) counters: Counters,
     pub(crate) events: broadcast::Sender<String>,
+    /// The slots of [`max_running_jobs`](DevBackendBuilder::max_running_jobs), if limited.
+    pub(crate) slots: Option<Arc<Semaphore>>,
     data: Mutex<Data>,
 }
 
@@ -85,6 +89,7 @@ impl Shared {
             counters: Counters::default(),
             events: broadcast::channel(4096).0,
             data: Mutex::new(data),
+            slots: crate::slots::limit(config.max_running_jobs),
             config,
             base_url,
         }

@@ -1,6 +1,7 @@
 //! What the dev backend has served: the counters its handlers bump, and their snapshot.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::knobs::Endpoint;
 
@@ -54,6 +55,19 @@ pub struct DevStats {
     pub server_retries: u64,
     /// Reads of another account's generation, asset or file, refused.
     pub foreign_refused: u64,
+    /// Jobs `processing` now.
+    pub running_jobs: u64,
+    /// The most jobs `processing` at once.
+    pub peak_running_jobs: u64,
+    /// Jobs that found every slot of
+    /// [`max_running_jobs`](crate::DevBackendBuilder::max_running_jobs) taken and waited
+    /// `pending` for one.
+    pub jobs_queued: u64,
+    /// The time jobs waited for a slot, added up.
+    pub slot_wait: Duration,
+    /// The time jobs spent `processing`, added up (divided by the limit and the time elapsed:
+    /// how busy the backend was).
+    pub processing_time: Duration,
 }
 
 #[derive(Default)]
@@ -82,6 +96,11 @@ pub(crate) struct Counters {
     pub(crate) cancels_lost: AtomicU64,
     pub(crate) server_retries: AtomicU64,
     pub(crate) foreign_refused: AtomicU64,
+    pub(crate) running_jobs: AtomicU64,
+    pub(crate) peak_running_jobs: AtomicU64,
+    pub(crate) jobs_queued: AtomicU64,
+    pub(crate) slot_wait_nanos: AtomicU64,
+    pub(crate) processing_nanos: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -137,6 +156,11 @@ impl Counters {
             cancels_lost: read(&self.cancels_lost),
             server_retries: read(&self.server_retries),
             foreign_refused: read(&self.foreign_refused),
+            running_jobs: read(&self.running_jobs),
+            peak_running_jobs: read(&self.peak_running_jobs),
+            jobs_queued: read(&self.jobs_queued),
+            slot_wait: Duration::from_nanos(read(&self.slot_wait_nanos)),
+            processing_time: Duration::from_nanos(read(&self.processing_nanos)),
         }
     }
 }
