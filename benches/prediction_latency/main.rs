@@ -71,7 +71,6 @@ fn against_time() -> PredictionSettings {
     let mut settings = PredictionSettings::default()
         .planner(Planner::AgainstTime)
         .min_probability(0.02)
-        .max_in_flight(32)
         .expect_reading(real(MEAN_READING));
     for kind in [MediaKind::Image, MediaKind::Audio, MediaKind::Video] {
         let time = hosted.get(kind).expect("a hosted time");

@@ -6,10 +6,15 @@
 //! player may need its media (short reading times on the way). A step's media is started now
 //! when a job started at the player's next choice, at the earliest that choice may come, could
 //! land after that need (a slow job: its p95, with a margin); the rest waits, because the next
-//! choice narrows the paths for free. What is started is ranked by the placeholder time it is expected to spare the player (the chance
-//! it is needed times the seconds it would arrive sooner than if started at the next chance)
-//! per unit of cost, within the budget; `once` media, often made already for another player,
-//! costs less.
+//! choice narrows the paths for free. What is started is ranked by the placeholder time it is
+//! expected to spare the player (the chance it is needed times the seconds it would arrive
+//! sooner than if started at the player's choice, for a typical reader and for a quick reader
+//! with a slow job), per unit of cost, and for a job
+//! longer than a node's reading per second of the backend's work, within the budget: a shared
+//! backend runs only so many jobs at once, so a long clip few players will reach must not hold
+//! the slots the next pictures need; `once` media, often made already for another player,
+//! costs less. Media whose value, so measured against a node's reading, is below
+//! [`min_probability`](super::PredictionSettings::min_probability) is not started.
 //!
 //! [`max_depth`]: super::PredictionSettings::max_depth
 
@@ -99,7 +104,7 @@ pub(crate) fn plan(
         provider,
         state,
         (graph, &steps),
-        (next_chance, here_until),
+        (next_chance, here_until, median),
     );
     candidates.sort_by(|a, b| {
         b.value
@@ -119,13 +124,14 @@ pub(crate) fn plan(
 
 /// The media of `steps` (all of it: what is reachable), and of it what is neither here nor on
 /// its way and would be late if started at the player's next choice, `next_chance` from now
-/// at the earliest; the player typically chooses `here_until` from now.
+/// at the earliest; the player typically chooses `here_until` from now and reads a node for
+/// `reading`.
 fn late_unless_now(
     ranking: &Ranking,
     provider: &AssetProvider,
     state: &PredictionState,
     (graph, steps): (&SceneGraph, &[Step]),
-    (next_chance, here_until): (Duration, Duration),
+    (next_chance, here_until, reading): (Duration, Duration, Duration),
 ) -> (HashSet<RequestKey>, Vec<Candidate>) {
     let mut reachable = HashSet::new();
     let mut candidates = Vec::new();
@@ -144,9 +150,21 @@ fn late_unless_now(
             if step.needed_earliest.saturating_sub(slow) > next_chance {
                 continue;
             }
-            let spared = spared(planned(time), step.needed_in, here_until);
+            let takes = planned(time);
+            // For a typical reader and a quick one with a slow job, half and half.
+            let spared = (spared(takes, step.needed_in, here_until)
+                + spared(slow, step.needed_earliest, next_chance))
+                / 2.0;
+            // A job longer than a node's reading is valued per second of the backend's work: a
+            // shared backend runs only so many jobs at once, and a long clip holds a slot that
+            // several pictures could have used.
+            let work = takes.max(reading).as_secs_f32().max(0.001);
+            let value = step.probability * spared / work / cost(&request);
+            if value < ranking.settings.min_probability {
+                continue;
+            }
             candidates.push(Candidate {
-                value: step.probability * spared / cost(&request),
+                value,
                 needed_in: step.needed_in,
                 time,
                 wanted: (key, request, Target::new(&step.node, &step.via)),
