@@ -58,6 +58,8 @@ struct Configuration {
     label: String,
     prediction: PredictionSettings,
     oracle: bool,
+    /// Scene pictures show the previous picture until theirs arrives.
+    fallback: bool,
 }
 
 /// A world duration as real time.
@@ -85,6 +87,7 @@ fn configurations() -> Vec<Configuration> {
         label,
         prediction,
         oracle: false,
+        fallback: false,
     };
     let next_steps = PredictionSettings::default().planner(Planner::NextSteps);
     let mut all = vec![
@@ -92,6 +95,7 @@ fn configurations() -> Vec<Configuration> {
             label: "oracle".into(),
             prediction: PredictionSettings::off(),
             oracle: true,
+            fallback: false,
         },
         play("no prediction".into(), PredictionSettings::off()),
         play("next steps".into(), next_steps.clone()),
@@ -107,6 +111,13 @@ fn configurations() -> Vec<Configuration> {
             against_time().max_per_visited_node(budget),
         ));
     }
+    let budget = BUDGETS[BUDGETS.len() - 1];
+    all.push(Configuration {
+        label: format!("against time, {budget}/node, fallback"),
+        prediction: against_time().max_per_visited_node(budget),
+        oracle: false,
+        fallback: true,
+    });
     all
 }
 
@@ -137,6 +148,7 @@ fn run(
                     starts_at: Instant::now(),
                     prediction: configuration.prediction.clone(),
                     oracle: configuration.oracle,
+                    fallback: configuration.fallback,
                     scale: 1.0 / SCALE,
                 };
                 Player::new(&dev, story, play, batch * AT_ONCE + i)
@@ -202,6 +214,9 @@ fn world(name: &str, story: &SceneGraph, players: usize, jobs: usize) {
             oracle = Some(totals.placeholder_per_playthrough());
         }
         report::line(&configuration.label, &totals, oracle);
+        if configuration.fallback {
+            println!("    ({})", report::split(&totals));
+        }
         eprintln!(
             "    ({} in {:.1} s, peak {} jobs running)",
             configuration.label,

@@ -9,6 +9,7 @@ use bevy_asset_provider::backend::wire::GenerationType;
 use bevy_asset_provider::observe::AnalyticsEvent;
 use bevy_asset_provider::prediction::PredictionSettings;
 use bevy_asset_provider::prelude::*;
+use bevy_asset_provider::scene::{SceneFallback, SceneSettings};
 use bevy_asset_provider::{MediaKind, RequestKey};
 use pixsim_dev::DevBackend;
 
@@ -85,6 +86,11 @@ impl Player {
                     seen.0.extend(events.read().cloned());
                 },
             );
+        if play.fallback {
+            app.insert_resource(
+                SceneSettings::default().with_fallback(SceneFallback::PreviousPicture),
+            );
+        }
         app.finish();
         app.cleanup();
         let graph = app
@@ -104,6 +110,11 @@ impl Player {
             done: false,
             seeing: Seeing::default(),
         }
+    }
+
+    /// Real time per world second.
+    pub fn scale(&self) -> f64 {
+        self.scale
     }
 
     /// Moves the player's start to `at`.
@@ -208,6 +219,8 @@ pub struct Play {
     pub starts_at: Instant,
     pub prediction: PredictionSettings,
     pub oracle: bool,
+    /// Scene pictures show the previous picture until theirs arrives.
+    pub fallback: bool,
     /// Real time per world second.
     pub scale: f64,
 }

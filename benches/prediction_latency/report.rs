@@ -31,6 +31,11 @@ pub struct Totals {
     /// Mean world seconds a job waited for a backend slot.
     pub slot_wait: f64,
     pub peak_running: u64,
+    /// World seconds the provider counted on the bare placeholder and on a fallback, for
+    /// foreground requests that waited, over all playthroughs.
+    on_placeholder: f64,
+    on_fallback: f64,
+    playthroughs: usize,
     /// Mean real time of one loop over the live players.
     pub loop_period: Duration,
     pub wall: Duration,
@@ -54,6 +59,9 @@ impl Totals {
             .resource::<bevy_asset_provider::prelude::AssetProvider>()
             .stats();
         self.used += stats.prefetch_used;
+        self.on_placeholder += stats.time_on_placeholder.as_secs_f64() / player.scale();
+        self.on_fallback += stats.time_on_fallback.as_secs_f64() / player.scale();
+        self.playthroughs += 1;
         self.wasted += stats.prefetch_wasted;
         for event in &player.app.world().resource::<Seen>().0 {
             match event.kind {
@@ -157,6 +165,16 @@ pub fn line(label: &str, totals: &Totals, oracle: Option<f64>) {
     );
 }
 
+/// The provider's own split of the time its foreground requests waited, per playthrough.
+pub fn split(totals: &Totals) -> String {
+    let n = totals.playthroughs.max(1) as f64;
+    format!(
+        "provider's count per playthrough: {:.1} s on the bare placeholder, {:.1} s on a fallback",
+        totals.on_placeholder / n,
+        totals.on_fallback / n
+    )
+}
+
 /// What the columns mean.
 pub fn legend() {
     println!(
@@ -168,6 +186,9 @@ pub fn legend() {
          visited (dedup across players included).\n  wpp: prefetches wasted per prefetch \
          used, per player; wxp: distinct prefetched media no player ever chose, per prefetch \
          used.\n  busy: backend slots busy over the run's wall time; qwait: mean world time a job waited \
-         for a slot; loop: real time of one loop over the live players."
+         for a slot; loop: real time of one loop over the live players.\n  \
+         fallback: scene pictures show the previous picture while theirs is on its way \
+         (SceneFallback::PreviousPicture); the columns still count that as placeholder time, \
+         the line under it splits the provider's own count."
     );
 }
