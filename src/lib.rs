@@ -99,8 +99,7 @@ pub mod prelude {
     pub use crate::{
         AssetError, AssetErrorKind, AssetFailed, AssetProvider, AssetProviderPlugin,
         AssetProviderPlugins, AssetProviderSystems, AssetReady, AssetRequest, CachingStrategy,
-        Fallback, GenerationTask, MediaHandle, MediaKind, MediaReady, PlaySession, RequestAsset,
-        TaskStatus,
+        GenerationTask, MediaHandle, MediaKind, MediaReady, PlaySession, RequestAsset, TaskStatus,
     };
 }
 

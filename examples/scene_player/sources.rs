@@ -7,12 +7,13 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy_asset_provider::DEFAULT_MANIFEST;
 use bevy_asset_provider::backend::{PixSimConfig, PixSimSource, PixSimSourceBuilder};
+use bevy_asset_provider::prediction::{GenerationTime, Planner, PredictionSettings};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::SceneGraph;
 use bevy_asset_provider::source::{
     AssetSource, LocalGenerator, PreMadeSource, Recorder, Recording,
 };
-use pixsim_dev::DevBackend;
+use pixsim_dev::{DevBackend, LatencyProfile};
 
 use crate::cli::{Backend, Options};
 
@@ -112,7 +113,25 @@ pub fn provider_plugin(
         }
         None => plugin.with_backend(backend),
     };
+    let plugin = match &options.dev_latency {
+        Some(profile) => plugin.with_prediction(against_time(profile)),
+        None => plugin,
+    };
     Ok((plugin, dev, Some(builder)))
+}
+
+/// Where generating is slower than reading, prediction plans against time, starting from the
+/// backend's times (it then learns its own) and within three prefetches per node reached.
+fn against_time(profile: &LatencyProfile) -> PredictionSettings {
+    let mut settings = PredictionSettings::default()
+        .planner(Planner::AgainstTime)
+        .max_per_visited_node(3.0);
+    for kind in [MediaKind::Image, MediaKind::Audio, MediaKind::Video] {
+        if let Some(time) = profile.get(kind) {
+            settings = settings.expect_generation(kind, GenerationTime::new(time.p50, time.p95));
+        }
+    }
+    settings
 }
 
 /// The chain `AssetProviderPlugin::with_backend` builds, around the backend's sources (its

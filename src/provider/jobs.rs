@@ -9,8 +9,8 @@ use bevy::prelude::{Entity, Handle, Image};
 
 use crate::error::AssetError;
 use crate::provider::analytics::{AnalyticsEvent, AnalyticsKind};
-use crate::provider::stats::WaitSplit;
 use crate::provider::task::MediaHandle;
+use crate::provider::wait::WaitSplit;
 use crate::provider::waiters::WaiterSlot;
 use crate::request::{AssetRequest, MediaKind, RequestKey};
 use crate::runtime::JobId;

@@ -19,6 +19,7 @@ mod slots;
 mod stats;
 pub(crate) mod systems;
 mod task;
+mod wait;
 mod waiters;
 
 pub use crate::runtime::JobId;

@@ -2,9 +2,11 @@
 //! real media, and on the placeholder or a fallback before it).
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevy::prelude::*;
+
+use crate::provider::wait::WaitSplit;
 
 /// Counters of what the provider has done since it started.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Reflect)]
@@ -71,34 +73,6 @@ impl ProviderStats {
     }
 }
 
-/// How one foreground request's wait was spent: on the bare placeholder, then on its fallback.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct WaitSplit {
-    pub placeholder: Duration,
-    pub fallback: Duration,
-}
-
-impl WaitSplit {
-    /// The wait of a holder that got its handle at `since` and stopped waiting at `end`, on a
-    /// handle that shows the fallback from `fallback_at` (if ever).
-    pub fn of(since: Instant, fallback_at: Option<Instant>, end: Instant) -> Self {
-        let whole = end.saturating_duration_since(since);
-        match fallback_at {
-            Some(at) if at < end => {
-                let placeholder = at.saturating_duration_since(since);
-                Self {
-                    placeholder,
-                    fallback: whole - placeholder,
-                }
-            }
-            _ => Self {
-                placeholder: whole,
-                fallback: Duration::ZERO,
-            },
-        }
-    }
-}
-
 /// The wait splits of recent foreground requests that had to wait, as two windows of the same
 /// requests.
 #[derive(Default)]
@@ -154,6 +128,7 @@ impl MediaTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn percentiles_of_the_recent_window() {

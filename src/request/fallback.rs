@@ -26,6 +26,7 @@ use bevy::prelude::*;
 /// ```
 /// # use bevy::prelude::*;
 /// # use bevy_asset_provider::prelude::*;
+/// use bevy_asset_provider::Fallback;
 /// # let previous: Handle<Image> = Handle::default();
 /// // The picture the player looked at before, until the new one arrives.
 /// let next = AssetRequest::image().scene("harbor").fallback(Fallback::Image(previous));

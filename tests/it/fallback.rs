@@ -11,6 +11,7 @@ use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore};
 use bevy::image::{CompressedImageFormats, ImageLoader};
 use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+use bevy_asset_provider::Fallback;
 use bevy_asset_provider::observe::{AnalyticsEvent, AnalyticsKind, AssetProviderDiagnostics};
 use bevy_asset_provider::prediction::PredictionSettings;
 use bevy_asset_provider::prelude::*;
