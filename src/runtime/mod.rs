@@ -116,6 +116,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// for jobs in flight.
 pub(crate) struct ProviderRuntime {
     runtime: Option<tokio::runtime::Runtime>,
+    finishing: Arc<Finishing>,
 }
 
 impl ProviderRuntime {
@@ -137,6 +138,7 @@ impl ProviderRuntime {
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             generation_permits: LanePermits::new(chain.config().max_concurrent_generations),
+            finishing: Arc::default(),
             chain,
         });
         if let Some(disk) = shared.chain.disk().cloned() {
@@ -150,10 +152,12 @@ impl ProviderRuntime {
         }
         // A task, not a thread of its own: the jobs it spawns start on the worker it runs on,
         // so a request costs one thread wake-up between the frame and its job, not two.
+        let finishing = shared.finishing.clone();
         runtime.spawn(dispatch(command_rx, event_tx, shared));
         Ok((
             Self {
                 runtime: Some(runtime),
+                finishing,
             },
             command_tx,
             event_rx,
@@ -163,6 +167,9 @@ impl ProviderRuntime {
 
 impl Drop for ProviderRuntime {
     fn drop(&mut self) {
+        // A result the game already has is still being kept on disk: let it land, so media
+        // that arrived just before the game quit is not paid for again at the next start.
+        self.finishing.wait(SHUTDOWN_GRACE);
         if let Some(runtime) = self.runtime.take() {
             // Briefly, so disk writes in flight land and the cache directory is free for the
             // next app; jobs waiting on the network are dropped (their journal entries stay,
@@ -177,6 +184,45 @@ impl Drop for ProviderRuntime {
 struct Shared {
     chain: SourceChain,
     generation_permits: LanePermits,
+    finishing: Arc<Finishing>,
+}
+
+/// Jobs whose result went to the frame and whose media is still going to the disk tier.
+#[derive(Default)]
+struct Finishing {
+    count: std::sync::Mutex<usize>,
+    done: std::sync::Condvar,
+}
+
+/// One job finishing; dropped when it has finished (or was dropped with the runtime).
+struct FinishingJob(Arc<Finishing>);
+
+impl Finishing {
+    fn begin(self: &Arc<Self>) -> FinishingJob {
+        if let Ok(mut count) = self.count.lock() {
+            *count += 1;
+        }
+        FinishingJob(self.clone())
+    }
+
+    /// Waits until no job is finishing, for at most `limit`.
+    fn wait(&self, limit: Duration) {
+        let Ok(count) = self.count.lock() else {
+            return;
+        };
+        let _ = self
+            .done
+            .wait_timeout_while(count, limit, |count| *count > 0);
+    }
+}
+
+impl Drop for FinishingJob {
+    fn drop(&mut self) {
+        if let Ok(mut count) = self.0.count.lock() {
+            *count = count.saturating_sub(1);
+        }
+        self.0.done.notify_all();
+    }
 }
 
 /// Receives commands until every sender is gone, spawning a task per job.
@@ -308,6 +354,8 @@ async fn run_job(
         warn!("request {:?} failed: {error}", request.key);
     }
     let store = outcome.as_mut().ok().and_then(Resolved::take_store);
+    // Counted before the frame can see the result, so a game that quits on it waits for this.
+    let _finishing = shared.finishing.begin();
     finished.store(true, Ordering::Release);
     let _ = events.send(RuntimeEvent::Finished(job, Box::new(outcome)));
     // After the frame has the media: the game never waits for the disk.
