@@ -253,9 +253,21 @@ pub fn mark_choices(
         let expected = prediction
             .as_ref()
             .and_then(|prediction| prediction.expected_in(&status.to, &status.edge));
-        let (label, tint) = if keys.iter().all(|key| provider.get(key).is_some()) {
+        let ready = keys
+            .iter()
+            .filter(|key| provider.get(key).is_some())
+            .count();
+        let on_its_way = keys
+            .iter()
+            .any(|key| provider.status(key) == Some(TaskStatus::Pending));
+        let (label, tint) = if ready == keys.len() {
             ("prefetched: ready".to_owned(), BADGE_COMPLETED)
-        } else if keys.iter().any(|key| provider.status(key).is_some()) {
+        } else if !on_its_way && ready > 0 {
+            (
+                format!("prefetched: {ready} of {}", keys.len()),
+                BADGE_PROCESSING,
+            )
+        } else if on_its_way {
             let when = match expected {
                 Some(due) if due.is_zero() => ": due now".to_owned(),
                 Some(due) => format!(": expected in {:.1} s", due.as_secs_f32()),
