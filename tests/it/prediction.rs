@@ -85,6 +85,15 @@ fn the_predictor_ranks_by_weight_then_by_what_players_chose() {
 
 /// An app with `source` and prediction under `settings`, the fixture graph added.
 fn app_with(source: Arc<FakeGenerator>, settings: PredictionSettings) -> (App, Handle<SceneGraph>) {
+    app_with_graph(source, settings, fixture())
+}
+
+/// An app with `source` and prediction under `settings`, `graph` added.
+pub(crate) fn app_with_graph(
+    source: Arc<FakeGenerator>,
+    settings: PredictionSettings,
+    graph: SceneGraph,
+) -> (App, Handle<SceneGraph>) {
     let plugin = AssetProviderPlugin::new()
         .without_disk_cache()
         .with_shared_source(source)
@@ -95,12 +104,12 @@ fn app_with(source: Arc<FakeGenerator>, settings: PredictionSettings) -> (App, H
     let graph = app
         .world_mut()
         .resource_mut::<Assets<SceneGraph>>()
-        .add(fixture());
+        .add(graph);
     app.update();
     (app, graph)
 }
 
-fn enter(app: &mut App, graph: &Handle<SceneGraph>, node: &str) {
+pub(crate) fn enter(app: &mut App, graph: &Handle<SceneGraph>, node: &str) {
     app.world_mut().write_message(EnterNode {
         graph: graph.clone(),
         node: node.to_owned(),
@@ -108,7 +117,7 @@ fn enter(app: &mut App, graph: &Handle<SceneGraph>, node: &str) {
     app.update();
 }
 
-fn choose(app: &mut App, graph: &Handle<SceneGraph>, from: &str, edge: &str) {
+pub(crate) fn choose(app: &mut App, graph: &Handle<SceneGraph>, from: &str, edge: &str) {
     app.world_mut().write_message(MakeChoice {
         graph: graph.clone(),
         from: from.to_owned(),
@@ -117,7 +126,7 @@ fn choose(app: &mut App, graph: &Handle<SceneGraph>, from: &str, edge: &str) {
     app.update();
 }
 
-fn provider(app: &App) -> &AssetProvider {
+pub(crate) fn provider(app: &App) -> &AssetProvider {
     app.world().resource::<AssetProvider>()
 }
 

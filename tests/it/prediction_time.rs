@@ -2,10 +2,10 @@
 //! as deep as that takes, defers the rest, learns how long jobs and reading take, keeps to the
 //! spend rate, and ranks `once` media as cheaper.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::*;
+use crate::prediction::{app_with_graph as app_with, choose, enter, provider};
 use bevy::prelude::*;
 use bevy_asset_provider::prediction::{
     GenerationTime, Planner, PredictionSettings, PredictionState, PredictionTiming,
@@ -51,49 +51,8 @@ fn slow_world() -> PredictionSettings {
         )
 }
 
-fn app_with(
-    source: Arc<FakeGenerator>,
-    settings: PredictionSettings,
-    graph: SceneGraph,
-) -> (App, Handle<SceneGraph>) {
-    let plugin = AssetProviderPlugin::new()
-        .without_disk_cache()
-        .with_shared_source(source)
-        .with_max_concurrent_generations(8)
-        .with_default_timeout(Duration::from_secs(30))
-        .with_prediction(settings);
-    let mut app = headless_app(plugin);
-    let graph = app
-        .world_mut()
-        .resource_mut::<Assets<SceneGraph>>()
-        .add(graph);
-    app.update();
-    (app, graph)
-}
-
-fn enter(app: &mut App, graph: &Handle<SceneGraph>, node: &str) {
-    app.world_mut().write_message(EnterNode {
-        graph: graph.clone(),
-        node: node.to_owned(),
-    });
-    app.update();
-}
-
-fn choose(app: &mut App, graph: &Handle<SceneGraph>, from: &str, edge: &str) {
-    app.world_mut().write_message(MakeChoice {
-        graph: graph.clone(),
-        from: from.to_owned(),
-        edge: edge.to_owned(),
-    });
-    app.update();
-}
-
 fn state(app: &App) -> &PredictionState {
     app.world().resource::<PredictionState>()
-}
-
-fn provider(app: &App) -> &AssetProvider {
-    app.world().resource::<AssetProvider>()
 }
 
 #[test]
