@@ -17,16 +17,20 @@
 //!
 //! Run: `cargo bench --bench prediction`
 
+#[path = "common/seen.rs"]
+mod seen;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::backend::PixSimSource;
-use bevy_asset_provider::observe::{AnalyticsEvent, AnalyticsKind};
+use bevy_asset_provider::observe::AnalyticsKind;
 use bevy_asset_provider::prediction::{Planner, PredictionSettings};
 use bevy_asset_provider::prelude::*;
 use pixsim_dev::DevBackend;
+use seen::{Seen, record_analytics};
 
 const PLAYTHROUGHS: usize = 200;
 
@@ -36,10 +40,6 @@ const SCALE: u32 = 10;
 const JOB_TIME: Duration = Duration::from_secs(2);
 const CHOOSE_AFTER: Duration = Duration::from_secs(3);
 const STAGGER: Duration = Duration::from_millis(50);
-
-/// Every analytics event an app sent.
-#[derive(Resource, Default)]
-struct Seen(Vec<AnalyticsEvent>);
 
 struct Playthrough {
     app: App,
@@ -76,14 +76,8 @@ impl Playthrough {
                     .without_disk_cache()
                     .with_backend(source)
                     .with_prediction(prediction.clone()),
-            )
-            .init_resource::<Seen>()
-            .add_systems(
-                Last,
-                |mut events: MessageReader<AnalyticsEvent>, mut seen: ResMut<Seen>| {
-                    seen.0.extend(events.read().cloned());
-                },
             );
+        record_analytics(&mut app);
         app.finish();
         app.cleanup();
         let graph = app

@@ -25,6 +25,8 @@ mod player;
 mod report;
 mod rng;
 mod script;
+#[path = "../common/seen.rs"]
+mod seen;
 mod story;
 
 use std::time::{Duration, Instant};

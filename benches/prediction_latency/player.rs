@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::backend::wire::GenerationType;
-use bevy_asset_provider::observe::AnalyticsEvent;
 use bevy_asset_provider::prediction::PredictionSettings;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::{SceneFallback, SceneSettings};
@@ -15,14 +14,11 @@ use pixsim_dev::DevBackend;
 
 use crate::oracle;
 use crate::script::Step;
+use crate::seen::record_analytics;
 
 /// Generations one app runs at once: enough that the backend's limit, not the client's, is
 /// what media waits for (the oracle prefetches a whole path at once).
 const APP_GENERATIONS: usize = 16;
-
-/// Every analytics event an app sent.
-#[derive(Resource, Default)]
-pub struct Seen(pub Vec<AnalyticsEvent>);
 
 /// What one player saw.
 #[derive(Default)]
@@ -78,14 +74,8 @@ impl Player {
                     .with_max_concurrent_generations(APP_GENERATIONS)
                     .with_backend(source)
                     .with_prediction(play.prediction.clone()),
-            )
-            .init_resource::<Seen>()
-            .add_systems(
-                Last,
-                |mut events: MessageReader<AnalyticsEvent>, mut seen: ResMut<Seen>| {
-                    seen.0.extend(events.read().cloned());
-                },
             );
+        record_analytics(&mut app);
         if play.fallback {
             app.insert_resource(
                 SceneSettings::default().with_fallback(SceneFallback::PreviousPicture),

@@ -6,7 +6,8 @@ use std::time::Duration;
 use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::observe::AnalyticsKind;
 
-use crate::player::{Player, Seen};
+use crate::player::Player;
+use crate::seen::Seen;
 
 /// What all players of one configuration saw and cost.
 #[derive(Default)]

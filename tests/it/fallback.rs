@@ -50,6 +50,24 @@ fn shown(app: &App, handle: &Handle<Image>) -> Option<Image> {
     app.world().resource::<Assets<Image>>().get(handle).cloned()
 }
 
+/// Steps `app` `frames` times, then checks the request on `entity` still waits and its image
+/// still holds the fallback's `pixels`.
+fn still_on_the_fallback(
+    app: &mut App,
+    (entity, image): (Entity, &Handle<Image>),
+    pixels: &Option<Vec<u8>>,
+    frames: usize,
+) {
+    for _ in 0..frames {
+        app.update();
+    }
+    assert!(!task(app, entity).status().is_terminal(), "still waiting");
+    assert!(
+        shown(app, image).unwrap().data == *pixels,
+        "still the fallback"
+    );
+}
+
 fn image_of(app: &App, entity: Entity) -> Handle<Image> {
     task(app, entity).handle().image().unwrap().clone()
 }
@@ -92,14 +110,7 @@ fn a_handle_fallback_shows_while_the_source_is_slow_then_the_real_media() {
         "the card (4 wide), not the placeholder (32)"
     );
     assert!(first.data == card_pixels, "the card's pixels");
-    for _ in 0..5 {
-        app.update();
-    }
-    assert!(!task(&app, entity).status().is_terminal(), "still waiting");
-    assert!(
-        shown(&app, &handle).unwrap().data == card_pixels,
-        "still the fallback"
-    );
+    still_on_the_fallback(&mut app, (entity, &handle), &card_pixels, 5);
 
     gate.add_permits(1);
     until_status(&mut app, entity, TaskStatus::Completed);
@@ -349,14 +360,7 @@ fn the_scene_shows_the_previous_picture_on_the_next_node_while_it_waits() {
     update_until(&mut app, "the pier shows the harbour", |app| {
         shown(app, &pier_image).is_some_and(|image| image.data == harbor_pixels)
     });
-    for _ in 0..3 {
-        app.update();
-    }
-    assert!(!task(&app, pier).status().is_terminal(), "still waiting");
-    assert!(
-        shown(&app, &pier_image).unwrap().data == harbor_pixels,
-        "still the fallback"
-    );
+    still_on_the_fallback(&mut app, (pier, &pier_image), &harbor_pixels, 3);
     gate.add_permits(1);
     until_status(&mut app, pier, TaskStatus::Completed);
     let stats = app.world().resource::<AssetProvider>().stats().clone();
