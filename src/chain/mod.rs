@@ -11,7 +11,7 @@ mod disk;
 mod resolve;
 
 pub(crate) use ask::{GenerationGate, GenerationSlot, panic_message};
-pub(crate) use resolve::Resolved;
+pub(crate) use resolve::{Delivered, Resolved};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -27,10 +27,27 @@ pub(crate) struct Resolved {
     store: Option<ToStore>,
 }
 
+/// What the frame gets of a resolved request: the media to insert and what served it.
+pub(crate) struct Delivered {
+    pub media: DecodedMedia,
+    pub source: SourceKind,
+    pub origin: String,
+}
+
 impl Resolved {
     /// Takes out what the disk tier should keep.
     pub fn take_store(&mut self) -> Option<ToStore> {
         self.store.take()
+    }
+
+    /// What the frame needs. The encoded bytes stay here and are freed on the thread that read
+    /// them, which then reuses that memory for its next read instead of faulting in new pages.
+    pub fn deliver(self) -> Delivered {
+        Delivered {
+            media: self.media,
+            source: self.source,
+            origin: self.origin,
+        }
     }
 }
 

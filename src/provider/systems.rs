@@ -16,7 +16,7 @@ use crate::provider::outbox::ProviderMessages;
 use crate::provider::task::{GenerationTask, MediaHandle, TaskStatus, status_of};
 use crate::request::AssetRequest;
 use crate::request::PlaySession;
-use crate::runtime::{JobId, Resolved, RuntimeEvent};
+use crate::runtime::{Delivered, JobId, RuntimeEvent};
 
 /// The asset collections media is inserted into.
 #[derive(SystemParam)]
@@ -219,7 +219,7 @@ fn finished(
     assets: &mut MediaAssets,
     tasks: &mut Query<&mut GenerationTask>,
     job: JobId,
-    result: Result<Resolved, crate::AssetError>,
+    result: Result<Delivered, crate::AssetError>,
 ) {
     let outcome: Outcome = result
         .as_ref()

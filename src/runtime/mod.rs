@@ -24,7 +24,7 @@ use crate::request::{AssetRequest, RequestKey};
 use crate::runtime::lanes::LanePermits;
 use crate::source::{LaneFlag, ProgressReporter, SourceRequest};
 
-pub(crate) use crate::chain::Resolved;
+pub(crate) use crate::chain::{Delivered, Resolved};
 
 /// Identifies one job on the plugin's runtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, bevy::reflect::Reflect)]
@@ -70,7 +70,7 @@ pub(crate) enum RuntimeEvent {
         background: bool,
     },
     Progress(JobId, f32),
-    Finished(JobId, Box<Result<Resolved, AssetError>>),
+    Finished(JobId, Box<Result<Delivered, AssetError>>),
 }
 
 /// The runtime's threads, and what it runs on the disk tier at start.
@@ -357,7 +357,8 @@ async fn run_job(
     // Counted before the frame can see the result, so a game that quits on it waits for this.
     let _finishing = shared.finishing.begin();
     finished.store(true, Ordering::Release);
-    let _ = events.send(RuntimeEvent::Finished(job, Box::new(outcome)));
+    let delivered = outcome.map(Resolved::deliver);
+    let _ = events.send(RuntimeEvent::Finished(job, Box::new(delivered)));
     // After the frame has the media: the game never waits for the disk.
     chain.finish(&request, store).await;
 }

@@ -1,13 +1,15 @@
 //! Reading an entry: its row, its blob checked against the row's hash, and its last use noted.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable};
+use sha2::{Digest, Sha256};
 
 use super::row::{IndexRow, from_ms};
 use super::{CachedEntry, ENTRIES, Inner, Reason, State, TOUCHES_PER_COMMIT, VerifyReads, lock};
 use crate::error::AssetError;
-use crate::files::sha256_hex;
 use crate::request::RequestKey;
 
 impl Inner {
@@ -34,19 +36,15 @@ impl Inner {
             return Ok(None);
         }
 
-        let Some(bytes) = self.read_blob(key, &row)? else {
-            return Ok(None);
-        };
         let check_hash =
             self.verify_reads == VerifyReads::Always || !lock(&self.verified).contains(&row.sha256);
-        // Checked before anything uses the bytes: on this thread, in one pass, with no hop.
-        if check_hash && !row_matches(&row, &bytes) {
-            self.evict(key, Some(row.id), Reason::Corrupt)?;
+        // Checked before anything uses the bytes, as they are read: one pass, no copy, no hop.
+        let Some(bytes) = self.read_blob(key, &row, check_hash)? else {
             return Ok(None);
-        }
+        };
         let sha256 = row.sha256;
         let entry = CachedEntry {
-            bytes: bytes.into(),
+            bytes,
             kind: row.kind,
             mime: row.mime,
             size: row.size,
@@ -65,24 +63,53 @@ impl Inner {
         Ok(Some((entry, used)))
     }
 
-    /// The bytes of `row`'s blob, or `None` (the entry evicted) when the file is gone or its
-    /// length is not the row's.
-    fn read_blob(&self, key: RequestKey, row: &IndexRow) -> Result<Option<Vec<u8>>, AssetError> {
+    /// The bytes of `row`'s blob, hashed as they are read when `check_hash`; `None` (the entry
+    /// evicted) when the file is gone, its length is not the row's or its hash does not match.
+    fn read_blob(
+        &self,
+        key: RequestKey,
+        row: &IndexRow,
+        check_hash: bool,
+    ) -> Result<Option<Arc<[u8]>>, AssetError> {
         let path = self.layout.blob_path(&row.sha256);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let cannot_read = |e: io::Error| {
+            AssetError::io(format!("cannot read blob {}: {e}", path.display())).with_source(e)
+        };
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.evict(key, Some(row.id), Reason::Corrupt)?;
                 return Ok(None);
             }
-            Err(e) => {
-                return Err(
-                    AssetError::io(format!("cannot read blob {}: {e}", path.display()))
-                        .with_source(e),
-                );
-            }
+            Err(e) => return Err(cannot_read(e)),
         };
-        if bytes.len() as u64 != row.size {
+        let length = file.metadata().map_err(cannot_read)?.len();
+        let Some(size) = usize::try_from(row.size)
+            .ok()
+            .filter(|_| length == row.size)
+        else {
+            self.evict(key, Some(row.id), Reason::Corrupt)?;
+            return Ok(None);
+        };
+        let mut check = check_hash.then(|| BlobCheck::for_row(row));
+        let mut bytes = zeroed_bytes(size);
+        let buffer = Arc::get_mut(&mut bytes).expect("a new buffer has no other owner");
+        for chunk in buffer.chunks_mut(READ_CHUNK) {
+            match file.read_exact(chunk) {
+                Ok(()) => {}
+                // Shorter than its length a moment ago: cut while being read.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.evict(key, Some(row.id), Reason::Corrupt)?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(cannot_read(e)),
+            }
+            // While the chunk is still in the CPU's cache.
+            if let Some(check) = &mut check {
+                check.update(chunk);
+            }
+        }
+        if check.is_some_and(|check| !check.matches(row)) {
             self.evict(key, Some(row.id), Reason::Corrupt)?;
             return Ok(None);
         }
@@ -145,11 +172,55 @@ impl Inner {
     }
 }
 
+/// How much of a blob is read, then hashed, at a time: small enough to stay in the CPU's cache
+/// between the two.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// `size` zero bytes, in one allocation the blob is read straight into.
+fn zeroed_bytes(size: usize) -> Arc<[u8]> {
+    // SAFETY: zeroed memory is a valid `u8`.
+    unsafe { Arc::<[u8]>::new_zeroed_slice(size).assume_init() }
+}
+
+/// A blob's hash as it is read: its BLAKE3 where the row keeps one, else (rows from before it)
+/// its SHA-256.
+enum BlobCheck {
+    Blake3(Box<blake3::Hasher>),
+    Sha256(Sha256),
+}
+
+impl BlobCheck {
+    fn for_row(row: &IndexRow) -> Self {
+        match row.blake3 {
+            Some(_) => Self::Blake3(Box::default()),
+            None => Self::Sha256(Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Blake3(hasher) => {
+                hasher.update(bytes);
+            }
+            Self::Sha256(hasher) => hasher.update(bytes),
+        }
+    }
+
+    /// Whether the bytes hashed are what `row` was written with.
+    fn matches(self, row: &IndexRow) -> bool {
+        match (self, &row.blake3) {
+            (Self::Blake3(hasher), Some(blake3)) => hasher.finalize().to_hex().as_str() == blake3,
+            (Self::Sha256(hasher), _) => hex::encode(hasher.finalize()) == row.sha256,
+            (Self::Blake3(_), None) => false,
+        }
+    }
+}
+
 /// Whether `bytes` are what `row` was written with: by their BLAKE3 where the row has one,
 /// else (rows from before it) by their SHA-256.
+#[cfg(test)]
 pub(super) fn row_matches(row: &IndexRow, bytes: &[u8]) -> bool {
-    match &row.blake3 {
-        Some(blake3) => blake3::hash(bytes).to_hex().as_str() == blake3,
-        None => sha256_hex(bytes) == row.sha256,
-    }
+    let mut check = BlobCheck::for_row(row);
+    check.update(bytes);
+    check.matches(row)
 }
