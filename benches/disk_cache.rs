@@ -20,7 +20,6 @@ use bevy::asset::io::web::WebAssetPlugin;
 use bevy::asset::{AssetMetaCheck, LoadState, RenderAssetUsages};
 use bevy::image::{CompressedImageFormats, ImageLoader, ImageSampler, ImageType};
 use bevy::prelude::*;
-use bevy_asset_provider::RequestKey;
 use bevy_asset_provider::backend::PixSimSource;
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::source::SourceKind;
@@ -247,7 +246,7 @@ fn warm_hit(executor: Executor) {
         later.as_secs_f64() / raw.as_secs_f64()
     );
     if executor == Executor::Single {
-        breakdown(&dir.0, &blob, request.fingerprint(&PlaySession::default()));
+        breakdown(&blob);
     }
 }
 
@@ -259,8 +258,7 @@ fn median(rounds: usize, mut step: impl FnMut() -> Duration) -> Duration {
 }
 
 /// Where a disk hit's time goes: each step alone, on this thread.
-fn breakdown(dir: &Path, blob: &Path, key: RequestKey) {
-    use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, VerifyReads};
+fn breakdown(blob: &Path) {
     use sha2::{Digest, Sha256};
     let bytes = std::fs::read(blob).expect("the blob");
     let read = median(HIT_ROUNDS, || {
@@ -283,32 +281,12 @@ fn breakdown(dir: &Path, blob: &Path, key: RequestKey) {
         std::hint::black_box(decode_png(&bytes));
         start.elapsed()
     });
-    let open = median(5, || {
-        let start = Instant::now();
-        let cache = DiskCache::open(DiskCacheConfig::new(dir)).expect("the cache");
-        let took = start.elapsed();
-        drop(cache);
-        took
-    });
-    let get = |verify| {
-        let cache = DiskCache::open(DiskCacheConfig::new(dir).verify_reads(verify)).unwrap();
-        median(HIT_ROUNDS, || {
-            let start = Instant::now();
-            let entry = cache.get(key, None).expect("a read").expect("the entry");
-            std::hint::black_box(entry);
-            start.elapsed()
-        })
-    };
-    let (get_checked, get_unchecked) = (get(VerifyReads::Always), get(VerifyReads::FirstUse));
     println!("  where the time goes (medians, each step alone):");
     for (step, time) in [
         ("fs::read", read),
         ("SHA-256 of the bytes", hash),
         ("BLAKE3 of the bytes (the read check)", blake3),
         ("decode", decode),
-        ("DiskCache::open (after restart)", open),
-        ("DiskCache::get, hash checked", get_checked),
-        ("DiskCache::get, length only", get_unchecked),
     ] {
         println!("    {step:<34} {:>8.0} µs", micros(time));
     }

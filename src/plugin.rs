@@ -395,7 +395,7 @@ impl AssetProviderPlugin {
         let limits = self.media_limits;
         let check: MediaCheck =
             Arc::new(move |kind, media| decoders.decode(kind, media, &limits).map(|_| ()));
-        Some(Arc::new(DiskTier::new(config, self.default_timeout, check)))
+        Some(Arc::new(DiskTier::new(config, check)))
     }
 }
 

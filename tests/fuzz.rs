@@ -1,5 +1,6 @@
 //! Property tests of every parser of outside input: scene JSON, the pre-made manifest, the
-//! backend settings file, the disk index's rows and media headers. Each gets arbitrary bytes
+//! backend settings file and media headers (the disk index's rows are fuzzed beside the index,
+//! in `src/cache/disk/tests_rows.rs`). Each gets arbitrary bytes
 //! and valid input with a part replaced by something random. Properties: nothing panics, no
 //! input makes the process allocate more than `ALLOCATION_BOUND` at once (inputs claiming huge
 //! sizes are refused before allocating), and errors name the file and, where the shape is
@@ -7,6 +8,8 @@
 
 #[path = "it/common/mod.rs"]
 mod common;
+#[path = "support/json_strategy.rs"]
+mod json_strategy;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
@@ -15,8 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bevy::prelude::*;
+use bevy_asset_provider::MediaLimits;
 use bevy_asset_provider::backend::PixSimConfig;
-use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, NewEntry};
 use bevy_asset_provider::prelude::*;
 use bevy_asset_provider::scene::SceneGraphError;
 use bevy_asset_provider::source::PreMadeManifest;
@@ -24,8 +27,8 @@ use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 #[cfg(feature = "video")]
 use bevy_asset_provider::video::ClipSpec;
-use bevy_asset_provider::{MediaLimits, RequestKey};
-use common::{TempDir, update_until, wav};
+use common::{update_until, wav};
+use json_strategy::{json_value, replace_one};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -80,58 +83,6 @@ fn config(cases: u32) -> ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
     }
-}
-
-/// Any JSON value, a few levels deep.
-fn json_value() -> impl Strategy<Value = Value> {
-    let text = vec(any::<char>(), 0..12).prop_map(|chars| chars.into_iter().collect::<String>());
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        text.clone().prop_map(Value::from),
-        Just(Value::from("")),
-    ];
-    leaf.prop_recursive(3, 24, 4, move |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..4).prop_map(Value::Array),
-            vec((text.clone(), inner), 0..4)
-                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
-        ]
-    })
-}
-
-/// The JSON pointer of every value in `value`, itself included.
-fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
-    match value {
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                pointers(item, format!("{at}/{i}"), out);
-            }
-        }
-        Value::Object(fields) => {
-            for (name, item) in fields {
-                let name = name.replace('~', "~0").replace('/', "~1");
-                pointers(item, format!("{at}/{name}"), out);
-            }
-        }
-        _ => {}
-    }
-    out.push(at);
-}
-
-/// `document` with the value at one of its pointers (chosen by `which`) replaced by `with`.
-fn replace_one(document: &Value, which: Index, with: Value) -> Vec<u8> {
-    let mut all = Vec::new();
-    pointers(document, String::new(), &mut all);
-    let mut document = document.clone();
-    let pointer = &all[which.index(all.len())];
-    if let Some(slot) = document.pointer_mut(pointer) {
-        *slot = with;
-    }
-    serde_json::to_vec(&document).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,101 +275,6 @@ proptest! {
             // A value of the wrong type is reported against its setting.
             prop_assert!(error.message().contains(key), "{}", error);
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Disk index rows
-// ---------------------------------------------------------------------------------------------
-
-const ENTRIES: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("entries");
-const JOURNAL: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("journal");
-
-/// A row as the cache writes it, for the blob `sha256`.
-fn index_row(sha256: &str) -> Value {
-    json!({
-        "id": 3, "sha256": sha256, "kind": "image", "mime": "image/png", "size": 4,
-        "strategy": "once", "scope": null, "created_ms": 1_700_000_000_000u64,
-        "expires_ms": 1_900_000_000_000u64, "last_used_ms": 1_700_000_000_000u64,
-        "source": "fake", "generation_id": "g-1", "asset_id": null
-    })
-}
-
-/// The bytes of the blob hostile rows point at, beside the good entry's own.
-const BAIT: &[u8] = b"bait";
-
-/// Opens a cache whose index holds the hostile `rows` (under keys 1, 2, ...) and `journal`
-/// rows beside one good entry, then reads everything back. Nothing may panic or fail, and the
-/// good entry is still served.
-fn check_rows(rows: &[Vec<u8>], journal: &[Vec<u8>]) {
-    let dir = TempDir::new("fuzz-rows");
-    let root = dir.path().join("cache");
-    let good = RequestKey([0; 32]);
-    {
-        let cache = DiskCache::open(DiskCacheConfig::new(&root)).unwrap();
-        for (key, bytes) in [(good, b"blob".as_slice()), (RequestKey([0xEE; 32]), BAIT)] {
-            let entry = NewEntry::new(
-                bytes.to_vec(),
-                MediaKind::Image,
-                "image/png",
-                CachingStrategy::Once,
-                "fake",
-            );
-            cache.put(key, entry).unwrap();
-        }
-    }
-    {
-        let db = redb::Database::create(root.join("index.redb")).unwrap();
-        let mut txn = db.begin_write().unwrap();
-        txn.set_durability(redb::Durability::None).unwrap();
-        {
-            let mut entries = txn.open_table(ENTRIES).unwrap();
-            for (i, row) in rows.iter().enumerate() {
-                entries.insert(&[i as u8 + 1; 32], row.as_slice()).unwrap();
-            }
-            let mut pending = txn.open_table(JOURNAL).unwrap();
-            for (i, row) in journal.iter().enumerate() {
-                pending.insert(&[i as u8 + 1; 32], row.as_slice()).unwrap();
-            }
-        }
-        txn.commit().unwrap();
-    }
-    let cache = DiskCache::open(DiskCacheConfig::new(&root)).unwrap();
-    for i in 0..=rows.len() {
-        cache.get(RequestKey([i as u8; 32]), None).unwrap();
-    }
-    cache.journal_pending().unwrap();
-    cache.keys();
-    cache.stats();
-    assert!(
-        cache.get(good, None).unwrap().is_some(),
-        "the good entry survives"
-    );
-    assert_allocations_bounded();
-}
-
-proptest! {
-    #![proptest_config(config(64))]
-
-    #[test]
-    fn index_rows_arbitrary_bytes(
-        rows in vec(vec(any::<u8>(), 0..128), 1..4),
-        journal in vec(vec(any::<u8>(), 0..128), 0..3),
-    ) {
-        check_rows(&rows, &journal);
-    }
-
-    #[test]
-    fn index_rows_with_a_field_replaced(which in any::<Index>(), with in json_value()) {
-        // A real blob, so a row that still parses points at real bytes.
-        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(BAIT));
-        let row = replace_one(&index_row(&sha), which, with.clone());
-        let journal = replace_one(
-            &json!({"generation_id": "g-1", "submitted_at_ms": 5, "details": "{}"}),
-            which,
-            with,
-        );
-        check_rows(&[row], &[journal]);
     }
 }
 

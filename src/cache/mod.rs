@@ -1,7 +1,8 @@
-//! Where results stay between runs: the disk tier the plugin keeps ([`DiskCache`], content
-//! addressed and integrity checked, with its [`DiskCacheConfig`]), which also keeps the journal
-//! of backend jobs in flight (the [`JobJournal`](crate::source::JobJournal) sources write to),
-//! followed again after a restart.
+//! Where results stay between runs: the disk tier the plugin keeps (content addressed and
+//! integrity checked, set up with a [`DiskCacheConfig`] and counted in [`DiskStats`]), which
+//! also keeps the journal of backend jobs in flight (the
+//! [`JobJournal`](crate::source::JobJournal) sources write to), followed again after a restart.
+//! The game reaches it through [`AssetProvider::disk`](crate::AssetProvider::disk).
 
 mod commands;
 #[cfg(feature = "disk")]
@@ -13,7 +14,6 @@ pub(crate) mod tier;
 pub(crate) mod tier;
 
 #[cfg(feature = "disk")]
-pub use disk::{
-    CACHE_DIR_ENV, CachedEntry, Clock, DEFAULT_MAX_BYTES, DiskCache, DiskCacheConfig, DiskStats,
-    JournalEntry, NewEntry, VerifyReads,
-};
+pub use disk::{CACHE_DIR_ENV, DEFAULT_MAX_BYTES, DiskCacheConfig, DiskStats, VerifyReads};
+#[cfg(feature = "disk")]
+pub(crate) use disk::{CachedEntry, DiskCache, NewEntry};

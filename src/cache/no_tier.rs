@@ -3,11 +3,11 @@
 //! memory; the runtime and the provider read the same with and without the feature. None of
 //! these methods can be called (there is no `self` to call them on).
 
-use std::sync::Arc;
+use tokio::sync::watch;
 
 pub(crate) use crate::cache::commands::{DiskCommand, ToStore};
 use crate::request::RequestKey;
-use crate::source::{AssetSource, JobJournal, SourceRequest, SourcedMedia};
+use crate::source::{JobJournal, JournalRecord, SourceRequest, SourcedMedia};
 
 /// No disk tier: this build has no `disk` feature.
 pub(crate) enum DiskTier {}
@@ -50,11 +50,36 @@ impl DiskTier {
         match *self {}
     }
 
-    pub async fn recover(self: &Arc<Self>, _sources: &[Arc<dyn AssetSource>]) {
-        match **self {}
+    pub fn mark_recovered(&self) {
+        match *self {}
     }
 
-    pub fn skip_recovery(&self) {
+    pub async fn journalled_jobs(&self) -> Vec<(RequestKey, Option<JournalRecord>)> {
+        match *self {}
+    }
+
+    pub async fn forget_job(&self, _key: RequestKey) {
+        match *self {}
+    }
+
+    pub fn begin_resume(&self, _key: RequestKey) -> watch::Sender<bool> {
+        match *self {}
+    }
+
+    pub fn end_resume(&self, _key: RequestKey, _done: watch::Sender<bool>) {
+        match *self {}
+    }
+
+    pub async fn keep_resumed(
+        &self,
+        _request: &SourceRequest,
+        _media: SourcedMedia,
+        _source: String,
+    ) {
+        match *self {}
+    }
+
+    pub async fn finish_job(&self, _key: RequestKey, _generation_id: String) {
         match *self {}
     }
 }

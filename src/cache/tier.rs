@@ -1,11 +1,10 @@
-//! The disk tier as the runtime uses it: the [`DiskCache`] opened off the frame on first use,
-//! reads and writes on the blocking pool, the job journal, and recovery of journalled jobs at
-//! start. Any failure to use the directory is logged once and the plugin goes on memory-only.
+//! The disk tier as the chain uses it: the [`DiskCache`] opened off the frame on first use,
+//! reads and writes on the blocking pool, and the job journal with the jobs followed from it at
+//! start (the chain asks the sources to follow them). Any failure to use the directory is logged once and the plugin goes on memory-only.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bevy::log::{info, warn};
 use tokio::sync::{OnceCell, watch};
@@ -15,14 +14,11 @@ use crate::cache::{DiskCache, DiskCacheConfig, DiskStats, NewEntry};
 use crate::error::AssetError;
 use crate::request::RequestKey;
 use crate::source::{
-    AssetSource, JobJournal, JournalRecord, JournalStore, SourceKind, SourceRequest, SourcedMedia,
+    JobJournal, JournalRecord, JournalStore, SourceKind, SourceRequest, SourcedMedia,
 };
 
 pub(crate) struct DiskTier {
     config: DiskCacheConfig,
-    /// How long a journalled job is followed at start before requests for its key stop waiting
-    /// for it (the plugin's default timeout).
-    resume_deadline: Duration,
     /// Whether media decodes (within the plugin's limits): only such media is kept, as only
     /// such media is served.
     check: MediaCheck,
@@ -40,10 +36,9 @@ pub(crate) struct DiskTier {
 }
 
 impl DiskTier {
-    pub fn new(config: DiskCacheConfig, resume_deadline: Duration, check: MediaCheck) -> Self {
+    pub fn new(config: DiskCacheConfig, check: MediaCheck) -> Self {
         Self {
             config,
-            resume_deadline,
             check,
             cache: OnceCell::new(),
             read_only: AtomicBool::new(false),
@@ -223,7 +218,7 @@ impl DiskTier {
     }
 
     /// Forgets the journal entry of `key` whatever job it names.
-    async fn forget_job(&self, key: RequestKey) {
+    pub async fn forget_job(&self, key: RequestKey) {
         if let Some(Err(error)) = self
             .with_cache(move |cache| cache.journal_finish(key))
             .await
@@ -277,25 +272,15 @@ impl DiskTier {
         }
     }
 
-    /// Lets requests read the disk without following the journal's jobs, which stay journalled
-    /// for a later start (offline mode).
-    pub fn skip_recovery(&self) {
+    /// Lets requests read the disk: the journal has been read and its jobs that can be followed
+    /// are registered (or, offline, left journalled for a later start).
+    pub fn mark_recovered(&self) {
         self.recovered.send_replace(true);
     }
 
-    /// Reads the journal and follows every job it lists to its end in the background, caching
-    /// the results. Requests for those keys wait for them ([`join_resumed`](Self::join_resumed)).
-    pub async fn recover(self: &Arc<Self>, sources: &[Arc<dyn AssetSource>]) {
-        // Requests wait for this flag: it must flip even if recovery panics.
-        struct Recovered<'a>(&'a watch::Sender<bool>);
-        impl Drop for Recovered<'_> {
-            fn drop(&mut self) {
-                self.0.send_replace(true);
-            }
-        }
-        let _recovered = Recovered(&self.recovered);
-        let pending = self.with_cache(|cache| cache.journal_pending()).await;
-        let pending = match pending {
+    /// The jobs the journal lists, each with its record (`None` when it cannot be read).
+    pub async fn journalled_jobs(&self) -> Vec<(RequestKey, Option<JournalRecord>)> {
+        let pending = match self.with_cache(|cache| cache.journal_pending()).await {
             Some(Ok(pending)) => pending,
             Some(Err(error)) => {
                 warn!("could not read the job journal: {error}");
@@ -303,88 +288,53 @@ impl DiskTier {
             }
             None => Vec::new(),
         };
-        for entry in pending {
-            let record = entry
-                .details
-                .as_deref()
-                .and_then(|details| serde_json::from_str::<JournalRecord>(details).ok());
-            let source = record.as_ref().and_then(|record| {
-                sources
-                    .iter()
-                    .find(|source| source.id() == record.source)
-                    .cloned()
-            });
-            let (Some(record), Some(source)) = (record, source) else {
-                // Nothing here can follow it: a request for it will be made anew.
-                self.forget_job(entry.key).await;
-                continue;
-            };
-            let (done, waiting) = watch::channel(false);
-            if let Ok(mut resuming) = self.resuming.lock() {
-                resuming.insert(entry.key, waiting);
-            }
-            self.resumed_jobs.fetch_add(1, Ordering::Relaxed);
-            info!(
-                "following journalled job {} of {} again",
-                record.generation_id, record.source
-            );
-            let tier = self.clone();
-            tokio::spawn(async move {
-                tier.resume(source, record).await;
-                if let Ok(mut resuming) = tier.resuming.lock() {
-                    resuming.remove(&entry.key);
-                }
-                done.send_replace(true);
-            });
+        pending
+            .into_iter()
+            .map(|entry| {
+                let record = entry
+                    .details
+                    .as_deref()
+                    .and_then(|details| serde_json::from_str::<JournalRecord>(details).ok());
+                (entry.key, record)
+            })
+            .collect()
+    }
+
+    /// Notes that the journalled job of `key` is being followed: requests for the key wait
+    /// until [`end_resume`](Self::end_resume).
+    pub fn begin_resume(&self, key: RequestKey) -> watch::Sender<bool> {
+        let (done, waiting) = watch::channel(false);
+        if let Ok(mut resuming) = self.resuming.lock() {
+            resuming.insert(key, waiting);
+        }
+        self.resumed_jobs.fetch_add(1, Ordering::Relaxed);
+        done
+    }
+
+    /// The journalled job of `key` is no longer followed: requests for it go on.
+    pub fn end_resume(&self, key: RequestKey, done: watch::Sender<bool>) {
+        if let Ok(mut resuming) = self.resuming.lock() {
+            resuming.remove(&key);
+        }
+        done.send_replace(true);
+    }
+
+    /// Keeps the media a followed job delivered as the request's result, if it decodes (as
+    /// only such media is served).
+    pub async fn keep_resumed(&self, request: &SourceRequest, media: SourcedMedia, source: String) {
+        let kind = request.kind();
+        let (checked, check) = (media.clone(), self.check.clone());
+        match tokio::task::spawn_blocking(move || check(kind, &checked)).await {
+            Ok(Ok(())) => self.put(request, ToStore { media, source }).await,
+            Ok(Err(error)) => warn!("resumed job of {:?}: {error}", request.key),
+            Err(error) => warn!("resumed job of {:?}: {error}", request.key),
         }
     }
 
-    async fn resume(&self, source: Arc<dyn AssetSource>, record: JournalRecord) {
-        let request = SourceRequest::new(record.key, record.request, record.session);
-        let resumed = tokio::time::timeout(
-            self.resume_deadline,
-            source.resume(&request, &record.generation_id),
-        )
-        .await;
-        let Ok(resumed) = resumed else {
-            // A stuck job must not hold requests for its key all session; the entry stays, and
-            // the next start asks again.
-            warn!(
-                "journalled job {} of {} did not end within {:?}; requests for it go on \
-                 without it",
-                record.generation_id, record.source, self.resume_deadline
-            );
-            return;
-        };
-        match resumed {
-            Ok(Some(media)) => {
-                // Kept only if it decodes, as a served result would be.
-                let kind = request.kind();
-                let (checked, check) = (media.clone(), self.check.clone());
-                let decoded = tokio::task::spawn_blocking(move || check(kind, &checked)).await;
-                match decoded {
-                    Ok(Ok(_)) => {
-                        let source = source.id().into_owned();
-                        self.put(&request, ToStore { media, source }).await;
-                    }
-                    Ok(Err(error)) => warn!("resumed job {}: {error}", record.generation_id),
-                    Err(error) => warn!("resumed job {}: {error}", record.generation_id),
-                }
-            }
-            Ok(None) => {}
-            Err(error) => {
-                // Not known how it ended (a short outage at start): a paid job is not forgotten.
-                warn!(
-                    "journalled job {} of {} could not be followed, kept for the next start: \
-                     {error}",
-                    record.generation_id, record.source
-                );
-                return;
-            }
-        }
-        let (key, id) = (request.key, record.generation_id);
+    /// Forgets the journal entry of `key` if it is still the job `generation_id`'s.
+    pub async fn finish_job(&self, key: RequestKey, generation_id: String) {
         if let Some(Err(error)) = self
-            .with_cache(move |cache| cache.journal_finish_job(key, &id))
+            .with_cache(move |cache| cache.journal_finish_job(key, &generation_id))
             .await
         {
             warn!("could not clear the journal entry of {key:?}: {error}");

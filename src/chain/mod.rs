@@ -1,5 +1,5 @@
-//! The one path of a request: the disk tier (after a journalled job of the same key), then each
-//! source in order, the media decoded off the frame, and what a source made kept on disk with
+//! The one path of a request: the disk tier (after a journalled job of the same key, which the
+//! chain follows at start), then each source in order, the media decoded off the frame, and what a source made kept on disk with
 //! the job's journal entry finished. The runtime drives it for each job on its own threads; the
 //! bake drives it directly (`SourceChain::direct`), with no app and no frame.
 
@@ -8,6 +8,7 @@ pub(crate) mod decode;
 #[cfg(feature = "bake")]
 mod direct;
 mod disk;
+mod recover;
 mod resolve;
 
 pub(crate) use ask::{GenerationGate, GenerationSlot, panic_message};
@@ -33,8 +34,9 @@ pub(crate) struct ChainConfig {
     pub media_limits: MediaLimits,
     /// Nothing generated, no network: caches and pre-made only.
     pub offline: bool,
-    /// How long a request waits when it sets no `max_wait` (the provider keeps its own copy).
-    #[cfg_attr(not(feature = "bake"), allow(dead_code, reason = "read by the bake"))]
+    /// How long a request waits when it sets no `max_wait` (the provider keeps its own copy),
+    /// and how long a journalled job is followed at start before requests for its key stop
+    /// waiting for it.
     pub default_timeout: Duration,
     /// The app's add-ons' decoders (video's, say), asked before the built-in ones.
     pub decoders: Arc<MediaDecoders>,
@@ -115,17 +117,6 @@ impl SourceChain {
                 None => JobJournal::disabled(),
             },
             lane,
-        }
-    }
-
-    /// Follows the jobs an interrupted run journalled to their end, so they are not paid for
-    /// again; offline they wait for a start online, as following them would reach the network.
-    pub async fn recover(&self) {
-        let Some(disk) = &self.disk else { return };
-        if self.config.offline {
-            disk.skip_recovery();
-        } else {
-            disk.recover(&self.sources).await;
         }
     }
 

@@ -1,16 +1,14 @@
 //! Jobs journalled by a run that stopped are followed at the next start within a deadline, and
 //! their entries are forgotten only when the source says the job is gone or ended.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::*;
 use async_trait::async_trait;
 use bevy::prelude::*;
-use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig};
 use bevy_asset_provider::prelude::*;
-use bevy_asset_provider::source::JournalRecord;
 use bevy_asset_provider::source::SourceKind;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 
@@ -27,15 +25,19 @@ enum Resume {
 
 /// A source that serves requests at once and resumes journalled jobs as told.
 struct Resumer {
+    /// Its name and id: the journal's entries name the source that submitted their job.
+    name: &'static str,
     resume: Resume,
     resumed: AtomicUsize,
+    /// The jobs it was asked to follow again.
+    followed: Mutex<Vec<String>>,
     served: AtomicUsize,
 }
 
 #[async_trait]
 impl AssetSource for Resumer {
     fn name(&self) -> &str {
-        "resumer"
+        self.name
     }
 
     fn kind(&self) -> SourceKind {
@@ -54,9 +56,12 @@ impl AssetSource for Resumer {
     async fn resume(
         &self,
         _: &SourceRequest,
-        _generation_id: &str,
+        generation_id: &str,
     ) -> Result<Option<SourcedMedia>, AssetError> {
         self.resumed.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut followed) = self.followed.lock() {
+            followed.push(generation_id.to_owned());
+        }
         match self.resume {
             Resume::Hang => std::future::pending().await,
             Resume::Unreachable => Err(AssetError::generation("could not connect")),
@@ -72,27 +77,76 @@ fn request() -> AssetRequest {
         .max_wait(Duration::from_secs(10))
 }
 
-/// Leaves a journal entry in `dir` as a run that stopped mid-job would.
+/// A source that submits one backend job, journals it, and never hears back.
+struct Submitter {
+    name: &'static str,
+    generation_id: &'static str,
+    journalled: AtomicBool,
+}
+
+#[async_trait]
+impl AssetSource for Submitter {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn kind(&self) -> SourceKind {
+        SourceKind::Generated
+    }
+
+    async fn resolve(&self, request: &SourceRequest) -> Result<Option<SourcedMedia>, AssetError> {
+        let (key, session) = (request.key, &request.session);
+        request
+            .journal
+            .submitted(
+                self.name,
+                self.generation_id,
+                key,
+                &request.request,
+                session,
+            )
+            .await;
+        self.journalled.store(true, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+/// Leaves a journal entry in `dir` as a run that stopped mid-job does: `source` submitted the
+/// job `generation_id` for [`request`] and the game quit before it ended.
+fn journal_a_job_of(dir: &std::path::Path, source: &'static str, generation_id: &'static str) {
+    let submitter = Arc::new(Submitter {
+        name: source,
+        generation_id,
+        journalled: AtomicBool::new(false),
+    });
+    let mut app = headless_app(
+        AssetProviderPlugin::new()
+            .with_shared_source(submitter.clone())
+            .with_disk_cache_dir(dir),
+    );
+    app.world_mut().spawn(request());
+    update_until(&mut app, "the job is journalled", |_| {
+        submitter.journalled.load(Ordering::SeqCst)
+    });
+}
+
+/// Leaves the journal entry of job `41` of the source `resumer` in `dir`.
 fn journal_a_job(dir: &std::path::Path) {
-    let session = PlaySession::default();
-    let request = request();
-    let key = request.fingerprint(&session);
-    let record = JournalRecord {
-        key,
-        source: "resumer".into(),
-        generation_id: "41".into(),
-        request,
-        session,
-    };
-    let cache = DiskCache::open(DiskCacheConfig::new(dir)).unwrap();
-    cache
-        .journal_record_details(key, "41", Some(&serde_json::to_string(&record).unwrap()))
-        .unwrap();
+    journal_a_job_of(dir, "resumer", "41");
+}
+
+/// The jobs of `source` journalled in `dir`, as the next start follows them: one that cannot
+/// reach the backend, so it keeps every entry. A request for their key waits for them.
+fn journalled_jobs_of(dir: &std::path::Path, source: &'static str) -> Vec<String> {
+    let resumer = resumer_named(source, Resume::Unreachable);
+    let mut app = app(dir, resumer.clone(), Duration::from_secs(10));
+    let entity = app.world_mut().spawn(request()).id();
+    until_status(&mut app, entity, TaskStatus::Completed);
+    std::mem::take(&mut *resumer.followed.lock().unwrap())
 }
 
 fn pending_jobs(dir: &std::path::Path) -> usize {
-    let cache = DiskCache::open(DiskCacheConfig::new(dir)).unwrap();
-    cache.journal_pending().unwrap().len()
+    journalled_jobs_of(dir, "resumer").len()
 }
 
 fn app(dir: &std::path::Path, source: Arc<Resumer>, deadline: Duration) -> App {
@@ -107,9 +161,15 @@ fn app(dir: &std::path::Path, source: Arc<Resumer>, deadline: Duration) -> App {
 }
 
 fn resumer(resume: Resume) -> Arc<Resumer> {
+    resumer_named("resumer", resume)
+}
+
+fn resumer_named(name: &'static str, resume: Resume) -> Arc<Resumer> {
     Arc::new(Resumer {
+        name,
         resume,
         resumed: AtomicUsize::new(0),
+        followed: Mutex::default(),
         served: AtomicUsize::new(0),
     })
 }
@@ -165,20 +225,8 @@ fn a_backend_that_cannot_be_reached_keeps_the_entry_and_one_that_lost_the_job_fo
     use pixsim_dev::DevBackend;
 
     let dir = TempDir::new("resume-backend");
-    let session = PlaySession::default();
     let request = request();
-    let key = request.fingerprint(&session);
-    let record = JournalRecord {
-        key,
-        source: "studio".into(),
-        generation_id: "9999".into(),
-        request: request.clone(),
-        session,
-    };
-    DiskCache::open(DiskCacheConfig::new(dir.path()))
-        .unwrap()
-        .journal_record_details(key, "9999", Some(&serde_json::to_string(&record).unwrap()))
-        .unwrap();
+    journal_a_job_of(dir.path(), "studio", "9999");
     // Nothing listens on port 1 of the loopback: every call is refused.
     let unreachable = PixSimSource::builder("http://127.0.0.1:1")
         .source_id("studio")
@@ -205,7 +253,7 @@ fn a_backend_that_cannot_be_reached_keeps_the_entry_and_one_that_lost_the_job_fo
             task(app, entity).status().is_terminal()
         });
     }
-    assert_eq!(pending_jobs(dir.path()), 1);
+    assert_eq!(journalled_jobs_of(dir.path(), "studio"), ["9999"]);
 
     let dev = DevBackend::builder().spawn().unwrap();
     let reachable = client(&dev).source_id("studio").build().unwrap();
@@ -218,12 +266,7 @@ fn a_backend_that_cannot_be_reached_keeps_the_entry_and_one_that_lost_the_job_fo
         let entity = app.world_mut().spawn(request).id();
         until_status(&mut app, entity, TaskStatus::Completed);
     }
-    // The backend said 404: the job is gone, and so is its entry. (The request then made a
-    // job of its own, which a run stopped at once may leave journalled.)
-    let cache = DiskCache::open(DiskCacheConfig::new(dir.path())).unwrap();
-    let pending = cache.journal_pending().unwrap();
-    assert!(
-        pending.iter().all(|entry| entry.generation_id != "9999"),
-        "{pending:?}"
-    );
+    // The backend said 404: the job is gone, and so is its entry.
+    let pending = journalled_jobs_of(dir.path(), "studio");
+    assert!(pending.iter().all(|id| id != "9999"), "{pending:?}");
 }

@@ -12,7 +12,6 @@ mod backend_reuse;
 mod backend_trust;
 mod bake;
 mod dev_backend_real;
-mod disk_crash;
 mod disk_tier;
 mod fallback;
 mod fault_matrix;

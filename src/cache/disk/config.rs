@@ -16,7 +16,7 @@ pub const CACHE_DIR_ENV: &str = "BEVY_ASSET_PROVIDER_CACHE_DIR";
 pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// The wall clock the cache reads for creation, expiry and last-use times.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// When [`DiskCache::get`](super::DiskCache::get) checks a blob against the hash its index row
 /// keeps (its BLAKE3; its SHA-256 for rows written before the index kept a BLAKE3).
@@ -80,9 +80,10 @@ impl DiskCacheConfig {
         self
     }
 
-    /// Sets the clock (tests inject one to move time without sleeping).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
+    /// Sets the wall clock the cache reads for creation, expiry and last-use times (a test
+    /// moves time with it instead of sleeping).
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 

@@ -58,12 +58,14 @@ impl NewEntry {
         self
     }
 
+    #[cfg(test)]
     /// Sets the generation job's id.
     pub fn generation_id(mut self, id: impl Into<String>) -> Self {
         self.generation_id = Some(id.into());
         self
     }
 
+    #[cfg(test)]
     /// Sets the pre-made asset's id.
     pub fn asset_id(mut self, id: impl Into<String>) -> Self {
         self.asset_id = Some(id.into());

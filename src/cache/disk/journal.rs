@@ -9,6 +9,7 @@ use crate::error::AssetError;
 use crate::request::RequestKey;
 
 impl DiskCache {
+    #[cfg(test)]
     /// Records that generation job `generation_id` was submitted for `key`, at the clock's
     /// current time, replacing an earlier record for `key`.
     ///

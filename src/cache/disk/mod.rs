@@ -17,28 +17,8 @@
 //! `files` (the blobs and the directory), `row` (the index's rows); this file writes, evicts
 //! and keeps the size cap.
 //!
-//! Every method blocks on file I/O: call them from a blocking thread, not from a frame.
-//!
-//! ```no_run
-//! use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, NewEntry};
-//! use bevy_asset_provider::prelude::*;
-//!
-//! # fn main() -> Result<(), AssetError> {
-//! let directory = DiskCacheConfig::resolve_directory(None, "my_game")
-//!     .ok_or_else(|| AssetError::io("no cache directory on this platform"))?;
-//! let cache = DiskCache::open(DiskCacheConfig::new(directory))?;
-//! let key = AssetRequest::image().prompt("a park").fingerprint(&PlaySession::default());
-//! let png: Vec<u8> = std::fs::read("park.png").map_err(|e| AssetError::io(e.to_string()))?;
-//! cache.put(
-//!     key,
-//!     NewEntry::new(png, MediaKind::Image, "image/png", CachingStrategy::Once, "premade"),
-//! )?;
-//! if let Some(entry) = cache.get(key, None)? {
-//!     println!("{} bytes of {} from {}", entry.size, entry.mime, entry.source);
-//! }
-//! # Ok(())
-//! # }
-//! ```
+//! Every method blocks on file I/O: the disk tier calls them from blocking threads, never from
+//! a frame.
 
 mod choices;
 mod config;
@@ -51,17 +31,22 @@ mod row;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_crash;
+#[cfg(test)]
 mod tests_directory;
+#[cfg(test)]
+mod tests_rows;
 
 use choices::CHOICES;
-pub use config::{CACHE_DIR_ENV, Clock, DEFAULT_MAX_BYTES, DiskCacheConfig, VerifyReads};
-pub use entry::{CachedEntry, DiskStats, JournalEntry, NewEntry};
+pub(crate) use config::Clock;
+pub use config::{CACHE_DIR_ENV, DEFAULT_MAX_BYTES, DiskCacheConfig, VerifyReads};
+pub use entry::DiskStats;
+pub(crate) use entry::{CachedEntry, JournalEntry, NewEntry};
 use index::open_index;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -86,7 +71,7 @@ const TOUCHES_PER_COMMIT: usize = 64;
 /// have a directory open at a time, in any process; opening it again fails with an
 /// [`Io`](crate::error::AssetErrorKind::Io) error until the first is dropped.
 #[derive(Clone)]
-pub struct DiskCache {
+pub(crate) struct DiskCache {
     inner: Arc<Inner>,
 }
 
@@ -199,16 +184,6 @@ impl DiskCache {
         })
     }
 
-    /// The cache directory.
-    pub fn directory(&self) -> &Path {
-        &self.inner.layout.root
-    }
-
-    /// The size cap in bytes.
-    pub fn max_bytes(&self) -> u64 {
-        self.inner.max_bytes
-    }
-
     /// Stores `entry` under `key`, replacing what was there.
     ///
     /// Does nothing (and succeeds) for [`CachingStrategy::Always`] entries and for entries larger
@@ -223,6 +198,7 @@ impl DiskCache {
         self.inner.put(key, entry)
     }
 
+    #[cfg(test)]
     /// The entry under `key`, if there is one that has not expired, belongs to `scope` (compared
     /// exactly with the scope it was stored with) and whose bytes are intact.
     ///
@@ -241,6 +217,7 @@ impl DiskCache {
         self.get_made_by(key, scope, |_| true)
     }
 
+    #[cfg(test)]
     /// Like [`get`](Self::get), but only an entry whose [source](NewEntry::source) `made_by`
     /// accepts is served; another is left in place (its source may be back later) and counts as
     /// a miss.
@@ -283,6 +260,7 @@ impl DiskCache {
         result
     }
 
+    #[cfg(test)]
     /// Removes the entry under `key`; `true` if there was one.
     ///
     /// # Errors
@@ -323,6 +301,7 @@ impl DiskCache {
         self.inner.remove_matching(|row| row.source == source)
     }
 
+    #[cfg(test)]
     /// Removes every expired entry; returns how many.
     ///
     /// # Errors
@@ -338,6 +317,7 @@ impl DiskCache {
         Ok(removed)
     }
 
+    #[cfg(test)]
     /// The keys of every entry in the index, sorted (expired ones included until swept).
     pub fn keys(&self) -> Vec<RequestKey> {
         let state = lock(&self.inner.state);

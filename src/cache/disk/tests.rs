@@ -1,7 +1,7 @@
 use super::read::row_matches;
 use super::*;
 use crate::request::MediaKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,9 +43,9 @@ impl TestClock {
         Self(Arc::new(AtomicU64::new(1_700_000_000_000)))
     }
 
-    pub(super) fn clock(&self) -> Clock {
+    pub(super) fn clock(&self) -> impl Fn() -> SystemTime + Send + Sync + 'static {
         let ms = self.0.clone();
-        Arc::new(move || UNIX_EPOCH + Duration::from_millis(ms.load(Ordering::SeqCst)))
+        move || UNIX_EPOCH + Duration::from_millis(ms.load(Ordering::SeqCst))
     }
 
     pub(super) fn advance(&self, by: Duration) {

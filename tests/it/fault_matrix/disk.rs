@@ -205,7 +205,7 @@ fn disk_clock_moving_backwards_and_forwards() {
     let now = Arc::new(Mutex::new(start));
     let clock = {
         let now = now.clone();
-        Arc::new(move || *now.lock().unwrap())
+        move || *now.lock().unwrap()
     };
     let config = DiskCacheConfig::new(dir.path().join("cache")).clock(clock);
     let (mut app, _) = disk_app(config);

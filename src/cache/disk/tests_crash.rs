@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bevy_asset_provider::RequestKey;
-use bevy_asset_provider::cache::{DiskCache, DiskCacheConfig, NewEntry};
-use bevy_asset_provider::prelude::*;
 use sha2::{Digest, Sha256};
+
+use super::{DiskCache, DiskCacheConfig, NewEntry};
+use crate::request::{CachingStrategy, MediaKind, RequestKey};
 
 const WRITER_DIR_ENV: &str = "BAP_DISK_CRASH_WRITER_DIR";
 const WRITER_ROUND_ENV: &str = "BAP_DISK_CRASH_WRITER_ROUND";
@@ -172,7 +172,7 @@ fn spawn_writer(root: &Path, cache_dir: &Path, ready: &Path, round: u64) -> Chil
     Command::new(exe)
         .args([
             "--exact",
-            "disk_crash::writer_child",
+            "cache::disk::tests_crash::writer_child",
             "--test-threads=1",
             "--nocapture",
             "-q",
