@@ -27,9 +27,9 @@ use bevy_asset_provider::source::procedural::encode_png;
 use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 use pixsim_dev::DevBackend;
 
-const HIT_ROUNDS: usize = 40;
+const HIT_ROUNDS: usize = 96;
 /// Restarts of the game in the warm-hit measure: each gives one first read.
-const RESTARTS: usize = 8;
+const RESTARTS: usize = 24;
 const REMOTE_IMAGES: usize = 200;
 const ROUNDS: usize = 5;
 
