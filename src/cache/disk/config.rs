@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 /// The environment variable that overrides the platform cache directory (see
 /// [`DiskCacheConfig::resolve_directory`]). Its value is used as the cache directory itself, so
-/// it must name an empty, new or cache directory: one holding other files is refused (see
-/// [`DiskCache::open`](super::DiskCache::open)).
+/// it must name an empty, new or cache directory: one holding other files and no
+/// `CACHEDIR.TAG` is refused, and the plugin keeps results in memory.
 pub const CACHE_DIR_ENV: &str = "BEVY_ASSET_PROVIDER_CACHE_DIR";
 
 /// The default size cap: 2 GiB.
@@ -18,8 +18,8 @@ pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// The wall clock the cache reads for creation, expiry and last-use times.
 pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
-/// When [`DiskCache::get`](super::DiskCache::get) checks a blob against the hash its index row
-/// keeps (its BLAKE3; its SHA-256 for rows written before the index kept a BLAKE3).
+/// When a disk hit's blob is checked against the hash its index row keeps (its BLAKE3; its
+/// SHA-256 for rows written before the index kept a BLAKE3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum VerifyReads {
     /// The first time a blob is read after the cache is opened (or after it is written again).
@@ -30,8 +30,8 @@ pub enum VerifyReads {
     Always,
 }
 
-/// How to open a [`DiskCache`](super::DiskCache): its directory, size cap, clock and how reads
-/// are verified.
+/// How the plugin opens its disk tier: the directory, size cap, clock and how reads are
+/// verified. Hand it to `AssetProviderPlugin::with_disk_cache`.
 ///
 /// ```
 /// # use bevy_asset_provider::cache::{DiskCacheConfig, VerifyReads};

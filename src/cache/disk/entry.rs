@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::request::{CachingStrategy, MediaKind, RequestKey};
 
-/// Media bytes and what they are, to store with [`DiskCache::put`](super::DiskCache::put).
+/// Media bytes and what they are, to store with `DiskCache::put`.
 #[derive(Clone)]
 pub struct NewEntry {
     /// The encoded bytes (PNG, WAV, ...).
@@ -88,7 +88,7 @@ impl fmt::Debug for NewEntry {
     }
 }
 
-/// A stored entry as [`DiskCache::get`](super::DiskCache::get) serves it: verified bytes and where they came from.
+/// A stored entry as `DiskCache::get` serves it: verified bytes and where they came from.
 #[derive(Clone)]
 pub struct CachedEntry {
     /// The bytes, as they were put.
@@ -145,7 +145,7 @@ pub struct DiskStats {
     pub expired_swept: u64,
 }
 
-/// A generation job submitted and not yet finished (see [`DiskCache::journal_record`](super::DiskCache::journal_record)).
+/// A generation job submitted and not yet finished (see `DiskCache::journal_record_details`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalEntry {
     /// The request the job is for.
