@@ -8,12 +8,12 @@
 
 #[path = "it/common/mod.rs"]
 mod common;
-#[path = "support/json_strategy.rs"]
-mod json_strategy;
+#[path = "support/largest_allocation.rs"]
+mod largest_allocation;
+#[path = "support/strategies.rs"]
+mod strategies;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -28,62 +28,12 @@ use bevy_asset_provider::source::{AssetSource, SourceRequest, SourcedMedia};
 #[cfg(feature = "video")]
 use bevy_asset_provider::video::ClipSpec;
 use common::{update_until, wav};
-use json_strategy::{json_value, replace_one};
+use largest_allocation::assert_allocations_bounded;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
-
-/// The most any single allocation may take while these tests run: far above what the inputs
-/// here can honestly need (the media app's limits allow 1 Mpixel images, 4 MiB decoded).
-const ALLOCATION_BOUND: usize = 64 * 1024 * 1024;
-
-/// Counts the largest allocation asked for, then lets the system allocator serve it.
-struct LargestAllocation;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed to `System` unchanged; only a counter is updated besides.
-unsafe impl GlobalAlloc for LargestAllocation {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: LargestAllocation = LargestAllocation;
-
-fn assert_allocations_bounded() {
-    let largest = LARGEST.load(Ordering::Relaxed);
-    assert!(
-        largest <= ALLOCATION_BOUND,
-        "an allocation of {largest} bytes"
-    );
-}
-
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        // Failures are reported with their input; nothing is written into the source tree.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use strategies::{config, json_value, replace_one};
 
 // ---------------------------------------------------------------------------------------------
 // Scene JSON

@@ -2,9 +2,6 @@
 //! anything. Nothing panics or fails, no row makes the cache allocate more than
 //! `ALLOCATION_BOUND` at once, and the good entry beside them is still served.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -14,60 +11,12 @@ use super::tests::TempDir;
 use super::{DiskCache, DiskCacheConfig, NewEntry};
 use crate::request::{CachingStrategy, MediaKind, RequestKey};
 
-#[path = "../../../tests/support/json_strategy.rs"]
-mod json_strategy;
-use json_strategy::{json_value, replace_one};
-
-/// The most any single allocation may take while the crate's tests run: far above what a row
-/// can honestly need.
-const ALLOCATION_BOUND: usize = 64 * 1024 * 1024;
-
-/// Counts the largest allocation asked for, then lets the system allocator serve it.
-struct LargestAllocation;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed to `System` unchanged; only a counter is updated besides.
-unsafe impl GlobalAlloc for LargestAllocation {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: LargestAllocation = LargestAllocation;
-
-fn assert_allocations_bounded() {
-    let largest = LARGEST.load(Ordering::Relaxed);
-    assert!(
-        largest <= ALLOCATION_BOUND,
-        "an allocation of {largest} bytes"
-    );
-}
-
-fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        // Failures are reported with their input; nothing is written into the source tree.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+#[path = "../../../tests/support/largest_allocation.rs"]
+mod largest_allocation;
+#[path = "../../../tests/support/strategies.rs"]
+mod strategies;
+use largest_allocation::assert_allocations_bounded;
+use strategies::{config, json_value, replace_one};
 
 const ENTRIES: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("entries");
 const JOURNAL: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("journal");

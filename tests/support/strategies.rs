@@ -1,10 +1,20 @@
-//! Random JSON for property tests: any value a few levels deep, and a document with one of its
-//! values replaced. Shared by `tests/fuzz.rs` and the disk index's row tests.
+//! What property tests share: their settings, any JSON value a few levels deep, and a document
+//! with one of its values replaced. Used by `tests/fuzz.rs` and the disk index's row tests.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
+
+/// `cases` cases, with failures reported and never written into the source tree.
+pub fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        // Failures are reported with their input; nothing is written into the source tree.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
 
 /// Any JSON value, a few levels deep.
 pub fn json_value() -> impl Strategy<Value = Value> {
