@@ -58,15 +58,15 @@ impl NewEntry {
         self
     }
 
-    #[cfg(test)]
     /// Sets the generation job's id.
+    #[cfg(test)]
     pub fn generation_id(mut self, id: impl Into<String>) -> Self {
         self.generation_id = Some(id.into());
         self
     }
 
-    #[cfg(test)]
     /// Sets the pre-made asset's id.
+    #[cfg(test)]
     pub fn asset_id(mut self, id: impl Into<String>) -> Self {
         self.asset_id = Some(id.into());
         self

@@ -9,13 +9,13 @@ use crate::error::AssetError;
 use crate::request::RequestKey;
 
 impl DiskCache {
-    #[cfg(test)]
     /// Records that generation job `generation_id` was submitted for `key`, at the clock's
     /// current time, replacing an earlier record for `key`.
     ///
     /// # Errors
     ///
     /// An [`Io`](crate::error::AssetErrorKind::Io) error when the journal cannot be written.
+    #[cfg(test)]
     pub fn journal_record(&self, key: RequestKey, generation_id: &str) -> Result<(), AssetError> {
         self.journal_record_details(key, generation_id, None)
     }

@@ -198,7 +198,6 @@ impl DiskCache {
         self.inner.put(key, entry)
     }
 
-    #[cfg(test)]
     /// The entry under `key`, if there is one that has not expired, belongs to `scope` (compared
     /// exactly with the scope it was stored with) and whose bytes are intact.
     ///
@@ -209,6 +208,7 @@ impl DiskCache {
     ///
     /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index or the blob cannot be
     /// read for a reason other than the blob being absent.
+    #[cfg(test)]
     pub fn get(
         &self,
         key: RequestKey,
@@ -217,7 +217,6 @@ impl DiskCache {
         self.get_made_by(key, scope, |_| true)
     }
 
-    #[cfg(test)]
     /// Like [`get`](Self::get), but only an entry whose [source](NewEntry::source) `made_by`
     /// accepts is served; another is left in place (its source may be back later) and counts as
     /// a miss.
@@ -225,6 +224,7 @@ impl DiskCache {
     /// # Errors
     ///
     /// As [`get`](Self::get).
+    #[cfg(test)]
     pub fn get_made_by(
         &self,
         key: RequestKey,
@@ -260,12 +260,12 @@ impl DiskCache {
         result
     }
 
-    #[cfg(test)]
     /// Removes the entry under `key`; `true` if there was one.
     ///
     /// # Errors
     ///
     /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index cannot be written.
+    #[cfg(test)]
     pub fn remove(&self, key: RequestKey) -> Result<bool, AssetError> {
         let mut state = lock(&self.inner.state);
         Ok(self.inner.remove_keys(&mut state, &[key])? > 0)
@@ -301,12 +301,12 @@ impl DiskCache {
         self.inner.remove_matching(|row| row.source == source)
     }
 
-    #[cfg(test)]
     /// Removes every expired entry; returns how many.
     ///
     /// # Errors
     ///
     /// An [`Io`](crate::error::AssetErrorKind::Io) error when the index cannot be written.
+    #[cfg(test)]
     pub fn sweep_expired(&self) -> Result<usize, AssetError> {
         let now = self.inner.now_ms();
         let removed = self.inner.remove_matching(|row| row.expires_ms <= now)?;
@@ -317,8 +317,8 @@ impl DiskCache {
         Ok(removed)
     }
 
-    #[cfg(test)]
     /// The keys of every entry in the index, sorted (expired ones included until swept).
+    #[cfg(test)]
     pub fn keys(&self) -> Vec<RequestKey> {
         let state = lock(&self.inner.state);
         let mut keys: Vec<RequestKey> = state.entries.keys().copied().collect();
