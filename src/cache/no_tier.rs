@@ -6,6 +6,7 @@
 use tokio::sync::watch;
 
 pub(crate) use crate::cache::commands::{DiskCommand, ToStore};
+use crate::error::AssetError;
 use crate::request::RequestKey;
 use crate::source::{JobJournal, JournalRecord, SourceRequest, SourcedMedia};
 
@@ -75,7 +76,7 @@ impl DiskTier {
         _request: &SourceRequest,
         _media: SourcedMedia,
         _source: String,
-    ) {
+    ) -> Result<(), AssetError> {
         match *self {}
     }
 

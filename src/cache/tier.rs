@@ -320,15 +320,20 @@ impl DiskTier {
     }
 
     /// Keeps the media a followed job delivered as the request's result, if it decodes (as
-    /// only such media is served).
-    pub async fn keep_resumed(&self, request: &SourceRequest, media: SourcedMedia, source: String) {
+    /// only such media is served); the error says why it did not.
+    pub async fn keep_resumed(
+        &self,
+        request: &SourceRequest,
+        media: SourcedMedia,
+        source: String,
+    ) -> Result<(), AssetError> {
         let kind = request.kind();
         let (checked, check) = (media.clone(), self.check.clone());
-        match tokio::task::spawn_blocking(move || check(kind, &checked)).await {
-            Ok(Ok(())) => self.put(request, ToStore { media, source }).await,
-            Ok(Err(error)) => warn!("resumed job of {:?}: {error}", request.key),
-            Err(error) => warn!("resumed job of {:?}: {error}", request.key),
-        }
+        tokio::task::spawn_blocking(move || check(kind, &checked))
+            .await
+            .map_err(|error| AssetError::decode(format!("checking it stopped: {error}")))??;
+        self.put(request, ToStore { media, source }).await;
+        Ok(())
     }
 
     /// Forgets the journal entry of `key` if it is still the job `generation_id`'s.

@@ -1,7 +1,8 @@
 //! The one path of a request: the disk tier (after a journalled job of the same key, which the
-//! chain follows at start), then each source in order, the media decoded off the frame, and what a source made kept on disk with
-//! the job's journal entry finished. The runtime drives it for each job on its own threads; the
-//! bake drives it directly (`SourceChain::direct`), with no app and no frame.
+//! chain follows at start), then each source in order, the media decoded off the frame, and what
+//! a source made kept on disk with the job's journal entry finished. The runtime drives it for
+//! each job on its own threads; the bake drives it directly (`SourceChain::direct`), with no app
+//! and no frame.
 
 mod ask;
 pub(crate) mod decode;

@@ -79,7 +79,9 @@ async fn follow(
     match resumed {
         Ok(Some(media)) => {
             let source = source.id().into_owned();
-            disk.keep_resumed(&request, media, source).await;
+            if let Err(error) = disk.keep_resumed(&request, media, source).await {
+                warn!("resumed job {}: {error}", record.generation_id);
+            }
         }
         Ok(None) => {}
         Err(error) => {
