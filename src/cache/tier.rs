@@ -1,6 +1,7 @@
 //! The disk tier as the chain uses it: the [`DiskCache`] opened off the frame on first use,
 //! reads and writes on the blocking pool, and the job journal with the jobs followed from it at
-//! start (the chain asks the sources to follow them). Any failure to use the directory is logged once and the plugin goes on memory-only.
+//! start (the chain asks the sources to follow them). Any failure to use the directory is logged
+//! once and the plugin goes on memory-only.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
