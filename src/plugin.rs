@@ -37,8 +37,8 @@ pub const DEFAULT_MANIFEST: &str = "premade/manifest.json";
 /// yet. To leave some out, add [`AssetProviderPlugins`] instead and disable them there.
 ///
 /// The default asks, after the memory tier, the game's pre-made assets (`premade/manifest.json`
-/// in the app's asset folder, when it exists) and then the embedded [`LocalGenerator`]. Choose your own chain with
-/// [`new`](Self::new) and [`with_source`](Self::with_source):
+/// in the app's asset folder, when it exists) and then the embedded [`LocalGenerator`]. Choose
+/// your own chain with [`new`](Self::new) and [`with_source`](Self::with_source):
 ///
 /// ```no_run
 /// # use bevy::prelude::*;
