@@ -5,12 +5,13 @@
 //! `WRITER_DIR_ENV` is set.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use super::tests::TempDir;
 use super::{DiskCache, DiskCacheConfig, NewEntry};
 use crate::request::{CachingStrategy, MediaKind, RequestKey};
 
@@ -148,24 +149,6 @@ fn writer_child() {
     }
 }
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("bap-disk-crash-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn spawn_writer(root: &Path, cache_dir: &Path, ready: &Path, round: u64) -> Child {
     let exe = std::env::current_exe().expect("test binary path");
     let stderr = std::fs::File::create(root.join("writer-stderr.txt")).expect("stderr file");
@@ -253,19 +236,19 @@ fn killed_writers_never_leave_bad_bytes() {
         return;
     }
     let root = TempDir::new();
-    let cache_dir = root.0.join("cache");
-    let ready = root.0.join("ready");
+    let cache_dir = root.path().join("cache");
+    let ready = root.path().join("ready");
     let known: HashMap<RequestKey, u64> = (0..KEYS).map(|n| (key(n), n)).collect();
     let started = Instant::now();
     let mut served = 0;
 
     for round in 0..ROUNDS {
         let _ = std::fs::remove_file(&ready);
-        let mut child = spawn_writer(&root.0, &cache_dir, &ready, round);
+        let mut child = spawn_writer(root.path(), &cache_dir, &ready, round);
         // Most kills land in the write loop; every fifth may land while the writer starts up or
         // opens (and repairs) the cache.
         if !round.is_multiple_of(5) {
-            wait_ready(&mut child, &ready, &root.0, round);
+            wait_ready(&mut child, &ready, root.path(), round);
         }
         std::thread::sleep(Duration::from_millis(2 + (round * 13) % 39));
         // SIGKILL on Unix: no destructors, no flushes.
@@ -273,7 +256,7 @@ fn killed_writers_never_leave_bad_bytes() {
         let status = child.wait().expect("reap writer");
         if status.code().is_some_and(|code| code != 0) {
             let stderr =
-                std::fs::read_to_string(root.0.join("writer-stderr.txt")).unwrap_or_default();
+                std::fs::read_to_string(root.path().join("writer-stderr.txt")).unwrap_or_default();
             panic!("round {round}: writer failed ({status}): {stderr}");
         }
         served += check_cache(&cache_dir, round, &known);
