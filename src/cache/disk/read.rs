@@ -208,10 +208,11 @@ impl BlobCheck {
 
     /// Whether the bytes hashed are what `row` was written with.
     fn matches(self, row: &IndexRow) -> bool {
-        match (self, &row.blake3) {
-            (Self::Blake3(hasher), Some(blake3)) => hasher.finalize().to_hex().as_str() == blake3,
-            (Self::Sha256(hasher), _) => hex::encode(hasher.finalize()) == row.sha256,
-            (Self::Blake3(_), None) => false,
+        match self {
+            Self::Blake3(hasher) => {
+                row.blake3.as_deref() == Some(hasher.finalize().to_hex().as_str())
+            }
+            Self::Sha256(hasher) => hex::encode(hasher.finalize()) == row.sha256,
         }
     }
 }
